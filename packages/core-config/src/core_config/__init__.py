@@ -1,0 +1,38 @@
+"""core-config: the one place every service reads its configuration from.
+
+Entry points call ``get_settings()`` inside ``exit_on_config_error()`` so that a bad setting
+stops the process with one line per problem and no traceback.
+"""
+
+from core_config.bybit_hosts import BYBIT_API_URLS, BybitNetwork
+from core_config.errors import ConfigError, exit_on_config_error
+from core_config.secret_files import MASTER_KEY_VARIABLE, read_secret_file
+from core_config.settings import (
+    LOCAL_DATABASE_URL_GENERAL,
+    LOCAL_DATABASE_URL_USER,
+    LOCAL_REDIS_URL,
+    Environment,
+    Settings,
+    build_settings,
+    get_settings,
+)
+from core_config.urls import database_name, mask_password, with_database
+
+__all__ = [
+    "BYBIT_API_URLS",
+    "LOCAL_DATABASE_URL_GENERAL",
+    "LOCAL_DATABASE_URL_USER",
+    "LOCAL_REDIS_URL",
+    "MASTER_KEY_VARIABLE",
+    "BybitNetwork",
+    "ConfigError",
+    "Environment",
+    "Settings",
+    "build_settings",
+    "database_name",
+    "exit_on_config_error",
+    "get_settings",
+    "mask_password",
+    "read_secret_file",
+    "with_database",
+]

@@ -1,0 +1,136 @@
+"""The settings every service reads: built once per process from the environment and ``.env``."""
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from core_config.bybit_hosts import BYBIT_API_URLS, BybitNetwork
+from core_config.errors import ConfigError
+from core_config.urls import check_http_url, check_redis_url, normalise_postgres_url
+
+
+class Environment(StrEnum):
+    LOCAL = "local"
+    TEST = "test"
+    STAGING = "staging"
+    PRODUCTION = "production"
+
+
+# Where a developer's machine keeps its servers; staging and production must name their own.
+LOCAL_DATABASE_URL_USER = "postgresql+psycopg://postgres@127.0.0.1:5432/bybit_user"
+LOCAL_DATABASE_URL_GENERAL = "postgresql+psycopg://postgres@127.0.0.1:5432/bybit_general"
+LOCAL_REDIS_URL = "redis://127.0.0.1:6379/0"
+_REQUIRED_OUTSIDE_LOCAL = ("database_url_user", "database_url_general", "redis_url")
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    """Every setting of the services; each field is read from the upper-case variable."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        hide_input_in_errors=True,
+        validate_default=True,
+    )
+
+    environment: Environment = Environment.LOCAL
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+
+    database_url_user: SecretStr = SecretStr(LOCAL_DATABASE_URL_USER)
+    database_url_general: SecretStr = SecretStr(LOCAL_DATABASE_URL_GENERAL)
+    db_pool_size: int = Field(5, ge=1, le=100)
+    db_max_overflow: int = Field(10, ge=0, le=100)
+    db_pool_timeout: float = Field(10.0, gt=0, le=300, description="seconds to wait for a pooled connection")
+    db_pool_recycle: int = Field(1800, ge=-1, description="seconds before a connection is replaced")
+    db_connect_timeout: int = Field(5, ge=1, le=60, description="seconds to wait for PostgreSQL to answer")
+    db_statement_timeout_ms: int = Field(30_000, ge=0, description="0 disables the limit")
+
+    redis_url: SecretStr = SecretStr(LOCAL_REDIS_URL)
+
+    bybit_network: BybitNetwork = BybitNetwork.TESTNET
+    bybit_api_url: str = Field("", description="defaults from BYBIT_NETWORK")
+    bybit_timeout: float = Field(10.0, gt=0, le=120)
+    bybit_recv_window: int = Field(5000, ge=100, le=60_000)
+
+    render_master_key_path: Path = Path(".local/master.key")
+
+    api_host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    api_workers: int = Field(1, ge=1, le=64)
+    cors_origins: CommaList = Field(default_factory=list)
+    health_check_timeout: float = Field(1.5, gt=0, le=10)
+
+    sync_kline_category: Literal["spot", "linear", "inverse"] = "linear"
+    sync_kline_symbols: CommaList = Field(default_factory=lambda: ["BTCUSDT", "ETHUSDT"])
+    sync_kline_intervals: CommaList = Field(default_factory=lambda: ["1"])
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("cors_origins", "sync_kline_symbols", "sync_kline_intervals", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("database_url_user", "database_url_general", mode="after")
+    @classmethod
+    def _normalise_postgres(cls, value: SecretStr) -> SecretStr:
+        return SecretStr(normalise_postgres_url(value.get_secret_value()))
+
+    @field_validator("redis_url", mode="after")
+    @classmethod
+    def _check_redis(cls, value: SecretStr) -> SecretStr:
+        return SecretStr(check_redis_url(value.get_secret_value()))
+
+    @model_validator(mode="after")
+    def _check_together(self) -> Self:
+        problems: list[str] = []
+        if self.environment in (Environment.STAGING, Environment.PRODUCTION):
+            for field in _REQUIRED_OUTSIDE_LOCAL:
+                if field not in self.model_fields_set:
+                    problems.append(f"{field.upper()}: required when ENVIRONMENT is {self.environment}")
+        if self.database_url_user.get_secret_value() == self.database_url_general.get_secret_value():
+            problems.append("DATABASE_URL_GENERAL: must name another database than DATABASE_URL_USER")
+        if self.bybit_api_url:
+            try:
+                self.bybit_api_url = check_http_url(self.bybit_api_url, allow_plain_http=self.is_local)
+            except ValueError as exc:
+                problems.append(f"BYBIT_API_URL: {exc}")
+        else:
+            self.bybit_api_url = BYBIT_API_URLS[self.bybit_network]
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    @property
+    def is_local(self) -> bool:
+        """True on a developer's machine or in tests, where relaxed rules apply."""
+        return self.environment in (Environment.LOCAL, Environment.TEST)
+
+
+def build_settings(**overrides: Any) -> Settings:
+    """Build settings from the environment and ``.env``, with ``overrides`` winning.
+
+    Raises ``ConfigError`` naming each bad variable.
+    """
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError.from_validation_error(exc) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process, built once."""
+    return build_settings()

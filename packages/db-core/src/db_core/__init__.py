@@ -1,0 +1,1 @@
+"""Shared PostgreSQL plumbing for the database packages: engines, sessions, Alembic, test fixtures."""

@@ -1,0 +1,1 @@
+"""The general database: instruments, klines, sync runs."""

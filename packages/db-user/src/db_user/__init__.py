@@ -1,0 +1,1 @@
+"""The user database: users, API tokens, encrypted Bybit credentials."""

@@ -1,0 +1,1 @@
+"""The HTTP API: health, market data, sync tasks, user credentials."""
