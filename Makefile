@@ -68,3 +68,8 @@ fmt: install ## Format and auto-fix the code
 .PHONY: config
 config: install ## Validate the settings and print them (secrets masked)
 	$(RUN)/python -m core_config
+
+##@ Benchmarks
+.PHONY: bench
+bench: install ## Run the benchmarks side by side with their baselines (BENCH=name runs one)
+	$(RUN)/python tests/bench/run.py $(BENCH)
