@@ -6,6 +6,7 @@ stops the process with one line per problem and no traceback.
 
 from core_config.bybit_hosts import BYBIT_API_URLS, BybitNetwork
 from core_config.errors import ConfigError, exit_on_config_error
+from core_config.logging_setup import bind_log_context, configure_logging, current_log_context
 from core_config.secret_files import MASTER_KEY_VARIABLE, read_secret_file
 from core_config.settings import (
     LOCAL_DATABASE_URL_GENERAL,
@@ -28,7 +29,10 @@ __all__ = [
     "ConfigError",
     "Environment",
     "Settings",
+    "bind_log_context",
     "build_settings",
+    "configure_logging",
+    "current_log_context",
     "database_name",
     "exit_on_config_error",
     "get_settings",

@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     cors_origins: CommaList = Field(default_factory=list)
     health_check_timeout: float = Field(1.5, gt=0, le=10)
 
+    celery_queue: str = Field("default", pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    task_result_ttl: int = Field(86_400, ge=60, description="seconds a task's result is kept")
+
     sync_kline_category: Literal["spot", "linear", "inverse"] = "linear"
     sync_kline_symbols: CommaList = Field(default_factory=lambda: ["BTCUSDT", "ETHUSDT"])
     sync_kline_intervals: CommaList = Field(default_factory=lambda: ["1"])
@@ -112,6 +115,11 @@ class Settings(BaseSettings):
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+    @property
+    def json_logs(self) -> bool:
+        """Structured JSON log lines in staging and production, readable text elsewhere."""
+        return not self.is_local
 
     @property
     def is_local(self) -> bool:
