@@ -69,6 +69,15 @@ class Settings(BaseSettings):
 
     celery_queue: str = Field("default", pattern=r"^[A-Za-z0-9._-]{1,64}$")
     task_result_ttl: int = Field(86_400, ge=60, description="seconds a task's result is kept")
+    task_soft_time_limit: int = Field(1500, ge=1, description="seconds before a task is asked to stop")
+    task_time_limit: int = Field(1800, ge=1, description="seconds before a task's process is killed")
+    celery_visibility_timeout: int = Field(
+        3600, ge=1, description="seconds before an unacknowledged task is given to another worker"
+    )
+    worker_concurrency: int = Field(2, ge=1, le=64)
+    worker_heartbeat_interval: float = Field(10.0, gt=0, le=300, description="seconds between heartbeats")
+    sync_retry_max: int = Field(5, ge=0, le=100, description="retries of a sync after a Bybit outage")
+    sync_retry_backoff: float = Field(5.0, ge=0, le=600, description="seconds before the first retry")
 
     sync_kline_category: Literal["spot", "linear", "inverse"] = "linear"
     sync_kline_symbols: CommaList = Field(default_factory=lambda: ["BTCUSDT", "ETHUSDT"])
