@@ -1,1 +1,45 @@
-"""The general database: instruments, klines, sync runs."""
+"""The general database: instruments, klines, sync runs.
+
+Reads are async (the API), writes are sync (the Celery worker). Repository functions never commit:
+the caller's session scope does.
+"""
+
+from db_general.instruments import (
+    InstrumentPage,
+    get_instrument,
+    list_instruments,
+    mark_delisted,
+    upsert_instruments,
+)
+from db_general.klines import list_klines, newest_kline_start, upsert_klines
+from db_general.models import SYNC_STATUSES, GeneralBase, Instrument, Kline, SyncRun
+from db_general.pagination import InvalidCursorError
+from db_general.rows import InstrumentRow, KlineRow, UpsertCounts
+from db_general.session import general_database
+from db_general.spec import GENERAL_DB
+from db_general.sync_runs import finish_sync_run, list_sync_runs, start_sync_run
+
+__all__ = [
+    "GENERAL_DB",
+    "SYNC_STATUSES",
+    "GeneralBase",
+    "Instrument",
+    "InstrumentPage",
+    "InstrumentRow",
+    "InvalidCursorError",
+    "Kline",
+    "KlineRow",
+    "SyncRun",
+    "UpsertCounts",
+    "finish_sync_run",
+    "general_database",
+    "get_instrument",
+    "list_instruments",
+    "list_klines",
+    "list_sync_runs",
+    "mark_delisted",
+    "newest_kline_start",
+    "start_sync_run",
+    "upsert_instruments",
+    "upsert_klines",
+]

@@ -1,0 +1,17 @@
+"""Database errors with messages an operator can act on; URLs in them never carry a password."""
+
+
+class DatabaseError(Exception):
+    """Base of db_core's own errors."""
+
+
+class DatabaseUnavailableError(DatabaseError):
+    """The database server did not answer (refused, unreachable or past the connect timeout)."""
+
+
+class WrongDatabaseError(DatabaseError):
+    """Migrations of one database were pointed at another database; nothing was applied."""
+
+
+class UnknownDatabaseError(DatabaseError):
+    """No installed package registers a database of that name."""

@@ -1,0 +1,119 @@
+"""Session factories and scopes, and ``Database``: a database's engines made once per process.
+
+A scope commits when its block succeeds and rolls back when it raises.
+"""
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    asynccontextmanager,
+    contextmanager,
+)
+
+from sqlalchemy import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
+
+from core_config import Settings, get_settings
+from db_core.engines import create_async_database_engine, create_sync_database_engine
+from db_core.spec import DatabaseSpec
+
+
+def async_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    # expire_on_commit=False: objects stay readable after commit without a lazy (async-unsafe) load.
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def sync_session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@asynccontextmanager
+async def async_session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """An ``AsyncSession`` committed on success, rolled back on error, always closed."""
+    async with factory() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        await session.commit()
+
+
+@contextmanager
+def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A sync ``Session`` committed on success, rolled back on error, always closed."""
+    with factory() as session:
+        try:
+            yield session
+        except BaseException:
+            session.rollback()
+            raise
+        session.commit()
+
+
+class Database:
+    """The engines and sessions of one database in this process, created on first use.
+
+    Call ``dispose()`` (or ``dispose_sync()`` outside an event loop) at shutdown to close pooled
+    connections.
+    """
+
+    def __init__(
+        self,
+        spec: DatabaseSpec,
+        settings: Callable[[], Settings] = get_settings,
+        application_name: str | None = None,
+    ) -> None:
+        self.spec = spec
+        self._settings = settings
+        self._application_name = application_name
+        self._async_engine: AsyncEngine | None = None
+        self._sync_engine: Engine | None = None
+        self._async_factory: async_sessionmaker[AsyncSession] | None = None
+        self._sync_factory: sessionmaker[Session] | None = None
+
+    def async_engine(self) -> AsyncEngine:
+        if self._async_engine is None:
+            self._async_engine = create_async_database_engine(
+                self.spec, self._settings(), application_name=self._application_name
+            )
+        return self._async_engine
+
+    def sync_engine(self) -> Engine:
+        if self._sync_engine is None:
+            self._sync_engine = create_sync_database_engine(
+                self.spec, self._settings(), application_name=self._application_name
+            )
+        return self._sync_engine
+
+    def async_sessions(self) -> async_sessionmaker[AsyncSession]:
+        if self._async_factory is None:
+            self._async_factory = async_session_factory(self.async_engine())
+        return self._async_factory
+
+    def sync_sessions(self) -> sessionmaker[Session]:
+        if self._sync_factory is None:
+            self._sync_factory = sync_session_factory(self.sync_engine())
+        return self._sync_factory
+
+    def session(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """``async with db.session() as session:`` commits on success, rolls back on error."""
+        return async_session_scope(self.async_sessions())
+
+    def sync_session(self) -> AbstractContextManager[Session]:
+        """``with db.sync_session() as session:`` commits on success, rolls back on error."""
+        return session_scope(self.sync_sessions())
+
+    async def dispose(self) -> None:
+        """Close both engines' pooled connections; the next use creates fresh engines."""
+        if self._async_engine is not None:
+            await self._async_engine.dispose()
+        self._async_engine, self._async_factory = None, None
+        self.dispose_sync()
+
+    def dispose_sync(self) -> None:
+        if self._sync_engine is not None:
+            self._sync_engine.dispose()
+        self._sync_engine, self._sync_factory = None, None

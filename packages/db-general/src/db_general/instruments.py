@@ -1,0 +1,141 @@
+"""Instrument queries (async, for the API) and bulk writes (sync, for the worker)."""
+
+from collections.abc import Collection, Iterable
+from dataclasses import astuple, dataclass
+from datetime import datetime
+
+from sqlalchemy import CursorResult, literal, select, text, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from db_general.models import Instrument
+from db_general.pagination import decode_cursor, encode_cursor
+from db_general.rows import InstrumentRow, UpsertCounts
+from db_general.staging import load_staging
+
+_COLUMNS = (
+    "category",
+    "symbol",
+    "status",
+    "base_coin",
+    "quote_coin",
+    "tick_size",
+    "qty_step",
+    "min_order_qty",
+    "max_order_qty",
+    "min_notional",
+    "launch_time",
+    "raw",
+)
+_TYPES = ("text",) * 5 + ("numeric",) * 5 + ("timestamptz", "jsonb")
+# Written out in full so the statement reads as it runs; the columns match _COLUMNS.
+_MERGE = text(
+    """
+    INSERT INTO instruments AS i (
+        category, symbol, status, base_coin, quote_coin, tick_size, qty_step, min_order_qty,
+        max_order_qty, min_notional, launch_time, raw, first_seen_at, updated_at, delisted_at
+    )
+    SELECT category, symbol, status, base_coin, quote_coin, tick_size, qty_step, min_order_qty,
+           max_order_qty, min_notional, launch_time, raw, :seen_at, :seen_at, NULL
+    FROM _stage_instruments
+    ON CONFLICT (category, symbol) DO UPDATE SET
+        status = excluded.status, base_coin = excluded.base_coin, quote_coin = excluded.quote_coin,
+        tick_size = excluded.tick_size, qty_step = excluded.qty_step,
+        min_order_qty = excluded.min_order_qty, max_order_qty = excluded.max_order_qty,
+        min_notional = excluded.min_notional, launch_time = excluded.launch_time, raw = excluded.raw,
+        updated_at = excluded.updated_at, delisted_at = NULL
+    WHERE (i.status, i.base_coin, i.quote_coin, i.tick_size, i.qty_step, i.min_order_qty,
+           i.max_order_qty, i.min_notional, i.launch_time, i.raw, i.delisted_at IS NULL)
+          IS DISTINCT FROM
+          (excluded.status, excluded.base_coin, excluded.quote_coin, excluded.tick_size, excluded.qty_step,
+           excluded.min_order_qty, excluded.max_order_qty, excluded.min_notional, excluded.launch_time,
+           excluded.raw, true)
+    RETURNING (xmax = 0) AS inserted
+    """
+)
+
+
+@dataclass(frozen=True)
+class InstrumentPage:
+    items: list[Instrument]
+    next_cursor: str | None
+
+
+async def list_instruments(
+    session: AsyncSession,
+    *,
+    category: str | None = None,
+    status: str | None = None,
+    base_coin: str | None = None,
+    limit: int,
+    cursor: str | None = None,
+    include_delisted: bool = True,
+) -> InstrumentPage:
+    """One page in (category, symbol) order; ``next_cursor`` is None on the last page.
+
+    Raises ``InvalidCursorError`` (a ``ValueError``) for a cursor that was not produced here.
+    """
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    query = select(Instrument).order_by(Instrument.category, Instrument.symbol).limit(limit + 1)
+    if category is not None:
+        query = query.where(Instrument.category == category)
+    if status is not None:
+        query = query.where(Instrument.status == status)
+    if base_coin is not None:
+        query = query.where(Instrument.base_coin == base_coin)
+    if not include_delisted:
+        query = query.where(Instrument.delisted_at.is_(None))
+    if cursor is not None:
+        after_category, after_symbol = decode_cursor(cursor, 2)
+        query = query.where(
+            tuple_(Instrument.category, Instrument.symbol)
+            > tuple_(literal(after_category), literal(after_symbol))
+        )
+    items = list((await session.scalars(query)).all())
+    if len(items) <= limit:
+        return InstrumentPage(items, None)
+    items = items[:limit]
+    return InstrumentPage(items, encode_cursor(items[-1].category, items[-1].symbol))
+
+
+async def get_instrument(session: AsyncSession, category: str, symbol: str) -> Instrument | None:
+    return await session.get(Instrument, (category, symbol))
+
+
+def upsert_instruments(session: Session, rows: Iterable[InstrumentRow], seen_at: datetime) -> UpsertCounts:
+    """Insert new instruments and update changed ones; ``updated_at`` moves only for changed rows.
+
+    A delisted instrument that shows up again is listed again (``delisted_at`` cleared).
+    """
+    unique = {(row.category, row.symbol): row for row in rows}  # the last of duplicates wins
+    if not unique:
+        return UpsertCounts(0, 0, 0)
+    load_staging(
+        session, target="instruments", columns=_COLUMNS, types=_TYPES, rows=map(astuple, unique.values())
+    )
+    flags = session.execute(_MERGE, {"seen_at": seen_at}).scalars().all()
+    inserted = sum(1 for flag in flags if flag)
+    updated = len(flags) - inserted
+    return UpsertCounts(inserted, updated, len(unique) - len(flags))
+
+
+def mark_delisted(session: Session, category: str, present_symbols: Collection[str], at: datetime) -> int:
+    """Set ``delisted_at`` on listed instruments of ``category`` missing from ``present_symbols``.
+
+    Nothing is deleted. An empty ``present_symbols`` is refused: it would delist a whole category,
+    which is far likelier a failed fetch than the exchange's truth.
+    """
+    if not present_symbols:
+        raise ValueError(f"refusing to delist every {category} instrument: present_symbols is empty")
+    result = session.execute(
+        update(Instrument)
+        .where(
+            Instrument.category == category,
+            Instrument.delisted_at.is_(None),
+            Instrument.symbol.not_in(list(present_symbols)),
+        )
+        .values(delisted_at=at, updated_at=at)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount) if isinstance(result, CursorResult) else 0

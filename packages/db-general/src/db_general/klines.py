@@ -1,0 +1,93 @@
+"""Kline queries (async, for the API) and the bulk upsert and resume point (sync, for the worker)."""
+
+from collections.abc import Iterable
+from dataclasses import astuple
+from datetime import datetime
+
+from sqlalchemy import CursorResult, func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from db_general.models import Kline
+from db_general.rows import KlineRow
+from db_general.staging import load_staging
+
+_COLUMNS = (
+    "category",
+    "symbol",
+    "interval",
+    "start_time",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "turnover",
+)
+_TYPES = ("text", "text", "text", "timestamptz") + ("numeric",) * 6
+# The WHERE clause skips rows whose values did not change: a re-upsert writes nothing.
+_MERGE = text(
+    """
+    INSERT INTO klines AS k (category, symbol, interval, start_time, open, high, low, close, volume, turnover)
+    SELECT category, symbol, interval, start_time, open, high, low, close, volume, turnover
+    FROM _stage_klines
+    ON CONFLICT (category, symbol, interval, start_time) DO UPDATE SET
+        open = excluded.open, high = excluded.high, low = excluded.low, close = excluded.close,
+        volume = excluded.volume, turnover = excluded.turnover
+    WHERE (k.open, k.high, k.low, k.close, k.volume, k.turnover)
+          IS DISTINCT FROM
+          (excluded.open, excluded.high, excluded.low, excluded.close, excluded.volume, excluded.turnover)
+    """
+)
+
+
+def upsert_klines(session: Session, rows: Iterable[KlineRow]) -> int:
+    """Insert new candles and update changed ones in one statement; return how many rows were written.
+
+    Idempotent: upserting the same rows again writes nothing and returns 0.
+    """
+    unique = {(r.category, r.symbol, r.interval, r.start_time): r for r in rows}  # the last duplicate wins
+    if not unique:
+        return 0
+    load_staging(session, target="klines", columns=_COLUMNS, types=_TYPES, rows=map(astuple, unique.values()))
+    result = session.execute(_MERGE)
+    return int(result.rowcount) if isinstance(result, CursorResult) else 0
+
+
+def newest_kline_start(session: Session, category: str, symbol: str, interval: str) -> datetime | None:
+    """The start of the newest stored candle (where a resumed sync continues), or None."""
+    return session.scalar(
+        select(func.max(Kline.start_time)).where(
+            Kline.category == category, Kline.symbol == symbol, Kline.interval == interval
+        )
+    )
+
+
+async def list_klines(
+    session: AsyncSession,
+    *,
+    category: str,
+    symbol: str,
+    interval: str,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int,
+) -> list[Kline]:
+    """Candles oldest first, ``start`` and ``end`` inclusive.
+
+    With ``start``: the first ``limit`` candles from it. Without: the newest ``limit`` candles up to
+    ``end`` (or now), still returned oldest first.
+    """
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    query = select(Kline).where(
+        Kline.category == category, Kline.symbol == symbol, Kline.interval == interval
+    )
+    if start is not None:
+        query = query.where(Kline.start_time >= start)
+    if end is not None:
+        query = query.where(Kline.start_time <= end)
+    if start is not None:
+        return list((await session.scalars(query.order_by(Kline.start_time).limit(limit))).all())
+    newest = (await session.scalars(query.order_by(Kline.start_time.desc()).limit(limit))).all()
+    return list(reversed(newest))

@@ -1,0 +1,96 @@
+"""The general database's tables: instruments, klines and the record of sync runs."""
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from sqlalchemy import BigInteger, CheckConstraint, Identity, Index, func
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from db_core import TYPE_ANNOTATION_MAP, new_metadata
+
+SYNC_STATUSES = ("running", "succeeded", "failed")
+
+
+class GeneralBase(DeclarativeBase):
+    """Declarative base of the general database only (its own MetaData)."""
+
+    metadata = new_metadata()
+    type_annotation_map: ClassVar[dict[Any, Any]] = TYPE_ANNOTATION_MAP
+
+
+class Instrument(GeneralBase):
+    """A tradable instrument of one Bybit category; never deleted, ``delisted_at`` marks its end."""
+
+    __tablename__ = "instruments"
+    __table_args__ = (
+        # The API filters by category and status, paging in (category, symbol) order.
+        Index("ix_instruments_category_status_symbol", "category", "status", "symbol"),
+        Index("ix_instruments_base_coin_category_symbol", "base_coin", "category", "symbol"),
+    )
+
+    category: Mapped[str] = mapped_column(primary_key=True)
+    symbol: Mapped[str] = mapped_column(primary_key=True)
+    status: Mapped[str]
+    base_coin: Mapped[str]
+    quote_coin: Mapped[str]
+    tick_size: Mapped[Decimal | None]
+    qty_step: Mapped[Decimal | None]
+    min_order_qty: Mapped[Decimal | None]
+    max_order_qty: Mapped[Decimal | None]
+    min_notional: Mapped[Decimal | None]
+    launch_time: Mapped[datetime | None]
+    raw: Mapped[dict[str, Any]]
+    first_seen_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    delisted_at: Mapped[datetime | None]
+
+    def __repr__(self) -> str:
+        return f"Instrument({self.category}/{self.symbol}, {self.status})"
+
+
+class Kline(GeneralBase):
+    """One candle. The primary key (category, symbol, interval, start_time) serves range queries."""
+
+    __tablename__ = "klines"
+
+    category: Mapped[str] = mapped_column(primary_key=True)
+    symbol: Mapped[str] = mapped_column(primary_key=True)
+    interval: Mapped[str] = mapped_column(primary_key=True)
+    start_time: Mapped[datetime] = mapped_column(primary_key=True)
+    open: Mapped[Decimal]
+    high: Mapped[Decimal]
+    low: Mapped[Decimal]
+    close: Mapped[Decimal]
+    volume: Mapped[Decimal]
+    turnover: Mapped[Decimal]
+
+    def __repr__(self) -> str:
+        return f"Kline({self.category}/{self.symbol} {self.interval} {self.start_time.isoformat()})"
+
+
+class SyncRun(GeneralBase):
+    """One synchronisation: what was synchronised, when, how many rows, how it ended."""
+
+    __tablename__ = "sync_runs"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({', '.join(repr(s) for s in SYNC_STATUSES)})", name="status"),
+        Index("ix_sync_runs_kind_started_at", "kind", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    kind: Mapped[str]
+    category: Mapped[str | None]
+    symbol: Mapped[str | None]
+    interval: Mapped[str | None]
+    range_start: Mapped[datetime | None]
+    range_end: Mapped[datetime | None]
+    task_id: Mapped[str | None]
+    status: Mapped[str] = mapped_column(server_default="running")
+    rows: Mapped[int] = mapped_column(server_default="0")
+    error: Mapped[str | None]
+    started_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    finished_at: Mapped[datetime | None]
+
+    def __repr__(self) -> str:
+        return f"SyncRun(id={self.id}, kind={self.kind!r}, status={self.status!r})"

@@ -1,0 +1,26 @@
+"""Opaque keyset cursors: the last (category, symbol) of a page, base64url-encoded JSON."""
+
+import base64
+import binascii
+import json
+
+
+class InvalidCursorError(ValueError):
+    """A cursor that this module did not produce."""
+
+
+def encode_cursor(*key: str) -> str:
+    return (
+        base64.urlsafe_b64encode(json.dumps(list(key), separators=(",", ":")).encode()).decode().rstrip("=")
+    )
+
+
+def decode_cursor(cursor: str, parts: int) -> tuple[str, ...]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        key = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (ValueError, UnicodeError, binascii.Error):
+        raise InvalidCursorError("invalid cursor") from None
+    if not isinstance(key, list) or len(key) != parts or not all(isinstance(k, str) for k in key):
+        raise InvalidCursorError("invalid cursor")
+    return tuple(key)

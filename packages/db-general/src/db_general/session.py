@@ -1,0 +1,13 @@
+"""The general database's engines and sessions in this process (created once, disposed at shutdown).
+
+The API reads through async sessions, the worker writes through sync ones:
+
+    async with general_database.session() as session: ...
+    with general_database.sync_session() as session: ...
+    await general_database.dispose()   # or general_database.dispose_sync() outside a loop
+"""
+
+from db_core import Database
+from db_general.spec import GENERAL_DB
+
+general_database = Database(GENERAL_DB)

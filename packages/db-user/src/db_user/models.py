@@ -1,0 +1,90 @@
+"""The user database's tables: users, their API tokens and their (encrypted) Bybit credentials."""
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Identity,
+    Index,
+    LargeBinary,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from db_core import TYPE_ANNOTATION_MAP, new_metadata
+
+NETWORKS = ("mainnet", "testnet", "demo")
+
+
+class UserBase(DeclarativeBase):
+    """Declarative base of the user database only (its own MetaData)."""
+
+    metadata = new_metadata()
+    type_annotation_map: ClassVar[dict[Any, Any]] = TYPE_ANNOTATION_MAP
+
+
+class User(UserBase):
+    __tablename__ = "users"
+    __table_args__ = (
+        # Case-insensitive uniqueness: Alice@x.com and alice@x.com are the same person.
+        Index("uq_users_email_lower", func.lower(text("email")), unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    email: Mapped[str]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    disabled_at: Mapped[datetime | None]
+
+    def __repr__(self) -> str:
+        return f"User(id={self.id}, email={self.email!r})"
+
+
+class ApiToken(UserBase):
+    """A bearer token of a user; only a hash of the token is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str]
+    token_hash: Mapped[str] = mapped_column(unique=True)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship(lazy="raise")
+
+    def __repr__(self) -> str:
+        return f"ApiToken(id={self.id}, user_id={self.user_id}, name={self.name!r})"
+
+
+class BybitCredential(UserBase):
+    """A user's Bybit API key; the secret is stored only as ciphertext with the id of its master key."""
+
+    __tablename__ = "bybit_credentials"
+    __table_args__ = (
+        UniqueConstraint("user_id", "network", "api_key"),
+        CheckConstraint(f"network IN ({', '.join(repr(n) for n in NETWORKS)})", name="network"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    network: Mapped[str]
+    api_key: Mapped[str]
+    secret_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    key_id: Mapped[str]
+    label: Mapped[str | None]
+    permissions: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+    read_only: Mapped[bool]
+    expires_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    validated_at: Mapped[datetime | None]
+
+    def __repr__(self) -> str:
+        # Never the ciphertext; the api_key is shown masked.
+        return f"BybitCredential(id={self.id}, user_id={self.user_id}, network={self.network!r})"
