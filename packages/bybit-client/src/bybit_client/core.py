@@ -1,0 +1,246 @@
+"""The request/response core shared by the sync and async clients (no I/O here).
+
+A call runs as a generator: it yields ``HttpRequest`` (send this, give me the reply) or ``Sleep``
+steps and returns the typed result. Each client only drives the generator with its own send and
+sleep, so signing, parsing, error mapping, clock recovery and retries exist once.
+"""
+
+import logging
+import time
+from collections.abc import Generator, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import orjson
+from pydantic import SecretStr, ValidationError
+
+from bybit_client import endpoints
+from bybit_client.clock import ServerClock
+from bybit_client.endpoints import Call
+from bybit_client.errors import (
+    BybitAuthError,
+    BybitError,
+    BybitRateLimitError,
+    BybitTimeWindowError,
+    BybitTransientError,
+    error_for_http_status,
+    error_for_ret_code,
+)
+from bybit_client.models import RateLimitStatus, ms_to_datetime
+from bybit_client.retry import RetryPolicy
+from bybit_client.signing import auth_headers, build_body, build_query
+
+T = TypeVar("T")
+log = logging.getLogger("bybit_client")
+
+DEFAULT_RECV_WINDOW = 5000
+USER_AGENT = "bybit-client/0.1"
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    content: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponse:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class TransportFailure:
+    """The request got no HTTP answer (timeout, refused, reset). Its outcome on Bybit is unknown."""
+
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Sleep:
+    seconds: float
+
+
+Reply = HttpResponse | TransportFailure | None
+Step = HttpRequest | Sleep
+Flow = Generator[Step, Reply, T]
+
+
+def mask_key(api_key: str | None) -> str | None:
+    return None if api_key is None else f"{api_key[:4]}…" if len(api_key) > 4 else "…"
+
+
+class ClientCore:
+    """Configuration and logic of a client: builds signed requests and reads the answers."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None,
+        api_secret: SecretStr | str | None,
+        *,
+        recv_window: int = DEFAULT_RECV_WINDOW,
+        retry: RetryPolicy | None = None,
+        clock: ServerClock | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
+        self._secret = (
+            api_secret if isinstance(api_secret, SecretStr) or api_secret is None else SecretStr(api_secret)
+        )
+        self.recv_window = recv_window
+        self.retry = retry or RetryPolicy()
+        self.clock = clock or ServerClock()
+        self.rate_limits: dict[str, RateLimitStatus] = {}
+        self.rate_limit: RateLimitStatus | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"base_url={self.base_url!r}, api_key={mask_key(self.api_key)!r}, recv_window={self.recv_window}"
+        )
+
+    # -- building ---------------------------------------------------------------------------------
+
+    def prepare(self, call: Call[Any]) -> HttpRequest:
+        """The wire request: the signed text is exactly the query string or body that is sent."""
+        headers: dict[str, str] = {"User-Agent": USER_AGENT}
+        if call.method == "GET":
+            payload = build_query(call.params)
+            url = f"{self.base_url}{call.path}?{payload}" if payload else f"{self.base_url}{call.path}"
+            content = None
+        else:
+            content = build_body(call.params)
+            payload = content.decode()
+            url = f"{self.base_url}{call.path}"
+            headers["Content-Type"] = "application/json"
+        if call.signed:
+            if self.api_key is None or self._secret is None:
+                raise BybitAuthError("this call needs an API key and secret", endpoint=call.path)
+            headers.update(
+                auth_headers(
+                    self.api_key,
+                    self._secret.get_secret_value(),
+                    self.clock.now_ms(),
+                    self.recv_window,
+                    payload,
+                )
+            )
+        return HttpRequest(call.method, url, headers, content)
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def interpret(self, call: Call[T], reply: Reply) -> T:
+        """The typed result of a reply, or the mapped ``BybitError``."""
+        if reply is None:
+            raise BybitTransientError("no reply", endpoint=call.path)
+        if isinstance(reply, TransportFailure):
+            raise BybitTransientError(reply.message, endpoint=call.path)
+        reset_at = self._note_rate_limit(call.path, reply.headers)
+        envelope = _json_or_none(reply.body)
+        if reply.status != 200:
+            error_class = error_for_http_status(reply.status)
+            message = envelope.get("retMsg", "") if envelope else reply.body[:200].decode(errors="replace")
+            code = envelope.get("retCode") if envelope else None
+            raise _error(
+                error_class, message or f"HTTP {reply.status}", code, call.path, reply.status, reset_at
+            )
+        if envelope is None or not isinstance(envelope.get("retCode"), int):
+            raise BybitTransientError(
+                "malformed JSON in the answer", endpoint=call.path, http_status=reply.status
+            )
+        code = envelope["retCode"]
+        if code != 0:
+            message = str(envelope.get("retMsg", ""))
+            raise _error(error_for_ret_code(code), message, code, call.path, reply.status, reset_at)
+        try:
+            return call.parse(envelope.get("result"))
+        except (ValidationError, KeyError, TypeError, ValueError) as exc:
+            raise BybitError(f"unexpected result shape: {exc}", ret_code=0, endpoint=call.path) from None
+
+    def _note_rate_limit(self, path: str, headers: Mapping[str, str]) -> Any:
+        reset = headers.get("x-bapi-limit-reset-timestamp")
+        remaining = headers.get("x-bapi-limit-status")
+        if remaining is None and reset is None:
+            return None
+        try:
+            reset_at = ms_to_datetime(reset) if reset else None
+            status = RateLimitStatus(
+                endpoint=path,
+                remaining=int(remaining or 0),
+                limit=int(headers.get("x-bapi-limit", 0)),
+                reset_at=reset_at,
+            )
+        except ValueError:
+            return None
+        self.rate_limits[path] = status
+        self.rate_limit = status
+        return reset_at
+
+    # -- the flow ---------------------------------------------------------------------------------
+
+    def run(self, call: Call[T]) -> Flow[T]:
+        """Send ``call`` until it succeeds, fails for good, or the retry budget runs out."""
+        started = time.monotonic()
+        attempt = 0
+        clock_refreshed = False
+        while True:
+            attempt += 1
+            reply = yield self.prepare(call)
+            try:
+                return self.interpret(call, reply)
+            except BybitTimeWindowError:
+                # Our clock drifted from Bybit's: learn the offset and try once more, freshly stamped.
+                if clock_refreshed or not call.signed:
+                    raise
+                clock_refreshed = True
+                log.warning("bybit %s: timestamp outside recv_window, resyncing the clock", call.path)
+                yield from self.sync_clock()
+            except BybitError as error:
+                delay = self.retry.delay_before_retry(
+                    error,
+                    attempt=attempt,
+                    elapsed=time.monotonic() - started,
+                    retry_safe=call.retry_safe,
+                    until_reset=self._until_reset(error),
+                )
+                if delay is None:
+                    raise
+                log.info("bybit %s: %s; retry %d in %.3f s", call.path, type(error).__name__, attempt, delay)
+                yield Sleep(delay)
+
+    def sync_clock(self) -> Flow[int]:
+        """Learn the offset of Bybit's clock from ``/v5/market/time``; returns the offset in ms."""
+        sent = ServerClock.local_ms()
+        result = yield from self.run(endpoints.server_time())
+        self.clock.learn(result.time_nano // 1_000_000, sent, ServerClock.local_ms())
+        return self.clock.offset_ms
+
+    def _until_reset(self, error: BybitError) -> float | None:
+        if not isinstance(error, BybitRateLimitError) or error.reset_at is None:
+            return None
+        reset_ms = int(error.reset_at.timestamp() * 1000)
+        return (reset_ms - self.clock.now_ms()) / 1000
+
+
+def _json_or_none(body: bytes) -> dict[str, Any] | None:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _error(
+    error_class: type[BybitError],
+    message: str,
+    code: int | None,
+    endpoint: str,
+    status: int,
+    reset_at: Any,
+) -> BybitError:
+    if issubclass(error_class, BybitRateLimitError):
+        return error_class(message, ret_code=code, endpoint=endpoint, http_status=status, reset_at=reset_at)
+    return error_class(message, ret_code=code, endpoint=endpoint, http_status=status)

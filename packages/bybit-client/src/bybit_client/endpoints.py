@@ -1,0 +1,261 @@
+"""Every endpoint as a ``Call``: method, path, parameters and the parser of its result.
+
+The sync and async clients run the very same calls; only how the bytes travel differs.
+"""
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Generic, TypeVar
+
+from pydantic import TypeAdapter
+
+from bybit_client.enums import Category, Interval, OrderType, Side, TimeInForce
+from bybit_client.models import (
+    ApiKeyInfo,
+    InstrumentsPage,
+    Kline,
+    Klines,
+    Order,
+    OrderAck,
+    OrdersPage,
+    ServerTime,
+    Ticker,
+    WalletBalance,
+    datetime_to_ms,
+)
+from bybit_client.signing import PreEncoded
+
+T = TypeVar("T")
+P = TypeVar("P")
+I = TypeVar("I")  # noqa: E741
+
+KLINES_PAGE_LIMIT = 1000
+ORDER_LINK_ID_MAX = 36
+
+
+@dataclass(frozen=True)
+class Call(Generic[T]):
+    """One API call. ``retry_safe``: may be sent again when its outcome is unknown (timeout, 5xx)."""
+
+    method: str
+    path: str
+    params: Mapping[str, object]
+    parse: Callable[[Any], T]
+    signed: bool = False
+    retry_safe: bool = True
+
+
+@dataclass(frozen=True)
+class Pager(Generic[P, I]):
+    """A paged listing: the first call, how to get the next call from a page, and a page's items."""
+
+    first: Call[P]
+    follow: Callable[[Call[P], P], Call[P] | None]
+    items: Callable[[P], Sequence[I]]
+
+
+def _ms(value: datetime | int | None) -> int | None:
+    if value is None or isinstance(value, int):
+        return value
+    return datetime_to_ms(value)
+
+
+def server_time() -> Call[ServerTime]:
+    return Call("GET", "/v5/market/time", {}, ServerTime.model_validate)
+
+
+def instruments_page(
+    category: Category | str,
+    *,
+    symbol: str | None = None,
+    status: str | None = None,
+    base_coin: str | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Call[InstrumentsPage]:
+    params = {
+        "category": Category(category),
+        "symbol": symbol,
+        "status": status,
+        "baseCoin": base_coin,
+        "limit": limit,
+        # Bybit returns cursors percent-encoded: they go back exactly as they came.
+        "cursor": PreEncoded(cursor) if cursor else None,
+    }
+    return Call("GET", "/v5/market/instruments-info", params, InstrumentsPage.model_validate)
+
+
+def _follow_cursor(call: Call[Any], page: InstrumentsPage | OrdersPage) -> Call[Any] | None:
+    if not page.next_page_cursor:
+        return None
+    return replace(call, params={**call.params, "cursor": PreEncoded(page.next_page_cursor)})
+
+
+def instruments_pager(
+    category: Category | str,
+    *,
+    symbol: str | None = None,
+    status: str | None = None,
+    base_coin: str | None = None,
+    limit: int | None = None,
+) -> Pager[InstrumentsPage, Any]:
+    first = instruments_page(category, symbol=symbol, status=status, base_coin=base_coin, limit=limit)
+    return Pager(first, _follow_cursor, lambda page: page.items)
+
+
+_TICKERS = TypeAdapter(list[Ticker])
+
+
+def tickers(category: Category | str, symbol: str | None = None) -> Call[list[Ticker]]:
+    params = {"category": Category(category), "symbol": symbol}
+    return Call("GET", "/v5/market/tickers", params, lambda result: _TICKERS.validate_python(result["list"]))
+
+
+def klines(
+    category: Category | str,
+    symbol: str,
+    interval: Interval | str,
+    start: datetime | int | None = None,
+    end: datetime | int | None = None,
+    limit: int = 200,
+) -> Call[Klines]:
+    category, interval = Category(category), Interval(interval)
+    params = {
+        "category": category,
+        "symbol": symbol,
+        "interval": interval,
+        "start": _ms(start),
+        "end": _ms(end),
+        "limit": limit,
+    }
+
+    def parse(result: Any) -> Klines:
+        # Bybit lists newest first; callers get oldest first.
+        rows = [Kline.from_row(row) for row in reversed(result["list"])]
+        return Klines.model_construct(category=category, symbol=symbol, interval=interval, items=rows)
+
+    return Call("GET", "/v5/market/kline", params, parse)
+
+
+def klines_range_pager(
+    category: Category | str,
+    symbol: str,
+    interval: Interval | str,
+    start: datetime | int,
+    end: datetime | int,
+) -> Pager[Klines, Kline]:
+    """Windows of at most 1000 candles from ``start`` to ``end`` (inclusive), oldest first."""
+    interval = Interval(interval)
+    start_ms, end_ms = _ms(start), _ms(end)
+    if start_ms is None or end_ms is None:
+        raise ValueError("a klines range needs start and end")
+    step = interval.milliseconds
+
+    def window(from_ms: int) -> Call[Klines]:
+        # A month has no fixed length, but 1000 months cover any real range in one window.
+        to_ms = end_ms if step is None else min(end_ms, from_ms + (KLINES_PAGE_LIMIT - 1) * step)
+        return klines(category, symbol, interval, from_ms, to_ms, KLINES_PAGE_LIMIT)
+
+    def follow(call: Call[Klines], page: Klines) -> Call[Klines] | None:
+        to_ms = call.params["end"]
+        assert isinstance(to_ms, int)
+        return window(to_ms + 1) if to_ms < end_ms else None
+
+    return Pager(window(start_ms), follow, lambda page: page.items)
+
+
+def wallet_balance(coin: str | Sequence[str] | None = None) -> Call[WalletBalance]:
+    coins = coin if coin is None or isinstance(coin, str) else ",".join(coin)
+    params = {"accountType": "UNIFIED", "coin": coins}
+    return Call("GET", "/v5/account/wallet-balance", params, WalletBalance.model_validate, signed=True)
+
+
+def api_key_info() -> Call[ApiKeyInfo]:
+    return Call("GET", "/v5/user/query-api", {}, ApiKeyInfo.model_validate, signed=True)
+
+
+def new_order_link_id() -> str:
+    """A fresh client order id (32 hex characters, within Bybit's 36)."""
+    return uuid.uuid4().hex
+
+
+def create_order(
+    category: Category | str,
+    symbol: str,
+    side: Side | str,
+    order_type: OrderType | str,
+    qty: Decimal | str,
+    *,
+    price: Decimal | str | None = None,
+    time_in_force: TimeInForce | str | None = None,
+    order_link_id: str | None = None,
+    extra: Mapping[str, object] | None = None,
+) -> Call[OrderAck]:
+    """An order create. It always carries an ``orderLinkId`` (made here when not given), which is what
+    makes a retry after an unknown outcome safe: Bybit refuses a second order with the same id."""
+    link_id = order_link_id or new_order_link_id()
+    if len(link_id) > ORDER_LINK_ID_MAX:
+        raise ValueError(f"orderLinkId is longer than {ORDER_LINK_ID_MAX} characters")
+    params = {
+        "category": Category(category),
+        "symbol": symbol,
+        "side": Side(side),
+        "orderType": OrderType(order_type),
+        "qty": qty,
+        "price": price,
+        "timeInForce": TimeInForce(time_in_force) if time_in_force else None,
+        "orderLinkId": link_id,
+        **(extra or {}),
+    }
+    return Call("POST", "/v5/order/create", params, OrderAck.model_validate, signed=True, retry_safe=True)
+
+
+def cancel_order(
+    category: Category | str,
+    symbol: str,
+    *,
+    order_id: str | None = None,
+    order_link_id: str | None = None,
+) -> Call[OrderAck]:
+    if not (order_id or order_link_id):
+        raise ValueError("cancel_order needs order_id or order_link_id")
+    params = {
+        "category": Category(category),
+        "symbol": symbol,
+        "orderId": order_id,
+        "orderLinkId": order_link_id,
+    }
+    # Not repeated after an unknown outcome: a second cancel of a cancelled order is an error (110001).
+    return Call("POST", "/v5/order/cancel", params, OrderAck.model_validate, signed=True, retry_safe=False)
+
+
+def open_orders_pager(
+    category: Category | str,
+    *,
+    symbol: str | None = None,
+    base_coin: str | None = None,
+    settle_coin: str | None = None,
+    order_link_id: str | None = None,
+    limit: int | None = None,
+) -> Pager[OrdersPage, Order]:
+    params = {
+        "category": Category(category),
+        "symbol": symbol,
+        "baseCoin": base_coin,
+        "settleCoin": settle_coin,
+        "orderLinkId": order_link_id,
+        "openOnly": 0,
+        "limit": limit,
+    }
+    first = Call("GET", "/v5/order/realtime", params, OrdersPage.model_validate, signed=True)
+    return Pager(first, _follow_cursor, lambda page: page.items)
+
+
+def raw_call(method: str, path: str, params: Mapping[str, object], *, signed: bool) -> Call[Any]:
+    """Any endpoint, result as Bybit's dict. A POST is never repeated after an unknown outcome."""
+    return Call(
+        method.upper(), path, params, lambda result: result, signed=signed, retry_safe=method.upper() == "GET"
+    )

@@ -1,0 +1,98 @@
+"""The error hierarchy, mapped from Bybit's retCode and HTTP status. No error ever carries a secret."""
+
+from datetime import datetime
+
+AUTH_CODES = frozenset({10003, 10004, 10005, 10007, 10008, 10009, 10010, 10027})
+RATE_LIMIT_CODES = frozenset({10006, 10018})
+TIME_WINDOW_CODES = frozenset({10002})
+TRANSIENT_CODES = frozenset({10000, 10016})
+
+
+class BybitError(Exception):
+    """A failed call. ``retryable`` says whether the same request may succeed if sent again later."""
+
+    retryable = False
+
+    def __init__(
+        self,
+        ret_msg: str,
+        *,
+        ret_code: int | None = None,
+        endpoint: str = "",
+        http_status: int | None = None,
+    ) -> None:
+        self.ret_code = ret_code
+        self.ret_msg = ret_msg
+        self.endpoint = endpoint
+        self.http_status = http_status
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        code = f"retCode {self.ret_code}" if self.ret_code is not None else "no retCode"
+        status = f", HTTP {self.http_status}" if self.http_status is not None else ""
+        return f"{self.endpoint}: {code}{status}: {self.ret_msg}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self)!r})"
+
+
+class BybitAuthError(BybitError):
+    """The key, signature, permission or IP binding was refused (10003, 10004, 10005, 10007, 10010, 401)."""
+
+
+class BybitRateLimitError(BybitError):
+    """Too many requests (10006, 10018, HTTP 429 and 403). ``reset_at`` is when the limit resets."""
+
+    retryable = True
+
+    def __init__(
+        self,
+        ret_msg: str,
+        *,
+        ret_code: int | None = None,
+        endpoint: str = "",
+        http_status: int | None = None,
+        reset_at: datetime | None = None,
+    ) -> None:
+        self.reset_at = reset_at
+        super().__init__(ret_msg, ret_code=ret_code, endpoint=endpoint, http_status=http_status)
+        # HTTP 403 is an IP ban for minutes ("access too frequent"): retrying soon only extends it.
+        self.retryable = http_status != 403
+
+
+class BybitTimeWindowError(BybitError):
+    """The timestamp fell outside recv_window (10002): the local clock drifted from Bybit's."""
+
+
+class BybitInvalidRequestError(BybitError):
+    """The request itself is wrong (10001, 10029, 110xxx, HTTP 400/404, ...): sending it again won't help."""
+
+
+class BybitTransientError(BybitError):
+    """Bybit or the network failed (10000, 10016, 5xx, timeouts, malformed JSON): may succeed later."""
+
+    retryable = True
+
+
+def error_for_ret_code(ret_code: int) -> type[BybitError]:
+    """The error class of a non-zero retCode."""
+    if ret_code in AUTH_CODES:
+        return BybitAuthError
+    if ret_code in RATE_LIMIT_CODES:
+        return BybitRateLimitError
+    if ret_code in TIME_WINDOW_CODES:
+        return BybitTimeWindowError
+    if ret_code in TRANSIENT_CODES:
+        return BybitTransientError
+    return BybitInvalidRequestError
+
+
+def error_for_http_status(status: int) -> type[BybitError]:
+    """The error class of a non-200 HTTP status."""
+    if status == 401:
+        return BybitAuthError
+    if status in (403, 429):
+        return BybitRateLimitError
+    if status in (400, 404, 405):
+        return BybitInvalidRequestError
+    return BybitTransientError

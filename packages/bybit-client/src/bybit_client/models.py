@@ -1,0 +1,260 @@
+"""Typed results: pydantic models with Decimal prices and quantities and aware UTC datetimes."""
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from bybit_client.enums import Category, Interval
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def ms_to_datetime(value: int | str) -> datetime:
+    """An aware UTC datetime from Bybit's milliseconds (exact: no float rounding)."""
+    return EPOCH + timedelta(milliseconds=int(value))
+
+
+def datetime_to_ms(value: datetime) -> int:
+    """Milliseconds since the epoch of an aware datetime."""
+    delta = value - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+def _optional_ms(value: object) -> object:
+    if value in (None, "", "0", 0):
+        return None
+    if isinstance(value, str | int):
+        return ms_to_datetime(value)
+    return value
+
+
+def _optional_text(value: object) -> object:
+    return None if value == "" else value
+
+
+def _optional_iso(value: object) -> object:
+    return None if value in (None, "") else value
+
+
+MsDatetime = Annotated[
+    datetime, BeforeValidator(lambda v: ms_to_datetime(v) if isinstance(v, str | int) else v)
+]
+OptionalMsDatetime = Annotated[datetime | None, BeforeValidator(_optional_ms)]
+OptionalDecimal = Annotated[Decimal | None, BeforeValidator(_optional_text)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+
+class ServerTime(_Model):
+    time: datetime
+    time_nano: int = Field(alias="timeNano")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_result(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "timeNano" in data and "time" not in data:
+            nano = int(data["timeNano"])
+            return {"timeNano": nano, "time": ms_to_datetime(nano // 1_000_000)}
+        return data
+
+
+class Instrument(_Model):
+    """One instrument of any category; fields a category does not have are None. ``raw`` keeps all."""
+
+    category: Category
+    symbol: str
+    status: str
+    base_coin: str = Field(alias="baseCoin")
+    quote_coin: str = Field(alias="quoteCoin")
+    settle_coin: str | None = Field(None, alias="settleCoin")
+    contract_type: str | None = Field(None, alias="contractType")
+    options_type: str | None = Field(None, alias="optionsType")
+    launch_time: OptionalMsDatetime = Field(None, alias="launchTime")
+    delivery_time: OptionalMsDatetime = Field(None, alias="deliveryTime")
+    tick_size: Decimal = Field(alias="tickSize")
+    qty_step: OptionalDecimal = Field(None, alias="qtyStep")
+    min_order_qty: Decimal = Field(alias="minOrderQty")
+    max_order_qty: Decimal = Field(alias="maxOrderQty")
+    min_notional_value: OptionalDecimal = Field(None, alias="minNotionalValue")
+    base_precision: OptionalDecimal = Field(None, alias="basePrecision")
+    quote_precision: OptionalDecimal = Field(None, alias="quotePrecision")
+    min_order_amt: OptionalDecimal = Field(None, alias="minOrderAmt")
+    raw: dict[str, Any] = Field(default_factory=dict, repr=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flatten_filters(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "raw" in data:
+            return data
+        flat = {key: value for key, value in data.items() if not isinstance(value, dict)}
+        flat.update(data.get("priceFilter", {}))
+        flat.update(data.get("lotSizeFilter", {}))
+        flat["raw"] = {key: value for key, value in data.items() if key != "category"}
+        return flat
+
+
+class InstrumentsPage(_Model):
+    category: Category
+    items: list[Instrument]
+    next_page_cursor: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_result(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "list" in data:
+            category = data["category"]
+            return {
+                "category": category,
+                "items": [{**row, "category": category} for row in data["list"]],
+                "next_page_cursor": data.get("nextPageCursor") or "",
+            }
+        return data
+
+
+class Ticker(_Model):
+    symbol: str
+    last_price: Decimal = Field(alias="lastPrice")
+    bid1_price: OptionalDecimal = Field(None, alias="bid1Price")
+    ask1_price: OptionalDecimal = Field(None, alias="ask1Price")
+    volume_24h: Decimal = Field(alias="volume24h")
+    turnover_24h: Decimal = Field(alias="turnover24h")
+    price_24h_pcnt: OptionalDecimal = Field(None, alias="price24hPcnt")
+    mark_price: OptionalDecimal = Field(None, alias="markPrice")
+    index_price: OptionalDecimal = Field(None, alias="indexPrice")
+    open_interest: OptionalDecimal = Field(None, alias="openInterest")
+    funding_rate: OptionalDecimal = Field(None, alias="fundingRate")
+    next_funding_time: OptionalMsDatetime = Field(None, alias="nextFundingTime")
+
+
+class Kline(_Model):
+    """One candle; ``start`` is its opening time."""
+
+    start: datetime
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+    turnover: Decimal
+
+    @classmethod
+    def from_row(cls, row: list[str]) -> "Kline":
+        """Bybit's ``[startTime, open, high, low, close, volume, turnover]`` row.
+
+        Built without re-validation: the row shape is fixed and this is the hot path of a range sync.
+        """
+        return cls.model_construct(
+            start=EPOCH + timedelta(milliseconds=int(row[0])),
+            open=Decimal(row[1]),
+            high=Decimal(row[2]),
+            low=Decimal(row[3]),
+            close=Decimal(row[4]),
+            volume=Decimal(row[5]),
+            turnover=Decimal(row[6]),
+        )
+
+
+class Klines(_Model):
+    """Candles of one symbol and interval, oldest first."""
+
+    category: Category
+    symbol: str
+    interval: Interval
+    items: list[Kline]
+
+
+class CoinBalance(_Model):
+    coin: str
+    equity: OptionalDecimal = None
+    wallet_balance: OptionalDecimal = Field(None, alias="walletBalance")
+    usd_value: OptionalDecimal = Field(None, alias="usdValue")
+    locked: OptionalDecimal = None
+    unrealised_pnl: OptionalDecimal = Field(None, alias="unrealisedPnl")
+    available_to_withdraw: OptionalDecimal = Field(None, alias="availableToWithdraw")
+
+
+class WalletBalance(_Model):
+    account_type: str = Field(alias="accountType")
+    total_equity: OptionalDecimal = Field(None, alias="totalEquity")
+    total_wallet_balance: OptionalDecimal = Field(None, alias="totalWalletBalance")
+    total_available_balance: OptionalDecimal = Field(None, alias="totalAvailableBalance")
+    coins: list[CoinBalance] = Field(default_factory=list, alias="coin")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_result(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "list" in data:
+            accounts = data["list"]
+            return accounts[0] if accounts else {"accountType": "UNIFIED"}
+        return data
+
+
+class ApiKeyInfo(_Model):
+    """What ``/v5/user/query-api`` says about the key making the call (its secret is never returned)."""
+
+    api_key: str = Field(alias="apiKey")
+    note: str = ""
+    read_only: bool = Field(alias="readOnly")
+    permissions: dict[str, list[str]] = Field(default_factory=dict)
+    ips: list[str] = Field(default_factory=list)
+    expires_at: Annotated[datetime | None, BeforeValidator(_optional_iso)] = Field(None, alias="expiredAt")
+    deadline_day: int | None = Field(None, alias="deadlineDay")
+    uta: int | None = None
+    user_id: int | None = Field(None, alias="userID")
+    is_master: bool | None = Field(None, alias="isMaster")
+
+    @property
+    def can_trade(self) -> bool:
+        """Whether the key may place orders: not read-only and some trading permission granted."""
+        trading = ("ContractTrade", "Spot", "Options", "Derivatives")
+        return not self.read_only and any(self.permissions.get(group) for group in trading)
+
+
+class OrderAck(_Model):
+    order_id: str = Field(alias="orderId")
+    order_link_id: str = Field(alias="orderLinkId")
+
+
+class Order(_Model):
+    order_id: str = Field(alias="orderId")
+    order_link_id: str = Field(alias="orderLinkId")
+    symbol: str
+    side: str
+    order_type: str = Field(alias="orderType")
+    price: OptionalDecimal = None
+    qty: Decimal
+    order_status: str = Field(alias="orderStatus")
+    time_in_force: str | None = Field(None, alias="timeInForce")
+    cum_exec_qty: OptionalDecimal = Field(None, alias="cumExecQty")
+    created_time: MsDatetime = Field(alias="createdTime")
+    updated_time: MsDatetime = Field(alias="updatedTime")
+
+
+class OrdersPage(_Model):
+    category: Category
+    items: list[Order]
+    next_page_cursor: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_result(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "list" in data:
+            return {
+                "category": data["category"],
+                "items": data["list"],
+                "next_page_cursor": data.get("nextPageCursor") or "",
+            }
+        return data
+
+
+class RateLimitStatus(_Model):
+    """The rate-limit headers of the last answer of an endpoint."""
+
+    endpoint: str
+    remaining: int
+    limit: int
+    reset_at: datetime | None

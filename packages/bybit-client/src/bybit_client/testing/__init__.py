@@ -1,0 +1,21 @@
+"""A fake Bybit V5 server for tests and benchmarks (needs the ``testing`` extra: uvicorn).
+
+``FakeBybit`` listens on a real TCP port and checks signatures, timestamps and recv_window as
+Bybit does. The pytest plugin (registered as ``pytest11``) gives the ``fake_bybit`` fixture.
+"""
+
+from bybit_client.testing.app import FakeBybitApp
+from bybit_client.testing.data import candle, default_instruments
+from bybit_client.testing.exchange import FakeExchange, FakeKey, Fault, RecordedRequest
+from bybit_client.testing.server import FakeBybit
+
+__all__ = [
+    "FakeBybit",
+    "FakeBybitApp",
+    "FakeExchange",
+    "FakeKey",
+    "Fault",
+    "RecordedRequest",
+    "candle",
+    "default_instruments",
+]
