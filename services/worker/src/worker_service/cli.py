@@ -1,0 +1,61 @@
+"""``worker-service``: run the worker or beat, or check the worker's liveness.
+
+    worker-service worker [celery worker options, e.g. --pool solo --concurrency 1]
+    worker-service beat   [celery beat options, e.g. --schedule /tmp/beat-schedule]
+    worker-service health [--node celery@HOST]   exit 0 when the worker's heartbeat is fresh
+
+A bad setting stops each of them with core-config's one line per problem.
+"""
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from core_config import exit_on_config_error, get_settings
+from worker_service.celery_app import create_app
+from worker_service.heartbeat import check_health, default_node_name
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="worker-service", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, text in (("worker", "run the Celery worker"), ("beat", "run the beat scheduler (one only)")):
+        # Every option is celery's own (its --help included).
+        commands.add_parser(name, help=text, add_help=False)
+    health = commands.add_parser("health", help="exit 0 when the worker's heartbeat in Redis is fresh")
+    health.add_argument("--node", default=None, help="the worker's node name (default: celery@<hostname>)")
+    return parser
+
+
+def _run_celery(command: str, extra: Sequence[str]) -> int:
+    with exit_on_config_error():
+        settings = get_settings()
+    app = create_app(settings)
+    # Typed as never returning, but Celery hands back the exit code of click's Exit.
+    start: Callable[[list[str]], object] = app.start
+    code = start([command, "--loglevel", settings.log_level, *extra])
+    return code if isinstance(code, int) else 0
+
+
+def _health(node: str | None) -> int:
+    with exit_on_config_error():
+        settings = get_settings()
+    node = node or default_node_name()
+    problem = check_health(
+        settings.redis_url.get_secret_value(), settings.celery_queue, node, settings.worker_heartbeat_interval
+    )
+    if problem is not None:
+        print(f"unhealthy: {problem}", file=sys.stderr)
+        return 1
+    print(f"healthy: {node} on queue {settings.celery_queue}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "health":
+        if extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        raise SystemExit(_health(args.node))
+    raise SystemExit(_run_celery(args.command, extra))

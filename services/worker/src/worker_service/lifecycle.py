@@ -1,0 +1,67 @@
+"""What happens around the worker's life: our logging, the heartbeat, closing database connections.
+
+The receivers find the app's settings and database on ``current_app`` (a ``WorkerApp``).
+"""
+
+import logging
+from typing import Any
+
+from celery import current_app, signals
+
+from core_config import Settings, configure_logging
+from db_core import Database
+from worker_service.heartbeat import Heartbeat
+
+logger = logging.getLogger(__name__)
+_heartbeats: dict[str, Heartbeat] = {}
+
+
+def _settings() -> Settings | None:
+    settings = getattr(current_app, "settings", None)
+    return settings if isinstance(settings, Settings) else None
+
+
+def _on_setup_logging(**_: Any) -> None:
+    # Connecting any receiver here stops Celery from installing its own handlers.
+    settings = _settings()
+    if settings is not None:
+        configure_logging(settings.log_level, json_lines=settings.json_logs)
+
+
+def _on_worker_ready(sender: Any, **_: Any) -> None:
+    settings = _settings()
+    if settings is None:
+        return
+    heartbeat = Heartbeat(
+        settings.redis_url.get_secret_value(),
+        settings.celery_queue,
+        sender.hostname,
+        settings.worker_heartbeat_interval,
+    )
+    heartbeat.start()
+    _heartbeats[sender.hostname] = heartbeat
+    logger.info("worker ready", extra={"node": sender.hostname, "queue": settings.celery_queue})
+
+
+def _close_database(**_: Any) -> None:
+    database = getattr(current_app, "general_db", None)
+    if isinstance(database, Database):
+        database.dispose_sync()
+
+
+def _on_worker_shutdown(**kwargs: Any) -> None:
+    while _heartbeats:
+        _, heartbeat = _heartbeats.popitem()
+        heartbeat.stop()
+    _close_database(**kwargs)
+
+
+def connect_signals() -> None:
+    """Connect the receivers (once per process: connecting again changes nothing)."""
+    signals.setup_logging.connect(_on_setup_logging, weak=False, dispatch_uid="worker_service.logging")
+    signals.worker_ready.connect(_on_worker_ready, weak=False, dispatch_uid="worker_service.ready")
+    signals.worker_shutdown.connect(_on_worker_shutdown, weak=False, dispatch_uid="worker_service.shutdown")
+    # Prefork pool processes hold their own database connections.
+    signals.worker_process_shutdown.connect(
+        _close_database, weak=False, dispatch_uid="worker_service.process"
+    )
