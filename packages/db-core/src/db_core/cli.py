@@ -72,8 +72,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    # "Running upgrade a -> b" lines; the rest of Alembic's chatter stays quiet.
-    logging.getLogger("alembic.runtime.migration").setLevel(logging.INFO)
+    # Show Alembic's "Running upgrade a -> b" lines; the rest of its chatter stays quiet.
+    steps = logging.getLogger("alembic.runtime.migration")
+    steps.setLevel(logging.INFO)
+    steps.addFilter(lambda record: record.getMessage().startswith("Running "))
     with exit_on_config_error():
         settings = get_settings()
     try:

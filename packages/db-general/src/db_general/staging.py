@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 def _driver_connection(session: Session) -> PsycopgConnection[Any]:
     raw = session.connection().connection.driver_connection
     if not isinstance(raw, PsycopgConnection):
-        raise TypeError("bulk loading needs the psycopg (3) driver")
+        raise TypeError("bulk loading needs a sync Session on the psycopg (3) driver")
     return raw
 
 

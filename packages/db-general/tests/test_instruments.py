@@ -1,0 +1,119 @@
+"""Instruments: bulk upsert counts, updated_at moving only for changed rows, delisting, keyset pages."""
+
+from dataclasses import asdict, replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from db_general import (
+    Instrument,
+    InstrumentRow,
+    InvalidCursorError,
+    get_instrument,
+    list_instruments,
+    mark_delisted,
+    upsert_instruments,
+)
+
+SEEN = datetime(2024, 5, 1, 12, tzinfo=UTC)
+LATER = SEEN + timedelta(hours=1)
+
+
+def instrument(
+    symbol: str, category: str = "linear", status: str = "Trading", base: str = "BTC"
+) -> InstrumentRow:
+    return InstrumentRow(
+        category=category,
+        symbol=symbol,
+        status=status,
+        base_coin=base,
+        quote_coin="USDT",
+        tick_size=Decimal("0.10"),
+        qty_step=Decimal("0.001"),
+        min_order_qty=Decimal("0.001"),
+        max_order_qty=Decimal("1190.000"),
+        min_notional=Decimal("5"),
+        launch_time=datetime(2020, 3, 25, tzinfo=UTC),
+        raw={"symbol": symbol, "priceFilter": {"tickSize": "0.10"}},
+    )
+
+
+def test_upsert_counts_and_updated_at_moves_only_for_changed_rows(general_sync_session: Session) -> None:
+    rows = [instrument(f"S{i}USDT") for i in range(5)]
+    counts = upsert_instruments(general_sync_session, rows, SEEN)
+    assert (counts.inserted, counts.updated, counts.unchanged) == (5, 0, 0)
+
+    again = upsert_instruments(general_sync_session, rows, LATER)
+    assert (again.inserted, again.updated, again.unchanged) == (0, 0, 5)
+
+    changed = [replace(rows[0], tick_size=Decimal("0.5")), *rows[1:], instrument("NEWUSDT")]
+    counts = upsert_instruments(general_sync_session, changed, LATER)
+    assert (counts.inserted, counts.updated, counts.unchanged) == (1, 1, 4)
+
+    general_sync_session.expire_all()
+    first = general_sync_session.get_one(Instrument, ("linear", "S0USDT"))
+    assert first.tick_size == Decimal("0.5")
+    assert (first.first_seen_at, first.updated_at) == (SEEN, LATER)
+    untouched = general_sync_session.get_one(Instrument, ("linear", "S1USDT"))
+    assert untouched.updated_at == SEEN
+    assert general_sync_session.get_one(Instrument, ("linear", "NEWUSDT")).first_seen_at == LATER
+
+
+def test_mark_delisted_never_deletes_and_a_return_relists(general_sync_session: Session) -> None:
+    rows = [instrument(f"D{i}USDT") for i in range(4)] + [instrument("D0USD", category="inverse")]
+    upsert_instruments(general_sync_session, rows, SEEN)
+
+    assert mark_delisted(general_sync_session, "linear", {"D0USDT", "D1USDT"}, LATER) == 2
+    assert mark_delisted(general_sync_session, "linear", {"D0USDT", "D1USDT"}, LATER) == 0  # already marked
+    general_sync_session.expire_all()
+    gone = general_sync_session.get_one(Instrument, ("linear", "D2USDT"))
+    assert gone.delisted_at == LATER
+    assert general_sync_session.get_one(Instrument, ("linear", "D0USDT")).delisted_at is None
+    assert general_sync_session.get_one(Instrument, ("inverse", "D0USD")).delisted_at is None
+
+    counts = upsert_instruments(general_sync_session, [rows[2]], LATER + timedelta(hours=1))
+    assert counts.updated == 1
+    general_sync_session.expire_all()
+    assert general_sync_session.get_one(Instrument, ("linear", "D2USDT")).delisted_at is None
+
+    with pytest.raises(ValueError, match="present_symbols is empty"):
+        mark_delisted(general_sync_session, "linear", [], LATER)
+
+
+async def test_keyset_pagination_walks_every_row_once(general_session: AsyncSession) -> None:
+    rows = (
+        [instrument(f"P{i:02d}USDT") for i in range(7)]
+        + [instrument(f"P{i:02d}USDT", category="spot", base="ETH") for i in range(3)]
+        + [instrument("PHALTUSDT", status="Closed")]
+    )
+    general_session.add_all(Instrument(**asdict(r), first_seen_at=SEEN, updated_at=SEEN) for r in rows)
+    await general_session.flush()
+
+    seen: list[tuple[str, str]] = []
+    cursor = None
+    for _ in range(10):
+        page = await list_instruments(general_session, limit=3, cursor=cursor)
+        seen += [(i.category, i.symbol) for i in page.items]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert seen == sorted((r.category, r.symbol) for r in rows)
+
+    linear = await list_instruments(general_session, category="linear", status="Trading", limit=100)
+    assert len(linear.items) == 7
+    assert linear.next_cursor is None
+    eth = await list_instruments(general_session, base_coin="ETH", limit=2)
+    assert [i.category for i in eth.items] == ["spot", "spot"]
+    assert eth.next_cursor is not None
+
+    found = await get_instrument(general_session, "spot", "P01USDT")
+    assert found is not None
+    assert found.raw == {"symbol": "P01USDT", "priceFilter": {"tickSize": "0.10"}}
+    assert found.max_order_qty == Decimal("1190.000")
+    assert await get_instrument(general_session, "spot", "NOPE") is None
+
+    with pytest.raises(InvalidCursorError):
+        await list_instruments(general_session, limit=3, cursor="not-a-cursor")

@@ -1,0 +1,101 @@
+"""Klines: Decimal round trip, bulk upsert idempotency, range reads oldest first, resume point."""
+
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from db_general import Kline, KlineRow, list_klines, newest_kline_start, upsert_klines
+
+T0 = datetime(2024, 3, 1, tzinfo=UTC)
+
+
+def kline(minute: int, close: str = "65000.5", symbol: str = "BTCUSDT") -> KlineRow:
+    return KlineRow(
+        category="linear",
+        symbol=symbol,
+        interval="1",
+        start_time=T0 + timedelta(minutes=minute),
+        open=Decimal("64999.1"),
+        high=Decimal("65010"),
+        low=Decimal("64990.25"),
+        close=Decimal(close),
+        volume=Decimal("12.345678901234567890"),
+        turnover=Decimal("802345.000000000000000001"),
+    )
+
+
+def count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(Kline)) or 0
+
+
+def test_decimal_values_round_trip_exactly(general_sync_session: Session) -> None:
+    row = kline(0, close="0.000000000000000001")
+    upsert_klines(general_sync_session, [row])
+    stored = general_sync_session.get_one(Kline, ("linear", "BTCUSDT", "1", row.start_time))
+    assert stored.close == Decimal("0.000000000000000001")
+    assert stored.volume == Decimal("12.345678901234567890")
+    assert stored.turnover == Decimal("802345.000000000000000001")
+    assert isinstance(stored.open, Decimal)
+    assert stored.start_time == row.start_time
+    assert stored.start_time.tzinfo is not None
+
+
+def test_upsert_is_idempotent_and_updates_only_changed_rows(general_sync_session: Session) -> None:
+    rows = [kline(m) for m in range(50)]
+    assert upsert_klines(general_sync_session, rows) == 50
+    assert upsert_klines(general_sync_session, rows) == 0
+    assert count(general_sync_session) == 50
+
+    changed = [*rows[:49], kline(49, close="1")]
+    assert upsert_klines(general_sync_session, [*changed, kline(50)]) == 2  # one changed, one new
+    assert count(general_sync_session) == 51
+    general_sync_session.expire_all()
+    assert (
+        general_sync_session.get_one(Kline, ("linear", "BTCUSDT", "1", T0 + timedelta(minutes=49))).close == 1
+    )
+
+
+def test_duplicates_within_one_batch_keep_the_last(general_sync_session: Session) -> None:
+    assert upsert_klines(general_sync_session, [kline(0, close="1"), kline(0, close="2")]) == 1
+    assert general_sync_session.get_one(Kline, ("linear", "BTCUSDT", "1", T0)).close == 2
+    assert upsert_klines(general_sync_session, []) == 0
+
+
+def test_newest_kline_start_is_the_resume_point(general_sync_session: Session) -> None:
+    assert newest_kline_start(general_sync_session, "linear", "BTCUSDT", "1") is None
+    upsert_klines(general_sync_session, [kline(3), kline(7), kline(5), kline(9, symbol="ETHUSDT")])
+    assert newest_kline_start(general_sync_session, "linear", "BTCUSDT", "1") == T0 + timedelta(minutes=7)
+
+
+async def test_list_klines_oldest_first_within_the_range(general_session: AsyncSession) -> None:
+    rows = [kline(m) for m in range(10)] + [kline(m, symbol="ETHUSDT") for m in range(10)]
+    general_session.add_all(Kline(**asdict(r)) for r in rows)
+    await general_session.flush()
+
+    ranged = await list_klines(
+        general_session,
+        category="linear",
+        symbol="BTCUSDT",
+        interval="1",
+        start=T0 + timedelta(minutes=2),
+        end=T0 + timedelta(minutes=6),
+        limit=100,
+    )
+    assert [k.start_time for k in ranged] == [T0 + timedelta(minutes=m) for m in range(2, 7)]
+    assert all(k.symbol == "BTCUSDT" for k in ranged)
+
+    first = await list_klines(
+        general_session, category="linear", symbol="BTCUSDT", interval="1", start=T0, limit=3
+    )
+    assert [k.start_time for k in first] == [T0 + timedelta(minutes=m) for m in range(3)]
+
+    newest = await list_klines(general_session, category="linear", symbol="BTCUSDT", interval="1", limit=3)
+    assert [k.start_time for k in newest] == [T0 + timedelta(minutes=m) for m in (7, 8, 9)]
+
+    assert (
+        await list_klines(general_session, category="linear", symbol="BTCUSDT", interval="5", limit=3) == []
+    )
