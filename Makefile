@@ -33,6 +33,12 @@ $(POETRY):
 
 $(VENV)/.installed: $(POETRY) poetry.lock $(PYPROJECTS)
 	$(POETRY_ENV) $(POETRY) env use --quiet $(PYTHON)
+	@# Poetry keeps an editable project whose version did not change even when its metadata (console
+	@# scripts, entry points) did: drop our own projects' records so that sync installs them afresh.
+	@for dir in $(PROJECTS); do \
+	  name=$$(sed -n 's/^name = "\(.*\)"/\1/p' $$dir/pyproject.toml | head -1 | tr - _); \
+	  rm -rf $(VENV)/lib/python*/site-packages/$$name-*.dist-info; \
+	done
 	$(POETRY_ENV) $(POETRY) sync --all-groups
 	@touch $@
 
@@ -73,3 +79,31 @@ config: install ## Validate the settings and print them (secrets masked)
 .PHONY: bench
 bench: install ## Run the benchmarks side by side with their baselines (BENCH=name runs one)
 	$(RUN)/python tests/bench/run.py $(BENCH)
+
+##@ Images and deployment
+# A running Docker engine is used as is; without one, the scripts build and run with podman.
+COMPOSE_FILE := infra/compose/compose.yaml
+COMPOSE = $(if $(shell docker info >/dev/null 2>&1 && echo docker),docker compose,podman compose) -f $(COMPOSE_FILE)
+
+.PHONY: requirements
+requirements: $(POETRY) ## Regenerate each service's requirements.txt (pinned, hashed) from poetry.lock
+	$(POETRY_ENV) $(PYTHON) infra/images/requirements.py $(POETRY)
+
+.PHONY: images
+images: ## Build the api and worker images (docker build, or podman without a Docker engine)
+	infra/images/build.sh
+
+.PHONY: image-test
+image-test: ## Build both images, run them on local PostgreSQL and Redis, print sizes, clean up
+	infra/images/image-test.sh
+
+.PHONY: up
+up: images ## Start the whole stack with compose (api on http://127.0.0.1:8000)
+	infra/images/master-key.sh .local/compose/master.key
+	@# The image's user (uid 10001) reads the bind-mounted key; the folder keeps others out.
+	chmod 0700 .local/compose && chmod 0644 .local/compose/master.key
+	$(COMPOSE) up --detach
+
+.PHONY: down
+down: ## Stop the compose stack and remove its containers (volumes are kept)
+	$(COMPOSE) down

@@ -31,12 +31,23 @@ def current_log_context() -> dict[str, Any]:
     return dict(_log_context.get() or {})
 
 
-class _ContextFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
+def _install_context_record_factory() -> None:
+    """Stamp bound fields on every record when it is made, so every handler sees them."""
+    make_record = logging.getLogRecordFactory()
+    if getattr(make_record, "_adds_log_context", False):
+        return
+
+    def record_with_context(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make_record(*args, **kwargs)
         for key, value in (_log_context.get() or {}).items():
-            if not hasattr(record, key):
-                setattr(record, key, value)
-        return True
+            setattr(record, key, value)
+        return record
+
+    record_with_context._adds_log_context = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(record_with_context)
+
+
+_install_context_record_factory()
 
 
 class JsonFormatter(logging.Formatter):
@@ -77,10 +88,11 @@ def configure_logging(level: str, *, json_lines: bool) -> None:
     """Send every logger's records to stderr in the chosen format; idempotent."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if json_lines else TextFormatter())
-    handler.addFilter(_ContextFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "celery"):
+    # Their own handlers would print lines twice or in another format; uvicorn's access log is left
+    # to the server's access_log switch.
+    for name in ("uvicorn", "uvicorn.error", "celery"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True

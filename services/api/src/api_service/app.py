@@ -1,0 +1,57 @@
+"""The app factory: routes, middleware, error shape, and a lifespan that owns every resource."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import version
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp
+
+from api_service.errors import install_error_handlers
+from api_service.middleware import RequestContextMiddleware
+from api_service.resources import open_resources
+from api_service.routers import health, market, meta, tasks
+from core_config import Settings, configure_logging, exit_on_config_error, get_settings
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with open_resources(settings) as resources:
+            app.state.resources = resources
+            yield
+
+    app = FastAPI(
+        title="Bybit trading backend API",
+        version=version("api-service"),
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID"],
+        )
+    for router in (health.router, meta.router, market.router, tasks.router):
+        app.include_router(router)
+    return app
+
+
+def serve_app(app: FastAPI) -> ASGIApp:
+    """The ASGI app as served: the request-context middleware outermost, so even a 500 has an id."""
+    return RequestContextMiddleware(app)
+
+
+def app_from_environment() -> ASGIApp:
+    """Uvicorn's factory: settings from the environment, logging configured, then the app."""
+    with exit_on_config_error():
+        settings = get_settings()
+    configure_logging(settings.log_level, json_lines=settings.json_logs)
+    return serve_app(create_app(settings))

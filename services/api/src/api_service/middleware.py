@@ -1,0 +1,66 @@
+"""The outermost ASGI middleware: request id, access log line, and the log of unhandled errors.
+
+Written as plain ASGI (not ``BaseHTTPMiddleware``) because it runs on every request. It sits
+outside Starlette's own error middleware so that even a 500 carries the request id.
+"""
+
+import logging
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api_service.errors import internal_error_response
+from api_service.request_id import REQUEST_ID_HEADER, _request_id, request_id_for
+from core_config import bind_log_context
+
+access_logger = logging.getLogger("api.access")
+error_logger = logging.getLogger("api.errors")
+_HEADER_NAME = REQUEST_ID_HEADER.lower().encode()
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = request_id_for(scope)
+        header = (_HEADER_NAME, request_id.encode())
+        status = 0
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), header]
+            await send(message)
+
+        token = _request_id.set(request_id)
+        try:
+            with bind_log_context(request_id=request_id):
+                try:
+                    await self.app(scope, receive, send_with_id)
+                except Exception:
+                    # Starlette has usually answered already (the app's 500 handler); the
+                    # exception is logged here, once, with the request id, and goes no further.
+                    error_logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
+                    if not status:
+                        await internal_error_response()(scope, receive, send_with_id)
+                finally:
+                    access_logger.info(
+                        "%s %s %s",
+                        scope["method"],
+                        scope["path"],
+                        status,
+                        extra={
+                            "method": scope["method"],
+                            "path": scope["path"],
+                            "status": status,
+                            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                        },
+                    )
+        finally:
+            _request_id.reset(token)

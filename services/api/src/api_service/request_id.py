@@ -1,0 +1,26 @@
+"""The request id: taken from ``X-Request-ID`` when the caller sends a sane one, made otherwise."""
+
+import re
+import uuid
+from contextvars import ContextVar
+
+from starlette.types import Scope
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+def current_request_id() -> str | None:
+    """The id of the request being served, if any."""
+    return _request_id.get()
+
+
+def request_id_for(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            text: str = value.decode("latin-1")
+            if _VALID_ID.match(text):
+                return text
+            break
+    return uuid.uuid4().hex

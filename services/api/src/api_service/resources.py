@@ -1,0 +1,86 @@
+"""What the API holds for its whole life: both databases, Redis, the task queue, the checks.
+
+Created once in the lifespan, closed on shutdown; routes reach them through ``dependencies``.
+"""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from api_service.readiness import Check, CheckFailedError, ReadinessProbe
+from api_service.task_queue import TaskQueue
+from core_config import Settings
+from db_core import Database, DatabaseSpec, migration_status
+from db_general import GENERAL_DB
+from db_user import USER_DB
+
+APPLICATION_NAME = "api"
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Resources:
+    settings: Settings
+    user_db: Database
+    general_db: Database
+    redis: Redis
+    tasks: TaskQueue
+    readiness: ReadinessProbe
+
+
+def _database_check(db: Database) -> Check:
+    async def check() -> None:
+        status = await migration_status(db.async_engine(), db.spec)
+        if not status.reachable:
+            logger.warning("readiness: %s", status.describe())
+            raise CheckFailedError("unreachable")
+        if not status.at_head:
+            raise CheckFailedError(
+                f"not migrated to head (at {status.current or 'nothing'}); run db-migrate upgrade"
+            )
+
+    return check
+
+
+@asynccontextmanager
+async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
+    def database(spec: DatabaseSpec) -> Database:
+        return Database(spec, settings=lambda: settings, application_name=APPLICATION_NAME)
+
+    user_db, general_db = database(USER_DB), database(GENERAL_DB)
+    timeout = settings.health_check_timeout
+    redis = Redis.from_url(
+        settings.redis_url.get_secret_value(),
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        health_check_interval=30,
+    )
+    tasks = TaskQueue(
+        settings.redis_url.get_secret_value(),
+        redis,
+        queue=settings.celery_queue,
+        timeout=timeout,
+        result_ttl=settings.task_result_ttl,
+    )
+
+    async def redis_check() -> None:
+        await redis.ping()
+
+    readiness = ReadinessProbe(
+        {
+            "user_database": _database_check(user_db),
+            "general_database": _database_check(general_db),
+            "redis": redis_check,
+        },
+        timeout=timeout,
+    )
+    try:
+        yield Resources(settings, user_db, general_db, redis, tasks, readiness)
+    finally:
+        tasks.close()
+        await redis.aclose()
+        await user_db.dispose()
+        await general_db.dispose()

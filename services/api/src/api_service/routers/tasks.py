@@ -1,0 +1,87 @@
+"""Enqueueing market-data syncs on the worker and reading their state."""
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, status
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
+
+from api_service.dependencies import ResourcesDep
+from api_service.errors import ApiError, error_responses
+from api_service.schemas import Category, Interval, KlineCategory, Symbol, TaskAccepted, TaskStatus
+from api_service.task_queue import SYNC_INSTRUMENTS, SYNC_KLINES, TaskQueueUnavailableError
+
+router = APIRouter(tags=["tasks"])
+
+
+class SyncInstruments(BaseModel):
+    kind: Literal["instruments"]
+    category: Category | None = Field(None, description="all categories when absent")
+
+
+class SyncKlines(BaseModel):
+    kind: Literal["klines"]
+    category: KlineCategory
+    symbol: Symbol
+    interval: Interval
+    start: AwareDatetime
+    end: AwareDatetime
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "SyncKlines":
+        if self.start >= self.end:
+            raise ValueError("start must be before end")
+        return self
+
+
+SyncRequest = Annotated[SyncInstruments | SyncKlines, Field(discriminator="kind")]
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+_UNAVAILABLE = ApiError(503, "task_queue_unavailable", "the task queue (Redis) is not answering; try again")
+
+
+@router.post(
+    "/v1/market/sync",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Enqueue a sync of instruments or klines from Bybit",
+    responses=error_responses(422, 503),
+)
+async def enqueue_sync(request: SyncRequest, resources: ResourcesDep) -> TaskAccepted:
+    kwargs: dict[str, str | int | None]
+    if isinstance(request, SyncInstruments):
+        name, kwargs = SYNC_INSTRUMENTS, {"category": request.category}
+    else:
+        name = SYNC_KLINES
+        kwargs = {
+            "category": request.category,
+            "symbol": request.symbol,
+            "interval": request.interval,
+            "start_ms": _ms(request.start),
+            "end_ms": _ms(request.end),
+        }
+    try:
+        task_id = await resources.tasks.send(name, kwargs)
+    except TaskQueueUnavailableError:
+        raise _UNAVAILABLE from None
+    return TaskAccepted(task_id=task_id)
+
+
+@router.get(
+    "/v1/tasks/{task_id}",
+    summary="A sync task's state and result",
+    responses=error_responses(404, 422, 503),
+)
+async def task_status(
+    task_id: Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$")], resources: ResourcesDep
+) -> TaskStatus:
+    try:
+        info = await resources.tasks.info(task_id)
+    except TaskQueueUnavailableError:
+        raise _UNAVAILABLE from None
+    if info is None:
+        raise ApiError(404, "task_not_found", f"no task {task_id} (unknown, or its result has expired)")
+    return TaskStatus(task_id=task_id, state=info.state, result=info.result, error=info.error)

@@ -1,0 +1,95 @@
+"""Response models: money and sizes as exact decimal strings, times as ISO 8601 UTC."""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+
+Category = Literal["spot", "linear", "inverse", "option"]
+KlineCategory = Literal["spot", "linear", "inverse"]
+Interval = Literal["1", "3", "5", "15", "30", "60", "120", "240", "360", "720", "D", "W", "M"]
+Symbol = Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{1,39}$", examples=["BTCUSDT"])]
+
+UtcDateTime = Annotated[
+    datetime,
+    PlainSerializer(lambda value: value.astimezone(UTC).isoformat().replace("+00:00", "Z"), return_type=str),
+]
+DecimalString = Annotated[Decimal, PlainSerializer(lambda value: format(value, "f"), return_type=str)]
+
+
+class Live(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class CheckOut(BaseModel):
+    ok: bool
+    latency_ms: float
+    error: str | None = None
+
+
+class Ready(BaseModel):
+    status: Literal["ready", "unavailable"]
+    checks: dict[str, CheckOut]
+
+
+class Meta(BaseModel):
+    service: str
+    version: str
+    environment: str
+    bybit_network: str
+    bybit_api_url: str
+
+
+class Instrument(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    category: str
+    symbol: str
+    status: str
+    base_coin: str
+    quote_coin: str
+    tick_size: DecimalString | None
+    qty_step: DecimalString | None
+    min_order_qty: DecimalString | None
+    max_order_qty: DecimalString | None
+    min_notional: DecimalString | None
+    launch_time: UtcDateTime | None
+    first_seen_at: UtcDateTime
+    updated_at: UtcDateTime
+    delisted_at: UtcDateTime | None
+
+
+class InstrumentPage(BaseModel):
+    items: list[Instrument]
+    next_cursor: str | None
+
+
+class Kline(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    start_time: UtcDateTime
+    open: DecimalString
+    high: DecimalString
+    low: DecimalString
+    close: DecimalString
+    volume: DecimalString
+    turnover: DecimalString
+
+
+class KlineList(BaseModel):
+    category: str
+    symbol: str
+    interval: str
+    items: list[Kline]
+
+
+class TaskAccepted(BaseModel):
+    task_id: str
+
+
+class TaskStatus(BaseModel):
+    task_id: str
+    state: Literal["pending", "running", "succeeded", "failed"]
+    result: Any | None = None
+    error: str | None = None

@@ -1,0 +1,34 @@
+"""``api-serve``: run the API under uvicorn with host, port and workers from the settings.
+
+Uvicorn stops accepting connections on SIGTERM (what Render sends) and lets requests in flight
+finish within the graceful-shutdown window.
+"""
+
+import uvicorn
+
+from core_config import configure_logging, exit_on_config_error, get_settings
+
+GRACEFUL_SHUTDOWN_SECONDS = 20
+
+
+def main() -> None:
+    with exit_on_config_error():
+        settings = get_settings()
+    configure_logging(settings.log_level, json_lines=settings.json_logs)
+    uvicorn.run(
+        "api_service.app:app_from_environment",
+        factory=True,
+        host=settings.api_host,
+        port=settings.port,
+        workers=settings.api_workers,
+        log_config=None,
+        access_log=False,  # the request middleware writes one richer line per request
+        proxy_headers=True,
+        forwarded_allow_ips="*",
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        server_header=False,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""Sending sync tasks to the worker and reading their state, through Redis.
+
+The API does not import the worker: it sends tasks by name (the names are the contract) and reads
+results from the shared result backend. Celery's client is blocking, so each call runs in a
+thread under a deadline: a dead Redis gives ``TaskQueueUnavailableError``, never a hang.
+"""
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from celery import Celery
+from celery.result import AsyncResult
+from kombu.exceptions import OperationalError
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+SYNC_INSTRUMENTS = "sync.instruments"
+SYNC_KLINES = "sync.klines"
+_KNOWN_KEY = "api:task:{}"
+_UNAVAILABLE = (TimeoutError, OSError, RedisError, OperationalError)
+
+TaskState = Literal["pending", "running", "succeeded", "failed"]
+_STATES: dict[str, TaskState] = {
+    "PENDING": "pending",
+    "RECEIVED": "pending",
+    "STARTED": "running",
+    "RETRY": "running",
+    "SUCCESS": "succeeded",
+    "FAILURE": "failed",
+    "REVOKED": "failed",
+}
+
+
+class TaskQueueUnavailableError(Exception):
+    """Redis (the broker and result backend) did not answer in time."""
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    state: TaskState
+    result: Any | None
+    error: str | None
+
+
+class TaskQueue:
+    def __init__(self, redis_url: str, redis: Redis, *, queue: str, timeout: float, result_ttl: int) -> None:
+        self._redis = redis
+        self._queue = queue
+        self._timeout = timeout
+        self._result_ttl = result_ttl
+        self._celery = Celery("api", broker=redis_url, backend=redis_url, set_as_current=False)
+        self._celery.conf.update(
+            task_serializer="json",
+            result_serializer="json",
+            accept_content=["json"],
+            result_expires=result_ttl,
+            broker_connection_timeout=timeout,
+            broker_connection_retry_on_startup=False,
+            broker_transport_options={"socket_timeout": timeout, "socket_connect_timeout": timeout},
+            redis_socket_timeout=timeout,
+            redis_socket_connect_timeout=timeout,
+            redis_retry_on_timeout=False,
+        )
+
+    async def send(self, name: str, kwargs: dict[str, Any]) -> str:
+        """Enqueue task ``name`` and return its id."""
+        try:
+            async with asyncio.timeout(self._timeout * 2):
+                result: AsyncResult[Any] = await asyncio.to_thread(
+                    self._celery.send_task, name, kwargs=kwargs, queue=self._queue, retry=False
+                )
+                await self._redis.set(_KNOWN_KEY.format(result.id), name, ex=self._result_ttl)
+        except _UNAVAILABLE as exc:
+            raise TaskQueueUnavailableError from exc
+        return str(result.id)
+
+    async def info(self, task_id: str) -> TaskInfo | None:
+        """The task's state, or None when no task with that id was sent through this API."""
+        try:
+            async with asyncio.timeout(self._timeout * 2):
+                if not await self._redis.exists(_KNOWN_KEY.format(task_id)):
+                    return None
+                return await asyncio.to_thread(self._read, task_id)
+        except _UNAVAILABLE as exc:
+            raise TaskQueueUnavailableError from exc
+
+    def _read(self, task_id: str) -> TaskInfo:
+        result: AsyncResult[Any] = AsyncResult(task_id, app=self._celery)
+        state = _STATES.get(result.state, "running")
+        if state == "succeeded":
+            return TaskInfo(state, result.result, None)
+        if state == "failed":
+            error = result.result
+            return TaskInfo(state, None, f"{type(error).__name__}: {error}" if error else "failed")
+        return TaskInfo(state, None, None)
+
+    def close(self) -> None:
+        self._celery.close()

@@ -1,0 +1,71 @@
+"""Fixtures for the API's tests: the app on real databases and Redis, reached through ASGI."""
+
+import socket
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+import httpx
+import pytest
+import pytest_asyncio
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api_service import create_app, serve_app
+from api_service.dependencies import general_session as general_session_dependency
+from api_service.dependencies import user_session as user_session_dependency
+from core_config import Settings
+
+ClientFor = Callable[[Settings], AbstractAsyncContextManager[httpx.AsyncClient]]
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A local port nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def api_settings(test_settings: Settings) -> Settings:
+    return test_settings.model_copy(
+        update={"celery_queue": f"test-api-{uuid.uuid4().hex[:8]}", "health_check_timeout": 1.0}
+    )
+
+
+@asynccontextmanager
+async def client_for_app(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=serve_app(app))
+        async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
+            yield client
+
+
+@pytest.fixture
+def client_for() -> ClientFor:
+    """``async with client_for(settings) as client``: a fresh app built from other settings."""
+    return lambda settings: client_for_app(create_app(settings))
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def app(api_settings: Settings) -> FastAPI:
+    return create_app(api_settings)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """The API with its real resources; what routes write is committed."""
+    async with client_for_app(app) as client:
+        yield client
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def rolled_back_client(
+    app: FastAPI, general_session: AsyncSession, user_session: AsyncSession
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The API whose database sessions are the test's own, rolled back after the test."""
+    app.dependency_overrides[general_session_dependency] = lambda: general_session
+    app.dependency_overrides[user_session_dependency] = lambda: user_session
+    async with client_for_app(app) as client:
+        yield client

@@ -1,0 +1,91 @@
+"""One error shape for every 4xx and 5xx; request ids on every response and log line."""
+
+import logging
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from api_service import serve_app
+
+
+def assert_error_shape(response: httpx.Response, status: int, code: str) -> dict[str, object]:
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert set(body) == {"error"}
+    error: dict[str, object] = body["error"]
+    assert error["status"] == status
+    assert error["code"] == code
+    assert isinstance(error["message"], str)
+    assert error["request_id"] == response.headers["x-request-id"]
+    return error
+
+
+async def test_unknown_route_is_a_404_in_the_error_shape(client: httpx.AsyncClient) -> None:
+    assert_error_shape(await client.get("/v1/nowhere"), 404, "not_found")
+
+
+async def test_wrong_method_is_a_405_in_the_error_shape(client: httpx.AsyncClient) -> None:
+    assert_error_shape(await client.delete("/health/live"), 405, "method_not_allowed")
+
+
+async def test_validation_error_lists_details_without_echoing_input(client: httpx.AsyncClient) -> None:
+    secret_looking = "sk-should-not-be-echoed"
+    response = await client.post("/v1/market/sync", json={"kind": "klines", "symbol": secret_looking})
+    error = assert_error_shape(response, 422, "validation_error")
+    details = error["details"]
+    assert isinstance(details, list)
+    assert {"location", "message"} <= set(details[0])
+    assert secret_looking not in response.text
+
+
+async def test_malformed_json_is_a_422(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/v1/market/sync", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert_error_shape(response, 422, "validation_error")
+
+
+async def test_forced_500_shows_no_internals(app: FastAPI, caplog: pytest.LogCaptureFixture) -> None:
+    async def explode() -> None:
+        raise RuntimeError("internal detail: password=hunter2")
+
+    app.add_api_route("/test/explode", explode)
+    transport = httpx.ASGITransport(app=serve_app(app), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
+        with caplog.at_level(logging.ERROR):
+            response = await client.get("/test/explode", headers={"X-Request-ID": "boom-1"})
+    error = assert_error_shape(response, 500, "internal_error")
+    assert error["request_id"] == "boom-1"
+    assert "hunter2" not in response.text
+    assert "RuntimeError" not in response.text
+    logged = [r for r in caplog.records if r.name == "api.errors"]
+    assert logged
+    assert logged[0].__dict__["request_id"] == "boom-1"
+
+
+async def test_request_id_is_echoed_or_made(client: httpx.AsyncClient) -> None:
+    given = await client.get("/health/live", headers={"X-Request-ID": "abc-123"})
+    assert given.headers["x-request-id"] == "abc-123"
+    made = await client.get("/health/live")
+    assert len(made.headers["x-request-id"]) == 32
+    unsafe = await client.get("/health/live", headers={"X-Request-ID": "bad id\twith spaces"})
+    assert unsafe.headers["x-request-id"] != "bad id\twith spaces"
+
+
+async def test_every_log_line_of_a_request_carries_its_id(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO):
+        await client.get("/v1/meta", headers={"X-Request-ID": "trace-me"})
+    access = [r for r in caplog.records if r.name == "api.access"]
+    assert len(access) == 1
+    line = access[0].__dict__
+    assert (line["request_id"], line["method"], line["path"], line["status"]) == (
+        "trace-me",
+        "GET",
+        "/v1/meta",
+        200,
+    )
+    assert line["duration_ms"] >= 0

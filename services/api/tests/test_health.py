@@ -1,0 +1,139 @@
+"""Liveness, and readiness with each dependency up, stopped or unmigrated in turn."""
+
+import asyncio
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractAsyncContextManager
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from api_service.readiness import ReadinessProbe
+from core_config import Settings
+
+ClientFor = Callable[[Settings], AbstractAsyncContextManager[httpx.AsyncClient]]
+
+
+async def test_live_is_ok_without_io(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health/live")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_ready_when_every_dependency_answers(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health/ready")
+    body = response.json()
+    assert response.status_code == 200, body
+    assert body["status"] == "ready"
+    assert set(body["checks"]) == {"user_database", "general_database", "redis"}
+    assert all(check["ok"] and check["latency_ms"] >= 0 for check in body["checks"].values())
+
+
+async def _ready_with(client_for: ClientFor, settings: Settings) -> tuple[int, dict[str, object]]:
+    async with client_for(settings) as client:
+        response = await client.get("/health/ready")
+    return response.status_code, response.json()
+
+
+def _failed(body: dict[str, object]) -> dict[str, str]:
+    checks = body["checks"]
+    assert isinstance(checks, dict)
+    return {name: check["error"] for name, check in checks.items() if not check["ok"]}
+
+
+async def test_dead_redis_port_is_a_503_naming_redis(
+    api_settings: Settings, client_for: ClientFor, closed_port: int
+) -> None:
+    dead = api_settings.model_copy(update={"redis_url": SecretStr(f"redis://127.0.0.1:{closed_port}/0")})
+    status, body = await _ready_with(client_for, dead)
+    assert status == 503
+    assert _failed(body).keys() == {"redis"}
+    assert body["error"]["code"] == "not_ready"  # type: ignore[index]
+    assert "redis" in body["error"]["message"]  # type: ignore[index]
+
+
+@pytest.mark.parametrize("setting", ["database_url_user", "database_url_general"])
+async def test_dead_database_is_a_503_naming_it(
+    api_settings: Settings, client_for: ClientFor, closed_port: int, setting: str
+) -> None:
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{closed_port}/nothing"
+    status, body = await _ready_with(client_for, api_settings.model_copy(update={setting: SecretStr(url)}))
+    assert status == 503
+    name = "user_database" if setting.endswith("user") else "general_database"
+    assert _failed(body) == {name: "unreachable"}
+    assert "127.0.0.1" not in str(body)  # where the database lives is for the logs, not the caller
+
+
+async def test_unmigrated_database_is_not_ready(
+    api_settings: Settings, client_for: ClientFor, empty_database_url: str
+) -> None:
+    settings = api_settings.model_copy(update={"database_url_general": SecretStr(empty_database_url)})
+    status, body = await _ready_with(client_for, settings)
+    assert status == 503
+    assert "not migrated to head" in _failed(body)["general_database"]
+
+
+@pytest.fixture
+def private_redis(closed_port: int) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A Redis server of this test's own, so that stopping it disturbs nobody."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed")
+    port = closed_port
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    ping = ["redis-cli", "-p", str(port), "ping"]
+    while subprocess.run(ping, capture_output=True, check=False).stdout != b"PONG\n":
+        assert time.monotonic() < deadline, "private redis did not start"
+        time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0", process
+    process.kill()
+    process.wait()
+
+
+async def test_redis_stopped_while_running_turns_ready_into_503_within_the_timeout(
+    api_settings: Settings, client_for: ClientFor, private_redis: tuple[str, subprocess.Popen[bytes]]
+) -> None:
+    url, server = private_redis
+    settings = api_settings.model_copy(update={"redis_url": SecretStr(url)})
+    async with client_for(settings) as client:
+        assert (await client.get("/health/ready")).status_code == 200
+        server.terminate()
+        server.wait()
+        started = time.monotonic()
+        response = await client.get("/health/ready")
+        waited = time.monotonic() - started
+        assert response.status_code == 503
+        assert _failed(response.json()).keys() == {"redis"}
+        assert waited < 2 * settings.health_check_timeout + 1  # bounded by the check timeout
+
+
+async def test_concurrent_probes_share_one_round_of_checks() -> None:
+    calls = 0
+
+    async def slow_check() -> None:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.2)
+
+    probe = ReadinessProbe({"slow": slow_check}, timeout=1.0)
+    results = await asyncio.gather(*(probe.run() for _ in range(20)))
+    assert calls == 1
+    assert all(r["slow"].ok for r in results)
+    await probe.run()
+    assert calls == 2  # a later probe starts a new round
+
+
+async def test_a_hanging_check_fails_at_its_timeout() -> None:
+    async def hangs() -> None:
+        await asyncio.sleep(30)
+
+    result = (await ReadinessProbe({"hangs": hangs}, timeout=0.1).run())["hangs"]
+    assert not result.ok
+    assert result.error == "no answer within 0.1 s"
