@@ -1,0 +1,106 @@
+"""Which PostgreSQL and Redis the stack uses: configured URLs, a server already on the local port, or
+embedded servers started on that port.
+
+A URL set in the environment or ``.env`` always wins. Otherwise the default local URL is used, and
+an embedded server is started when nothing answers on its port.
+"""
+
+import os
+import socket
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+from core_config import LOCAL_DATABASE_URL_GENERAL, LOCAL_DATABASE_URL_USER, LOCAL_REDIS_URL, Settings
+
+LOCAL_HOST = "127.0.0.1"
+# Ports of the local servers, overridable so tests (or a second checkout) can use free ones.
+POSTGRES_PORT_VARIABLE = "LOCAL_POSTGRES_PORT"
+REDIS_PORT_VARIABLE = "LOCAL_REDIS_PORT"
+DEFAULT_POSTGRES_PORT = 5432
+DEFAULT_REDIS_PORT = 6379
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The URLs the services get, and which embedded servers must run for them."""
+
+    database_url_user: str
+    database_url_general: str
+    redis_url: str
+    postgres_port: int
+    redis_port: int
+    embed_postgres: bool
+    embed_redis: bool
+    postgres_source: str
+    redis_source: str
+
+
+def answers(port: int, host: str = LOCAL_HOST, timeout: float = 0.3) -> bool:
+    """True when something accepts TCP connections on ``host:port``."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind((LOCAL_HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def port_setting(variable: str, default: int) -> int:
+    raw = os.environ.get(variable, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise ValueError(f"{variable}: not a TCP port number")
+    return int(raw)
+
+
+def with_port(url: str, port: int) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or LOCAL_HOST
+    userinfo = parts.netloc.rpartition("@")[0]
+    netloc = f"{userinfo}@{host}:{port}" if userinfo else f"{host}:{port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _source(variables: str, configured: bool, embedded: bool, port: int) -> str:
+    if configured:
+        return f"from {variables}"
+    return f"{'embedded' if embedded else 'already running'} on {LOCAL_HOST}:{port}"
+
+
+def plan_servers(settings: Settings) -> Plan:
+    """Decide, from what is configured and what answers locally, where each server comes from."""
+    configured = settings.model_fields_set
+    postgres_port = port_setting(POSTGRES_PORT_VARIABLE, DEFAULT_POSTGRES_PORT)
+    redis_port = port_setting(REDIS_PORT_VARIABLE, DEFAULT_REDIS_PORT)
+    postgres_configured = {"database_url_user", "database_url_general"} <= configured
+    redis_configured = "redis_url" in configured
+    embed_postgres = not postgres_configured and not answers(postgres_port)
+    embed_redis = not redis_configured and not answers(redis_port)
+
+    def url(field: str, local_default: str, port: int) -> str:
+        if field in configured:
+            value: str = getattr(settings, field).get_secret_value()
+            return value
+        return with_port(local_default, port)
+
+    return Plan(
+        database_url_user=url("database_url_user", LOCAL_DATABASE_URL_USER, postgres_port),
+        database_url_general=url("database_url_general", LOCAL_DATABASE_URL_GENERAL, postgres_port),
+        redis_url=url("redis_url", LOCAL_REDIS_URL, redis_port),
+        postgres_port=postgres_port,
+        redis_port=redis_port,
+        embed_postgres=embed_postgres,
+        embed_redis=embed_redis,
+        postgres_source=_source(
+            "DATABASE_URL_USER and DATABASE_URL_GENERAL", postgres_configured, embed_postgres, postgres_port
+        ),
+        redis_source=_source("REDIS_URL", redis_configured, embed_redis, redis_port),
+    )

@@ -1,0 +1,180 @@
+"""`make run`: the servers, both databases migrated, a local master key, then api, worker and beat.
+
+Everything runs in the foreground with the services' logs interleaved and prefixed; SIGINT or
+SIGTERM stops the services first, then the embedded servers.
+"""
+
+import os
+import urllib.request
+from pathlib import Path
+
+from core_config import Environment, Settings, build_settings, exit_on_config_error
+from local_stack.commands import available
+from local_stack.databases import ensure_database
+from local_stack.discovery import Plan, plan_servers
+from local_stack.embedded import SERVER_STOP_SECONDS, EmbeddedServer, start_embedded
+from local_stack.errors import StackError
+from local_stack.instance_lock import AlreadyRunningError, InstanceLock
+from local_stack.master_key import ensure_local_master_key
+from local_stack.postgres_server import EmbeddedPostgres
+from local_stack.postgres_server import version as postgres_version
+from local_stack.processes import Child, LogStream, spawn, stop_all
+from local_stack.redis_server import EmbeddedRedis
+from local_stack.redis_server import version as redis_version
+from local_stack.signals import StopSignals
+
+DATA_DIR_VARIABLE = "LOCAL_STACK_DIR"
+DEFAULT_DATA_DIR = Path(".local")
+# (log prefix, console script, arguments)
+SERVICES = (
+    ("api", "api-serve", ()),
+    ("worker", "worker-service", ("worker",)),
+    ("beat", "worker-service", ("beat",)),
+)
+SERVICE_STOP_SECONDS = 25.0  # above the API's graceful-shutdown window, so requests can finish
+_LOOP_SECONDS = 0.25
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get(DATA_DIR_VARIABLE) or DEFAULT_DATA_DIR)
+
+
+class Stack:
+    def __init__(self, folder: Path, logs: LogStream, stop: StopSignals) -> None:
+        self.folder = folder
+        self.logs = logs
+        self.stop = stop
+        self.servers: list[Child] = []
+        self.services: list[Child] = []
+
+    def say(self, text: str) -> None:
+        self.logs.say("stack", text)
+
+    def bring_up(self, settings: Settings, plan: Plan) -> bool:
+        """Everything up to the services; False when a stop signal came first."""
+        embedded: list[EmbeddedServer] = []
+        if plan.embed_redis:
+            embedded.append(EmbeddedRedis(self.folder / "redis", plan.redis_port))
+        if plan.embed_postgres:
+            embedded.append(EmbeddedPostgres(self.folder / "postgres", plan.postgres_port))
+        self.say(self._servers_line(plan))
+        self.servers = start_embedded(embedded, lambda: self.stop.requested)
+        if self.stop.requested:
+            return False
+        for url in (plan.database_url_user, plan.database_url_general):
+            if ensure_database(url):
+                self.say(f"created database {url.rsplit('/', 1)[-1]}")
+        env = self._service_env(plan)
+        if not self._migrate(env):
+            return False
+        if settings.environment == Environment.LOCAL:
+            self.say(ensure_local_master_key(settings.render_master_key_path))
+        for name, script, args in SERVICES:
+            path = available(script)
+            if path is None:
+                self.say(f"{name}: `{script}` is not installed yet, skipped")
+                continue
+            child = spawn(name, [path, *args], env=env)
+            self.logs.watch(child)
+            self.services.append(child)
+        return True
+
+    def _servers_line(self, plan: Plan) -> str:
+        postgres = f"PostgreSQL {plan.postgres_source}"
+        if plan.embed_postgres:
+            postgres = (
+                f"PostgreSQL {postgres_version()} {plan.postgres_source} (data {self.folder / 'postgres'})"
+            )
+        redis = f"Redis {plan.redis_source}"
+        if plan.embed_redis:
+            redis = f"Redis {redis_version()} {plan.redis_source} (data {self.folder / 'redis'})"
+        return f"{postgres}; {redis}"
+
+    @staticmethod
+    def _service_env(plan: Plan) -> dict[str, str]:
+        # The services get the URLs chosen here, whatever .env says, so all of them agree.
+        return {
+            **os.environ,
+            "DATABASE_URL_USER": plan.database_url_user,
+            "DATABASE_URL_GENERAL": plan.database_url_general,
+            "REDIS_URL": plan.redis_url,
+            "PYTHONUNBUFFERED": "1",
+        }
+
+    def _migrate(self, env: dict[str, str]) -> bool:
+        script = available("db-migrate")
+        if script is None:
+            self.say("migrations: `db-migrate` is not installed yet, skipped")
+            return True
+        child = spawn("migrate", [script, "upgrade"], env=env)
+        self.logs.watch(child)
+        while child.running and not self.stop.requested:
+            self.logs.pump(_LOOP_SECONDS)
+        if self.stop.requested:
+            stop_all([child], timeout=SERVICE_STOP_SECONDS, logs=self.logs)
+            return False
+        self.logs.drain([child], timeout=1.0)
+        if child.process.returncode != 0:
+            raise StackError(f"`db-migrate upgrade` failed with exit status {child.process.returncode}")
+        return True
+
+    def supervise(self, api_url: str) -> int:
+        """Copy logs until a stop signal (0) or until a process exits on its own (1)."""
+        announced = not any(child.name == "api" for child in self.services)
+        while not self.stop.requested:
+            self.logs.pump(_LOOP_SECONDS)
+            for child in [*self.services, *self.servers]:
+                if not child.running:
+                    self.say(f"{child.name} exited with code {child.process.returncode}: stopping")
+                    return 1
+            if not announced and _answers(f"{api_url}/health/live"):
+                self.say(f"API at {api_url} (OpenAPI at {api_url}/docs); Ctrl-C stops everything")
+                announced = True
+        self.say(f"{self.stop.received}: stopping")
+        return 0
+
+    def shut_down(self) -> None:
+        stop_all(self.services, timeout=SERVICE_STOP_SECONDS, logs=self.logs)
+        stop_all(self.servers, timeout=SERVER_STOP_SECONDS, logs=self.logs)
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=0.2) as response:  # noqa: S310 - our own http URL
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def _api_url(settings: Settings) -> str:
+    host = "127.0.0.1" if settings.api_host in ("0.0.0.0", "::", "") else settings.api_host  # noqa: S104
+    return f"http://{host}:{settings.port}"
+
+
+def run() -> int:
+    folder = data_dir()
+    lock = InstanceLock(folder / "stack.pid")
+    logs = LogStream()
+    try:
+        lock.acquire()
+    except AlreadyRunningError as exc:
+        logs.say("stack", f"already running (pid {exc.pid}, data in {folder}): stop it first with Ctrl-C")
+        return 1
+    stop = StopSignals()
+    logs.watch_fd(stop.wakeup_fd)
+    stack = Stack(folder, logs, stop)
+    code = 0
+    try:
+        with exit_on_config_error():
+            settings = build_settings()
+        plan = plan_servers(settings)
+        if stack.bring_up(settings, plan):
+            code = stack.supervise(_api_url(settings))
+    except (StackError, ValueError) as exc:
+        stack.say(f"error: {exc}")
+        code = 1
+    finally:
+        stack.shut_down()
+        lock.release()
+        stack.say("stopped")
+    return code

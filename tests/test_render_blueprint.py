@@ -1,0 +1,204 @@
+"""render.yaml means what production needs, not only what Render's parser accepts.
+
+Every reference resolves, every Dockerfile and context exists, the health check is a real route
+of the api, the pre-deploy command migrates both databases, every service gets each setting it
+requires in production, no secret is written, and a change redeploys only the services it touches.
+"""
+
+import fnmatch
+import re
+import shlex
+import subprocess
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import SecretStr
+
+from core_config import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+BLUEPRINT: dict[str, Any] = yaml.safe_load((ROOT / "render.yaml").read_text())
+SERVICES = {s["name"]: s for s in BLUEPRINT["services"]}
+DOCKER = {name: s for name, s in SERVICES.items() if s.get("runtime") == "docker"}
+DATABASES = {d["name"]: d for d in BLUEPRINT["databases"]}
+GROUPS = {g["name"]: g for g in BLUEPRINT["envVarGroups"]}
+API = next(s for s in DOCKER.values() if s["type"] == "web")
+SECRET_FIELDS = {name for name, field in Settings.model_fields.items() if field.annotation is SecretStr}
+
+
+def env_entries(service: dict[str, Any]) -> list[dict[str, Any]]:
+    """The service's envVars with its groups' entries in place of each fromGroup."""
+    entries = []
+    for entry in service.get("envVars", []):
+        if "fromGroup" in entry:
+            entries.extend(GROUPS[entry["fromGroup"]]["envVars"])
+        else:
+            entries.append(entry)
+    return entries
+
+
+def resolved_env(service: dict[str, Any]) -> dict[str, str]:
+    """The environment Render would hand the service, with stand-ins for generated values."""
+    env = {}
+    for entry in env_entries(service):
+        if "value" in entry:
+            env[entry["key"]] = str(entry["value"])
+        elif "fromDatabase" in entry:
+            db = DATABASES[entry["fromDatabase"]["name"]]
+            env[entry["key"]] = (
+                f"postgresql://{db['user']}:generated@dpg-{db['name']}-a:5432/{db['databaseName']}"
+            )
+        elif "fromService" in entry:
+            env[entry["key"]] = f"redis://red-{entry['fromService']['name']}:6379"
+    return env
+
+
+def test_only_known_top_level_keys() -> None:
+    known = {"services", "databases", "envVarGroups", "previews", "projects", "ungrouped", "version"}
+    assert set(BLUEPRINT) <= known
+
+
+def test_every_reference_resolves() -> None:
+    for service in BLUEPRINT["services"]:
+        for entry in service.get("envVars", []):
+            if "fromGroup" in entry:
+                assert entry["fromGroup"] in GROUPS
+            if "fromDatabase" in entry:
+                assert entry["fromDatabase"]["name"] in DATABASES
+                assert entry["fromDatabase"]["property"] == "connectionString"
+            if "fromService" in entry:
+                target = SERVICES[entry["fromService"]["name"]]
+                assert target["type"] == entry["fromService"]["type"]
+
+
+def test_both_databases_are_wired_to_their_settings() -> None:
+    wired = {e["key"]: e["fromDatabase"]["name"] for e in API["envVars"] if "fromDatabase" in e}
+    assert set(wired) == {"DATABASE_URL_USER", "DATABASE_URL_GENERAL"}
+    assert len(set(wired.values())) == 2, "two separate database instances"
+    assert set(wired.values()) == set(DATABASES)
+
+
+def test_key_value_is_private_and_never_evicts() -> None:
+    (keyvalue,) = [s for s in BLUEPRINT["services"] if s["type"] == "keyvalue"]
+    assert keyvalue["ipAllowList"] == []
+    assert keyvalue["maxmemoryPolicy"] == "noeviction"
+    for service in DOCKER.values():
+        redis = next(e for e in env_entries(service) if e["key"] == "REDIS_URL")
+        assert redis["fromService"] == {
+            "type": "keyvalue",
+            "name": keyvalue["name"],
+            "property": "connectionString",
+        }
+
+
+@pytest.mark.parametrize("name", DOCKER)
+def test_dockerfile_and_context_exist(name: str) -> None:
+    service = DOCKER[name]
+    context = ROOT / service["dockerContext"]
+    dockerfile = ROOT / service["dockerfilePath"]
+    assert context.resolve() == ROOT, "the Dockerfiles copy sibling packages from the repository root"
+    assert dockerfile.is_file()
+    for source in re.findall(r"^COPY (?!--from)(\S+)", dockerfile.read_text(), flags=re.MULTILINE):
+        assert (context / source).exists(), source
+
+
+def test_beat_runs_alone_and_workers_run_their_commands() -> None:
+    workers = [s for s in DOCKER.values() if s["type"] == "worker"]
+    commands = {s["dockerCommand"]: s for s in workers}
+    assert set(commands) == {"worker-service worker", "worker-service beat"}
+    beat = commands["worker-service beat"]
+    assert beat["numInstances"] == 1
+    assert "scaling" not in beat
+
+
+def test_health_check_path_is_a_route_of_the_api() -> None:
+    api_service = pytest.importorskip("api_service")
+    if not hasattr(api_service, "create_app"):
+        pytest.skip("api_service has no app factory yet: the route cannot be checked")
+    app = api_service.create_app(Settings(_env_file=None, environment="test"))
+    # The OpenAPI document lists every route of every included router, with its methods.
+    paths = app.openapi()["paths"]
+    assert "get" in paths.get(API["healthCheckPath"], {}), sorted(paths)
+
+
+def test_pre_deploy_migrates_both_databases() -> None:
+    assert shlex.split(API["preDeployCommand"]) == ["db-migrate", "upgrade"]
+    # Without a name, db-migrate upgrades every database registered in the entry-point group;
+    # the api image must carry both registrations.
+    dockerfile = (ROOT / API["dockerfilePath"]).read_text()
+    registered = set()
+    for folder in re.findall(r"^COPY (packages/\S+)", dockerfile, flags=re.MULTILINE):
+        project = tomllib.loads((ROOT / folder / "pyproject.toml").read_text())["project"]
+        registered |= set(project.get("entry-points", {}).get("db_core.databases", {}))
+        if "db-migrate" in project.get("scripts", {}):
+            registered.add("(db-migrate)")
+    assert registered == {"user", "general", "(db-migrate)"}
+
+
+@pytest.mark.parametrize("name", DOCKER)
+def test_every_required_setting_is_provided(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    for field in Settings.model_fields:
+        monkeypatch.delenv(field.upper(), raising=False)
+    env = resolved_env(DOCKER[name])
+    for key, value in env.items():
+        assert key.lower() in Settings.model_fields, f"{key} is not a setting"
+        monkeypatch.setenv(key, value)
+
+    settings = Settings(_env_file=None)  # raises when production lacks a required setting
+
+    assert settings.environment == "production"
+    assert settings.render_master_key_path.parent == Path("/etc/secrets")
+
+
+def test_no_secret_value_is_written() -> None:
+    for service in BLUEPRINT["services"]:
+        for entry in env_entries(service):
+            if "value" in entry:
+                assert entry["key"].lower() not in SECRET_FIELDS, f"{entry['key']} is written in clear"
+                assert not re.search(r"://[^/\s]*@", str(entry["value"])), entry["key"]
+    text = (ROOT / "render.yaml").read_text()
+    assert not re.search(r"(?i)(password|secret|token)\s*:", text)
+
+
+def deployed_by(path: str) -> set[str]:
+    """The docker services a change to `path` redeploys, per their buildFilter."""
+    names = set()
+    for name, service in DOCKER.items():
+        build_filter = service["buildFilter"]
+        if any(fnmatch.fnmatch(path, p) for p in build_filter["paths"]) and not any(
+            fnmatch.fnmatch(path, p) for p in build_filter.get("ignoredPaths", [])
+        ):
+            names.add(name)
+    return names
+
+
+def services_using(folder: str) -> set[str]:
+    return {
+        name
+        for name, service in DOCKER.items()
+        if re.search(rf"^COPY {re.escape(folder)} ", (ROOT / service["dockerfilePath"]).read_text(), re.M)
+    }
+
+
+def test_build_filters_follow_what_each_image_copies() -> None:
+    tracked = subprocess.run(
+        ["git", "ls-files", "packages", "services"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert tracked
+    for path in tracked:
+        folder = "/".join(path.split("/")[:2])
+        expected = services_using(folder) if "/tests/" not in path else set()
+        assert deployed_by(path) == expected, path
+
+
+def test_a_worker_change_leaves_the_api_alone_and_the_reverse() -> None:
+    api_only = {API["name"]}
+    workers = {name for name, s in DOCKER.items() if s["type"] == "worker"}
+    assert deployed_by("services/worker/src/worker_service/tasks.py") == workers
+    assert deployed_by("services/api/src/api_service/app.py") == api_only
+    assert deployed_by("packages/db-user/src/db_user/models.py") == api_only
+    assert deployed_by("packages/core-config/src/core_config/settings.py") == api_only | workers
+    assert deployed_by("services/api/tests/test_health.py") == set()
