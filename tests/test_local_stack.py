@@ -1,0 +1,242 @@
+"""`make run` end to end: embedded PostgreSQL and Redis, migrations, services, Ctrl-C, a second run.
+
+Runs the same command as `make run` in a subprocess, with no configured servers, free ports and its
+own data folder, so it neither needs nor touches the machine's PostgreSQL and Redis.
+"""
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+STACK = ROOT / "infra" / "local" / "stack.py"
+BIN = Path(sys.executable).parent
+READY_SECONDS = 120.0
+STOP_SECONDS = 60.0
+# Whatever points a process at servers: the stack must find none and embed its own.
+_SERVER_VARIABLES = ("DATABASE_URL_USER", "DATABASE_URL_GENERAL", "REDIS_URL", "TEST_DATABASE_URL")
+
+pytestmark = [
+    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to find the processes"),
+    pytest.mark.timeout(400),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _redis(port: int, *command: str) -> bytes:
+    """One RESP command on a fresh connection; the raw reply."""
+    parts = [f"*{len(command)}\r\n".encode()]
+    for arg in command:
+        parts.append(f"${len(arg.encode())}\r\n{arg}\r\n".encode())
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"".join(parts))
+        return sock.recv(4096)
+
+
+def _process_table() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, start time) for every process, from /proc."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rpartition(")")[2].split()
+        table[int(entry.name)] = (int(fields[1]), fields[19])
+    return table
+
+
+def _descendants(pid: int) -> set[tuple[int, str]]:
+    """The (pid, start time) of every process below ``pid``."""
+    table = _process_table()
+    found: set[tuple[int, str]] = set()
+    frontier = [pid]
+    while frontier:
+        parent = frontier.pop()
+        for child, (ppid, started) in table.items():
+            if ppid == parent and (child, started) not in found:
+                found.add((child, started))
+                frontier.append(child)
+    return found
+
+
+def _still_running(processes: set[tuple[int, str]]) -> set[tuple[int, str]]:
+    table = _process_table()
+    return {(pid, started) for pid, started in processes if table.get(pid, (0, ""))[1] == started}
+
+
+@dataclass
+class Stack:
+    """One `make run` in a subprocess, its output collected by a thread."""
+
+    folder: Path
+    env: dict[str, str]
+    process: subprocess.Popen[str] | None = None
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.env['PORT']}"
+
+    def start(self) -> None:
+        self.lines = []
+        self.process = subprocess.Popen(
+            [sys.executable, str(STACK)],
+            cwd=self.folder,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        threading.Thread(target=self._collect, args=(self.process,), daemon=True).start()
+
+    def _collect(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_ready(self) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + READY_SECONDS
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, f"the stack exited early:\n{self.output}"
+            try:
+                with urllib.request.urlopen(f"{self.api}/health/ready", timeout=3) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.2)
+        pytest.fail(f"/health/ready never answered 200:\n{self.output}")
+
+    def interrupt(self) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGINT)
+        try:
+            return self.process.wait(STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            pytest.fail(f"the stack did not stop after SIGINT:\n{self.output}")
+
+    def database(self, name: str) -> psycopg.Connection[tuple[object, ...]]:
+        port = self.env["LOCAL_POSTGRES_PORT"]
+        return psycopg.connect(f"postgresql://postgres@127.0.0.1:{port}/{name}", autocommit=True)
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    env = {k: v for k, v in os.environ.items() if k not in _SERVER_VARIABLES}
+    env.update(
+        ENVIRONMENT="local",
+        LOCAL_POSTGRES_PORT=str(_free_port()),
+        LOCAL_REDIS_PORT=str(_free_port()),
+        PORT=str(_free_port()),
+        API_HOST="127.0.0.1",
+        BYBIT_API_URL="http://127.0.0.1:9",  # no Bybit here: the scheduled syncs fail fast
+        LOG_LEVEL="WARNING",
+    )
+    env.pop("LOCAL_STACK_DIR", None)
+    running = Stack(tmp_path, env)
+    yield running
+    if running.process is not None and running.process.poll() is None:
+        running.process.kill()
+        running.process.wait()
+
+
+def _store(stack: Stack, value: str) -> None:
+    for name in ("bybit_user", "bybit_general"):
+        with stack.database(name) as connection:
+            connection.execute("CREATE TABLE local_stack_probe (value text NOT NULL)")
+            connection.execute("INSERT INTO local_stack_probe VALUES (%s)", (value,))
+    assert _redis(int(stack.env["LOCAL_REDIS_PORT"]), "SET", "local-stack-probe", value) == b"+OK\r\n"
+
+
+def _read(stack: Stack) -> list[object]:
+    values: list[object] = []
+    for name in ("bybit_user", "bybit_general"):
+        with stack.database(name) as connection:
+            row = connection.execute("SELECT value FROM local_stack_probe").fetchone()
+            values.append(row[0] if row else None)
+    reply = _redis(int(stack.env["LOCAL_REDIS_PORT"]), "GET", "local-stack-probe")
+    values.append(reply.split(b"\r\n")[1].decode() if reply.startswith(b"$") else reply)
+    return values
+
+
+def _stop_and_check_everything_is_gone(stack: Stack) -> None:
+    assert stack.process is not None
+    children = _descendants(stack.process.pid)
+    assert len(children) >= 3, f"expected the servers and services below the stack:\n{stack.output}"
+    assert stack.interrupt() == 0, stack.output
+    assert _still_running(children) == set(), stack.output
+    for port in ("LOCAL_POSTGRES_PORT", "LOCAL_REDIS_PORT", "PORT"):
+        assert not _answers(int(stack.env[port])), f"{port} still answers after the stop"
+    assert not (stack.folder / ".local" / "stack.pid").read_text().strip()
+
+
+def test_make_run_embeds_servers_stops_cleanly_and_keeps_data(stack: Stack) -> None:
+    stack.start()
+    stack.wait_ready()
+    first_line = stack.lines[0]
+    assert first_line.startswith("stack | PostgreSQL 18")
+    assert first_line.count("embedded on 127.0.0.1:") == 2
+    assert any(f"API at {stack.api}" in line for line in stack.lines)
+    if (BIN / "db-migrate").exists():
+        with stack.database("bybit_user") as connection:
+            assert connection.execute("SELECT to_regclass('alembic_version_user')").fetchone() != (None,)
+        with stack.database("bybit_general") as connection:
+            assert connection.execute("SELECT to_regclass('alembic_version_general')").fetchone() != (None,)
+    value = secrets.token_hex(8)
+    _store(stack, value)
+
+    second = subprocess.run(
+        [sys.executable, str(STACK)],
+        cwd=stack.folder,
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert second.returncode == 1
+    assert f"already running (pid {stack.process.pid if stack.process else ''}" in second.stdout
+
+    _stop_and_check_everything_is_gone(stack)
+
+    stack.start()
+    stack.wait_ready()
+    assert "created database" not in stack.output
+    assert _read(stack) == [value, value, value]
+    _stop_and_check_everything_is_gone(stack)
