@@ -107,3 +107,30 @@ up: images ## Start the whole stack with compose (api on http://127.0.0.1:8000)
 .PHONY: down
 down: ## Stop the compose stack and remove its containers (volumes are kept)
 	$(COMPOSE) down
+
+##@ Databases
+# URLs come from DATABASE_URL_USER / DATABASE_URL_GENERAL (environment or .env); see packages/db-core.
+DB ?=
+MSG ?=
+
+.PHONY: migrate
+migrate: install ## Migrate both databases (user, general) to head
+	$(RUN)/db-migrate upgrade
+
+.PHONY: migrate-user
+migrate-user: install ## Migrate the user database to head
+	$(RUN)/db-migrate upgrade user
+
+.PHONY: migrate-general
+migrate-general: install ## Migrate the general database to head
+	$(RUN)/db-migrate upgrade general
+
+.PHONY: revision
+revision: install ## Autogenerate a migration from the models: make revision DB=user|general MSG="..."
+	@test -n "$(DB)" -a -n "$(MSG)" || { echo 'usage: make revision DB=user|general MSG="what changed"'; exit 2; }
+	$(RUN)/db-migrate revision $(DB) -m "$(MSG)"
+	$(RUN)/ruff format --quiet packages/db-$(DB)/src/db_$(DB)/migrations/versions
+
+.PHONY: db-check
+db-check: install ## Fail when models and migrations differ (drift), for both databases
+	$(RUN)/db-migrate check

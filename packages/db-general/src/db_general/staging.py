@@ -1,4 +1,4 @@
-"""Bulk loading through a temporary staging table filled with COPY (binary), the fast path of the upserts.
+"""Bulk loading through a temporary staging table filled with COPY, the fast path of the upserts.
 
 One ``INSERT .. SELECT .. ON CONFLICT`` from the staging table then merges everything in a single
 statement, instead of one round trip per row.
@@ -45,7 +45,7 @@ def load_staging(
     with (
         connection.cursor() as cursor,
         cursor.copy(
-            sql.SQL("COPY {stage} ({cols}) FROM STDIN (FORMAT BINARY)").format(
+            sql.SQL("COPY {stage} ({cols}) FROM STDIN").format(
                 stage=sql.Identifier(stage), cols=column_list
             )
         ) as copy,

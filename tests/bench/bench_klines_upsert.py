@@ -1,0 +1,124 @@
+"""Bulk upsert of 100,000 klines into a fresh general database, beside the naive ORM loop.
+
+Baseline: ``session.add`` per row, then one commit, into its own fresh database. Ours:
+``db_general.upsert_klines`` (COPY into a staging table, one INSERT .. ON CONFLICT). The re-upsert
+of the same rows must write nothing and leave the row count unchanged; it is measured too.
+"""
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from harness import Row, stopwatch
+from sqlalchemy import func, select
+
+from core_config import build_settings
+from db_core import create_sync_database_engine, session_scope, sync_session_factory, upgrade
+from db_core.scratch import scratch_database
+from db_general import GENERAL_DB, Kline, KlineRow, upsert_klines
+
+ROWS = 100_000
+SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT")
+START = datetime(2023, 1, 1, tzinfo=UTC)
+
+
+def make_rows() -> list[KlineRow]:
+    per_symbol = ROWS // len(SYMBOLS)
+    rows = []
+    for s, symbol in enumerate(SYMBOLS):
+        for i in range(per_symbol):
+            base = Decimal(20000 + s * 1000 + i % 997) + Decimal(i % 100) / 100
+            rows.append(
+                KlineRow(
+                    "linear",
+                    symbol,
+                    "1",
+                    START + timedelta(minutes=i),
+                    base,
+                    base + Decimal("5.5"),
+                    base - Decimal("4.25"),
+                    base + Decimal("1.1"),
+                    Decimal(i % 5000) / 1000,
+                    base * Decimal(i % 5000) / 1000,
+                )
+            )
+    return rows
+
+
+def naive_orm_loop(url: str, rows: list[KlineRow]) -> float:
+    settings = build_settings(environment="test")
+    upgrade(GENERAL_DB, settings, url=url)
+    engine = create_sync_database_engine(GENERAL_DB, settings, url=url)
+    try:
+        with stopwatch() as elapsed, session_scope(sync_session_factory(engine)) as session:
+            for r in rows:
+                session.add(
+                    Kline(
+                        category=r.category,
+                        symbol=r.symbol,
+                        interval=r.interval,
+                        start_time=r.start_time,
+                        open=r.open,
+                        high=r.high,
+                        low=r.low,
+                        close=r.close,
+                        volume=r.volume,
+                        turnover=r.turnover,
+                    )
+                )
+        return elapsed()
+    finally:
+        engine.dispose()
+
+
+def bulk_upsert(url: str, rows: list[KlineRow]) -> tuple[float, float, int, int]:
+    """Seconds for the first upsert and for the re-upsert, rows written by the re-upsert, final count."""
+    settings = build_settings(environment="test")
+    upgrade(GENERAL_DB, settings, url=url)
+    engine = create_sync_database_engine(GENERAL_DB, settings, url=url)
+    factory = sync_session_factory(engine)
+    try:
+        with stopwatch() as first, session_scope(factory) as session:
+            written = upsert_klines(session, rows)
+        assert written == len(rows), written
+        with stopwatch() as again, session_scope(factory) as session:
+            rewritten = upsert_klines(session, rows)
+        with session_scope(factory) as session:
+            count = session.scalar(select(func.count()).select_from(Kline)) or 0
+        return first(), again(), rewritten, count
+    finally:
+        engine.dispose()
+
+
+def run() -> list[Row]:
+    rows = make_rows()
+    with scratch_database("bench_naive") as url:
+        naive_seconds = naive_orm_loop(url, rows)
+    with scratch_database("bench_upsert") as url:
+        first_seconds, again_seconds, rewritten, count = bulk_upsert(url, rows)
+    if rewritten or count != len(rows):
+        raise SystemExit(f"re-upsert changed {rewritten} rows; {count} rows stored for {len(rows)} upserted")
+    print(
+        f"{len(rows):,} klines: naive ORM loop {naive_seconds:.2f} s, upsert {first_seconds:.2f} s, "
+        f"re-upsert of the same rows {again_seconds:.2f} s ({rewritten} rows changed, {count:,} rows stored)"
+    )
+    naive_rate = len(rows) / naive_seconds
+    return [
+        Row(
+            benchmark="klines upsert",
+            metric="rows/s",
+            value=len(rows) / first_seconds,
+            unit="rows/s",
+            baseline="naive ORM loop",
+            baseline_value=naive_rate,
+            goal=">= 10x baseline and >= 50,000 rows/s",
+        ),
+        Row(
+            benchmark="klines upsert",
+            metric="re-upsert rows/s (no change)",
+            value=len(rows) / again_seconds,
+            unit="rows/s",
+            baseline="naive ORM loop",
+            baseline_value=naive_rate,
+            goal="writes nothing, no duplicates",
+        ),
+    ]
