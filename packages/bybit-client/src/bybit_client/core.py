@@ -40,9 +40,14 @@ USER_AGENT = "bybit-client/0.1"
 @dataclass(frozen=True, slots=True)
 class HttpRequest:
     method: str
-    url: str
+    base_url: str
+    target: str  # path and query string, exactly as signed
     headers: Mapping[str, str]
     content: bytes | None
+
+    @property
+    def url(self) -> str:
+        return self.base_url + self.target
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,12 +114,12 @@ class ClientCore:
         headers: dict[str, str] = {"User-Agent": USER_AGENT}
         if call.method == "GET":
             payload = build_query(call.params)
-            url = f"{self.base_url}{call.path}?{payload}" if payload else f"{self.base_url}{call.path}"
+            target = f"{call.path}?{payload}" if payload else call.path
             content = None
         else:
             content = build_body(call.params)
             payload = content.decode()
-            url = f"{self.base_url}{call.path}"
+            target = call.path
             headers["Content-Type"] = "application/json"
         if call.signed:
             if self.api_key is None or self._secret is None:
@@ -128,7 +133,7 @@ class ClientCore:
                     payload,
                 )
             )
-        return HttpRequest(call.method, url, headers, content)
+        return HttpRequest(call.method, self.base_url, target, headers, content)
 
     # -- reading ----------------------------------------------------------------------------------
 

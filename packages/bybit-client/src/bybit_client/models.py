@@ -2,13 +2,15 @@
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from bybit_client.enums import Category, Interval
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_from_timestamp = datetime.fromtimestamp
+_new_tuple = tuple.__new__
 
 
 def ms_to_datetime(value: int | str) -> datetime:
@@ -130,8 +132,12 @@ class Ticker(_Model):
     next_funding_time: OptionalMsDatetime = Field(None, alias="nextFundingTime")
 
 
-class Kline(_Model):
-    """One candle; ``start`` is its opening time."""
+class Kline(NamedTuple):
+    """One candle; ``start`` is its opening time.
+
+    A typed named tuple rather than a model: a range sync parses hundreds of thousands of them and
+    a tuple costs a fraction of a model instance. Pydantic validates and serialises it in models.
+    """
 
     start: datetime
     open: Decimal
@@ -143,19 +149,11 @@ class Kline(_Model):
 
     @classmethod
     def from_row(cls, row: list[str]) -> "Kline":
-        """Bybit's ``[startTime, open, high, low, close, volume, turnover]`` row.
-
-        Built without re-validation: the row shape is fixed and this is the hot path of a range sync.
-        """
-        return cls.model_construct(
-            start=EPOCH + timedelta(milliseconds=int(row[0])),
-            open=Decimal(row[1]),
-            high=Decimal(row[2]),
-            low=Decimal(row[3]),
-            close=Decimal(row[4]),
-            volume=Decimal(row[5]),
-            turnover=Decimal(row[6]),
-        )
+        """Bybit's ``[startTime, open, high, low, close, volume, turnover]`` row."""
+        seconds, millis = divmod(int(row[0]), 1000)
+        # Candles open on whole minutes: the integer-seconds path is exact and several times faster.
+        start = _from_timestamp(seconds, UTC) if not millis else ms_to_datetime(row[0])
+        return _new_tuple(cls, (start, *map(Decimal, row[1:7])))
 
 
 class Klines(_Model):

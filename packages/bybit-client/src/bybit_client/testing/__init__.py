@@ -7,6 +7,7 @@ Bybit does. The pytest plugin (registered as ``pytest11``) gives the ``fake_bybi
 from bybit_client.testing.app import FakeBybitApp
 from bybit_client.testing.data import candle, default_instruments
 from bybit_client.testing.exchange import FakeExchange, FakeKey, Fault, RecordedRequest
+from bybit_client.testing.policies import fast_retry_policy
 from bybit_client.testing.server import FakeBybit
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "RecordedRequest",
     "candle",
     "default_instruments",
+    "fast_retry_policy",
 ]

@@ -1,5 +1,6 @@
 """Deterministic market data for the fake server: a realistic instrument set and candles on demand."""
 
+import functools
 import zlib
 from datetime import UTC, datetime
 from typing import Any
@@ -155,6 +156,7 @@ def _price(units: int) -> str:
     return f"{units // 10_000}.{units % 10_000:04d}"
 
 
+@functools.lru_cache(maxsize=100_000)
 def candle(symbol: str, interval: str, start: int) -> list[str]:
     """One deterministic ``[startTime, open, high, low, close, volume, turnover]`` row."""
     seed = _hash(f"{symbol}|{interval}|{start}")
