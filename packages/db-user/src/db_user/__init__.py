@@ -1,7 +1,8 @@
 """The user database: users, API tokens, encrypted Bybit credentials.
 
 All queries are async (the API and its admin CLI). Repository functions never commit: the caller's
-session scope does. Encryption is not done here: credentials arrive as ciphertext plus key id.
+session scope does. Bybit secrets are stored only as ciphertext: ``Vault`` encrypts them under the
+master keys (``load_master_keys``) and ``rotate_credentials`` moves them to a new primary key.
 """
 
 from db_user.credentials import (
@@ -10,30 +11,52 @@ from db_user.credentials import (
     list_bybit_credentials,
     save_bybit_credential,
 )
+from db_user.master_keys import (
+    KEY_BYTES,
+    MasterKey,
+    MasterKeyRing,
+    add_primary_key,
+    generate_key_file,
+    load_master_keys,
+)
 from db_user.models import NETWORKS, ApiToken, BybitCredential, User, UserBase
+from db_user.rotation import RotationReport, rotate_credentials
 from db_user.session import user_database
 from db_user.spec import USER_DB
 from db_user.tokens import add_api_token, find_active_token, list_api_tokens, revoke_api_token
 from db_user.users import EmailTakenError, create_user, get_user, get_user_by_email
+from db_user.vault import CredentialContext, Sealed, Vault, VaultError
 
 __all__ = [
+    "KEY_BYTES",
     "NETWORKS",
     "USER_DB",
     "ApiToken",
     "BybitCredential",
+    "CredentialContext",
     "EmailTakenError",
+    "MasterKey",
+    "MasterKeyRing",
+    "RotationReport",
+    "Sealed",
     "User",
     "UserBase",
+    "Vault",
+    "VaultError",
     "add_api_token",
+    "add_primary_key",
     "create_user",
     "delete_bybit_credential",
     "find_active_token",
+    "generate_key_file",
     "get_bybit_credential",
     "get_user",
     "get_user_by_email",
     "list_api_tokens",
     "list_bybit_credentials",
+    "load_master_keys",
     "revoke_api_token",
+    "rotate_credentials",
     "save_bybit_credential",
     "user_database",
 ]
