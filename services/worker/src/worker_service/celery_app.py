@@ -21,6 +21,19 @@ TASK_MODULES = ["worker_service.tasks"]
 logger = logging.getLogger(__name__)
 
 
+def broker_transport_options(visibility_timeout: int) -> dict[str, Any]:
+    """Redis transport options: the visibility timeout, and sweeps for abandoned tasks to match it.
+
+    Each worker looks for tasks whose worker died (unacknowledged past the visibility timeout) every
+    ``unacked_restore_interval`` seconds; kombu's default would look only every 100 s.
+    """
+    return {
+        "visibility_timeout": visibility_timeout,
+        "unacked_restore_interval": max(1, min(10, visibility_timeout // 4)),
+        "unacked_restore_throttle": 1,
+    }
+
+
 def celery_config(settings: Settings) -> dict[str, Any]:
     """Celery's settings, derived from ours."""
     redis_url = settings.redis_url.get_secret_value()
@@ -40,7 +53,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_track_started": True,
         "task_soft_time_limit": settings.task_soft_time_limit,
         "task_time_limit": settings.task_time_limit,
-        "broker_transport_options": {"visibility_timeout": settings.celery_visibility_timeout},
+        "broker_transport_options": broker_transport_options(settings.celery_visibility_timeout),
         "broker_connection_retry_on_startup": True,
         # Keep reconnecting for as long as Redis is away (a restart, a failover) instead of exiting.
         "broker_connection_max_retries": None,

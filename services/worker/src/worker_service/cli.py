@@ -12,7 +12,6 @@ import sys
 from collections.abc import Callable, Sequence
 
 from core_config import exit_on_config_error, get_settings
-from worker_service.celery_app import create_app
 from worker_service.heartbeat import check_health, default_node_name
 
 
@@ -30,6 +29,8 @@ def _parser() -> argparse.ArgumentParser:
 def _run_celery(command: str, extra: Sequence[str]) -> int:
     with exit_on_config_error():
         settings = get_settings()
+    from worker_service.celery_app import create_app  # noqa: PLC0415 - heavy; `health` does without
+
     app = create_app(settings)
     # Typed as never returning, but Celery hands back the exit code of click's Exit.
     start: Callable[[list[str]], object] = app.start

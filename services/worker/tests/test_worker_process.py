@@ -1,0 +1,100 @@
+"""A real worker process on real Redis, the session's general database and the fake Bybit server."""
+
+import subprocess
+import sys
+
+import pytest
+from celery import Celery
+from sqlalchemy import Engine, text
+
+from bybit_client.testing import FakeBybit
+from core_config import Settings
+from worker_service.testing import WorkerProcess, settings_environment
+
+KLINES = "/v5/market/kline"
+START_MS = 1_700_000_000_000 // 60_000 * 60_000
+pytestmark = pytest.mark.usefixtures("worker")
+
+
+def _send(client: Celery, settings: Settings, name: str, **kwargs: object) -> object:
+    result = client.send_task(name, kwargs=kwargs, queue=settings.celery_queue)
+    return result.get(timeout=60)
+
+
+def test_ping_answers_pong(celery_client: Celery, worker_settings: Settings) -> None:
+    assert _send(celery_client, worker_settings, "worker.ping") == "pong"
+
+
+def test_health_is_ok_while_the_worker_beats(worker: WorkerProcess, worker_settings: Settings) -> None:
+    env = settings_environment(worker_settings)
+    healthy = subprocess.run(
+        [sys.executable, "-m", "worker_service", "health", "--node", worker.node],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert healthy.returncode == 0, healthy.stderr
+    missing = subprocess.run(
+        [sys.executable, "-m", "worker_service", "health", "--node", "celery@nowhere"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert missing.returncode == 1
+    assert "no heartbeat from celery@nowhere" in missing.stderr
+
+
+def test_klines_retry_through_rate_limits_and_outages_then_succeed(
+    celery_client: Celery, worker_settings: Settings, fake_bybit: FakeBybit, clean_general_database: Engine
+) -> None:
+    # More failures in a row than the client's own attempts: only Celery's retries get past them.
+    fake_bybit.fail_next(4, "rate_limit_reset_past", path=KLINES)
+    fake_bybit.fail_next(4, "http_5xx", path=KLINES)
+    end_ms = START_MS + 1499 * 60_000
+    summary = _send(
+        celery_client,
+        worker_settings,
+        "sync.klines",
+        category="linear",
+        symbol="BTCUSDT",
+        interval="1",
+        start_ms=START_MS,
+        end_ms=end_ms,
+    )
+    assert isinstance(summary, dict)
+    assert summary["fetched"] == 1500
+    assert summary["written"] == 1500
+    with clean_general_database.connect() as connection:
+        stored = connection.scalar(text("SELECT count(*) FROM klines WHERE symbol = 'BTCUSDT'"))
+        runs = connection.execute(text("SELECT status, error FROM sync_runs ORDER BY id")).all()
+    assert stored == 1500
+    assert [status for status, _ in runs[:-1]] == ["failed"] * (len(runs) - 1)
+    assert len(runs) >= 3
+    assert runs[-1].status == "succeeded"
+    assert "BybitRateLimitError" in runs[0].error
+
+
+def test_an_unknown_interval_fails_with_a_clear_recorded_error(
+    celery_client: Celery, worker_settings: Settings, clean_general_database: Engine
+) -> None:
+    result = celery_client.send_task(
+        "sync.klines",
+        kwargs={
+            "category": "linear",
+            "symbol": "BTCUSDT",
+            "interval": "7",
+            "start_ms": START_MS,
+            "end_ms": START_MS,
+        },
+        queue=worker_settings.celery_queue,
+    )
+    with pytest.raises(Exception, match="unknown interval '7'"):
+        result.get(timeout=30)
+    with clean_general_database.connect() as connection:
+        status, error = connection.execute(text("SELECT status, error FROM sync_runs")).one()
+    assert status == "failed"
+    assert "unknown interval '7'" in error

@@ -1,0 +1,169 @@
+"""Syncs enqueued through the API's ``POST /v1/market/sync``, run by a real worker process.
+
+Real Redis, the session's general database, the fake Bybit server; the API app runs in-process
+(lifespan included) and the worker as a subprocess, as in production.
+"""
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from sqlalchemy import Engine, text
+
+from api_service import create_app, serve_app
+from bybit_client.testing import FakeBybit
+from core_config import Settings
+from worker_service.testing import WorkerProcess
+
+pytestmark = [pytest.mark.usefixtures("worker"), pytest.mark.asyncio(loop_scope="session")]
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def api(worker_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(worker_settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=serve_app(app))
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+            yield client
+
+
+async def run_sync(api: httpx.AsyncClient, body: dict[str, Any]) -> dict[str, Any]:
+    """Enqueue through the API and poll the task until it ends; return its final status."""
+    accepted = await api.post("/v1/market/sync", json=body)
+    assert accepted.status_code == 202, accepted.text
+    return await wait_for_task(api, accepted.json()["task_id"])
+
+
+async def wait_for_task(api: httpx.AsyncClient, task_id: str) -> dict[str, Any]:
+    async with asyncio.timeout(60):
+        while True:
+            answer = await api.get(f"/v1/tasks/{task_id}")
+            assert answer.status_code == 200, answer.text
+            status: dict[str, Any] = answer.json()
+            if status["state"] in ("succeeded", "failed"):
+                return status
+            await asyncio.sleep(0.05)
+
+
+def _snapshot(engine: Engine, category: str) -> dict[str, tuple[Any, ...]]:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT symbol, tick_size, first_seen_at, updated_at, delisted_at FROM instruments"
+                " WHERE category = :category"
+            ),
+            {"category": category},
+        ).all()
+    return {row.symbol: tuple(row[1:]) for row in rows}
+
+
+async def test_instruments_sync_then_a_rerun_touches_only_what_changed(
+    api: httpx.AsyncClient, fake_bybit: FakeBybit, clean_general_database: Engine
+) -> None:
+    first = await run_sync(api, {"kind": "instruments", "category": "linear"})
+    assert first["state"] == "succeeded", first
+    served = fake_bybit.instruments["linear"]
+    assert first["result"]["inserted"] == len(served) > 500
+    before = _snapshot(clean_general_database, "linear")
+    assert set(before) == {row["symbol"] for row in served}
+
+    # Bybit changes one instrument's tick size and drops another.
+    changed, dropped = dict(served[0]), served[1]["symbol"]
+    changed["priceFilter"] = {**changed["priceFilter"], "tickSize": "0.5"}
+    fake_bybit.set_instruments("linear", [changed, *served[2:]])
+    second = await run_sync(api, {"kind": "instruments", "category": "linear"})
+    assert second["state"] == "succeeded", second
+    result = second["result"]
+    assert (result["inserted"], result["updated"], result["delisted"]) == (0, 1, 1)
+    assert result["unchanged"] == len(served) - 2
+
+    after = _snapshot(clean_general_database, "linear")
+    assert set(after) == set(before)  # nothing deleted, nothing duplicated
+    moved = {symbol for symbol in after if after[symbol][2] != before[symbol][2]}
+    assert moved == {changed["symbol"], dropped}
+    assert str(after[changed["symbol"]][0]) == "0.5"
+    assert after[dropped][3] is not None  # delisted_at
+    assert all(after[symbol][1] == before[symbol][1] for symbol in after)  # first_seen_at kept
+
+    with clean_general_database.connect() as connection:
+        runs = connection.execute(
+            text("SELECT kind, category, status, rows FROM sync_runs ORDER BY id")
+        ).all()
+    assert [tuple(run) for run in runs] == [
+        ("instruments", "linear", "succeeded", len(served)),
+        ("instruments", "linear", "succeeded", 2),
+    ]
+
+
+async def test_instruments_of_every_category(
+    api: httpx.AsyncClient, fake_bybit: FakeBybit, clean_general_database: Engine
+) -> None:
+    status = await run_sync(api, {"kind": "instruments"})
+    assert status["state"] == "succeeded", status
+    with clean_general_database.connect() as connection:
+        rows = connection.execute(text("SELECT category, count(*) FROM instruments GROUP BY 1")).all()
+    counts = {str(category): int(count) for category, count in rows}
+    assert counts == {category: len(rows) for category, rows in fake_bybit.instruments.items()}
+    assert status["result"]["inserted"] == sum(counts.values())
+
+
+async def test_klines_sync_is_idempotent_and_readable_through_the_api(
+    api: httpx.AsyncClient, fake_bybit: FakeBybit, clean_general_database: Engine
+) -> None:
+    body = {
+        "kind": "klines",
+        "category": "linear",
+        "symbol": "ETHUSDT",
+        "interval": "60",
+        "start": "2025-01-01T00:00:00Z",
+        "end": "2025-03-01T00:00:00Z",
+    }
+    hours = (31 + 28) * 24 + 1
+    first = await run_sync(api, body)
+    assert first["state"] == "succeeded", first
+    assert first["result"]["written"] == hours
+    again = await run_sync(api, body)
+    assert again["state"] == "succeeded", again
+    assert again["result"]["written"] == 0  # a rerun changes nothing
+
+    with clean_general_database.connect() as connection:
+        stored, distinct = connection.execute(
+            text("SELECT count(*), count(DISTINCT start_time) FROM klines WHERE symbol = 'ETHUSDT'")
+        ).one()
+    assert stored == distinct == hours
+    page = await api.get(
+        "/v1/market/klines",
+        params={
+            "category": "linear",
+            "symbol": "ETHUSDT",
+            "interval": "60",
+            "start": body["start"],
+            "limit": 3,
+        },
+    )
+    assert page.status_code == 200, page.text
+    assert [item["start_time"] for item in page.json()["items"]] == [
+        "2025-01-01T00:00:00Z",
+        "2025-01-01T01:00:00Z",
+        "2025-01-01T02:00:00Z",
+    ]
+
+
+async def test_a_task_reports_running_while_the_worker_is_at_it(
+    api: httpx.AsyncClient, worker: WorkerProcess, fake_bybit: FakeBybit, clean_general_database: Engine
+) -> None:
+    fake_bybit.delay_seconds = 0.3
+    accepted = await api.post("/v1/market/sync", json={"kind": "instruments", "category": "linear"})
+    task_id = accepted.json()["task_id"]
+    seen: set[str] = set()
+    for _ in range(400):
+        state = (await api.get(f"/v1/tasks/{task_id}")).json()["state"]
+        seen.add(state)
+        if state in ("succeeded", "failed"):
+            break
+        await asyncio.sleep(0.02)
+    assert "running" in seen
+    assert state == "succeeded"
