@@ -52,7 +52,8 @@ lock: $(POETRY) ## Re-resolve poetry.lock after a dependency change
 ##@ Quality
 .PHONY: test
 test: install ## Run the whole test suite (PKG=name tests one package or service)
-	$(RUN)/pytest $(TEST_PATHS)
+	@# PostgreSQL and Redis on the default ports are used as they are; without them, embedded ones.
+	$(RUN)/python infra/local/stack.py test-servers -- $(RUN)/pytest $(TEST_PATHS)
 
 .PHONY: lint
 lint: install ## ruff check, ruff format --check, mypy --strict, poetry check --lock
@@ -71,6 +72,14 @@ fmt: install ## Format and auto-fix the code
 	$(RUN)/ruff format .
 
 ##@ Run
+.PHONY: run
+run: install ## The whole stack in the foreground: servers (embedded when none), migrations, api, worker, beat
+	$(RUN)/python infra/local/stack.py run
+
+.PHONY: run-api
+run-api: install ## The API alone under uvicorn (api-serve), on the configured databases and Redis
+	$(RUN)/api-serve
+
 .PHONY: config
 config: install ## Validate the settings and print them (secrets masked)
 	$(RUN)/python -m core_config

@@ -5,19 +5,19 @@ A URL set in the environment or ``.env`` always wins. Otherwise the default loca
 an embedded server is started when nothing answers on its port.
 """
 
-import os
-import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 from core_config import LOCAL_DATABASE_URL_GENERAL, LOCAL_DATABASE_URL_USER, LOCAL_REDIS_URL, Settings
-
-LOCAL_HOST = "127.0.0.1"
-# Ports of the local servers, overridable so tests (or a second checkout) can use free ones.
-POSTGRES_PORT_VARIABLE = "LOCAL_POSTGRES_PORT"
-REDIS_PORT_VARIABLE = "LOCAL_REDIS_PORT"
-DEFAULT_POSTGRES_PORT = 5432
-DEFAULT_REDIS_PORT = 6379
+from local_stack.ports import (
+    DEFAULT_POSTGRES_PORT,
+    DEFAULT_REDIS_PORT,
+    LOCAL_HOST,
+    POSTGRES_PORT_VARIABLE,
+    REDIS_PORT_VARIABLE,
+    answers,
+    port_setting,
+)
 
 
 @dataclass(frozen=True)
@@ -33,32 +33,6 @@ class Plan:
     embed_redis: bool
     postgres_source: str
     redis_source: str
-
-
-def answers(port: int, host: str = LOCAL_HOST, timeout: float = 0.3) -> bool:
-    """True when something accepts TCP connections on ``host:port``."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind((LOCAL_HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def port_setting(variable: str, default: int) -> int:
-    raw = os.environ.get(variable, "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit() or not 0 < int(raw) < 65536:
-        raise ValueError(f"{variable}: not a TCP port number")
-    return int(raw)
 
 
 def with_port(url: str, port: int) -> str:
