@@ -45,9 +45,7 @@ def load_staging(
     with (
         connection.cursor() as cursor,
         cursor.copy(
-            sql.SQL("COPY {stage} ({cols}) FROM STDIN").format(
-                stage=sql.Identifier(stage), cols=column_list
-            )
+            sql.SQL("COPY {stage} ({cols}) FROM STDIN").format(stage=sql.Identifier(stage), cols=column_list)
         ) as copy,
     ):
         copy.set_types(list(types))
