@@ -25,6 +25,7 @@ KEY, SECRET = "benchkey0001", "benchsecret0001"
 REQUESTS = 2_000
 PYBIT_DELAYED_REQUESTS = 200  # pybit at 20 ms per answer: 200 sequential requests say enough
 IN_FLIGHT = 32
+GOAL = ">= 1.5x"
 
 
 @contextmanager
@@ -115,22 +116,28 @@ def run() -> list[Row]:
             PYBIT_DELAYED_REQUESTS, pybit_session(delayed_url).get_api_key_information
         )
 
-    cpu_ours = (ours_signed[1] + ours_klines[1]) / 2
-    cpu_pybit = (pybit_signed[1] + pybit_klines[1]) / 2
     return [
-        Row(
-            BENCHMARK, "sequential signed req/s", ours_signed[0], "req/s", "pybit", pybit_signed[0], ">= 1.5x"
-        ),
-        Row(
-            BENCHMARK, "sequential klines req/s", ours_klines[0], "req/s", "pybit", pybit_klines[0], ">= 1.5x"
-        ),
+        Row(BENCHMARK, "sequential signed req/s", ours_signed[0], "req/s", "pybit", pybit_signed[0], GOAL),
+        Row(BENCHMARK, "sequential klines req/s", ours_klines[0], "req/s", "pybit", pybit_klines[0], GOAL),
+        # Like for like: both sign, send and decode the same JSON.
         Row(
             BENCHMARK,
             "client cpu per request",
-            cpu_ours,
-            "us cpu (mean of signed and klines)",
+            ours_signed[1],
+            "us cpu per signed GET",
             "pybit",
-            cpu_pybit,
+            pybit_signed[1],
+            ">= 2x (at most half)",
+            higher_is_better=False,
+        ),
+        # Ours also builds 200 typed candles (1,200 Decimals, 200 datetimes); pybit returns strings.
+        Row(
+            BENCHMARK,
+            "client cpu per klines request",
+            ours_klines[1],
+            "us cpu per klines GET (typed vs raw)",
+            "pybit",
+            pybit_klines[1],
             ">= 2x (at most half)",
             higher_is_better=False,
         ),
