@@ -5,6 +5,7 @@ from datetime import datetime
 from operator import attrgetter
 
 from sqlalchemy import CursorResult, func, select, text
+from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -26,6 +27,8 @@ _COLUMNS = (
 )
 _VALUES_OF = attrgetter(*_COLUMNS)  # dataclasses.astuple deep-copies: far slower
 _TYPES = ("text", "text", "text", "timestamptz") + ("numeric",) * 6
+_CARDINALITY_VIOLATION = "21000"  # ON CONFLICT DO UPDATE met the same key twice in one statement
+
 # The WHERE clause skips rows whose values did not change: a re-upsert writes nothing.
 _MERGE = text(
     """
@@ -45,14 +48,28 @@ _MERGE = text(
 def upsert_klines(session: Session, rows: Iterable[KlineRow]) -> int:
     """Insert new candles and update changed ones in one statement; return how many rows were written.
 
-    Idempotent: upserting the same rows again writes nothing and returns 0.
+    Idempotent: upserting the same rows again writes nothing and returns 0. When a batch holds the
+    same candle twice, the last one wins.
     """
-    unique = {(r.category, r.symbol, r.interval, r.start_time): r for r in rows}  # the last duplicate wins
-    if not unique:
+    batch = rows if isinstance(rows, list) else list(rows)
+    if not batch:
         return 0
+    load_staging(session, target="klines", columns=_COLUMNS, types=_TYPES, rows=map(_VALUES_OF, batch))
+    try:
+        # Duplicates are rare, so they are looked for only when PostgreSQL trips over them.
+        with session.begin_nested():
+            return _merge(session)
+    except ProgrammingError as exc:
+        if getattr(exc.orig, "sqlstate", None) != _CARDINALITY_VIOLATION:
+            raise
+    unique = {(r.category, r.symbol, r.interval, r.start_time): r for r in batch}
     load_staging(
         session, target="klines", columns=_COLUMNS, types=_TYPES, rows=map(_VALUES_OF, unique.values())
     )
+    return _merge(session)
+
+
+def _merge(session: Session) -> int:
     result = session.execute(_MERGE)
     return int(result.rowcount) if isinstance(result, CursorResult) else 0
 
