@@ -5,29 +5,56 @@ Real Redis, the session's general database, the fake Bybit server; the API app r
 """
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
+from pydantic import SecretStr
 from sqlalchemy import Engine, text
 
 from api_service import create_app, serve_app
 from bybit_client.testing import FakeBybit
 from core_config import Settings
-from worker_service.testing import WorkerProcess
+from db_user import generate_key_file
+from worker_service.testing import RedisServer, WorkerProcess, wait_until
 
-pytestmark = [pytest.mark.usefixtures("worker"), pytest.mark.asyncio(loop_scope="session")]
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+MINUTE_MS = 60_000
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def api(worker_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(worker_settings)
+@asynccontextmanager
+async def open_api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The API app with ``settings``, its lifespan running, and a client talking to it."""
+    app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=serve_app(app))
         async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
             yield client
+
+
+@pytest.fixture(scope="module")
+def api_settings(worker_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The worker's settings plus the master key file the API requires."""
+    key_file = tmp_path_factory.mktemp("master-key") / "master.key"
+    generate_key_file(key_file)
+    return worker_settings.model_copy(update={"render_master_key_path": key_file})
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def api(api_settings: Settings, worker: WorkerProcess) -> AsyncIterator[httpx.AsyncClient]:
+    """The API in front of the module's worker."""
+    async with open_api(api_settings) as client:
+        yield client
+
+
+@pytest.fixture
+def private_redis() -> Iterator[RedisServer]:
+    """A Redis of this test's own, to stop and restart freely."""
+    with RedisServer() as server:
+        yield server
 
 
 async def run_sync(api: httpx.AsyncClient, body: dict[str, Any]) -> dict[str, Any]:
@@ -167,3 +194,80 @@ async def test_a_task_reports_running_while_the_worker_is_at_it(
         await asyncio.sleep(0.02)
     assert "running" in seen
     assert state == "succeeded"
+
+
+def _klines_stored(engine: Engine, symbol: str) -> tuple[int, int, Any, Any]:
+    with engine.connect() as connection:
+        count, distinct, first, last = connection.execute(
+            text(
+                "SELECT count(*), count(DISTINCT start_time), min(start_time), max(start_time) FROM klines"
+                " WHERE symbol = :symbol"
+            ),
+            {"symbol": symbol},
+        ).one()
+    return int(count), int(distinct), first, last
+
+
+async def test_a_worker_killed_mid_sync_is_replaced_and_the_sync_completes(
+    api_settings: Settings,
+    fake_bybit: FakeBybit,
+    clean_general_database: Engine,
+    private_redis: RedisServer,
+) -> None:
+    # A short visibility timeout: the task of a dead worker goes to another within seconds.
+    settings = api_settings.model_copy(
+        update={"redis_url": SecretStr(private_redis.url), "celery_visibility_timeout": 2}
+    )
+    fake_bybit.delay_seconds = 0.1  # each page of 1000 candles takes a while: the sync is long
+    candles = 30_000
+    body = {
+        "kind": "klines",
+        "category": "linear",
+        "symbol": "SOLUSDT",
+        "interval": "1",
+        "start": "2024-01-01T00:00:00Z",
+        "end": "2024-01-21T19:59:00Z",
+    }
+    async with open_api(settings) as api:
+        with WorkerProcess(settings) as doomed:
+            accepted = await api.post("/v1/market/sync", json=body)
+            assert accepted.status_code == 202, accepted.text
+            task_id = accepted.json()["task_id"]
+            await asyncio.to_thread(
+                wait_until,
+                lambda: _klines_stored(clean_general_database, "SOLUSDT")[0] >= 5000,
+                30,
+                "the first pages to be stored",
+            )
+            doomed.kill()
+        stored_at_kill = _klines_stored(clean_general_database, "SOLUSDT")[0]
+        assert stored_at_kill < candles
+        with WorkerProcess(settings):
+            status = await wait_for_task(api, task_id)
+
+    assert status["state"] == "succeeded", status
+    assert status["result"]["resumed_from_ms"] > 1_704_067_200_000  # continued from what was stored
+    count, distinct, first, last = _klines_stored(clean_general_database, "SOLUSDT")
+    assert count == distinct == candles  # nothing duplicated, nothing lost
+    assert (first.isoformat(), last.isoformat()) == ("2024-01-01T00:00:00+00:00", "2024-01-21T19:59:00+00:00")
+    with clean_general_database.connect() as connection:
+        runs = [row.status for row in connection.execute(text("SELECT status FROM sync_runs ORDER BY id"))]
+    assert runs == ["running", "succeeded"]  # the killed run never finished; the second did
+
+
+async def test_the_worker_reconnects_after_redis_restarts(
+    api_settings: Settings,
+    fake_bybit: FakeBybit,
+    clean_general_database: Engine,
+    private_redis: RedisServer,
+) -> None:
+    settings = api_settings.model_copy(update={"redis_url": SecretStr(private_redis.url)})
+    body = {"kind": "instruments", "category": "inverse"}
+    with WorkerProcess(settings) as worker:
+        async with open_api(settings) as api:
+            assert (await run_sync(api, body))["state"] == "succeeded"
+        private_redis.restart()
+        async with open_api(settings) as api:
+            status = await run_sync(api, body)
+        assert status["state"] == "succeeded", worker.output()
+    assert status["result"]["unchanged"] == len(fake_bybit.instruments["inverse"])
