@@ -143,3 +143,13 @@ revision: install ## Autogenerate a migration from the models: make revision DB=
 .PHONY: db-check
 db-check: install ## Fail when models and migrations differ (drift), for both databases
 	$(RUN)/db-migrate check
+
+##@ Worker
+.PHONY: run-worker
+run-worker: install ## Run the Celery worker (syncs market data from Bybit into the general database)
+	$(RUN)/worker-service worker
+
+.PHONY: run-beat
+run-beat: install ## Run beat, the sync scheduler (one instance only)
+	@mkdir -p .local
+	$(RUN)/worker-service beat --schedule .local/celerybeat-schedule
