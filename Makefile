@@ -93,6 +93,8 @@ bench: install ## Run the benchmarks side by side with their baselines (BENCH=na
 # A running Docker engine is used as is; without one, the scripts build and run with podman.
 COMPOSE_FILE := infra/compose/compose.yaml
 COMPOSE = $(if $(shell docker info >/dev/null 2>&1 && echo docker),docker compose,podman compose) -f $(COMPOSE_FILE)
+# The containers run as the image's user, or as the caller, who then owns the master key file.
+APP_USER = $(shell [ "$$(id -u)" = 0 ] && echo 10001:10001 || echo "$$(id -u):$$(id -g)")
 
 .PHONY: requirements
 requirements: $(POETRY) ## Regenerate each service's requirements.txt (pinned, hashed) from poetry.lock
@@ -108,10 +110,8 @@ image-test: ## Build both images, run them on local PostgreSQL and Redis, print 
 
 .PHONY: up
 up: images ## Start the whole stack with compose (api on http://127.0.0.1:8000)
-	infra/images/master-key.sh .local/compose/master.key
-	@# The image's user (uid 10001) reads the bind-mounted key; the folder keeps others out.
-	chmod 0700 .local/compose && chmod 0644 .local/compose/master.key
-	$(COMPOSE) up --detach
+	infra/images/master-key.sh .local/compose/master.key $(APP_USER)
+	APP_USER=$(APP_USER) $(COMPOSE) up --detach
 
 .PHONY: down
 down: ## Stop the compose stack and remove its containers (volumes are kept)

@@ -10,7 +10,8 @@ services=("$@")
 
 "$ROOT/infra/images/base-image.sh"
 for service in "${services[@]}"; do
-  start=$(date +%s.%N)
+  start=$(date +%s%N)
   build_service_image "$service"
-  printf 'built %s with %s in %.1f s\n' "$(image_name "$service")" "$ENGINE" "$(echo "$(date +%s.%N) - $start" | bc)"
+  seconds=$(awk -v ns=$(($(date +%s%N) - start)) 'BEGIN { printf "%.1f", ns / 1e9 }')
+  echo "built $(image_name "$service") with $ENGINE in $seconds s"
 done

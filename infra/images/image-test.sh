@@ -25,7 +25,8 @@ scratch=$(mktemp -d)
 
 cleanup() {
   local status=$?
-  for id in "${containers[@]}"; do
+  # Those recorded, and any of this run's names a failed start left behind.
+  for id in "${containers[@]}" $(engine ps -aq --filter "name=^${RUN_ID}_" 2>/dev/null); do
     engine rm --force --time 0 "$id" >/dev/null 2>&1 || engine rm --force "$id" >/dev/null 2>&1 || true
   done
   for db in "${databases[@]}"; do
@@ -39,23 +40,27 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 say() { printf '\n== %s\n' "$*"; }
-mb() { echo "scale=1; $1 / 1000000" | bc; }
+mb() { awk -v bytes="$1" 'BEGIN { printf "%.1f", bytes / 1e6 }'; }
 
 say "building with $ENGINE (base $BASE_IMAGE)"
-"$ROOT/infra/images/build.sh" api worker 2>&1 | grep -E '^(built|building|base image|installing)' || true
-engine image inspect "$API" "$WORKER" >/dev/null
+if ! "$ROOT/infra/images/build.sh" api worker >"$scratch/build.log" 2>&1; then
+  tail -40 "$scratch/build.log"
+  exit 1
+fi
+grep -E '^(built|building|base image|installing)' "$scratch/build.log"
 
 say "sizes"
 base=$(image_bytes "$BASE_IMAGE")
 api=$(image_bytes "$API")
 worker=$(image_bytes "$WORKER")
-venv=$(engine run --rm --network host "$API" du -sb /opt/venv | cut -f1)
-worker_venv=$(engine run --rm --network host "$WORKER" du -sb /opt/venv | cut -f1)
+venv=$(engine run --rm --no-healthcheck "$API" du -sb /opt/venv | cut -f1)
+worker_venv=$(engine run --rm --no-healthcheck "$WORKER" du -sb /opt/venv | cut -f1)
 limit=$(((base + venv) * 110 / 100))
 printf '%-8s %8s MB\n' base "$(mb "$base")" "api venv" "$(mb "$venv")" api "$(mb "$api")" \
   "wrk venv" "$(mb "$worker_venv")" worker "$(mb "$worker")"
-printf 'api beyond base + venv: %s MB (%s %% of base + venv); limit %s MB\n' \
-  "$(mb $((api - base - venv)))" "$(echo "scale=1; ($api - $base - $venv) * 100 / ($base + $venv)" | bc)" "$(mb "$limit")"
+printf 'api beyond base + venv: %s MB (%s %% of base + venv); limit %s MB\n' "$(mb $((api - base - venv)))" \
+  "$(awk -v over=$((api - base - venv)) -v sum=$((base + venv)) 'BEGIN { printf "%.1f", over * 100 / sum }')" \
+  "$(mb "$limit")"
 if [ "$api" -gt "$limit" ]; then
   echo "the api image is larger than base + venv + 10 %" >&2
   exit 1
@@ -66,10 +71,10 @@ for db in "$USER_DB" "$GENERAL_DB"; do
   databases+=("$db")
   psql -q "$POSTGRES/postgres" -c "CREATE DATABASE \"$db\"" >/dev/null
 done
-# A master key file as Render mounts a Secret File: read-only, readable by the image's user only.
-head -c 32 /dev/urandom | base64 >"$scratch/master.key"
-chmod 0400 "$scratch/master.key"
-chown 10001:10001 "$scratch/master.key" 2>/dev/null || chmod 0444 "$scratch/master.key"
+# A master key file as Render mounts a Secret File: mode 0600, owned by the user the image runs as
+# (as root here: the image's own user; otherwise the caller, whom the containers then run as).
+image_user=10001:10001
+"$ROOT/infra/images/master-key.sh" "$scratch/keys/master.key" "$image_user"
 
 settings=(
   -e ENVIRONMENT=production
@@ -79,26 +84,29 @@ settings=(
   -e "CELERY_QUEUE=$RUN_ID"
   -e BYBIT_NETWORK=testnet
   -e RENDER_MASTER_KEY_PATH=/etc/secrets/master.key
-  -v "$scratch/master.key:/etc/secrets/master.key:ro"
 )
+key_mount=(-v "$scratch/keys/master.key:/etc/secrets/master.key:ro")
+# The api listens on a free port of the loopback only.
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+settings+=(-e "PORT=$port" -e API_HOST=127.0.0.1)
+if [ "$(id -u)" != 0 ]; then
+  settings+=(--user "$(id -u):$(id -g)")
+fi
 # Host networking reaches 127.0.0.1 without touching the firewall. Podman here has no systemd to
-# time health checks: they are run by hand below instead.
+# time health checks (it says so on stderr, kept in engine.log): they are run by hand below.
 run_args=(--network host)
-if [ "$ENGINE" = podman ]; then
-  run_args+=(--health-interval disable)
-else
+if [ "$ENGINE" = docker ]; then
   run_args+=(--health-interval 2s)
 fi
 
-# Starts a detached container and records it for the cleanup.
+# Starts a detached container and records it for the cleanup; its id is left in $started.
+# (Not called in a command substitution: the record must reach this shell.)
 start() { # name image [command...]
   local name=$1 image=$2
   shift 2
-  local id
-  id=$(engine run -d --name "${RUN_ID}_$name" --hostname "$RUN_ID-$name" "${run_args[@]}" "${settings[@]}" \
-    "$image" "$@")
-  containers+=("$id")
-  echo "$id"
+  started=$(engine run -d --name "${RUN_ID}_$name" --hostname "$RUN_ID-$name" "${run_args[@]}" \
+    "${settings[@]}" "${key_mount[@]}" "$image" "$@" 2>>"$scratch/engine.log")
+  containers+=("$started")
 }
 
 running() { [ "$(engine inspect --format '{{.State.Running}}' "$1")" = true ]; }
@@ -118,7 +126,7 @@ healthy() { # id
 
 # SIGTERM, as a platform sends on deploy; the process must exit by itself, not be killed.
 stops_cleanly() { # id
-  engine stop --time 20 "$1" >/dev/null
+  engine stop --time 20 "$1" >/dev/null 2>>"$scratch/engine.log"
   local code
   code=$(engine inspect --format '{{.State.ExitCode}}' "$1")
   echo "stopped on SIGTERM with exit code $code"
@@ -126,15 +134,31 @@ stops_cleanly() { # id
 }
 
 say "db-migrate upgrade (the api image, as Render's preDeployCommand)"
-migrate=$(start migrate "$API" db-migrate upgrade)
+start migrate "$API" db-migrate upgrade
+migrate=$started
 engine wait "$migrate" >/dev/null || true
 engine logs "$migrate" 2>&1 | tail -5
 [ "$(engine inspect --format '{{.State.ExitCode}}' "$migrate")" -eq 0 ]
 
+say "api without its master key file (the Secret File step forgotten)"
+mounted=("${key_mount[@]}")
+key_mount=()
+start nokey "$API"
+key_mount=("${mounted[@]}")
+for _ in $(seq 30); do
+  running "$started" || break
+  sleep 1
+done
+if running "$started"; then
+  echo "the api runs without its master key file" >&2
+  exit 1
+fi
+engine logs "$started" 2>&1 | grep RENDER_MASTER_KEY_PATH
+[ "$(engine inspect --format '{{.State.ExitCode}}' "$started")" -ne 0 ]
+
 say "api"
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-settings+=(-e "PORT=$port" -e API_HOST=127.0.0.1)
-api_id=$(start api "$API")
+start api "$API"
+api_id=$started
 status=""
 for _ in $(seq "$READY_TIMEOUT"); do
   status=$(python3 - "$port" <<'EOF' || true
@@ -159,17 +183,19 @@ fi
 healthy "$api_id" && echo "HEALTHCHECK passes"
 
 say "worker"
-worker_id=$(start worker "$WORKER")
+start worker "$WORKER"
+worker_id=$started
 # The api image sends the task by name, as the api does; the worker's result comes back.
-answer=$(engine run --rm "${run_args[@]}" "${settings[@]}" "$API" python -c '
+answer=$(engine run --rm --no-healthcheck "${run_args[@]}" "${settings[@]}" "${key_mount[@]}" "$API" python -c '
 import os
 from celery import Celery
 
 app = Celery(broker=os.environ["REDIS_URL"], backend=os.environ["REDIS_URL"])
 print(app.send_task("worker.ping", queue=os.environ["CELERY_QUEUE"]).get(timeout=60))
-' 2>&1) || true
+' 2>"$scratch/ping.log") || true
 echo "worker.ping -> $answer"
-if [ "$(echo "$answer" | tail -1)" != pong ]; then
+if [ "$answer" != pong ]; then
+  tail -5 "$scratch/ping.log"
   engine logs "$worker_id" 2>&1 | tail -30
   exit 1
 fi
