@@ -1,0 +1,88 @@
+"""The Celery configuration, beat's schedule and the CLI's start-up, from settings."""
+
+import subprocess
+import sys
+
+from celery.schedules import crontab
+
+from core_config import build_settings
+from worker_service import beat_schedule, celery_config, create_app
+
+
+def test_celery_is_configured_for_at_least_once_delivery_from_settings() -> None:
+    settings = build_settings(
+        environment="test", redis_url="redis://127.0.0.1:6379/3", celery_queue="syncs", task_result_ttl=600
+    )
+    config = celery_config(settings)
+    assert config["broker_url"] == config["result_backend"] == "redis://127.0.0.1:6379/3"
+    assert config["accept_content"] == ["json"]
+    assert (config["task_serializer"], config["result_serializer"]) == ("json", "json")
+    assert config["task_acks_late"] is True
+    assert config["task_reject_on_worker_lost"] is True
+    assert config["worker_prefetch_multiplier"] == 1
+    assert config["task_track_started"] is True
+    assert config["task_default_queue"] == "syncs"
+    assert config["result_expires"] == 600
+    assert config["broker_connection_retry_on_startup"] is True
+    # A task is handed to another worker only after it could have finished (the hard limit).
+    assert config["task_soft_time_limit"] < config["task_time_limit"]
+    assert config["broker_transport_options"]["visibility_timeout"] > config["task_time_limit"]
+
+
+def test_a_short_visibility_timeout_is_swept_for_often() -> None:
+    config = celery_config(build_settings(environment="test", celery_visibility_timeout=2))
+    options = config["broker_transport_options"]
+    assert options["visibility_timeout"] == 2
+    assert options["unacked_restore_interval"] * options["unacked_restore_throttle"] <= 2
+
+
+def test_the_app_registers_the_tasks_by_their_contract_names() -> None:
+    app = create_app(build_settings(environment="test"))
+    assert {"worker.ping", "sync.instruments", "sync.klines"} <= set(app.tasks)
+
+
+def test_beat_syncs_instruments_hourly_and_each_configured_kline_every_minute() -> None:
+    settings = build_settings(
+        environment="test",
+        celery_queue="syncs",
+        sync_kline_category="spot",
+        sync_kline_symbols="BTCUSDT,ETHUSDT",
+        sync_kline_intervals="1,60",
+    )
+    schedule = beat_schedule(settings)
+    instruments = schedule.pop("instruments hourly")
+    assert instruments["task"] == "sync.instruments"
+    assert instruments["schedule"] == crontab(minute="0")
+    assert instruments["kwargs"] == {"category": None}
+    assert sorted(
+        (entry["kwargs"]["symbol"], entry["kwargs"]["interval"]) for entry in schedule.values()
+    ) == [
+        ("BTCUSDT", "1"),
+        ("BTCUSDT", "60"),
+        ("ETHUSDT", "1"),
+        ("ETHUSDT", "60"),
+    ]
+    for entry in schedule.values():
+        assert entry["task"] == "sync.klines"
+        assert entry["schedule"] == crontab()
+        assert entry["kwargs"]["category"] == "spot"
+        assert entry["options"]["queue"] == "syncs"
+        assert entry["options"]["expires"] < 60  # a missed minute is not run late
+
+
+def test_every_command_stops_on_a_bad_setting_with_one_line_and_no_traceback() -> None:
+    for command in ("worker", "beat", "health"):
+        done = subprocess.run(
+            [sys.executable, "-m", "worker_service", command],
+            env={"PATH": "/usr/bin:/bin", "REDIS_URL": "http://nope", "CELERY_QUEUE": "bad queue!"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 2, done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 2, done.stderr
+        assert lines[0].startswith("REDIS_URL: ")
+        assert lines[1].startswith("CELERY_QUEUE: ")
+        assert "Traceback" not in done.stderr

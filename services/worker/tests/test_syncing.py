@@ -1,0 +1,122 @@
+"""The syncs as plain functions, in this process: the session's general database and the fake Bybit server."""
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine, text
+
+from bybit_client import BybitClient, BybitRateLimitError, BybitTransientError
+from bybit_client.testing import FakeBybit
+from core_config import Settings, build_settings
+from db_core import Database
+from db_general import GENERAL_DB
+from worker_service import SyncContext, SyncRequestError, sync_instruments, sync_klines
+from worker_service.tasks import CLIENT_RETRY, retry_countdown
+
+START_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
+MINUTE_MS = 60_000
+
+
+@pytest.fixture
+def context(
+    worker_settings: Settings, fake_bybit: FakeBybit, clean_general_database: Engine
+) -> Iterator[SyncContext]:
+    database = Database(GENERAL_DB, settings=lambda: worker_settings, application_name="test")
+    with BybitClient(fake_bybit.base_url, retry=CLIENT_RETRY) as client:
+        yield SyncContext(database=database, client=client, task_id="task-1")
+    database.dispose_sync()
+
+
+def _scalar(engine: Engine, sql: str) -> object:
+    with engine.connect() as connection:
+        return connection.scalar(text(sql))
+
+
+def test_instruments_are_never_deleted_and_an_empty_answer_delists_nothing(
+    context: SyncContext, fake_bybit: FakeBybit, clean_general_database: Engine
+) -> None:
+    inverse = fake_bybit.instruments["inverse"]
+    first = sync_instruments(context, "inverse")
+    assert (first["inserted"], first["updated"], first["delisted"]) == (len(inverse), 0, 0)
+
+    fake_bybit.set_instruments("inverse", [])
+    empty = sync_instruments(context, "inverse")
+    assert (empty["fetched"], empty["delisted"]) == (0, 0)
+
+    fake_bybit.set_instruments("inverse", inverse[5:])
+    shrunk = sync_instruments(context, "inverse")
+    assert (shrunk["inserted"], shrunk["updated"], shrunk["delisted"]) == (0, 0, 5)
+    assert _scalar(clean_general_database, "SELECT count(*) FROM instruments") == len(inverse)
+    assert (
+        _scalar(clean_general_database, "SELECT count(*) FROM instruments WHERE delisted_at IS NOT NULL") == 5
+    )
+
+    fake_bybit.set_instruments("inverse", inverse)  # listed again
+    back = sync_instruments(context, "inverse")
+    assert back["updated"] == 5
+    assert (
+        _scalar(clean_general_database, "SELECT count(*) FROM instruments WHERE delisted_at IS NOT NULL") == 0
+    )
+
+
+def test_an_interrupted_klines_sync_continues_from_the_newest_stored_candle(
+    context: SyncContext, clean_general_database: Engine
+) -> None:
+    # An earlier run stored the first half of the range before it was cut off.
+    sync_klines(context, "linear", "BTCUSDT", "1", START_MS, START_MS + 1499 * MINUTE_MS)
+    resumed = sync_klines(context, "linear", "BTCUSDT", "1", START_MS, START_MS + 2999 * MINUTE_MS)
+    assert resumed["resumed_from_ms"] == START_MS + 1499 * MINUTE_MS
+    assert (resumed["fetched"], resumed["written"]) == (1501, 1500)
+    again = sync_klines(context, "linear", "BTCUSDT", "1", START_MS, START_MS + 2999 * MINUTE_MS)
+    assert (again["fetched"], again["written"]) == (1, 0)  # a rerun changes nothing
+    assert _scalar(clean_general_database, "SELECT count(DISTINCT start_time) FROM klines") == 3000
+    assert _scalar(clean_general_database, "SELECT count(*) FROM klines") == 3000
+
+
+def test_a_range_before_what_is_stored_is_fetched_whole(
+    context: SyncContext, clean_general_database: Engine
+) -> None:
+    sync_klines(
+        context, "linear", "ETHUSDT", "5", START_MS + 500 * 5 * MINUTE_MS, START_MS + 999 * 5 * MINUTE_MS
+    )
+    earlier = sync_klines(context, "linear", "ETHUSDT", "5", START_MS, START_MS + 999 * 5 * MINUTE_MS)
+    assert earlier["resumed_from_ms"] == START_MS  # a gap before the stored candles: no shortcut
+    assert (earlier["fetched"], earlier["written"]) == (1000, 500)
+    assert _scalar(clean_general_database, "SELECT count(*) FROM klines") == 1000
+
+
+def test_without_a_range_klines_continue_from_the_newest_stored_up_to_now(
+    context: SyncContext, clean_general_database: Engine
+) -> None:
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    recent = sync_klines(context, "spot", "BTCUSDT", "60")
+    assert recent["fetched"] == 1000  # nothing stored yet: the default look-back
+    later = sync_klines(context, "spot", "BTCUSDT", "60")
+    assert later["resumed_from_ms"] >= int((now - timedelta(hours=1)).timestamp() * 1000)
+    assert later["fetched"] <= 2
+
+
+@pytest.mark.parametrize(
+    ("category", "interval", "message"),
+    [("option", "1", "no klines for category 'option'"), ("linear", "2", "unknown interval '2'")],
+)
+def test_a_request_that_cannot_be_done_fails_and_is_recorded(
+    context: SyncContext, clean_general_database: Engine, category: str, interval: str, message: str
+) -> None:
+    with pytest.raises(SyncRequestError, match=message):
+        sync_klines(context, category, "BTCUSDT", interval, START_MS, START_MS)
+    with clean_general_database.connect() as connection:
+        run = connection.execute(text("SELECT kind, status, error, task_id FROM sync_runs")).one()
+    assert (run.kind, run.status, run.task_id) == ("klines", "failed", "task-1")
+    assert message in run.error
+
+
+def test_retries_wait_longer_each_time_and_at_least_until_a_rate_limit_resets() -> None:
+    settings = build_settings(environment="test", sync_retry_backoff=1.0)
+    outage = BybitTransientError("bad gateway", http_status=502)
+    waits = [retry_countdown(settings, retries, outage) for retries in range(4)]
+    assert all(0.8 * 2**n <= wait <= 1.2 * 2**n for n, wait in enumerate(waits))
+    reset_at = datetime.now(UTC) + timedelta(seconds=30)
+    limited = BybitRateLimitError("too many", ret_code=10006, reset_at=reset_at)
+    assert 25 < retry_countdown(settings, 0, limited) <= 30
