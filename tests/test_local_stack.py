@@ -6,10 +6,12 @@ own data folder, so it neither needs nor touches the machine's PostgreSQL and Re
 
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -134,6 +136,7 @@ class Stack:
         deadline = time.monotonic() + READY_SECONDS
         while time.monotonic() < deadline:
             assert self.process.poll() is None, f"the stack exited early:\n{self.output}"
+            assert "stack | api: " not in self.output, f"the stack runs without the API:\n{self.output}"
             try:
                 with urllib.request.urlopen(f"{self.api}/health/ready", timeout=3) as response:
                     if response.status == 200:
@@ -158,7 +161,20 @@ class Stack:
 
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
+def stack_folder() -> Iterator[Path]:
+    """A folder straight under the system temp folder.
+
+    Not pytest's tmp_path: as root the embedded PostgreSQL runs as ``nobody``, which must traverse
+    every folder above its data, and pytest closes its base folder to others again whenever
+    another pytest run starts.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="local-stack-test-"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def stack(stack_folder: Path) -> Iterator[Stack]:
     env = {k: v for k, v in os.environ.items() if k not in _SERVER_VARIABLES}
     env.update(
         ENVIRONMENT="local",
@@ -168,13 +184,28 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         API_HOST="127.0.0.1",
         BYBIT_API_URL="http://127.0.0.1:9",  # no Bybit here: the scheduled syncs fail fast
         LOG_LEVEL="WARNING",
+        WORKER_CONCURRENCY="1",
     )
     env.pop("LOCAL_STACK_DIR", None)
-    running = Stack(tmp_path, env)
+    running = Stack(stack_folder, env)
     yield running
     if running.process is not None and running.process.poll() is None:
         running.process.kill()
         running.process.wait()
+
+
+def _wait_worker_healthy(stack: Stack) -> None:
+    """The worker's own liveness check, against the embedded Redis, until it passes."""
+    env = {**stack.env, "REDIS_URL": f"redis://127.0.0.1:{stack.env['LOCAL_REDIS_PORT']}/0"}
+    deadline = time.monotonic() + READY_SECONDS
+    while time.monotonic() < deadline:
+        check = subprocess.run(
+            [str(BIN / "worker-service"), "health"], env=env, capture_output=True, text=True, check=False
+        )
+        if check.returncode == 0:
+            return
+        time.sleep(0.5)
+    pytest.fail(f"the worker never reported healthy:\n{stack.output}")
 
 
 def _store(stack: Stack, value: str) -> None:
@@ -219,6 +250,11 @@ def test_make_run_embeds_servers_stops_cleanly_and_keeps_data(stack: Stack) -> N
             assert connection.execute("SELECT to_regclass('alembic_version_user')").fetchone() != (None,)
         with stack.database("bybit_general") as connection:
             assert connection.execute("SELECT to_regclass('alembic_version_general')").fetchone() != (None,)
+    master_key = stack.folder / ".local" / "master.key"
+    if (BIN / "api-admin").exists():
+        assert master_key.stat().st_mode & 0o777 == 0o600
+    if (BIN / "worker-service").exists():
+        _wait_worker_healthy(stack)
     value = secrets.token_hex(8)
     _store(stack, value)
 
@@ -238,5 +274,6 @@ def test_make_run_embeds_servers_stops_cleanly_and_keeps_data(stack: Stack) -> N
     stack.start()
     stack.wait_ready()
     assert "created database" not in stack.output
+    assert "master key: created" not in stack.output
     assert _read(stack) == [value, value, value]
     _stop_and_check_everything_is_gone(stack)

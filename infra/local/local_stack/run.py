@@ -25,18 +25,21 @@ from local_stack.signals import StopSignals
 
 DATA_DIR_VARIABLE = "LOCAL_STACK_DIR"
 DEFAULT_DATA_DIR = Path(".local")
-# (log prefix, console script, arguments)
-SERVICES = (
-    ("api", "api-serve", ()),
-    ("worker", "worker-service", ("worker",)),
-    ("beat", "worker-service", ("beat",)),
-)
 SERVICE_STOP_SECONDS = 25.0  # above the API's graceful-shutdown window, so requests can finish
 _LOOP_SECONDS = 0.25
 
 
 def data_dir() -> Path:
     return Path(os.environ.get(DATA_DIR_VARIABLE) or DEFAULT_DATA_DIR)
+
+
+def services(folder: Path) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+    """(log prefix, console script, arguments) of each service; beat keeps its state in ``folder``."""
+    return (
+        ("api", "api-serve", ()),
+        ("worker", "worker-service", ("worker",)),
+        ("beat", "worker-service", ("beat", "--schedule", str(folder / "beat-schedule"))),
+    )
 
 
 class Stack:
@@ -69,7 +72,7 @@ class Stack:
             return False
         if settings.environment == Environment.LOCAL:
             self.say(ensure_local_master_key(settings.render_master_key_path))
-        for name, script, args in SERVICES:
+        for name, script, args in services(self.folder):
             path = available(script)
             if path is None:
                 self.say(f"{name}: `{script}` is not installed yet, skipped")
