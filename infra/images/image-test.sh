@@ -2,7 +2,8 @@
 # Builds both images and proves they work against this machine's PostgreSQL and Redis:
 #   1. sizes: base, venv, api and worker images; the api must stay within (base + venv) + 10 %;
 #   2. `db-migrate upgrade` in the api image migrates two fresh databases (Render's preDeployCommand);
-#   3. the api container answers 200 on /health/ready and its HEALTHCHECK passes;
+#   3. the api refuses to start without its master key file; with it, it answers 200 on
+#      /health/ready and its HEALTHCHECK passes;
 #   4. the worker container runs `worker.ping` sent on a queue of its own, and its HEALTHCHECK passes;
 #   5. SIGTERM stops both cleanly (tini forwards it; a SIGKILL would show as exit code 137).
 # Every container, database and file it creates is removed on the way out, failure or not.
@@ -50,6 +51,8 @@ fi
 grep -E '^(built|building|base image|installing)' "$scratch/build.log"
 
 say "sizes"
+# BuildKit may build FROM a base it does not keep in the image store.
+engine image inspect "$BASE_IMAGE" >/dev/null 2>&1 || engine pull --quiet "$BASE_IMAGE" >/dev/null
 base=$(image_bytes "$BASE_IMAGE")
 api=$(image_bytes "$API")
 worker=$(image_bytes "$WORKER")
