@@ -271,3 +271,25 @@ async def test_the_worker_reconnects_after_redis_restarts(
             status = await run_sync(api, body)
         assert status["state"] == "succeeded", worker.output()
     assert status["result"]["unchanged"] == len(fake_bybit.instruments["inverse"])
+
+
+async def test_a_bad_symbol_fails_the_task_with_bybits_reason_recorded(
+    api: httpx.AsyncClient, fake_bybit: FakeBybit, clean_general_database: Engine
+) -> None:
+    body = {
+        "kind": "klines",
+        "category": "linear",
+        "symbol": "NOSUCHUSDT",
+        "interval": "60",
+        "start": "2025-01-01T00:00:00Z",
+        "end": "2025-01-02T00:00:00Z",
+    }
+    status = await run_sync(api, body)
+    assert status["state"] == "failed"
+    assert "klines linear NOSUCHUSDT 60: Bybit refused the request" in status["error"]
+    assert "Not supported symbols" in status["error"]
+    assert fake_bybit.count("/v5/market/kline") == 1  # refused requests are not retried
+    with clean_general_database.connect() as connection:
+        run = connection.execute(text("SELECT symbol, status, error FROM sync_runs")).one()
+    assert (run.symbol, run.status) == ("NOSUCHUSDT", "failed")
+    assert "Not supported symbols" in run.error

@@ -53,8 +53,9 @@ import sys
 from bybit_client.testing import FakeBybit, default_instruments
 template = default_instruments()["linear"][0]
 server = FakeBybit()
-server.set_instruments("linear", [
-    {**template, "symbol": f"C{i:05d}USDT", "baseCoin": f"C{i:05d}"} for i in range(int(sys.argv[1]))
+# BTCUSDT, whose klines are synced, among them: the fake refuses klines of unlisted symbols.
+server.set_instruments("linear", [template] + [
+    {**template, "symbol": f"C{i:05d}USDT", "baseCoin": f"C{i:05d}"} for i in range(int(sys.argv[1]) - 1)
 ])
 with server:
     print(server.base_url, flush=True)

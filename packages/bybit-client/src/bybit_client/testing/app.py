@@ -247,6 +247,8 @@ class FakeBybitApp:
         symbol, interval = params.get("symbol", ""), params.get("interval", "")
         if not symbol:
             raise FakeError(10001, "params error: symbol is required")
+        if not any(row.get("symbol") == symbol for row in self.exchange.instruments.get(category, [])):
+            raise FakeError(10001, "Not supported symbols")  # as Bybit answers for an unlisted symbol
         if interval not in ("1", "3", "5", "15", "30", "60", "120", "240", "360", "720", "D", "W", "M"):
             raise FakeError(10001, "params error: interval invalid")
         limit = _int(params, "limit", 200)
