@@ -63,7 +63,7 @@ lint: install ## ruff check, ruff format --check, mypy --strict, poetry check --
 	  echo "mypy --strict $$dir"; \
 	  $(RUN)/mypy $$dir/src $$(compgen -G "$$dir/tests/*.py" >/dev/null && echo $$dir/tests); \
 	done
-	$(RUN)/mypy tests
+	$(RUN)/mypy tests infra/local
 	$(POETRY_ENV) $(POETRY) check --lock
 
 .PHONY: fmt

@@ -23,18 +23,21 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from core_config import LOCAL_DATABASE_URL_USER, LOCAL_REDIS_URL, build_settings
+
 ROOT = Path(__file__).resolve().parents[1]
 STACK = ROOT / "infra" / "local" / "stack.py"
+sys.path.insert(0, str(STACK.parent))
+
+from local_stack.discovery import plan_servers  # noqa: E402 - found through the path above
+
 BIN = Path(sys.executable).parent
 READY_SECONDS = 120.0
 STOP_SECONDS = 60.0
 # Whatever points a process at servers: the stack must find none and embed its own.
 _SERVER_VARIABLES = ("DATABASE_URL_USER", "DATABASE_URL_GENERAL", "REDIS_URL", "TEST_DATABASE_URL")
 
-pytestmark = [
-    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to find the processes"),
-    pytest.mark.timeout(400),
-]
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
 
 def _free_port() -> int:
@@ -238,6 +241,8 @@ def _stop_and_check_everything_is_gone(stack: Stack) -> None:
     assert not (stack.folder / ".local" / "stack.pid").read_text().strip()
 
 
+@linux_only
+@pytest.mark.timeout(400)
 def test_make_run_embeds_servers_stops_cleanly_and_keeps_data(stack: Stack) -> None:
     stack.start()
     stack.wait_ready()
@@ -277,3 +282,112 @@ def test_make_run_embeds_servers_stops_cleanly_and_keeps_data(stack: Stack) -> N
     assert "master key: created" not in stack.output
     assert _read(stack) == [value, value, value]
     _stop_and_check_everything_is_gone(stack)
+
+
+@pytest.fixture
+def local_ports(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[int, int]:
+    """Free ports as the local PostgreSQL and Redis ports; no server URLs, no .env."""
+    monkeypatch.chdir(tmp_path)
+    for variable in _SERVER_VARIABLES:
+        monkeypatch.delenv(variable, raising=False)
+    ports = _free_port(), _free_port()
+    monkeypatch.setenv("LOCAL_POSTGRES_PORT", str(ports[0]))
+    monkeypatch.setenv("LOCAL_REDIS_PORT", str(ports[1]))
+    return ports
+
+
+def test_configured_urls_are_used_and_nothing_is_embedded(local_ports: tuple[int, int]) -> None:
+    user, general = "postgresql://app:pw@db.example:5432/users", "postgresql://app:pw@db.example:5432/market"
+    plan = plan_servers(
+        build_settings(database_url_user=user, database_url_general=general, redis_url="redis://cache:6379/1")
+    )
+    assert (plan.embed_postgres, plan.embed_redis) == (False, False)
+    assert plan.database_url_user == "postgresql+psycopg://app:pw@db.example:5432/users"
+    assert plan.redis_url == "redis://cache:6379/1"
+    assert plan.postgres_source == "from DATABASE_URL_USER and DATABASE_URL_GENERAL"
+    assert plan.redis_source == "from REDIS_URL"
+
+
+def test_nothing_configured_and_nothing_listening_embeds_both(local_ports: tuple[int, int]) -> None:
+    postgres_port, redis_port = local_ports
+    plan = plan_servers(build_settings())
+    assert (plan.embed_postgres, plan.embed_redis) == (True, True)
+    assert plan.database_url_user == f"postgresql+psycopg://postgres@127.0.0.1:{postgres_port}/bybit_user"
+    assert (
+        plan.database_url_general == f"postgresql+psycopg://postgres@127.0.0.1:{postgres_port}/bybit_general"
+    )
+    assert plan.redis_url == f"redis://127.0.0.1:{redis_port}/0"
+    assert plan.postgres_source == f"embedded on 127.0.0.1:{postgres_port}"
+
+
+def test_a_server_already_on_the_local_port_is_used(local_ports: tuple[int, int]) -> None:
+    postgres_port, _ = local_ports
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", postgres_port))
+        listener.listen()
+        plan = plan_servers(build_settings())
+    assert (plan.embed_postgres, plan.embed_redis) == (False, True)
+    assert plan.postgres_source == f"already running on 127.0.0.1:{postgres_port}"
+
+
+def test_the_local_defaults_written_out_count_as_unset(local_ports: tuple[int, int]) -> None:
+    """A copied .env.example names the local defaults: the servers are still embedded when absent."""
+    (Path.cwd() / ".env").write_text(
+        f"DATABASE_URL_USER={LOCAL_DATABASE_URL_USER}\nREDIS_URL={LOCAL_REDIS_URL}\n"
+    )
+    plan = plan_servers(build_settings())
+    assert (plan.embed_postgres, plan.embed_redis) == (True, True)
+    assert plan.redis_url == f"redis://127.0.0.1:{local_ports[1]}/0"
+
+
+_PROBE = """
+import os, socket, psycopg
+url = os.environ["TEST_DATABASE_URL"].replace("+psycopg", "")
+print(psycopg.connect(url).execute("SELECT 6 * 7").fetchone()[0])
+host, port = os.environ["REDIS_URL"].split("//")[1].split("/")[0].split(":")
+with socket.create_connection((host, int(port))) as sock:
+    sock.sendall(b"PING\\r\\n")
+    print(sock.recv(16).decode().strip())
+raise SystemExit(7)
+"""
+
+
+def test_test_servers_embeds_both_when_none_answer(local_ports: tuple[int, int]) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in _SERVER_VARIABLES}
+    before = set(Path(tempfile.gettempdir()).glob("test-servers-*"))
+    result = subprocess.run(
+        [sys.executable, str(STACK), "test-servers", "--", sys.executable, "-c", _PROBE],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 7, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-2:] == ["42", "+PONG"]
+    assert set(Path(tempfile.gettempdir()).glob("test-servers-*")) == before  # removed afterwards
+
+
+def test_test_servers_runs_the_command_as_it_is_when_servers_answer(local_ports: tuple[int, int]) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in _SERVER_VARIABLES}
+    with socket.socket() as postgres, socket.socket() as redis:
+        for listener, port in zip((postgres, redis), local_ports, strict=True):
+            listener.bind(("127.0.0.1", port))
+            listener.listen()
+        result = subprocess.run(
+            [
+                sys.executable,
+                str(STACK),
+                "test-servers",
+                "--",
+                "sh",
+                "-c",
+                'echo "[$TEST_DATABASE_URL]"; exit 5',
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=30,
+        )
+    assert (result.returncode, result.stdout) == (5, "[]\n")

@@ -1,8 +1,10 @@
 """Which PostgreSQL and Redis the stack uses: configured URLs, a server already on the local port, or
 embedded servers started on that port.
 
-A URL set in the environment or ``.env`` always wins. Otherwise the default local URL is used, and
-an embedded server is started when nothing answers on its port.
+A URL set in the environment or ``.env`` wins, unless it is the built-in local default. Otherwise
+the local default URL is used, and an embedded server is started when nothing answers on its port.
+``LOCAL_POSTGRES_PORT`` and ``LOCAL_REDIS_PORT`` move the local ports (5432 and 6379) for a second
+checkout or a test.
 """
 
 from dataclasses import dataclass
@@ -18,6 +20,12 @@ from local_stack.ports import (
     answers,
     port_setting,
 )
+
+_LOCAL_DEFAULTS = {
+    "database_url_user": LOCAL_DATABASE_URL_USER,
+    "database_url_general": LOCAL_DATABASE_URL_GENERAL,
+    "redis_url": LOCAL_REDIS_URL,
+}
 
 
 @dataclass(frozen=True)
@@ -51,7 +59,13 @@ def _source(variables: str, configured: bool, embedded: bool, port: int) -> str:
 
 def plan_servers(settings: Settings) -> Plan:
     """Decide, from what is configured and what answers locally, where each server comes from."""
-    configured = settings.model_fields_set
+    # A URL set to the built-in local default (as a copied .env.example has it) changes nothing:
+    # the local server is still looked for, and embedded when absent.
+    configured = {
+        name
+        for name, local_default in _LOCAL_DEFAULTS.items()
+        if name in settings.model_fields_set and getattr(settings, name).get_secret_value() != local_default
+    }
     postgres_port = port_setting(POSTGRES_PORT_VARIABLE, DEFAULT_POSTGRES_PORT)
     redis_port = port_setting(REDIS_PORT_VARIABLE, DEFAULT_REDIS_PORT)
     postgres_configured = {"database_url_user", "database_url_general"} <= configured
