@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api_service import create_app, serve_app
 from api_service.dependencies import general_session as general_session_dependency
 from api_service.dependencies import user_session as user_session_dependency
+from bybit_client.testing import FakeBybit
 from core_config import Settings
 
 ClientFor = Callable[[Settings], AbstractAsyncContextManager[httpx.AsyncClient]]
@@ -28,9 +29,15 @@ def closed_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def api_settings(test_settings: Settings) -> Settings:
+def api_settings(test_settings: Settings, fake_bybit_server: FakeBybit) -> Settings:
+    """The test settings, with Bybit played by the fake exchange on the configured network."""
+    fake_bybit_server.network = test_settings.bybit_network.value
     return test_settings.model_copy(
-        update={"celery_queue": f"test-api-{uuid.uuid4().hex[:8]}", "health_check_timeout": 1.0}
+        update={
+            "celery_queue": f"test-api-{uuid.uuid4().hex[:8]}",
+            "health_check_timeout": 1.0,
+            "bybit_api_url": fake_bybit_server.base_url,
+        }
     )
 
 

@@ -28,7 +28,7 @@ async def test_ready_when_every_dependency_answers(client: httpx.AsyncClient) ->
     body = response.json()
     assert response.status_code == 200, body
     assert body["status"] == "ready"
-    assert set(body["checks"]) == {"user_database", "general_database", "redis"}
+    assert set(body["checks"]) == {"user_database", "general_database", "redis", "master_key"}
     assert all(check["ok"] and check["latency_ms"] >= 0 for check in body["checks"].values())
 
 

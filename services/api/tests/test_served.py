@@ -26,6 +26,7 @@ def served(api_settings: Settings, closed_port: int, tmp_path: Path) -> Iterator
         "DATABASE_URL_USER": api_settings.database_url_user.get_secret_value(),
         "DATABASE_URL_GENERAL": api_settings.database_url_general.get_secret_value(),
         "REDIS_URL": api_settings.redis_url.get_secret_value(),
+        "RENDER_MASTER_KEY_PATH": str(api_settings.render_master_key_path),
     }
     process = subprocess.Popen(
         [str(API_SERVE)], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True

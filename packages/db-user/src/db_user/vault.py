@@ -12,7 +12,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import SecretStr
 
-from db_user.master_keys import MasterKeyRing
+from core_config import Settings
+from db_user.master_keys import MasterKeyRing, load_master_keys
 
 NONCE_BYTES = 12
 _FORMAT = b"bybit-credential/v1"
@@ -61,6 +62,14 @@ class Sealed:
 class Vault:
     def __init__(self, keys: MasterKeyRing) -> None:
         self._keys = keys
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Vault":
+        """The vault of the key file at ``RENDER_MASTER_KEY_PATH``; strict about permissions outside
+        local and test. Raises ``ConfigError`` with one line when the file is not right."""
+        return cls(
+            load_master_keys(settings.render_master_key_path, strict_permissions=not settings.is_local)
+        )
 
     def __repr__(self) -> str:
         return f"Vault({self._keys!r})"

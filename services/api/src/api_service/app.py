@@ -11,8 +11,9 @@ from starlette.types import ASGIApp
 from api_service.errors import install_error_handlers
 from api_service.middleware import RequestContextMiddleware
 from api_service.resources import open_resources
-from api_service.routers import health, market, meta, tasks
+from api_service.routers import credentials, health, market, meta, tasks
 from core_config import Settings, configure_logging, exit_on_config_error, get_settings
+from db_user import Vault
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -39,7 +40,7 @@ def create_app(settings: Settings) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
             expose_headers=["X-Request-ID"],
         )
-    for router in (health.router, meta.router, market.router, tasks.router):
+    for router in (health.router, meta.router, market.router, tasks.router, credentials.router):
         app.include_router(router)
     return app
 
@@ -53,5 +54,6 @@ def app_from_environment() -> ASGIApp:
     """Uvicorn's factory: settings from the environment, logging configured, then the app."""
     with exit_on_config_error():
         settings = get_settings()
+        Vault.from_settings(settings)  # a missing or bad key file stops the start with one line
     configure_logging(settings.log_level, json_lines=settings.json_logs)
     return serve_app(create_app(settings))

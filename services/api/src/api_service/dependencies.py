@@ -4,10 +4,14 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api_service.errors import ApiError
 from api_service.resources import Resources
+from api_service.tokens import hash_token
 from core_config import Settings
+from db_user import User, find_active_token
 
 
 def get_resources(request: Request) -> Resources:
@@ -39,3 +43,21 @@ async def user_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
 
 GeneralSession = Annotated[AsyncSession, Depends(general_session)]
 UserSession = Annotated[AsyncSession, Depends(user_session)]
+
+_bearer = HTTPBearer(auto_error=False, description="An API token issued with `api-admin tokens issue`")
+_UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
+
+
+async def current_user(
+    session: UserSession, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> User:
+    """The user whose active token is in ``Authorization: Bearer``; 401 otherwise."""
+    if credentials is None:
+        raise ApiError(401, "unauthorized", "send Authorization: Bearer <token>", headers=_UNAUTHORIZED)
+    token = await find_active_token(session, hash_token(credentials.credentials))
+    if token is None:
+        raise ApiError(401, "unauthorized", "the token is unknown or revoked", headers=_UNAUTHORIZED)
+    return token.user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from api_service.readiness import Check, CheckFailedError, ReadinessProbe
@@ -15,7 +16,7 @@ from api_service.task_queue import TaskQueue
 from core_config import Settings
 from db_core import Database, DatabaseSpec, migration_status
 from db_general import GENERAL_DB
-from db_user import USER_DB
+from db_user import USER_DB, CredentialContext, Vault
 
 APPLICATION_NAME = "api"
 logger = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ class Resources:
     redis: Redis
     tasks: TaskQueue
     readiness: ReadinessProbe
+    vault: Vault
 
 
 def _database_check(db: Database) -> Check:
@@ -45,8 +47,23 @@ def _database_check(db: Database) -> Check:
     return check
 
 
+_PROBE_CONTEXT = CredentialContext(user_id=0, network="probe", api_key="probe")
+
+
+def _vault_check(vault: Vault) -> Check:
+    async def check() -> None:
+        sealed = vault.encrypt(SecretStr("probe"), _PROBE_CONTEXT)
+        if vault.decrypt(sealed.ciphertext, sealed.key_id, _PROBE_CONTEXT).get_secret_value() != "probe":
+            raise CheckFailedError("the primary master key does not decrypt what it encrypts")
+
+    return check
+
+
 @asynccontextmanager
 async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
+    """Every resource of the process; raises ``ConfigError`` when the master key file is not right."""
+    vault = Vault.from_settings(settings)
+
     def database(spec: DatabaseSpec) -> Database:
         return Database(spec, settings=lambda: settings, application_name=APPLICATION_NAME)
 
@@ -74,11 +91,12 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             "user_database": _database_check(user_db),
             "general_database": _database_check(general_db),
             "redis": redis_check,
+            "master_key": _vault_check(vault),
         },
         timeout=timeout,
     )
     try:
-        yield Resources(settings, user_db, general_db, redis, tasks, readiness)
+        yield Resources(settings, user_db, general_db, redis, tasks, readiness, vault)
     finally:
         tasks.close()
         await redis.aclose()

@@ -7,6 +7,7 @@ finish within the graceful-shutdown window.
 import uvicorn
 
 from core_config import configure_logging, exit_on_config_error, get_settings
+from db_user import Vault
 
 GRACEFUL_SHUTDOWN_SECONDS = 20
 
@@ -14,6 +15,7 @@ GRACEFUL_SHUTDOWN_SECONDS = 20
 def main() -> None:
     with exit_on_config_error():
         settings = get_settings()
+        Vault.from_settings(settings)  # a missing or bad key file stops the start with one line
     configure_logging(settings.log_level, json_lines=settings.json_logs)
     uvicorn.run(
         "api_service.app:app_from_environment",

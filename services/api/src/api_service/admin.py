@@ -1,0 +1,188 @@
+"""``api-admin``: the operator's command line for users, tokens, the master key file and rotation.
+
+Every command prints its result on stdout (``tokens issue`` prints the token alone, once) and its
+errors as one line on stderr; a bad setting exits with status 2 like every entry point.
+"""
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+from api_service.tokens import hash_token, new_token
+from core_config import ConfigError, Settings, exit_on_config_error, get_settings
+from db_core import Database
+from db_user import (
+    USER_DB,
+    EmailTakenError,
+    User,
+    Vault,
+    add_api_token,
+    add_primary_key,
+    create_user,
+    generate_key_file,
+    get_user_by_email,
+    list_api_tokens,
+    revoke_api_token,
+    rotate_credentials,
+)
+
+
+class AdminError(Exception):
+    """A command could not do what it was asked; the message says why."""
+
+
+async def _with_user_db(settings: Settings, work: Callable[[Database], Awaitable[None]]) -> None:
+    database = Database(USER_DB, settings=lambda: settings, application_name="api-admin")
+    try:
+        await work(database)
+    finally:
+        await database.dispose()
+
+
+async def _user(database: Database, email: str) -> User:
+    async with database.session() as session:
+        user = await get_user_by_email(session, email)
+    if user is None:
+        raise AdminError(f"no user with email {email}; create one with 'api-admin users create'")
+    return user
+
+
+def users_create(settings: Settings, args: argparse.Namespace) -> None:
+    async def work(database: Database) -> None:
+        async with database.session() as session:
+            try:
+                user = await create_user(session, args.email)
+            except EmailTakenError:
+                raise AdminError(f"a user with email {args.email} exists already") from None
+        print(f"user {user.id} {user.email}")
+
+    asyncio.run(_with_user_db(settings, work))
+
+
+def tokens_issue(settings: Settings, args: argparse.Namespace) -> None:
+    async def work(database: Database) -> None:
+        user = await _user(database, args.email)
+        token = new_token()
+        async with database.session() as session:
+            await add_api_token(session, user_id=user.id, name=args.name, token_hash=hash_token(token))
+        print(token)
+
+    asyncio.run(_with_user_db(settings, work))
+
+
+def tokens_list(settings: Settings, args: argparse.Namespace) -> None:
+    async def work(database: Database) -> None:
+        user = await _user(database, args.email)
+        async with database.session() as session:
+            tokens = await list_api_tokens(session, user.id)
+        for token in tokens:
+            state = f"revoked {token.revoked_at:%Y-%m-%d %H:%M}" if token.revoked_at else "active"
+            used = f"{token.last_used_at:%Y-%m-%d %H:%M}" if token.last_used_at else "never"
+            print(
+                f"{token.id}\t{token.name}\t{state}\tcreated {token.created_at:%Y-%m-%d %H:%M}\tused {used}"
+            )
+
+    asyncio.run(_with_user_db(settings, work))
+
+
+def tokens_revoke(settings: Settings, args: argparse.Namespace) -> None:
+    async def work(database: Database) -> None:
+        user = await _user(database, args.email)
+        async with database.session() as session:
+            if not await revoke_api_token(session, args.id, user_id=user.id):
+                raise AdminError(f"{args.email} has no active token {args.id}")
+        print(f"token {args.id} revoked")
+
+    asyncio.run(_with_user_db(settings, work))
+
+
+def master_key_generate(settings: Settings, args: argparse.Namespace) -> None:
+    path = args.path or settings.render_master_key_path
+    print(f"wrote {path} (mode 0600) with primary key {generate_key_file(path)}")
+
+
+def master_key_add(settings: Settings, args: argparse.Namespace) -> None:
+    path = args.path or settings.render_master_key_path
+    key_id = add_primary_key(path)
+    print(f"added primary key {key_id} to {path}; run 'api-admin vault rotate' once it is deployed")
+
+
+def vault_rotate(settings: Settings, args: argparse.Namespace) -> None:
+    vault = Vault.from_settings(settings)
+
+    def progress(batches: int, rotated: int) -> None:
+        print(f"batch {batches}: {rotated} rotated so far", flush=True)
+
+    async def work(database: Database) -> None:
+        report = await rotate_credentials(
+            database.async_sessions(), vault, batch_size=args.batch_size, on_batch=progress
+        )
+        print(
+            f"rotated {report.rotated}, failed {report.failed}; "
+            f"{report.under_primary} of {report.total} credentials are under key {vault.primary_key_id}"
+        )
+        if report.failed:
+            raise AdminError(f"{report.failed} credentials could not be decrypted; see the log above")
+
+    asyncio.run(_with_user_db(settings, work))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="api-admin", description=__doc__.splitlines()[0])
+    areas = parser.add_subparsers(required=True, metavar="AREA")
+
+    users = areas.add_parser("users", help="create users").add_subparsers(required=True, metavar="COMMAND")
+    create = users.add_parser("create", help="create a user")
+    create.add_argument("--email", required=True)
+    create.set_defaults(run=users_create)
+
+    tokens = areas.add_parser("tokens", help="API tokens").add_subparsers(required=True, metavar="COMMAND")
+    issue = tokens.add_parser("issue", help="issue a token and print it, once")
+    issue.add_argument("--email", required=True)
+    issue.add_argument("--name", required=True, help="what the token is for")
+    issue.set_defaults(run=tokens_issue)
+    listing = tokens.add_parser("list", help="list a user's tokens")
+    listing.add_argument("--email", required=True)
+    listing.set_defaults(run=tokens_list)
+    revoke = tokens.add_parser("revoke", help="revoke a token by its id (see 'tokens list')")
+    revoke.add_argument("--email", required=True)
+    revoke.add_argument("--id", required=True, type=int)
+    revoke.set_defaults(run=tokens_revoke)
+
+    keys = areas.add_parser("master-key", help="the master key file").add_subparsers(
+        required=True, metavar="COMMAND"
+    )
+    for name, run, text in (
+        ("generate", master_key_generate, "write a new key file (mode 0600) with one primary key"),
+        ("add", master_key_add, "add a new primary key to the key file"),
+    ):
+        command = keys.add_parser(name, help=text)
+        command.add_argument("--path", type=Path, help="default: RENDER_MASTER_KEY_PATH")
+        command.set_defaults(run=run)
+
+    vault = areas.add_parser("vault", help="encrypted credentials").add_subparsers(
+        required=True, metavar="COMMAND"
+    )
+    rotate = vault.add_parser("rotate", help="re-encrypt every credential under the primary key")
+    rotate.add_argument("--batch-size", type=int, default=200)
+    rotate.set_defaults(run=vault_rotate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    with exit_on_config_error():
+        settings = get_settings()
+        try:
+            args.run(settings, args)
+        except AdminError as exc:
+            print(f"api-admin: {exc}", file=sys.stderr)
+            raise SystemExit(1) from None
+        except ConfigError:
+            raise
+
+
+if __name__ == "__main__":
+    main()

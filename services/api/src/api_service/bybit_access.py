@@ -1,0 +1,47 @@
+"""Talking to Bybit on a user's behalf: the client for a network, and Bybit's errors as API errors."""
+
+from pydantic import SecretStr
+
+from api_service.errors import ApiError
+from bybit_client import (
+    AsyncBybitClient,
+    BybitAuthError,
+    BybitError,
+    BybitRateLimitError,
+    BybitTimeWindowError,
+    BybitTransientError,
+)
+from core_config import BYBIT_API_URLS, BybitNetwork, Settings
+
+_AUTH_PROBLEMS = {
+    10003: ("bybit_key_invalid", "Bybit does not know this API key on {network}: is it a {network} key?"),
+    10004: ("bybit_secret_mismatch", "the API secret does not match the API key"),
+    10005: ("bybit_permission_denied", "the API key lacks the permission this call needs"),
+    10010: ("bybit_ip_not_allowed", "the API key is bound to other IP addresses"),
+}
+
+
+def bybit_client_for(
+    settings: Settings, network: BybitNetwork, api_key: str, api_secret: SecretStr
+) -> AsyncBybitClient:
+    """A signed client for ``network``: the configured URL for the configured network (so tests and
+    regional hosts work), Bybit's own host for the others."""
+    base_url = settings.bybit_api_url if network == settings.bybit_network else BYBIT_API_URLS[network]
+    return AsyncBybitClient(
+        base_url, api_key, api_secret, timeout=settings.bybit_timeout, recv_window=settings.bybit_recv_window
+    )
+
+
+def api_error_for(exc: BybitError, network: BybitNetwork) -> ApiError:
+    """The API's answer to a failed Bybit call, carrying Bybit's own reason."""
+    reason = f"(Bybit retCode {exc.ret_code}: {exc.ret_msg})" if exc.ret_code else f"(HTTP {exc.http_status})"
+    if isinstance(exc, BybitAuthError):
+        code, message = _AUTH_PROBLEMS.get(
+            exc.ret_code or 0, ("bybit_key_rejected", "Bybit refused the API key")
+        )
+        return ApiError(422, code, f"{message.format(network=network.value)} {reason}")
+    if isinstance(exc, BybitRateLimitError):
+        return ApiError(503, "bybit_rate_limited", f"Bybit asks to slow down; try again shortly {reason}")
+    if isinstance(exc, (BybitTransientError, BybitTimeWindowError)):
+        return ApiError(503, "bybit_unavailable", f"Bybit is not answering properly; try again {reason}")
+    return ApiError(502, "bybit_error", f"Bybit refused the request {reason}")

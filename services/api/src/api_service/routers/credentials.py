@@ -1,0 +1,185 @@
+"""A user's Bybit API keys: checked with Bybit, stored encrypted, listed masked, used for balances."""
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Response, status
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_serializer
+
+from api_service.bybit_access import api_error_for, bybit_client_for
+from api_service.dependencies import CurrentUser, ResourcesDep, SettingsDep, UserSession
+from api_service.errors import ApiError, error_responses
+from api_service.schemas import DecimalString, UtcDateTime
+from bybit_client import BybitError
+from core_config import BybitNetwork
+from db_user import (
+    BybitCredential,
+    CredentialContext,
+    VaultError,
+    delete_bybit_credential,
+    get_bybit_credential,
+    list_bybit_credentials,
+    save_bybit_credential,
+)
+
+router = APIRouter(prefix="/v1/me", tags=["account"])
+
+
+class CredentialIn(BaseModel):
+    api_key: str = Field(min_length=6, max_length=64, pattern=r"^[A-Za-z0-9]+$")
+    api_secret: SecretStr = Field(min_length=6, max_length=128)
+    label: str | None = Field(None, max_length=100)
+    network: BybitNetwork | None = Field(None, description="defaults to the configured network")
+
+
+class Credential(BaseModel):
+    """A stored key as the API shows it: the key masked, the secret never."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    network: BybitNetwork
+    api_key: str
+    label: str | None
+    permissions: dict[str, Any]
+    read_only: bool
+    expires_at: UtcDateTime | None
+    created_at: UtcDateTime
+    validated_at: UtcDateTime | None
+
+    @field_serializer("api_key")
+    def _mask(self, api_key: str) -> str:
+        return f"{api_key[:4]}…{api_key[-4:]}" if len(api_key) > 10 else f"{api_key[:2]}…"
+
+
+class CredentialList(BaseModel):
+    items: list[Credential]
+
+
+class Coin(BaseModel):
+    coin: str
+    equity: DecimalString | None
+    wallet_balance: DecimalString | None
+    usd_value: DecimalString | None
+    locked: DecimalString | None
+    available_to_withdraw: DecimalString | None
+
+
+class WalletBalance(BaseModel):
+    credential_id: int
+    network: BybitNetwork
+    account_type: str
+    total_equity: DecimalString | None
+    total_wallet_balance: DecimalString | None
+    total_available_balance: DecimalString | None
+    coins: list[Coin]
+
+
+CredentialId = Annotated[int, Path(ge=1)]
+
+
+@router.put(
+    "/bybit-credentials",
+    summary="Check a Bybit API key with Bybit, then store it encrypted",
+    responses=error_responses(401, 422, 502, 503),
+)
+async def put_credential(
+    body: CredentialIn,
+    user: CurrentUser,
+    session: UserSession,
+    resources: ResourcesDep,
+    settings: SettingsDep,
+) -> Credential:
+    network = body.network or settings.bybit_network
+    try:
+        async with bybit_client_for(settings, network, body.api_key, body.api_secret) as bybit:
+            info = await bybit.api_key_info()
+    except BybitError as exc:
+        raise api_error_for(exc, network) from None
+    sealed = resources.vault.encrypt(body.api_secret, CredentialContext(user.id, network.value, body.api_key))
+    stored = await save_bybit_credential(
+        session,
+        user_id=user.id,
+        network=network.value,
+        api_key=body.api_key,
+        secret_ciphertext=sealed.ciphertext,
+        key_id=sealed.key_id,
+        label=body.label,
+        permissions=info.permissions,
+        read_only=info.read_only,
+        expires_at=info.expires_at,
+        validated_at=datetime.now(UTC),
+    )
+    return Credential.model_validate(stored)
+
+
+@router.get("/bybit-credentials", summary="The stored keys, masked", responses=error_responses(401))
+async def list_credentials(user: CurrentUser, session: UserSession) -> CredentialList:
+    rows = await list_bybit_credentials(session, user.id)
+    return CredentialList(items=[Credential.model_validate(row) for row in rows])
+
+
+@router.delete(
+    "/bybit-credentials/{credential_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Forget a stored key",
+    responses=error_responses(401, 404, 422),
+)
+async def delete_credential(credential_id: CredentialId, user: CurrentUser, session: UserSession) -> Response:
+    if not await delete_bybit_credential(session, user.id, credential_id):
+        raise ApiError(404, "credential_not_found", f"you have no stored credential {credential_id}")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+async def _credential_for(
+    session: UserSession, user_id: int, credential_id: int | None, network: BybitNetwork
+) -> BybitCredential:
+    if credential_id is not None:
+        found = await get_bybit_credential(session, user_id, credential_id)
+        if found is None:
+            raise ApiError(404, "credential_not_found", f"you have no stored credential {credential_id}")
+        return found
+    on_network = [row for row in await list_bybit_credentials(session, user_id) if row.network == network]
+    if not on_network:
+        message = f"no Bybit key stored for {network.value}; PUT /v1/me/bybit-credentials first"
+        raise ApiError(404, "credential_not_found", message)
+    return on_network[-1]
+
+
+@router.get(
+    "/wallet-balance",
+    summary="The unified account's balance, read from Bybit with a stored key",
+    responses=error_responses(401, 404, 409, 422, 502, 503),
+)
+async def wallet_balance(
+    user: CurrentUser,
+    session: UserSession,
+    resources: ResourcesDep,
+    settings: SettingsDep,
+    credential_id: Annotated[
+        int | None, Query(ge=1, description="default: the newest key of the network")
+    ] = None,
+    coin: Annotated[str | None, Query(pattern=r"^[A-Z0-9]{1,20}(,[A-Z0-9]{1,20})*$")] = None,
+) -> WalletBalance:
+    credential = await _credential_for(session, user.id, credential_id, settings.bybit_network)
+    network = BybitNetwork(credential.network)
+    try:
+        secret = resources.vault.decrypt(
+            credential.secret_ciphertext, credential.key_id, CredentialContext.of(credential)
+        )
+    except VaultError as exc:
+        raise ApiError(409, "credential_unreadable", f"{exc}; store the key again") from None
+    try:
+        async with bybit_client_for(settings, network, credential.api_key, secret) as bybit:
+            balance = await bybit.wallet_balance(coin)
+    except BybitError as exc:
+        raise api_error_for(exc, network) from None
+    return WalletBalance(
+        credential_id=credential.id,
+        network=network,
+        account_type=balance.account_type,
+        total_equity=balance.total_equity,
+        total_wallet_balance=balance.total_wallet_balance,
+        total_available_balance=balance.total_available_balance,
+        coins=[Coin.model_validate(c, from_attributes=True) for c in balance.coins],
+    )

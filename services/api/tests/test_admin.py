@@ -1,0 +1,154 @@
+"""``api-admin`` run for real: users, tokens, the master key file, and a rotation killed midway."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
+
+from api_service.tokens import hash_token
+from core_config import Settings
+from db_user import ApiToken, BybitCredential, CredentialContext, User, Vault, load_master_keys
+
+API_ADMIN = Path(sys.executable).with_name("api-admin")
+
+
+def admin(settings: Settings, *args: str, key_file: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "ENVIRONMENT": "test",
+        "DATABASE_URL_USER": settings.database_url_user.get_secret_value(),
+        "DATABASE_URL_GENERAL": settings.database_url_general.get_secret_value(),
+        "RENDER_MASTER_KEY_PATH": str(key_file or settings.render_master_key_path),
+    }
+    return subprocess.run(
+        [str(API_ADMIN), *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+@pytest.fixture
+def db(api_settings: Settings) -> Iterator[Session]:
+    engine = create_engine(api_settings.database_url_user.get_secret_value())
+    with Session(engine) as session:
+        yield session
+    engine.dispose()
+
+
+def test_users_and_tokens_lifecycle(api_settings: Settings, db: Session) -> None:
+    email = f"ops-{uuid.uuid4().hex[:8]}@Example.com"
+    created = admin(api_settings, "users", "create", "--email", email)
+    assert created.returncode == 0, created.stderr
+    again = admin(api_settings, "users", "create", "--email", email.lower())
+    assert again.returncode == 1
+    assert again.stderr.strip() == f"api-admin: a user with email {email.lower()} exists already"
+
+    issued = admin(api_settings, "tokens", "issue", "--email", email, "--name", "laptop")
+    assert issued.returncode == 0, issued.stderr
+    token = issued.stdout.strip()
+    assert issued.stdout == f"{token}\n"  # the token alone, once
+    assert token.startswith("bbt_")
+    stored = db.scalars(select(ApiToken).where(ApiToken.token_hash == hash_token(token))).one()
+    assert stored.name == "laptop"
+    assert token not in str(db.scalars(select(ApiToken.token_hash)).all())  # only the hash is kept
+
+    listed = admin(api_settings, "tokens", "list", "--email", email)
+    assert f"{stored.id}\tlaptop\tactive" in listed.stdout
+    assert token not in listed.stdout
+    revoked = admin(api_settings, "tokens", "revoke", "--email", email, "--id", str(stored.id))
+    assert revoked.returncode == 0, revoked.stderr
+    assert "revoked" in admin(api_settings, "tokens", "list", "--email", email).stdout
+    twice = admin(api_settings, "tokens", "revoke", "--email", email, "--id", str(stored.id))
+    assert twice.returncode == 1
+
+    nobody = admin(api_settings, "tokens", "issue", "--email", "nobody@example.com", "--name", "x")
+    assert nobody.returncode == 1
+    assert "no user with email nobody@example.com" in nobody.stderr
+
+
+def test_master_key_generate_and_add(api_settings: Settings, tmp_path: Path) -> None:
+    path = tmp_path / "keys" / "master.key"
+    generated = admin(api_settings, "master-key", "generate", "--path", str(path))
+    assert generated.returncode == 0, generated.stderr
+    assert path.stat().st_mode & 0o777 == 0o600
+    first = load_master_keys(path, strict_permissions=True)
+    assert admin(api_settings, "master-key", "generate", "--path", str(path)).returncode == 2
+    added = admin(api_settings, "master-key", "add", "--path", str(path))
+    assert added.returncode == 0, added.stderr
+    second = load_master_keys(path, strict_permissions=True)
+    assert second.primary_id != first.primary_id
+    assert set(second.keys) == {first.primary_id, second.primary_id}
+    assert path.stat().st_mode & 0o777 == 0o600
+    for material in (k.material for k in second.keys.values()):
+        assert material.hex() not in generated.stdout + added.stdout
+
+
+def test_rotation_killed_midway_then_rerun(api_settings: Settings, db: Session, tmp_path: Path) -> None:
+    key_file = tmp_path / "master.key"
+    assert admin(api_settings, "master-key", "generate", "--path", str(key_file)).returncode == 0
+    vault = Vault(load_master_keys(key_file, strict_permissions=True))
+    user = User(email=f"rotate-{uuid.uuid4().hex[:8]}@example.com")
+    db.add(user)
+    db.flush()
+    secrets = {}
+    for n in range(600):
+        context = CredentialContext(user.id, "testnet", f"ROTATEKEY{n:04d}")
+        secrets[context.api_key] = f"secret-{n}-{uuid.uuid4().hex}"
+        sealed = vault.encrypt(SecretStr(secrets[context.api_key]), context)
+        db.add(
+            BybitCredential(
+                user_id=user.id,
+                network="testnet",
+                api_key=context.api_key,
+                secret_ciphertext=sealed.ciphertext,
+                key_id=sealed.key_id,
+                read_only=True,
+                permissions={},
+            )
+        )
+    db.commit()
+    assert admin(api_settings, "master-key", "add", "--path", str(key_file)).returncode == 0
+    new_key = load_master_keys(key_file, strict_permissions=True).primary_id
+
+    def mine() -> list[BybitCredential]:
+        db.expire_all()
+        return list(db.scalars(select(BybitCredential).where(BybitCredential.user_id == user.id)))
+
+    env_command = [str(API_ADMIN), "vault", "rotate", "--batch-size", "5"]
+    env = {
+        **os.environ,
+        "ENVIRONMENT": "test",
+        "DATABASE_URL_USER": api_settings.database_url_user.get_secret_value(),
+        "DATABASE_URL_GENERAL": api_settings.database_url_general.get_secret_value(),
+        "RENDER_MASTER_KEY_PATH": str(key_file),
+    }
+    process = subprocess.Popen(env_command, env=env, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    assert process.stdout.readline().startswith("batch 1:")  # it is under way: kill it now
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    halfway = sum(row.key_id == new_key for row in mine())
+    assert 0 < halfway < 600
+
+    rerun = admin(api_settings, "vault", "rotate", "--batch-size", "50", key_file=key_file)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"rotated {600 - halfway}, failed 0" in rerun.stdout
+    rows = mine()
+    assert len(rows) == 600
+    assert {row.key_id for row in rows} == {new_key}
+    document = json.loads(key_file.read_text())
+    document["keys"] = {new_key: document["keys"][new_key]}  # the old key leaves the file
+    key_file.write_text(json.dumps(document))
+    new_only = Vault(load_master_keys(key_file, strict_permissions=True))
+    for row in rows:
+        plain = new_only.decrypt(row.secret_ciphertext, row.key_id, CredentialContext.of(row))
+        assert plain.get_secret_value() == secrets[row.api_key]
+    db.delete(db.get(User, user.id))
+    db.commit()

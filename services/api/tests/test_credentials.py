@@ -1,0 +1,166 @@
+"""Bybit credentials: bearer tokens, the key checked with (fake) Bybit, stored encrypted, masked."""
+
+import uuid
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api_service.tokens import hash_token, new_token
+from bybit_client.testing import FakeBybit
+from core_config import Settings
+from db_user import BybitCredential, CredentialContext, Vault, add_api_token, create_user, revoke_api_token
+
+SECRET = "fake-bybit-secret-0123456789"
+API_KEY = "TESTKEY0123456789"
+
+
+@dataclass
+class SignedIn:
+    client: httpx.AsyncClient
+    token: str
+    token_id: int
+    user_id: int
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+async def sign_in(client: httpx.AsyncClient, session: AsyncSession) -> SignedIn:
+    user = await create_user(session, f"trader-{uuid.uuid4().hex[:8]}@example.com")
+    token = new_token()
+    stored = await add_api_token(session, user_id=user.id, name="tests", token_hash=hash_token(token))
+    return SignedIn(client, token, stored.id, user.id)
+
+
+@pytest.fixture
+async def signed_in(rolled_back_client: httpx.AsyncClient, user_session: AsyncSession) -> SignedIn:
+    return await sign_in(rolled_back_client, user_session)
+
+
+def put_body(api_key: str = API_KEY, secret: str = SECRET, **extra: str) -> dict[str, str]:
+    return {"api_key": api_key, "api_secret": secret, "label": "main", **extra}
+
+
+async def test_missing_unknown_and_revoked_tokens_are_401(
+    signed_in: SignedIn, user_session: AsyncSession
+) -> None:
+    client = signed_in.client
+    missing = await client.get("/v1/me/bybit-credentials")
+    assert missing.status_code == 401
+    assert missing.headers["www-authenticate"] == "Bearer"
+    assert missing.json()["error"]["code"] == "unauthorized"
+    unknown = await client.get("/v1/me/bybit-credentials", headers={"Authorization": "Bearer bbt_nope"})
+    assert unknown.status_code == 401
+    assert (await client.get("/v1/me/bybit-credentials", headers=signed_in.auth)).status_code == 200
+    await revoke_api_token(user_session, signed_in.token_id)
+    revoked = await client.get("/v1/me/bybit-credentials", headers=signed_in.auth)
+    assert revoked.status_code == 401
+
+
+async def test_valid_key_is_checked_and_stored_encrypted(
+    signed_in: SignedIn, fake_bybit: FakeBybit, user_session: AsyncSession, api_settings: Settings
+) -> None:
+    fake_bybit.add_key(API_KEY, SECRET, read_only=True, permissions={"Wallet": ["AccountTransfer"]})
+    response = await signed_in.client.put("/v1/me/bybit-credentials", json=put_body(), headers=signed_in.auth)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["api_key"] == "TEST…6789"
+    assert body["network"] == api_settings.bybit_network.value
+    assert body["read_only"] is True
+    assert body["permissions"] == {"Wallet": ["AccountTransfer"]}
+    assert SECRET not in response.text
+    assert fake_bybit.count("/v5/user/query-api") == 1
+
+    query = select(BybitCredential).where(BybitCredential.user_id == signed_in.user_id)
+    row = (await user_session.scalars(query)).one()
+    assert SECRET.encode() not in row.secret_ciphertext
+    vault = Vault.from_settings(api_settings)
+    assert (
+        vault.decrypt(row.secret_ciphertext, row.key_id, CredentialContext.of(row)).get_secret_value()
+        == SECRET
+    )
+
+    listed = await signed_in.client.get("/v1/me/bybit-credentials", headers=signed_in.auth)
+    assert [item["api_key"] for item in listed.json()["items"]] == ["TEST…6789"]
+    assert SECRET not in listed.text
+
+
+@pytest.mark.parametrize(
+    ("register", "body", "code", "ret_code"),
+    [
+        (False, put_body(), "bybit_key_invalid", 10003),
+        (True, put_body(secret="not-the-right-secret"), "bybit_secret_mismatch", 10004),
+    ],
+)
+async def test_rejected_keys_get_their_own_4xx(
+    signed_in: SignedIn, fake_bybit: FakeBybit, register: bool, body: dict[str, str], code: str, ret_code: int
+) -> None:
+    if register:
+        fake_bybit.add_key(API_KEY, SECRET)
+    response = await signed_in.client.put("/v1/me/bybit-credentials", json=body, headers=signed_in.auth)
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == code
+    assert f"retCode {ret_code}" in error["message"]
+    assert body["api_secret"] not in response.text
+
+
+async def test_key_of_another_network_is_refused_with_that_hint(
+    signed_in: SignedIn, fake_bybit: FakeBybit, api_settings: Settings
+) -> None:
+    other = "mainnet" if api_settings.bybit_network.value != "mainnet" else "testnet"
+    fake_bybit.add_key(API_KEY, SECRET, network=other)
+    response = await signed_in.client.put("/v1/me/bybit-credentials", json=put_body(), headers=signed_in.auth)
+    assert response.status_code == 422
+    assert f"is it a {api_settings.bybit_network.value} key?" in response.json()["error"]["message"]
+
+
+async def test_bybit_outage_is_a_503(signed_in: SignedIn, fake_bybit: FakeBybit) -> None:
+    fake_bybit.add_key(API_KEY, SECRET)
+    fake_bybit.fail_next(20, "http_5xx", path="/v5/user/query-api")
+    response = await signed_in.client.put("/v1/me/bybit-credentials", json=put_body(), headers=signed_in.auth)
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "bybit_unavailable"
+
+
+async def test_wallet_balance_uses_the_stored_key(signed_in: SignedIn, fake_bybit: FakeBybit) -> None:
+    none_yet = await signed_in.client.get("/v1/me/wallet-balance", headers=signed_in.auth)
+    assert none_yet.status_code == 404
+    fake_bybit.add_key(API_KEY, SECRET, balances={"USDT": "1234.5678", "BTC": "0.5"})
+    await signed_in.client.put("/v1/me/bybit-credentials", json=put_body(), headers=signed_in.auth)
+    response = await signed_in.client.get("/v1/me/wallet-balance", headers=signed_in.auth)
+    assert response.status_code == 200, response.text
+    coins = {coin["coin"]: coin["wallet_balance"] for coin in response.json()["coins"]}
+    assert coins == {"USDT": "1234.5678", "BTC": "0.5"}
+    signed = fake_bybit.sent("/v5/account/wallet-balance")
+    assert [request.api_key for request in signed] == [API_KEY]
+
+
+async def test_delete_only_own_credentials(
+    signed_in: SignedIn, fake_bybit: FakeBybit, user_session: AsyncSession
+) -> None:
+    fake_bybit.add_key(API_KEY, SECRET)
+    stored = await signed_in.client.put("/v1/me/bybit-credentials", json=put_body(), headers=signed_in.auth)
+    credential_id = stored.json()["id"]
+    intruder = await sign_in(signed_in.client, user_session)
+    path = f"/v1/me/bybit-credentials/{credential_id}"
+    assert (await intruder.client.delete(path, headers=intruder.auth)).status_code == 404
+    assert (await signed_in.client.delete(path, headers=signed_in.auth)).status_code == 204
+    assert (await signed_in.client.delete(path, headers=signed_in.auth)).status_code == 404
+    listed = await signed_in.client.get("/v1/me/bybit-credentials", headers=signed_in.auth)
+    assert listed.json()["items"] == []
+
+
+async def test_bad_credential_bodies_are_422_without_echo(signed_in: SignedIn) -> None:
+    for body in (
+        {"api_key": "short", "api_secret": SECRET},
+        {"api_key": API_KEY},
+        {"api_key": API_KEY, "api_secret": SECRET, "network": "moon"},
+    ):
+        response = await signed_in.client.put("/v1/me/bybit-credentials", json=body, headers=signed_in.auth)
+        assert response.status_code == 422, body
+        assert SECRET not in response.text
