@@ -2,9 +2,9 @@
 
 With ``TEST_DATABASE_URL`` / ``REDIS_URL`` set, or servers on the local ports (5432 and 6379
 unless ``LOCAL_POSTGRES_PORT`` / ``LOCAL_REDIS_PORT`` say otherwise; the CI case), the command runs
-as it is. Otherwise throw-away embedded servers start on free ports in a
-temporary folder, and the command gets ``TEST_DATABASE_URL`` (the db-core fixtures' server) and
-``REDIS_URL`` pointing at them.
+as it is. Otherwise throw-away embedded servers start on free ports in a temporary folder, and the
+command gets ``TEST_DATABASE_URL`` (the db-core fixtures' server) and
+``REDIS_URL`` (and ``TEST_WORKER_REDIS_URL``, the worker fixtures' Redis) pointing at them.
 """
 
 import os
@@ -28,6 +28,9 @@ from local_stack.ports import (
 
 TEST_DATABASE_VARIABLE = "TEST_DATABASE_URL"
 REDIS_VARIABLE = "REDIS_URL"
+# The worker's test fixtures keep to a Redis database index of their own (worker_service.pytest_plugin).
+WORKER_REDIS_VARIABLE = "TEST_WORKER_REDIS_URL"
+WORKER_REDIS_DATABASE = 7
 
 
 def run_with_test_servers(command: Sequence[str]) -> int:
@@ -59,6 +62,9 @@ def _run_with_embedded(command: Sequence[str], *, postgres: bool, redis: bool) -
         embedded_redis = EmbeddedRedis(folder / "redis", free_port(), ephemeral=True)
         servers.append(embedded_redis)
         env[REDIS_VARIABLE] = embedded_redis.url
+        env.setdefault(
+            WORKER_REDIS_VARIABLE, f"redis://127.0.0.1:{embedded_redis.port}/{WORKER_REDIS_DATABASE}"
+        )
     where = ", ".join(f"{type(s).__name__} at {s.url}" for s in servers)
     print(f"test servers: {where}", flush=True)
     children = start_embedded(servers, lambda: False)
