@@ -149,14 +149,14 @@ class Stack:
             time.sleep(0.2)
         pytest.fail(f"/health/ready never answered 200:\n{self.output}")
 
-    def interrupt(self) -> int:
+    def stop(self, sig: signal.Signals) -> int:
         assert self.process is not None
-        self.process.send_signal(signal.SIGINT)
+        self.process.send_signal(sig)
         try:
             return self.process.wait(STOP_SECONDS)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            pytest.fail(f"the stack did not stop after SIGINT:\n{self.output}")
+            pytest.fail(f"the stack did not stop after {sig.name}:\n{self.output}")
 
     def database(self, name: str) -> psycopg.Connection[tuple[object, ...]]:
         port = self.env["LOCAL_POSTGRES_PORT"]
@@ -230,11 +230,11 @@ def _read(stack: Stack) -> list[object]:
     return values
 
 
-def _stop_and_check_everything_is_gone(stack: Stack) -> None:
+def _stop_and_check_everything_is_gone(stack: Stack, sig: signal.Signals) -> None:
     assert stack.process is not None
     children = _descendants(stack.process.pid)
     assert len(children) >= 3, f"expected the servers and services below the stack:\n{stack.output}"
-    assert stack.interrupt() == 0, stack.output
+    assert stack.stop(sig) == 0, stack.output
     assert _still_running(children) == set(), stack.output
     for port in ("LOCAL_POSTGRES_PORT", "LOCAL_REDIS_PORT", "PORT"):
         assert not _answers(int(stack.env[port])), f"{port} still answers after the stop"
@@ -274,14 +274,14 @@ def test_make_run_embeds_servers_stops_cleanly_and_keeps_data(stack: Stack) -> N
     assert second.returncode == 1
     assert f"already running (pid {stack.process.pid if stack.process else ''}" in second.stdout
 
-    _stop_and_check_everything_is_gone(stack)
+    _stop_and_check_everything_is_gone(stack, signal.SIGINT)
 
     stack.start()
     stack.wait_ready()
     assert "created database" not in stack.output
     assert "master key: created" not in stack.output
     assert _read(stack) == [value, value, value]
-    _stop_and_check_everything_is_gone(stack)
+    _stop_and_check_everything_is_gone(stack, signal.SIGTERM)
 
 
 @pytest.fixture
