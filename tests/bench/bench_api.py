@@ -1,0 +1,303 @@
+"""The API under load (wrk, 32 connections) against two baselines served the same way.
+
+Pairs, each measured in the same run, alternating which side goes first, round after round:
+- ``/health/live`` of the real API (``api-serve``: one uvicorn worker, ENVIRONMENT=test, INFO
+  logging, one access line per request written to a log file) against a bare FastAPI app with one
+  hello route under the same uvicorn options.
+- ``/v1/market/instruments?limit=50`` of the real API against the same query through a raw psycopg
+  pool answered with orjson (``reference_apps``), both reading one fresh general database holding
+  the fake exchange's ~1,900 instruments.
+
+Rows: requests per second, p50/p99 latency and the server process's CPU time per request (far
+steadier than req/s when other work shares the two cores), medians over the rounds. Every server
+listens on a free 127.0.0.1 port and is stopped at the end. wrk (Debian package) is installed
+when missing.
+"""
+
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from harness import Row
+
+from bybit_client import Instrument as BybitInstrument
+from bybit_client.testing import default_instruments
+from core_config import Settings, build_settings
+from db_core import Database, upgrade
+from db_core.scratch import scratch_database
+from db_general import GENERAL_DB, upsert_instruments
+from db_user import USER_DB, generate_key_file
+from worker_service.syncing import instrument_row
+
+HERE = Path(__file__).resolve().parent
+CONNECTIONS = 32
+ROUNDS = 3
+SECONDS = 5
+WARM_UP_SECONDS = 2
+INSTRUMENTS_PATH = "/v1/market/instruments?limit=50"
+LIVE = "api /health/live vs bare hello"
+INSTRUMENTS = "api instruments vs raw psycopg"
+
+# wrk's Lua hook: one machine-readable line with the totals and the latency percentiles (µs).
+WRK_REPORT = """
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("WRK %d %d %d %d %d %d %d %.1f %.1f\\n", summary.requests, summary.duration,
+    e.connect, e.read, e.write, e.status, e.timeout, latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+@dataclass(frozen=True)
+class Load:
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    cpu_us_per_request: float  # of the server process alone: steadier than req/s on a busy machine
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    pid: int
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def ensure_wrk() -> str:
+    """The path of wrk, installed with apt-get (the Debian package) when missing."""
+    found = shutil.which("wrk")
+    if found:
+        return found
+    print("wrk is missing: installing the Debian package with apt-get", flush=True)
+    install = ["apt-get", "install", "-y", "-qq", "wrk"]
+    if subprocess.run(install, check=False, capture_output=True).returncode != 0:
+        print("apt-get install failed: running apt-get update, then trying again", flush=True)
+        subprocess.run(["apt-get", "update", "-qq"], check=False, capture_output=True)
+        subprocess.run(install, check=False, capture_output=True)
+    found = shutil.which("wrk")
+    if not found:
+        raise SystemExit("bench_api needs wrk: install it with `apt-get install wrk` (as root) and run again")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def load_instruments(settings: Settings) -> int:
+    """Write the fake exchange's default instruments (every category) as the worker's sync would."""
+    rows = [
+        instrument_row(BybitInstrument.model_validate({**item, "category": category}))
+        for category, items in default_instruments().items()
+        for item in items
+    ]
+    database = Database(GENERAL_DB, settings=lambda: settings, application_name="bench-load")
+    try:
+        with database.sync_session() as session:
+            upsert_instruments(session, rows, datetime.now(UTC))
+    finally:
+        database.dispose_sync()
+    return len(rows)
+
+
+@contextmanager
+def fresh_databases() -> Iterator[Settings]:
+    """Both databases created and migrated to head, the general one filled; dropped at the end."""
+    with scratch_database("bench_user") as user_url, scratch_database("bench_general") as general_url:
+        settings = build_settings(
+            environment="test", database_url_user=user_url, database_url_general=general_url
+        )
+        upgrade(USER_DB, settings, url=user_url)
+        upgrade(GENERAL_DB, settings, url=general_url)
+        print(f"loaded {load_instruments(settings)} instruments into a fresh general database", flush=True)
+        yield settings
+
+
+def _get(url: str) -> tuple[int, bytes]:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return int(response.status), bytes(response.read())
+
+
+@contextmanager
+def server(command: list[str], settings: Settings, log: Path, probe_path: str) -> Iterator[Server]:
+    """A server process on a free port with the benchmark's settings (one uvicorn worker, in process)."""
+    port = free_port()
+    master_key = log.parent / "master.key"
+    if not master_key.exists():
+        generate_key_file(master_key)
+    env = {
+        **os.environ,
+        "ENVIRONMENT": "test",
+        "LOG_LEVEL": "INFO",
+        "API_HOST": "127.0.0.1",
+        "API_WORKERS": "1",
+        "PORT": str(port),
+        "DATABASE_URL_USER": settings.database_url_user.get_secret_value(),
+        "DATABASE_URL_GENERAL": settings.database_url_general.get_secret_value(),
+        "RENDER_MASTER_KEY_PATH": str(master_key),
+    }
+    base_url = f"http://127.0.0.1:{port}"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            command, env=env, cwd=log.parent, stdin=subprocess.DEVNULL, stdout=output, stderr=output
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise SystemExit(f"{command[-1]} exited with {process.returncode}; its output: {log}")
+            try:
+                if _get(base_url + probe_path)[0] == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{command[-1]} did not answer on {base_url} within 30 s; see {log}")
+            time.sleep(0.1)
+        yield Server(base_url, process.pid)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=25)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wrk(binary: str, script: Path, target: Server, path: str, seconds: int) -> Load:
+    url = target.url + path
+    cpu_before = cpu_seconds(target.pid)
+    completed = subprocess.run(
+        [binary, "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    line = next(line for line in completed.stdout.splitlines() if line.startswith("WRK "))
+    requests, duration_us, connect, read, write, status, timeout = map(int, line.split()[1:8])
+    p50_us, p99_us = map(float, line.split()[8:10])
+    if status or connect:
+        raise SystemExit(f"wrk on {url}: {status} non-2xx answers, {connect} connect errors")
+    if read or write or timeout:
+        print(f"  wrk on {url}: {read} read, {write} write errors, {timeout} timeouts", flush=True)
+    cpu = cpu_seconds(target.pid) - cpu_before
+    return Load(requests / (duration_us / 1e6), p50_us / 1000, p99_us / 1000, cpu / requests * 1e6)
+
+
+def same_instruments(api: Server, reference: Server) -> None:
+    """Both sides must answer the same JSON, or the comparison would mean nothing."""
+    ours, theirs = (json.loads(_get(side.url + INSTRUMENTS_PATH)[1]) for side in (api, reference))
+    if ours != theirs:
+        differing = [(a, b) for a, b in zip(ours["items"], theirs["items"], strict=False) if a != b]
+        detail = f": {differing[0][0]} != {differing[0][1]}" if differing else ""
+        raise SystemExit(f"the API and the raw psycopg reference answer differently{detail}")
+    if len(ours["items"]) != 50 or not ours["next_cursor"]:
+        raise SystemExit(f"expected a full page of 50 with a next cursor, got {len(ours['items'])}")
+
+
+def rows_for(benchmark: str, baseline: str, goal: str, ours: list[Load], theirs: list[Load]) -> list[Row]:
+    unit = f"wrk {CONNECTIONS} connections, median of {ROUNDS} x {SECONDS} s"
+
+    def row(metric: str, field: str, unit: str, goal: str, higher_is_better: bool = False) -> Row:
+        def median(loads: list[Load]) -> float:
+            return float(statistics.median(getattr(load, field) for load in loads))
+
+        return Row(benchmark, metric, median(ours), unit, baseline, median(theirs), goal, higher_is_better)
+
+    return [
+        row("req/s", "requests_per_second", f"requests/s, {unit}", goal, higher_is_better=True),
+        row("p50 latency ms", "p50_ms", f"ms, {unit}", "reported"),
+        row("p99 latency ms", "p99_ms", f"ms, {unit}", "reported"),
+        row("server CPU us/request", "cpu_us_per_request", f"us of the server process, {unit}", "reported"),
+    ]
+
+
+@dataclass(frozen=True)
+class Pair:
+    name: str
+    ours: Server
+    ours_path: str
+    theirs: Server
+    theirs_path: str
+
+
+def measure(binary: str, script: Path, pairs: list[Pair]) -> dict[str, tuple[list[Load], list[Load]]]:
+    """Warm every server, then ROUNDS rounds of each pair, alternating which side goes first."""
+    for pair in pairs:
+        wrk(binary, script, pair.ours, pair.ours_path, WARM_UP_SECONDS)
+        wrk(binary, script, pair.theirs, pair.theirs_path, WARM_UP_SECONDS)
+    loads: dict[str, tuple[list[Load], list[Load]]] = {pair.name: ([], []) for pair in pairs}
+    for round_number in range(ROUNDS):
+        for pair in pairs:
+            ours, theirs = loads[pair.name]
+            sides = [(ours, pair.ours, pair.ours_path), (theirs, pair.theirs, pair.theirs_path)]
+            # Whoever goes second may meet a busier or quieter machine: alternate, favour neither.
+            for results, target, path in sides if round_number % 2 == 0 else reversed(sides):
+                results.append(wrk(binary, script, target, path, SECONDS))
+            print(
+                f"  round {round_number + 1} {pair.name}: {ours[-1].requests_per_second:,.0f} vs "
+                f"{theirs[-1].requests_per_second:,.0f} req/s, server CPU {ours[-1].cpu_us_per_request:,.0f} "
+                f"vs {theirs[-1].cpu_us_per_request:,.0f} us/request",
+                flush=True,
+            )
+    return loads
+
+
+def run() -> list[Row]:
+    binary = ensure_wrk()
+    api_serve = str(Path(sys.executable).parent / "api-serve")
+    reference = [sys.executable, str(HERE / "reference_apps.py")]
+    with ExitStack() as stack:
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-api-")))
+        script = work / "report.lua"
+        script.write_text(WRK_REPORT)
+        settings = stack.enter_context(fresh_databases())
+        api_log = work / "api.log"
+        api = stack.enter_context(server([api_serve], settings, api_log, "/health/live"))
+        hello = stack.enter_context(server([*reference, "hello"], settings, work / "hello.log", "/hello"))
+        raw = stack.enter_context(
+            server([*reference, "instruments"], settings, work / "raw.log", INSTRUMENTS_PATH)
+        )
+        same_instruments(api, raw)
+        loads = measure(
+            binary,
+            script,
+            [
+                Pair(LIVE, api, "/health/live", hello, "/hello"),
+                Pair(INSTRUMENTS, api, INSTRUMENTS_PATH, raw, INSTRUMENTS_PATH),
+            ],
+        )
+        lines = len(api_log.read_bytes().splitlines())
+        print(f"  the API wrote {lines:,} log lines ({api_log.stat().st_size / 1e6:.1f} MB) to its log file")
+    logged = "api: one INFO access line per request, stderr to a file"
+    return [
+        *rows_for(
+            LIVE, "a bare FastAPI hello route, same uvicorn options", f">= 0.9x ({logged})", *loads[LIVE]
+        ),
+        *rows_for(
+            INSTRUMENTS,
+            "the same query via a raw psycopg pool + orjson, same uvicorn options",
+            f">= 0.8x ({logged})",
+            *loads[INSTRUMENTS],
+        ),
+    ]

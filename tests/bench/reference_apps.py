@@ -1,0 +1,133 @@
+"""The two baselines of the API benchmark, served exactly as ``api-serve`` serves the real API.
+
+- ``hello``: a bare FastAPI app with one route, ``GET /hello`` -> ``{"status": "ok"}``.
+- ``instruments``: ``GET /v1/market/instruments?limit=`` running the API's query (same columns,
+  order and limit + 1 for the next cursor) through a raw psycopg pool, answered with orjson in the
+  API's JSON shape (decimals as strings, times as ISO 8601 UTC).
+
+Run as ``python reference_apps.py hello|instruments``: settings (port, host, database URL, pool
+sizes) come from the environment through core-config, and the uvicorn options are the ones
+``api-serve`` passes, read from ``api_service.serve`` itself so the baseline cannot drift from it.
+"""
+
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from decimal import Decimal
+from typing import Annotated, Any
+from unittest import mock
+
+import orjson
+import uvicorn
+from fastapi import FastAPI, Query, Response
+from psycopg_pool import AsyncConnectionPool
+
+from api_service import serve
+from core_config import get_settings
+from db_general.pagination import encode_cursor
+
+INSTRUMENT_COLUMNS = (
+    "category",
+    "symbol",
+    "status",
+    "base_coin",
+    "quote_coin",
+    "tick_size",
+    "qty_step",
+    "min_order_qty",
+    "max_order_qty",
+    "min_notional",
+    "launch_time",
+    "raw",
+    "first_seen_at",
+    "updated_at",
+    "delisted_at",
+)
+# The statement db_general.list_instruments sends without filters. ``raw`` is not in the answer but the
+# API loads it (and decodes its JSON) today, so the reference does too: keep the two in step.
+INSTRUMENTS_QUERY = (
+    f"SELECT {', '.join(INSTRUMENT_COLUMNS)} FROM instruments ORDER BY category, symbol LIMIT %(limit)s"
+)
+
+
+def hello_app() -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/hello")
+    async def hello() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def _decimal_text(value: object) -> str:
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def instruments_app() -> FastAPI:
+    settings = get_settings()
+    conninfo = settings.database_url_general.get_secret_value().replace(
+        "postgresql+psycopg://", "postgresql://", 1
+    )
+    pool = AsyncConnectionPool(
+        conninfo,
+        min_size=settings.db_pool_size,
+        max_size=settings.db_pool_size + settings.db_max_overflow,
+        timeout=settings.db_pool_timeout,
+        # The API's statement timeout; UTC so that orjson writes ``Z`` times as the API does.
+        kwargs={
+            "application_name": "bench-raw-psycopg",
+            "options": f"-c statement_timeout={settings.db_statement_timeout_ms} -c TimeZone=UTC",
+        },
+        open=False,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await pool.open(wait=True)
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.get("/v1/market/instruments")
+    async def instruments(limit: Annotated[int, Query(ge=1, le=500)] = 100) -> Response:
+        async with pool.connection() as connection:
+            cursor = await connection.execute(INSTRUMENTS_QUERY, {"limit": limit + 1})
+            rows = await cursor.fetchall()
+        items = [dict(zip(INSTRUMENT_COLUMNS, row, strict=True)) for row in rows[:limit]]
+        for item in items:
+            del item["raw"]  # fetched because the API fetches it, but not part of the answer
+        next_cursor = encode_cursor(items[-1]["category"], items[-1]["symbol"]) if len(rows) > limit else None
+        body = orjson.dumps(
+            {"items": items, "next_cursor": next_cursor}, default=_decimal_text, option=orjson.OPT_UTC_Z
+        )
+        return Response(body, media_type="application/json")
+
+    return app
+
+
+FACTORIES: dict[str, Callable[[], FastAPI]] = {"hello": hello_app, "instruments": instruments_app}
+
+
+def api_serve_options() -> dict[str, Any]:
+    """The keyword arguments ``api-serve`` gives ``uvicorn.run`` (and its logging set-up, done)."""
+    captured: dict[str, Any] = {}
+    with mock.patch.object(uvicorn, "run", lambda _app, **options: captured.update(options)):
+        serve.main()
+    return captured
+
+
+def main(name: str) -> None:
+    if name not in FACTORIES:
+        raise SystemExit(f"usage: reference_apps.py {'|'.join(FACTORIES)}")
+    options = api_serve_options()
+    uvicorn.run(f"reference_apps:{FACTORIES[name].__name__}", **options)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "")
