@@ -130,7 +130,7 @@ class Stack:
                 if not child.running:
                     self.say(f"{child.name} exited with code {child.process.returncode}: stopping")
                     return 1
-            if not announced and _answers(f"{api_url}/health/live"):
+            if not announced and _http_ok(f"{api_url}/health/live"):
                 self.say(f"API at {api_url} (OpenAPI at {api_url}/docs); Ctrl-C stops everything")
                 announced = True
         self.say(f"{self.stop.received}: stopping")
@@ -141,7 +141,7 @@ class Stack:
         stop_all(self.servers, timeout=SERVER_STOP_SECONDS, logs=self.logs)
 
 
-def _answers(url: str) -> bool:
+def _http_ok(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=0.2) as response:  # noqa: S310 - our own http URL
             return bool(response.status == 200)
