@@ -193,8 +193,13 @@ def stack(stack_folder: Path) -> Iterator[Stack]:
     running = Stack(stack_folder, env)
     yield running
     if running.process is not None and running.process.poll() is None:
-        running.process.kill()
-        running.process.wait()
+        # A failed test still stops the stack in order, so nothing writes into the folder later.
+        running.process.terminate()
+        try:
+            running.process.wait(STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            running.process.kill()
+            running.process.wait()
 
 
 def _wait_worker_healthy(stack: Stack) -> None:
