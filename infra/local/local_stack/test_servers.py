@@ -65,6 +65,9 @@ def _run_with_embedded(command: Sequence[str], *, postgres: bool, redis: bool) -
         env.setdefault(
             WORKER_REDIS_VARIABLE, f"redis://127.0.0.1:{embedded_redis.port}/{WORKER_REDIS_DATABASE}"
         )
+        if shutil.which("redis-server") is None:
+            # Tests that start a private Redis look for redis-server on PATH: the wheel's one, last.
+            env["PATH"] = os.pathsep.join(filter(None, [env.get("PATH"), str(Path(sys.executable).parent)]))
     where = ", ".join(f"{type(s).__name__} at {s.url}" for s in servers)
     print(f"test servers: {where}", flush=True)
     children = start_embedded(servers, lambda: False)
