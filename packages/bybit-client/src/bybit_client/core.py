@@ -162,7 +162,7 @@ class ClientCore:
             raise _error(error_for_ret_code(code), message, code, call.path, reply.status, reset_at)
         try:
             return call.parse(envelope.get("result"))
-        except (ValidationError, KeyError, TypeError, ValueError) as exc:
+        except (ValidationError, KeyError, TypeError, ValueError, ArithmeticError) as exc:
             raise BybitError(f"unexpected result shape: {exc}", ret_code=0, endpoint=call.path) from None
 
     def _note_rate_limit(self, path: str, headers: Mapping[str, str]) -> Any:

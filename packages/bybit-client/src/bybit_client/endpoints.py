@@ -25,6 +25,7 @@ from bybit_client.models import (
     Ticker,
     WalletBalance,
     datetime_to_ms,
+    klines_from_rows,
 )
 from bybit_client.signing import PreEncoded
 
@@ -134,7 +135,7 @@ def klines(
 
     def parse(result: Any) -> Klines:
         # Bybit lists newest first; callers get oldest first.
-        rows = [Kline.from_row(row) for row in reversed(result["list"])]
+        rows = klines_from_rows(reversed(result["list"]))
         return Klines.model_construct(category=category, symbol=symbol, interval=interval, items=rows)
 
     return Call("GET", "/v5/market/kline", params, parse)

@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, quote
 
 import orjson
 
-from bybit_client.testing.data import candle, candle_starts, ticker
+from bybit_client.testing.data import candle_page, candle_starts, ticker
 from bybit_client.testing.exchange import FakeExchange, FakeKey, Fault, RecordedRequest
 
 Scope = dict[str, Any]
@@ -257,7 +257,8 @@ class FakeBybitApp:
         now = self.exchange.now_ms()
         end = min(_int(params, "end", now), now)
         start = _int(params, "start") if params.get("start") else None
-        rows = [candle(symbol, interval, moment) for moment in candle_starts(interval, start, end, limit)]
+        starts = candle_starts(interval, start, end, limit)
+        rows = candle_page(symbol, interval, starts[-1], starts[0], len(starts)) if starts else []
         return {"category": category, "symbol": symbol, "list": rows}
 
     # -- private --------------------------------------------------------------------------------

@@ -5,6 +5,8 @@ import zlib
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 MAJORS = [
     "BTC",
     "ETH",
@@ -145,11 +147,8 @@ def candle_starts(interval: str, start: int | None, end: int, limit: int) -> lis
         step, offset = DAY_MS, 0
     else:
         step, offset = int(interval) * 60_000, 0
-    current = (end - offset) // step * step + offset
-    while current >= lowest and len(starts) < limit:
-        starts.append(current)
-        current -= step
-    return starts
+    newest = (end - offset) // step * step + offset
+    return list(range(newest, lowest - 1, -step)[:limit])
 
 
 def _price(units: int) -> str:
@@ -168,6 +167,14 @@ def candle(symbol: str, interval: str, start: int) -> list[str]:
     volume = 1_000 + (seed >> 13) % 100_000
     turnover = volume * close // 10_000
     return [str(start), _price(open_), _price(high), _price(low), _price(close), str(volume), str(turnover)]
+
+
+@functools.lru_cache(maxsize=64)  # a page of 1000 rows is about 75 kB
+def candle_page(symbol: str, interval: str, oldest: int, newest: int, count: int) -> orjson.Fragment:
+    """The JSON of the ``count`` rows from ``newest`` back to ``oldest``, serialised once: a benchmark
+    fetching the same page again and again measures the client, not the fake server."""
+    rows = [candle(symbol, interval, moment) for moment in candle_starts(interval, oldest, newest, count)]
+    return orjson.Fragment(orjson.dumps(rows))
 
 
 def ticker(symbol: str) -> dict[str, str]:
