@@ -58,6 +58,8 @@ class CurlTransport:
         handle.setopt(pycurl.PROXY, "")  # like the other transports: no proxy from the environment
         handle.setopt(pycurl.FOLLOWLOCATION, 0)
         handle.setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
+        # HTTP/1.1 as the async client speaks: the protocol the fake server tests both with.
+        handle.setopt(pycurl.HTTP_VERSION, pycurl.CURL_HTTP_VERSION_1_1)
         return handle
 
     def send(self, request: HttpRequest) -> HttpResponse | TransportFailure:
