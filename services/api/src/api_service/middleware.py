@@ -5,7 +5,7 @@ outside Starlette's own error middleware so that even a 500 carries the request 
 """
 
 import logging
-import time
+from time import perf_counter
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -29,13 +29,13 @@ class RequestContextMiddleware:
         request_id = request_id_for(scope)
         header = (_HEADER_NAME, request_id.encode())
         status = 0
-        started = time.perf_counter()
+        started = perf_counter()
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []), header]
+                message["headers"] = [*message.get("headers", ()), header]
             await send(message)
 
         token = _request_id.set(request_id)
@@ -50,16 +50,17 @@ class RequestContextMiddleware:
                     if not status:
                         await internal_error_response()(scope, receive, send_with_id)
                 finally:
+                    method, path = scope["method"], scope["path"]
                     access_logger.info(
                         "%s %s %s",
-                        scope["method"],
-                        scope["path"],
+                        method,
+                        path,
                         status,
                         extra={
-                            "method": scope["method"],
-                            "path": scope["path"],
+                            "method": method,
+                            "path": path,
                             "status": status,
-                            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                            "duration_ms": round((perf_counter() - started) * 1000, 2),
                         },
                     )
         finally:
