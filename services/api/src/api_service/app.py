@@ -40,7 +40,8 @@ def create_app(settings: Settings) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
             expose_headers=["X-Request-ID"],
         )
-    for router in (health.router, meta.router, market.router, tasks.router, credentials.router):
+    health.add_health_routes(app)
+    for router in (meta.router, market.router, tasks.router, credentials.router):
         app.include_router(router)
     return app
 
