@@ -1,6 +1,7 @@
 """Engines carry the settings to the server; scopes commit on success and roll back on error."""
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 import pytest_asyncio
@@ -38,7 +39,9 @@ async def test_engine_applies_pool_and_connection_settings(engine: AsyncEngine) 
     async with engine.connect() as connection:
         assert (await connection.execute(text("SHOW statement_timeout"))).scalar_one() == "1234ms"
         assert (await connection.execute(text("SHOW application_name"))).scalar_one() == "tests:user"
-        assert (await connection.execute(text("SHOW TimeZone"))).scalar_one()  # answers at all
+        assert (await connection.execute(text("SHOW TimeZone"))).scalar_one() == "UTC"
+        read = (await connection.execute(text("SELECT '2026-01-01 12:00+02'::timestamptz"))).scalar_one()
+        assert (read.utcoffset(), read.hour) == (timedelta(0), 10)
 
 
 async def test_scope_commits_on_success_and_rolls_back_on_error(user_database_url: str) -> None:

@@ -1,7 +1,8 @@
 """Engine factories: one async (psycopg 3 async) and one sync engine per database and settings.
 
 Pool size, overflow, pool timeout, pre-ping, recycle, connect timeout, statement timeout and the
-``application_name`` shown in ``pg_stat_activity`` all come from the settings.
+``application_name`` shown in ``pg_stat_activity`` all come from the settings; every session runs
+in UTC.
 """
 
 import sys
@@ -26,13 +27,16 @@ def default_application_name(spec: DatabaseSpec) -> str:
 
 def connect_args(settings: Settings, application_name: str) -> dict[str, Any]:
     """psycopg connection parameters shared by the async and sync engines."""
-    args: dict[str, Any] = {
+    # Sessions in UTC whatever the server's default: timestamptz values come back as UTC datetimes,
+    # which serialise straight to ISO 8601 ``Z`` times without a conversion per value.
+    options = ["-c TimeZone=UTC"]
+    if settings.db_statement_timeout_ms:
+        options.append(f"-c statement_timeout={settings.db_statement_timeout_ms}")
+    return {
         "connect_timeout": settings.db_connect_timeout,
         "application_name": application_name[:_MAX_APPLICATION_NAME],
+        "options": " ".join(options),
     }
-    if settings.db_statement_timeout_ms:
-        args["options"] = f"-c statement_timeout={settings.db_statement_timeout_ms}"
-    return args
 
 
 def _engine_options(spec: DatabaseSpec, settings: Settings, application_name: str | None) -> dict[str, Any]:
