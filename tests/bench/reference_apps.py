@@ -38,13 +38,12 @@ INSTRUMENT_COLUMNS = (
     "max_order_qty",
     "min_notional",
     "launch_time",
-    "raw",
     "first_seen_at",
     "updated_at",
     "delisted_at",
 )
-# The statement db_general.list_instruments sends without filters. ``raw`` is not in the answer but the
-# API loads it (and decodes its JSON) today, so the reference does too: keep the two in step.
+# The statement db_general.list_instruments sends without filters (every column but ``raw``, which no
+# list shows): keep the two in step.
 INSTRUMENTS_QUERY = (
     f"SELECT {', '.join(INSTRUMENT_COLUMNS)} FROM instruments ORDER BY category, symbol LIMIT %(limit)s"
 )
@@ -100,8 +99,6 @@ def instruments_app() -> FastAPI:
             cursor = await connection.execute(INSTRUMENTS_QUERY, {"limit": limit + 1})
             rows = await cursor.fetchall()
         items = [dict(zip(INSTRUMENT_COLUMNS, row, strict=True)) for row in rows[:limit]]
-        for item in items:
-            del item["raw"]  # fetched because the API fetches it, but not part of the answer
         next_cursor = encode_cursor(items[-1]["category"], items[-1]["symbol"]) if len(rows) > limit else None
         body = orjson.dumps(
             {"items": items, "next_cursor": next_cursor}, default=_decimal_text, option=orjson.OPT_UTC_Z

@@ -96,7 +96,7 @@ async def test_keyset_pagination_walks_every_row_once(general_session: AsyncSess
     cursor = None
     for _ in range(10):
         page = await list_instruments(general_session, limit=3, cursor=cursor)
-        seen += [(i.category, i.symbol) for i in page.items]
+        seen += [(i["category"], i["symbol"]) for i in page.items]
         cursor = page.next_cursor
         if cursor is None:
             break
@@ -106,7 +106,9 @@ async def test_keyset_pagination_walks_every_row_once(general_session: AsyncSess
     assert len(linear.items) == 7
     assert linear.next_cursor is None
     eth = await list_instruments(general_session, base_coin="ETH", limit=2)
-    assert [i.category for i in eth.items] == ["spot", "spot"]
+    assert [i["category"] for i in eth.items] == ["spot", "spot"]
+    assert "raw" not in eth.items[0]  # lists never load the raw exchange document
+    assert eth.items[0]["max_order_qty"] == Decimal("1190.000")
     assert eth.next_cursor is not None
 
     found = await get_instrument(general_session, "spot", "P01USDT")

@@ -5,6 +5,7 @@ the caller's session scope does.
 """
 
 from db_general.instruments import (
+    InstrumentListing,
     InstrumentPage,
     get_instrument,
     list_instruments,
@@ -24,6 +25,7 @@ __all__ = [
     "SYNC_STATUSES",
     "GeneralBase",
     "Instrument",
+    "InstrumentListing",
     "InstrumentPage",
     "InstrumentRow",
     "InvalidCursorError",

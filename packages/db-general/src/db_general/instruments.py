@@ -3,7 +3,9 @@
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from operator import attrgetter
+from typing import TypedDict, cast
 
 from sqlalchemy import CursorResult, literal, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -57,9 +59,34 @@ _MERGE = text(
 )
 
 
+class InstrumentListing(TypedDict):
+    """An instrument as lists show it: every column but ``raw``, as a plain dict."""
+
+    category: str
+    symbol: str
+    status: str
+    base_coin: str
+    quote_coin: str
+    tick_size: Decimal | None
+    qty_step: Decimal | None
+    min_order_qty: Decimal | None
+    max_order_qty: Decimal | None
+    min_notional: Decimal | None
+    launch_time: datetime | None
+    first_seen_at: datetime
+    updated_at: datetime
+    delisted_at: datetime | None
+
+
+# Read with Core from the table, not as ORM objects: no identity map, no instrumented attributes,
+# and no ``raw`` (its JSON decode was most of a page's cost and no list shows it).
+_LISTING_COLUMNS = tuple(Instrument.__table__.c[name] for name in InstrumentListing.__annotations__)
+_LISTING_NAMES = tuple(InstrumentListing.__annotations__)
+
+
 @dataclass(frozen=True)
 class InstrumentPage:
-    items: list[Instrument]
+    items: list[InstrumentListing]
     next_cursor: str | None
 
 
@@ -73,32 +100,34 @@ async def list_instruments(
     cursor: str | None = None,
     include_delisted: bool = True,
 ) -> InstrumentPage:
-    """One page in (category, symbol) order; ``next_cursor`` is None on the last page.
+    """One page of ``InstrumentListing`` dicts in (category, symbol) order; ``next_cursor`` is None
+    on the last page.
 
     Raises ``InvalidCursorError`` (a ``ValueError``) for a cursor that was not produced here.
     """
     if limit < 1:
         raise ValueError("limit must be at least 1")
-    query = select(Instrument).order_by(Instrument.category, Instrument.symbol).limit(limit + 1)
+    table = Instrument.__table__
+    query = select(*_LISTING_COLUMNS).order_by(table.c.category, table.c.symbol).limit(limit + 1)
     if category is not None:
-        query = query.where(Instrument.category == category)
+        query = query.where(table.c.category == category)
     if status is not None:
-        query = query.where(Instrument.status == status)
+        query = query.where(table.c.status == status)
     if base_coin is not None:
-        query = query.where(Instrument.base_coin == base_coin)
+        query = query.where(table.c.base_coin == base_coin)
     if not include_delisted:
-        query = query.where(Instrument.delisted_at.is_(None))
+        query = query.where(table.c.delisted_at.is_(None))
     if cursor is not None:
         after_category, after_symbol = decode_cursor(cursor, 2)
         query = query.where(
-            tuple_(Instrument.category, Instrument.symbol)
-            > tuple_(literal(after_category), literal(after_symbol))
+            tuple_(table.c.category, table.c.symbol) > tuple_(literal(after_category), literal(after_symbol))
         )
-    items = list((await session.scalars(query)).all())
+    result = await session.execute(query)
+    items = [cast(InstrumentListing, dict(zip(_LISTING_NAMES, row, strict=True))) for row in result]
     if len(items) <= limit:
         return InstrumentPage(items, None)
     items = items[:limit]
-    return InstrumentPage(items, encode_cursor(items[-1].category, items[-1].symbol))
+    return InstrumentPage(items, encode_cursor(items[-1]["category"], items[-1]["symbol"]))
 
 
 async def get_instrument(session: AsyncSession, category: str, symbol: str) -> Instrument | None:
