@@ -16,6 +16,7 @@ from api_service.dependencies import general_session as general_session_dependen
 from api_service.dependencies import user_session as user_session_dependency
 from bybit_client.testing import FakeBybit
 from core_config import Settings
+from db_user import generate_key_file
 
 ClientFor = Callable[[Settings], AbstractAsyncContextManager[httpx.AsyncClient]]
 
@@ -29,11 +30,17 @@ def closed_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def api_settings(test_settings: Settings, fake_bybit_server: FakeBybit) -> Settings:
-    """The test settings, with Bybit played by the fake exchange on the configured network."""
+def api_settings(
+    test_settings: Settings, fake_bybit_server: FakeBybit, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
+    """The test settings, with a master key file of this run's own (mode 0600) and Bybit played by
+    the fake exchange on the configured network."""
+    key_file = tmp_path_factory.mktemp("secrets") / "master.key"
+    generate_key_file(key_file)
     fake_bybit_server.network = test_settings.bybit_network.value
     return test_settings.model_copy(
         update={
+            "render_master_key_path": key_file,
             "celery_queue": f"test-api-{uuid.uuid4().hex[:8]}",
             "health_check_timeout": 1.0,
             "bybit_api_url": fake_bybit_server.base_url,
