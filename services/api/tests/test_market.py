@@ -1,6 +1,6 @@
 """Market endpoints read the general database: filters, keyset pages, exact decimals, UTC times."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -156,3 +156,19 @@ async def test_bad_kline_queries_are_422(rolled_back_client: httpx.AsyncClient) 
     for params in cases:
         response = await rolled_back_client.get("/v1/market/klines", params=params)
         assert response.status_code == 422, params
+
+
+async def test_tiny_decimals_stay_plain_and_times_leave_in_utc(
+    general_session: AsyncSession, rolled_back_client: httpx.AsyncClient
+) -> None:
+    tiny = instrument("spot", "SHIBUSDT", base="SHIB")
+    tiny.tick_size = Decimal("0.00000001")  # str() of this Decimal is "1E-8"
+    tiny.min_notional = Decimal("1E+3")
+    tiny.first_seen_at = datetime(2026, 11, 1, 14, 30, 0, 250000, tzinfo=timezone(timedelta(hours=2)))
+    general_session.add(tiny)
+    await general_session.flush()
+    response = await rolled_back_client.get("/v1/market/instruments", params={"base_coin": "SHIB"})
+    (item,) = response.json()["items"]
+    assert (item["tick_size"], item["min_notional"]) == ("0.00000001", "1000")
+    assert item["first_seen_at"] == "2026-11-01T12:30:00.250000Z"
+    assert item["launch_time"] == "2025-09-27T12:00:00Z"

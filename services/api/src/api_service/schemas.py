@@ -1,21 +1,22 @@
 """Response models: money and sizes as exact decimal strings, times as ISO 8601 UTC."""
 
-from datetime import UTC, datetime
 from decimal import Decimal
+from operator import methodcaller
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
 
 Category = Literal["spot", "linear", "inverse", "option"]
 KlineCategory = Literal["spot", "linear", "inverse"]
 Interval = Literal["1", "3", "5", "15", "30", "60", "120", "240", "360", "720", "D", "W", "M"]
 Symbol = Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{1,39}$", examples=["BTCUSDT"])]
 
-UtcDateTime = Annotated[
-    datetime,
-    PlainSerializer(lambda value: value.astimezone(UTC).isoformat().replace("+00:00", "Z"), return_type=str),
-]
-DecimalString = Annotated[Decimal, PlainSerializer(lambda value: format(value, "f"), return_type=str)]
+# Database sessions run in UTC (db-core), so times read there are UTC datetimes, which pydantic
+# writes natively as ISO 8601 with ``Z``; no Python conversion per value.
+UtcDateTime = AwareDatetime
+# Plain digits, never an exponent (str(Decimal("0.00000001")) is "1E-8"): Decimal.__format__ with
+# "f", called through methodcaller so that no Python frame runs per value.
+DecimalString = Annotated[Decimal, PlainSerializer(methodcaller("__format__", "f"), return_type=str)]
 
 
 class Live(BaseModel):

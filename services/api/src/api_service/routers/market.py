@@ -43,9 +43,7 @@ async def instruments(
         )
     except InvalidCursorError:
         raise ApiError(400, "invalid_cursor", "cursor is not one this API returned") from None
-    return InstrumentPage(
-        items=[Instrument.model_validate(row) for row in page.items], next_cursor=page.next_cursor
-    )
+    return InstrumentPage.model_validate({"items": page.items, "next_cursor": page.next_cursor})
 
 
 @router.get("/instruments/{category}/{symbol}", summary="One instrument", responses=error_responses(404, 422))
