@@ -14,7 +14,9 @@ from core_config import Settings
 from db_user import User, find_active_token
 
 
-def get_resources(request: Request) -> Resources:
+# Cheap dependencies are ``async def``: FastAPI runs a plain ``def`` one in a worker thread, a hop
+# that costs more than the dependency itself.
+async def get_resources(request: Request) -> Resources:
     resources: Resources = request.app.state.resources
     return resources
 
@@ -22,7 +24,7 @@ def get_resources(request: Request) -> Resources:
 ResourcesDep = Annotated[Resources, Depends(get_resources)]
 
 
-def get_settings_dep(resources: ResourcesDep) -> Settings:
+async def get_settings_dep(resources: ResourcesDep) -> Settings:
     return resources.settings
 
 
