@@ -9,6 +9,7 @@ from db_core.engines import (
     create_async_database_engine,
     create_sync_database_engine,
     default_application_name,
+    ping_idle_connections,
 )
 from db_core.errors import DatabaseError, DatabaseUnavailableError, UnknownDatabaseError, WrongDatabaseError
 from db_core.migrations import (
@@ -61,6 +62,7 @@ __all__ = [
     "head_revisions",
     "migration_status",
     "new_metadata",
+    "ping_idle_connections",
     "registered_databases",
     "revision",
     "run_environment",
