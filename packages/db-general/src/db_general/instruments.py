@@ -123,7 +123,7 @@ async def list_instruments(
             tuple_(table.c.category, table.c.symbol) > tuple_(literal(after_category), literal(after_symbol))
         )
     result = await session.execute(query)
-    items = [cast(InstrumentListing, dict(zip(_LISTING_NAMES, row, strict=True))) for row in result]
+    items = [cast(InstrumentListing, dict(zip(_LISTING_NAMES, row, strict=True))) for row in result.all()]
     if len(items) <= limit:
         return InstrumentPage(items, None)
     items = items[:limit]
