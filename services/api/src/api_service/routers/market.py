@@ -3,7 +3,7 @@
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, BaseModel, Field
 
 from api_service.dependencies import GeneralSession
 from api_service.errors import ApiError, error_responses
@@ -26,20 +26,28 @@ MAX_KLINES = 1000
 Status = Literal["Trading", "PreLaunch", "Delivering", "Closed"]
 
 
+class InstrumentFilters(BaseModel):
+    """The list's query parameters, validated in one call rather than one per parameter."""
+
+    category: Category | None = None
+    status: Status | None = None
+    base_coin: str | None = Field(None, pattern=r"^[A-Z0-9]{1,20}$")
+    limit: int = Field(100, ge=1, le=MAX_INSTRUMENTS)
+    cursor: str | None = Field(None, max_length=200, description="next_cursor of the previous page")
+
+
 @router.get("/instruments", summary="Instruments, filtered, in pages", responses=error_responses(400, 422))
 async def instruments(
-    session: GeneralSession,
-    category: Category | None = None,
-    status: Status | None = None,
-    base_coin: Annotated[str | None, Query(pattern=r"^[A-Z0-9]{1,20}$")] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_INSTRUMENTS)] = 100,
-    cursor: Annotated[
-        str | None, Query(max_length=200, description="next_cursor of the previous page")
-    ] = None,
+    session: GeneralSession, filters: Annotated[InstrumentFilters, Query()]
 ) -> InstrumentPage:
     try:
         page = await list_instruments(
-            session, category=category, status=status, base_coin=base_coin, limit=limit, cursor=cursor
+            session,
+            category=filters.category,
+            status=filters.status,
+            base_coin=filters.base_coin,
+            limit=filters.limit,
+            cursor=filters.cursor,
         )
     except InvalidCursorError:
         raise ApiError(400, "invalid_cursor", "cursor is not one this API returned") from None
