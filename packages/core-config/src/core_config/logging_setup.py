@@ -65,13 +65,11 @@ def _install_context_record_factory() -> None:
 _install_context_record_factory()
 
 
-def _extra_fields(record: logging.LogRecord) -> list[tuple[str, Any]]:
+def _extra_fields(record: logging.LogRecord) -> dict[str, Any]:
     """The fields a caller or a bound context added to the record, in the order they were added."""
-    return [
-        (key, value)
-        for key, value in record.__dict__.items()
-        if key not in _STANDARD_ATTRS and not key.startswith("_")
-    ]
+    return {
+        key: value for key, value in record.__dict__.items() if key not in _STANDARD_ATTRS and key[:1] != "_"
+    }
 
 
 class _SecondCache:
@@ -126,7 +124,7 @@ class TextFormatter(logging.Formatter):
         text = f"{record.asctime} {record.levelname:<7} {record.name}: {record.message}"
         extras = _extra_fields(record)
         if extras:
-            text = f"{text} {' '.join(f'{key}={value}' for key, value in extras)}"
+            text = f"{text} {' '.join([f'{key}={value}' for key, value in extras.items()])}"
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:
