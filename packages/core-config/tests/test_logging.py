@@ -70,3 +70,12 @@ def test_text_line_keeps_extras_on_the_first_line_and_the_traceback_after(
     assert re.fullmatch(r"\d\d:\d\d:\d\d ERROR   z: failed request_id=req-2", first)
     assert rest[0] == "Traceback (most recent call last):"
     assert rest[-1] == "RuntimeError: boom"
+
+
+def test_uvicorn_colour_copy_of_the_message_is_not_repeated(
+    restore_root_logger: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging("INFO", json_lines=False)
+    logging.getLogger("uvicorn.error").info("Started %s", "server", extra={"color_message": "Started %s"})
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.endswith("uvicorn.error: Started server")

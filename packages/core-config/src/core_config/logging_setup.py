@@ -19,7 +19,8 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 _log_context: ContextVar[dict[str, Any] | None] = ContextVar("log_context", default=None)
-_STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+# Record attributes that are not extra fields; uvicorn's ``color_message`` repeats the message.
+_STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
 
 
 class _LogContextBinding(AbstractContextManager[None]):
