@@ -76,6 +76,6 @@ def test_uvicorn_colour_copy_of_the_message_is_not_repeated(
     restore_root_logger: object, capsys: pytest.CaptureFixture[str]
 ) -> None:
     configure_logging("INFO", json_lines=False)
-    logging.getLogger("uvicorn.error").info("Started %s", "server", extra={"color_message": "Started %s"})
+    logging.getLogger("colour.test").info("Started %s", "server", extra={"color_message": "Started %s"})
     (line,) = capsys.readouterr().err.splitlines()
-    assert line.endswith("uvicorn.error: Started server")
+    assert line.endswith("colour.test: Started server")
