@@ -8,24 +8,20 @@ the services report themselves, so nothing is written there.
 import subprocess
 from pathlib import Path
 
-from local_stack.commands import available
+from local_stack.commands import require
 from local_stack.errors import StackError
 
 GENERATE_COMMAND = ("master-key", "generate", "--path")
-_USAGE_ERROR = 2  # argparse's exit status: the subcommand does not exist yet
 
 
 def ensure_local_master_key(path: Path) -> str:
     """Make sure a master key file exists at ``path``; return one line saying what was done.
 
-    The key is written by ``api-admin master-key generate --path PATH`` (mode 0600). Until that
-    command exists, no file is written and the line says so.
+    The key is written by ``api-admin master-key generate --path PATH`` (mode 0600).
     """
     if path.exists():
         return f"master key: {path}"
-    admin = available("api-admin")
-    if admin is None:
-        return f"master key: none at {path}; `api-admin master-key generate` is not installed yet"
+    admin = require("api-admin")
     path.parent.mkdir(parents=True, exist_ok=True)
     result = subprocess.run(  # noqa: S603 - our own console script, fixed arguments
         [str(admin), *GENERATE_COMMAND, str(path)],
@@ -34,8 +30,6 @@ def ensure_local_master_key(path: Path) -> str:
         text=True,
         check=False,
     )
-    if result.returncode == _USAGE_ERROR and not path.exists():
-        return f"master key: none at {path}; this api-admin has no `master-key generate` yet"
     if result.returncode != 0 or not path.exists():
         # The vault's messages never carry key material; its last line says what went wrong.
         reason = (result.stderr.strip().splitlines() or [f"exit status {result.returncode}"])[-1]

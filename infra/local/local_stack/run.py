@@ -9,7 +9,7 @@ import urllib.request
 from pathlib import Path
 
 from core_config import Environment, Settings, build_settings, exit_on_config_error
-from local_stack.commands import available
+from local_stack.commands import require
 from local_stack.databases import ensure_database
 from local_stack.discovery import Plan, plan_servers
 from local_stack.embedded import SERVER_STOP_SECONDS, EmbeddedServer, start_embedded
@@ -73,11 +73,7 @@ class Stack:
         if settings.environment == Environment.LOCAL:
             self.say(ensure_local_master_key(settings.render_master_key_path))
         for name, script, args in services(self.folder):
-            path = available(script)
-            if path is None:
-                self.say(f"{name}: `{script}` is not installed yet, skipped")
-                continue
-            child = spawn(name, [path, *args], env=env)
+            child = spawn(name, [require(script), *args], env=env)
             self.logs.watch(child)
             self.services.append(child)
         return True
@@ -105,11 +101,7 @@ class Stack:
         }
 
     def _migrate(self, env: dict[str, str]) -> bool:
-        script = available("db-migrate")
-        if script is None:
-            self.say("migrations: `db-migrate` is not installed yet, skipped")
-            return True
-        child = spawn("migrate", [script, "upgrade"], env=env)
+        child = spawn("migrate", [require("db-migrate"), "upgrade"], env=env)
         self.logs.watch(child)
         while child.running and not self.stop.requested:
             self.logs.pump(_LOOP_SECONDS)
