@@ -59,8 +59,8 @@ worker=$(image_bytes "$WORKER")
 venv=$(engine run --rm --no-healthcheck "$API" du -sb /opt/venv | cut -f1)
 worker_venv=$(engine run --rm --no-healthcheck "$WORKER" du -sb /opt/venv | cut -f1)
 limit=$(((base + venv) * 110 / 100))
-printf '%-8s %8s MB\n' base "$(mb "$base")" "api venv" "$(mb "$venv")" api "$(mb "$api")" \
-  "wrk venv" "$(mb "$worker_venv")" worker "$(mb "$worker")"
+printf '%-12s %8s MB\n' base "$(mb "$base")" "api venv" "$(mb "$venv")" api "$(mb "$api")" \
+  "worker venv" "$(mb "$worker_venv")" worker "$(mb "$worker")"
 printf 'api beyond base + venv: %s MB (%s %% of base + venv); limit %s MB\n' "$(mb $((api - base - venv)))" \
   "$(awk -v over=$((api - base - venv)) -v sum=$((base + venv)) 'BEGIN { printf "%.1f", over * 100 / sum }')" \
   "$(mb "$limit")"
