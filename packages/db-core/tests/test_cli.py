@@ -62,10 +62,12 @@ def test_unknown_database_name_is_a_clear_error() -> None:
 
 @pytest.mark.timeout(30)
 def test_unreachable_database_is_one_line_without_the_password(closed_port: int) -> None:
-    url = f"postgresql://postgres:hunter2secret@127.0.0.1:{closed_port}/nowhere"
+    # A password can also ride in the query string, libpq-style.
+    url = f"postgresql://postgres:hunter2secret@127.0.0.1:{closed_port}/nowhere?password=querysecret"
     result = run("upgrade", "user", DATABASE_URL_USER=url, DB_CONNECT_TIMEOUT="1")
     assert result.returncode == 1
     assert result.stderr.startswith("db-migrate: the user database (DATABASE_URL_USER: 127.0.0.1:")
     assert "does not answer" in result.stderr
     assert "hunter2secret" not in result.stderr + result.stdout
+    assert "querysecret" not in result.stderr + result.stdout
     assert len(result.stderr.strip().splitlines()) == 1

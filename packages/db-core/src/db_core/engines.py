@@ -102,7 +102,8 @@ def unavailable(spec: DatabaseSpec, url: str, exc: BaseException) -> DatabaseUna
     """A ``DatabaseUnavailableError`` naming the database and its server, never the password."""
     reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     detail = reason[0] if reason else type(exc).__name__
-    where = mask_password(url).split("://", 1)[-1].split("@")[-1]
+    # Host and port only: the path and query may carry a password libpq-style (?password=...).
+    where = mask_password(url).split("://", 1)[-1].split("@")[-1].split("/", 1)[0].split("?", 1)[0]
     return DatabaseUnavailableError(
         f"the {spec.name} database ({spec.url_variable}: {where}, database {database_name(url)!r}) "
         f"does not answer: {detail}"

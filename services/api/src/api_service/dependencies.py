@@ -43,8 +43,10 @@ async def user_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-GeneralSession = Annotated[AsyncSession, Depends(general_session)]
-UserSession = Annotated[AsyncSession, Depends(user_session)]
+# scope="function": the session commits when the route returns and before the response is sent,
+# so a failed commit is the caller's error, not a success reported for nothing saved.
+GeneralSession = Annotated[AsyncSession, Depends(general_session, scope="function")]
+UserSession = Annotated[AsyncSession, Depends(user_session, scope="function")]
 
 _bearer = HTTPBearer(auto_error=False, description="An API token issued with `api-admin tokens issue`")
 _UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
@@ -59,6 +61,9 @@ async def current_user(
     token = await find_active_token(session, hash_token(credentials.credentials))
     if token is None:
         raise ApiError(401, "unauthorized", "the token is unknown or revoked", headers=_UNAUTHORIZED)
+    # Release the token row's lock (last_used_at) now: the route may wait seconds on Bybit, and
+    # every other request with the same token would queue behind it.
+    await session.commit()
     return token.user
 
 
