@@ -80,3 +80,10 @@ def test_reprs_hold_no_key_material(key_file: Path) -> None:
         assert str(material) not in text
         assert material.hex() not in text
     assert ring.primary_id in repr(ring)
+
+
+def test_truncated_ciphertext_is_a_vault_error(key_file: Path) -> None:
+    vault = Vault(load_master_keys(key_file, strict_permissions=True))
+    sealed = vault.encrypt(SECRET, ROW)
+    with pytest.raises(VaultError):
+        vault.decrypt(sealed.ciphertext[:5], sealed.key_id, ROW)

@@ -46,7 +46,8 @@ async def rotate_credentials(
                     .where(BybitCredential.key_id != primary, BybitCredential.id > last_id)
                     .order_by(BybitCredential.id)
                     .limit(batch_size)
-                    .with_for_update(skip_locked=True)
+                    # Wait for a row another transaction holds: skipping it would leave it behind.
+                    .with_for_update()
                 )
             ).all()
             if not rows:

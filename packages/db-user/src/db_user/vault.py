@@ -95,7 +95,7 @@ class Vault:
         nonce, sealed = ciphertext[:NONCE_BYTES], ciphertext[NONCE_BYTES:]
         try:
             plain = AESGCM(key.material).decrypt(nonce, sealed, context.associated_data(key_id))
-        except InvalidTag:
+        except (InvalidTag, ValueError):  # ValueError: too short to hold a nonce
             raise VaultError("the ciphertext does not belong to this credential or was altered") from None
         return SecretStr(plain.decode())
 

@@ -125,6 +125,9 @@ def vault_rotate(settings: Settings, args: argparse.Namespace) -> None:
         )
         if report.failed:
             raise AdminError(f"{report.failed} credentials could not be decrypted; see the log above")
+        if report.under_primary != report.total:
+            left = report.total - report.under_primary
+            raise AdminError(f"{left} credentials are still under an older key; run the rotation again")
 
     asyncio.run(_with_user_db(settings, work))
 
