@@ -6,6 +6,7 @@ thread under a deadline: a dead Redis gives ``TaskQueueUnavailableError``, never
 """
 
 import asyncio
+import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -49,31 +50,45 @@ class TaskQueue:
         self._queue = queue
         self._timeout = timeout
         self._result_ttl = result_ttl
-        self._celery = Celery("api", broker=redis_url, backend=redis_url, set_as_current=False)
-        self._celery.conf.update(
-            task_serializer="json",
-            result_serializer="json",
-            accept_content=["json"],
-            result_expires=result_ttl,
-            broker_connection_timeout=timeout,
-            broker_connection_retry_on_startup=False,
-            broker_transport_options={"socket_timeout": timeout, "socket_connect_timeout": timeout},
-            redis_socket_timeout=timeout,
-            redis_socket_connect_timeout=timeout,
-            redis_retry_on_timeout=False,
-        )
+        config = {
+            "task_serializer": "json",
+            "result_serializer": "json",
+            "accept_content": ["json"],
+            "result_expires": result_ttl,
+            "broker_connection_timeout": timeout,
+            "broker_connection_retry_on_startup": False,
+            "broker_transport_options": {"socket_timeout": timeout, "socket_connect_timeout": timeout},
+            "redis_socket_timeout": timeout,
+            "redis_socket_connect_timeout": timeout,
+            "redis_retry_on_timeout": False,
+        }
+        # Two clients: the sender has no result backend, because Celery's Redis backend subscribes
+        # to every sent task's result channel (a subscription per task for the life of the API);
+        # results are read with plain GETs through the reader.
+        self._sender = Celery("api", broker=redis_url, set_as_current=False, config_source=config)
+        self._reader = Celery("api", backend=redis_url, set_as_current=False, config_source=config)
 
     async def send(self, name: str, kwargs: dict[str, Any]) -> str:
-        """Enqueue task ``name`` and return its id."""
+        """Enqueue task ``name`` and return its id.
+
+        The id is recorded before the task is sent, so that a task which was queued just as the
+        deadline passed is still known when the caller asks about it.
+        """
+        task_id = str(uuid.uuid4())
         try:
             async with asyncio.timeout(self._timeout * 2):
-                result: AsyncResult[Any] = await asyncio.to_thread(
-                    self._celery.send_task, name, kwargs=kwargs, queue=self._queue, retry=False
+                await self._redis.set(_KNOWN_KEY.format(task_id), name, ex=self._result_ttl)
+                await asyncio.to_thread(
+                    self._sender.send_task,
+                    name,
+                    kwargs=kwargs,
+                    queue=self._queue,
+                    task_id=task_id,
+                    retry=False,
                 )
-                await self._redis.set(_KNOWN_KEY.format(result.id), name, ex=self._result_ttl)
         except _UNAVAILABLE as exc:
             raise TaskQueueUnavailableError from exc
-        return str(result.id)
+        return task_id
 
     async def info(self, task_id: str) -> TaskInfo | None:
         """The task's state, or None when no task with that id was sent through this API."""
@@ -86,7 +101,7 @@ class TaskQueue:
             raise TaskQueueUnavailableError from exc
 
     def _read(self, task_id: str) -> TaskInfo:
-        result: AsyncResult[Any] = AsyncResult(task_id, app=self._celery)
+        result: AsyncResult[Any] = AsyncResult(task_id, app=self._reader)
         state = _STATES.get(result.state, "running")
         if state == "succeeded":
             return TaskInfo(state, result.result, None)
@@ -96,4 +111,5 @@ class TaskQueue:
         return TaskInfo(state, None, None)
 
     def close(self) -> None:
-        self._celery.close()
+        self._sender.close()
+        self._reader.close()
