@@ -15,7 +15,7 @@ from api_service import create_app, serve_app
 from api_service.dependencies import general_session as general_session_dependency
 from api_service.dependencies import user_session as user_session_dependency
 from bybit_client.testing import FakeBybit
-from core_config import Settings
+from core_config import BybitNetwork, Settings
 from db_user import generate_key_file
 
 ClientFor = Callable[[Settings], AbstractAsyncContextManager[httpx.AsyncClient]]
@@ -37,9 +37,9 @@ def api_settings(
     the fake exchange on the configured network."""
     key_file = tmp_path_factory.mktemp("secrets") / "master.key"
     generate_key_file(key_file)
-    fake_bybit_server.network = test_settings.bybit_network.value
     return test_settings.model_copy(
         update={
+            "bybit_network": BybitNetwork(fake_bybit_server.network),
             "render_master_key_path": key_file,
             "celery_queue": f"test-api-{uuid.uuid4().hex[:8]}",
             "health_check_timeout": 1.0,

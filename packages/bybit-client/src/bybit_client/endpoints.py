@@ -200,7 +200,9 @@ def create_order(
     link_id = order_link_id or new_order_link_id()
     if len(link_id) > ORDER_LINK_ID_MAX:
         raise ValueError(f"orderLinkId is longer than {ORDER_LINK_ID_MAX} characters")
+    # ``extra`` goes first, so that nothing in it can drop or change the orderLinkId.
     params = {
+        **(extra or {}),
         "category": Category(category),
         "symbol": symbol,
         "side": Side(side),
@@ -209,7 +211,6 @@ def create_order(
         "price": price,
         "timeInForce": TimeInForce(time_in_force) if time_in_force else None,
         "orderLinkId": link_id,
-        **(extra or {}),
     }
     return Call("POST", "/v5/order/create", params, OrderAck.model_validate, signed=True, retry_safe=True)
 

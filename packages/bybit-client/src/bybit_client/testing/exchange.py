@@ -64,12 +64,14 @@ class FakeExchange:
 
     def __init__(self, network: str = "mainnet") -> None:
         self._lock = threading.Lock()
-        self.network = network
+        self._initial_network = network
         self.reset()
 
     def reset(self) -> None:
-        """Back to a fresh exchange: no keys, default instruments, no faults, no delay, zero counters."""
+        """Back to a fresh exchange: its own network, no keys, default instruments, no faults, no delay,
+        zero counters."""
         with self._lock:
+            self.network = self._initial_network
             self.keys: dict[str, FakeKey] = {}
             self.instruments: dict[str, list[dict[str, Any]]] = default_instruments()
             self.orders: dict[str, dict[str, dict[str, Any]]] = {}
