@@ -371,3 +371,30 @@ def test_private_call_without_a_key_fails_before_sending(bybit: FakeBybit) -> No
     with BybitClient(bybit.base_url) as client, pytest.raises(BybitAuthError):
         client.wallet_balance()
     assert bybit.count() == 0
+
+
+def test_create_whose_answer_was_lost_reports_the_order_it_placed(
+    client: BybitClient, bybit: FakeBybit
+) -> None:
+    bybit.slow_seconds = 2.5  # past the client's 2 s timeout; the order is placed all the same
+    bybit.fail_next(1, Fault.SLOW, path=CREATE)
+    ack = client.create_order("linear", "BTCUSDT", "Buy", "Limit", "1", price="10", order_link_id="lost-1")
+    assert len(bybit.sent(CREATE)) == 2  # the retry met "duplicate orderLinkId"
+    placed = [o for o in bybit.orders[API_KEY].values() if o["orderLinkId"] == "lost-1"]
+    assert len(placed) == 1  # one order, not two
+    assert (ack.order_id, ack.order_link_id) == (placed[0]["orderId"], "lost-1")
+
+
+def test_extra_fields_cannot_drop_the_order_link_id(client: BybitClient, bybit: FakeBybit) -> None:
+    ack = client.create_order(
+        "linear",
+        "BTCUSDT",
+        "Buy",
+        "Limit",
+        "1",
+        price="10",
+        order_link_id="kept-1",
+        extra={"orderLinkId": None},
+    )
+    assert ack.order_link_id == "kept-1"
+    assert b"kept-1" in bybit.sent(CREATE)[0].body

@@ -34,6 +34,7 @@ T = TypeVar("T")
 log = logging.getLogger("bybit_client")
 
 DEFAULT_RECV_WINDOW = 5000
+DUPLICATE_ORDER_LINK_ID = 110072  # retCode: an order with this orderLinkId exists already
 USER_AGENT = "bybit-client/0.1"
 
 
@@ -204,6 +205,14 @@ class ClientCore:
                 log.warning("bybit %s: timestamp outside recv_window, resyncing the clock", call.path)
                 yield from self.sync_clock()
             except BybitError as error:
+                if (
+                    attempt > 1
+                    and call.on_duplicate is not None
+                    and error.ret_code == DUPLICATE_ORDER_LINK_ID
+                ):
+                    # The attempt whose answer was lost went through: report it, not a failure.
+                    log.info("bybit %s: an earlier attempt went through; fetching its result", call.path)
+                    return (yield from self.run(call.on_duplicate()))
                 delay = self.retry.delay_before_retry(
                     error,
                     attempt=attempt,

@@ -47,6 +47,9 @@ class Call(Generic[T]):
     parse: Callable[[Any], T]
     signed: bool = False
     retry_safe: bool = True
+    # When a retry is refused as a duplicate (the earlier attempt went through after all), this
+    # call fetches what the earlier attempt made, as its result.
+    on_duplicate: "Callable[[], Call[T]] | None" = None
 
 
 @dataclass(frozen=True)
@@ -212,7 +215,30 @@ def create_order(
         "timeInForce": TimeInForce(time_in_force) if time_in_force else None,
         "orderLinkId": link_id,
     }
-    return Call("POST", "/v5/order/create", params, OrderAck.model_validate, signed=True, retry_safe=True)
+    return Call(
+        "POST",
+        "/v5/order/create",
+        params,
+        OrderAck.model_validate,
+        signed=True,
+        retry_safe=True,
+        on_duplicate=lambda: order_ack_by_link_id(category, link_id),
+    )
+
+
+def order_ack_by_link_id(category: Category | str, order_link_id: str) -> Call[OrderAck]:
+    """The acknowledgement of an order already placed with ``order_link_id``."""
+
+    def parse(result: Any) -> OrderAck:
+        orders = OrdersPage.model_validate(result).items
+        if not orders:
+            raise ValueError(f"Bybit called orderLinkId {order_link_id} a duplicate but has no such order")
+        return OrderAck.model_validate(
+            {"orderId": orders[0].order_id, "orderLinkId": orders[0].order_link_id}
+        )
+
+    params = {"category": Category(category), "orderLinkId": order_link_id, "openOnly": 0}
+    return Call("GET", "/v5/order/realtime", params, parse, signed=True)
 
 
 def cancel_order(
