@@ -18,6 +18,7 @@ from sqlalchemy import Engine, text
 from api_service import create_app, serve_app
 from bybit_client.testing import FakeBybit
 from core_config import Settings
+from db_general import INTERRUPTED
 from db_user import generate_key_file
 from worker_service.testing import RedisServer, WorkerProcess, wait_until
 
@@ -251,8 +252,11 @@ async def test_a_worker_killed_mid_sync_is_replaced_and_the_sync_completes(
     assert count == distinct == candles  # nothing duplicated, nothing lost
     assert (first.isoformat(), last.isoformat()) == ("2024-01-01T00:00:00+00:00", "2024-01-21T19:59:00+00:00")
     with clean_general_database.connect() as connection:
-        runs = [row.status for row in connection.execute(text("SELECT status FROM sync_runs ORDER BY id"))]
-    assert runs == ["running", "succeeded"]  # the killed run never finished; the second did
+        runs = [
+            tuple(row) for row in connection.execute(text("SELECT status, error FROM sync_runs ORDER BY id"))
+        ]
+    # The killed run is closed as interrupted when the task runs again; the second run succeeds.
+    assert runs == [("failed", INTERRUPTED), ("succeeded", None)]
 
 
 async def test_the_worker_reconnects_after_redis_restarts(

@@ -3,11 +3,12 @@
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from db_general import SyncRun, finish_sync_run, list_sync_runs, start_sync_run
+from db_general import INTERRUPTED, SyncRun, finish_sync_run, list_sync_runs, start_sync_run
 
 
 def test_run_is_recorded_from_start_to_finish(general_sync_session: Session) -> None:
@@ -46,3 +47,15 @@ async def test_list_sync_runs_newest_first(general_session: AsyncSession) -> Non
     await general_session.flush()
     runs = await list_sync_runs(general_session, kind="instruments", limit=2)
     assert [r.started_at.minute for r in runs] == [3, 2]
+
+
+def test_a_task_run_again_closes_the_run_its_dead_worker_left(general_sync_session: Session) -> None:
+    first = start_sync_run(general_sync_session, kind="klines", task_id="task-1")
+    other = start_sync_run(general_sync_session, kind="klines", task_id="task-2")
+    second = start_sync_run(general_sync_session, kind="klines", task_id="task-1")
+    general_sync_session.expire_all()
+    runs = {run.id: run for run in general_sync_session.scalars(select(SyncRun)).all()}
+    assert (runs[first].status, runs[first].error) == ("failed", INTERRUPTED)
+    assert runs[first].finished_at is not None
+    assert runs[second].status == "running"
+    assert runs[other].status == "running"  # another task's run is left alone

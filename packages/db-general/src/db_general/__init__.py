@@ -18,10 +18,11 @@ from db_general.pagination import InvalidCursorError
 from db_general.rows import InstrumentRow, KlineRow, UpsertCounts
 from db_general.session import general_database
 from db_general.spec import GENERAL_DB
-from db_general.sync_runs import finish_sync_run, list_sync_runs, start_sync_run
+from db_general.sync_runs import INTERRUPTED, finish_sync_run, list_sync_runs, start_sync_run
 
 __all__ = [
     "GENERAL_DB",
+    "INTERRUPTED",
     "SYNC_STATUSES",
     "GeneralBase",
     "Instrument",

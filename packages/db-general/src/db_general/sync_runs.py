@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from db_general.models import SyncRun
 
 _MAX_ERROR_CHARS = 4000
+INTERRUPTED = "interrupted: the worker stopped before the run finished; the task was run again"
 
 
 def start_sync_run(
@@ -24,7 +25,19 @@ def start_sync_run(
     task_id: str | None = None,
     started_at: datetime | None = None,
 ) -> int:
-    """Record a run as ``running``; return its id. Commit it on its own so a crash leaves a trace."""
+    """Record a run as ``running``; return its id. Commit it on its own so a crash leaves a trace.
+
+    A task run again after its worker died comes back with the same ``task_id``: the run that
+    worker left ``running`` is closed as failed (``INTERRUPTED``), so no row stays running forever.
+    """
+    now = started_at or datetime.now(UTC)
+    if task_id is not None:
+        session.execute(
+            update(SyncRun)
+            .where(SyncRun.task_id == task_id, SyncRun.status == "running")
+            .values(status="failed", error=INTERRUPTED, finished_at=now)
+            .execution_options(synchronize_session=False)
+        )
     run = SyncRun(
         kind=kind,
         category=category,
@@ -35,7 +48,7 @@ def start_sync_run(
         task_id=task_id,
         status="running",
         rows=0,
-        started_at=started_at or datetime.now(UTC),
+        started_at=now,
     )
     session.add(run)
     session.flush()
