@@ -1,9 +1,9 @@
 """The two baselines of the API benchmark, served exactly as ``api-serve`` serves the real API.
 
 - ``hello``: a bare FastAPI app with one route, ``GET /hello`` -> ``{"status": "ok"}``.
-- ``instruments``: ``GET /v1/market/instruments?limit=`` running the API's query (same columns,
-  order and limit + 1 for the next cursor) through a raw psycopg pool, answered with orjson in the
-  API's JSON shape (decimals as strings, times as ISO 8601 UTC).
+- ``instruments``: ``GET /v1/market/instruments?limit=`` running the API's query (the same SQL:
+  columns, decimal text, order and limit + 1 for the next cursor) through a raw psycopg pool in
+  autocommit (one round trip, as the API's reader), answered with orjson in the API's JSON shape.
 
 Run as ``python reference_apps.py hello|instruments``: settings (port, host, database URL, pool
 sizes) come from the environment through core-config, and the uvicorn options are the ones
@@ -13,7 +13,6 @@ sizes) come from the environment through core-config, and the uvicorn options ar
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from decimal import Decimal
 from typing import Annotated, Any
 from unittest import mock
 
@@ -23,7 +22,7 @@ from fastapi import FastAPI, Query, Response
 from psycopg_pool import AsyncConnectionPool
 
 from api_service import serve
-from core_config import get_settings
+from core_config import get_settings, libpq_url
 from db_general.pagination import encode_cursor
 
 INSTRUMENT_COLUMNS = (
@@ -42,11 +41,15 @@ INSTRUMENT_COLUMNS = (
     "updated_at",
     "delisted_at",
 )
-# The statement db_general.list_instruments sends without filters (every column but ``raw``, which no
-# list shows): keep the two in step.
-INSTRUMENTS_QUERY = (
-    f"SELECT {', '.join(INSTRUMENT_COLUMNS)} FROM instruments ORDER BY category, symbol LIMIT %(limit)s"
-)
+# The statement db_general.list_instruments sends without filters: keep the two in step (the
+# benchmark checks that both sides answer the same JSON).
+INSTRUMENTS_QUERY = """
+    SELECT category, symbol, status, base_coin, quote_coin, tick_size::text, qty_step::text,
+           min_order_qty::text, max_order_qty::text, min_notional::text, launch_time, first_seen_at,
+           updated_at, delisted_at
+    FROM instruments
+    ORDER BY category, symbol LIMIT %(limit)s
+"""
 
 
 def hello_app() -> FastAPI:
@@ -59,17 +62,9 @@ def hello_app() -> FastAPI:
     return app
 
 
-def _decimal_text(value: object) -> str:
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    raise TypeError(f"cannot serialise {type(value).__name__}")
-
-
 def instruments_app() -> FastAPI:
     settings = get_settings()
-    conninfo = settings.database_url_general.get_secret_value().replace(
-        "postgresql+psycopg://", "postgresql://", 1
-    )
+    conninfo = libpq_url(settings.database_url_general.get_secret_value())
     pool = AsyncConnectionPool(
         conninfo,
         min_size=settings.db_pool_size,
@@ -77,6 +72,7 @@ def instruments_app() -> FastAPI:
         timeout=settings.db_pool_timeout,
         # The API's statement timeout; UTC so that orjson writes ``Z`` times as the API does.
         kwargs={
+            "autocommit": True,
             "application_name": "bench-raw-psycopg",
             "options": f"-c statement_timeout={settings.db_statement_timeout_ms} -c TimeZone=UTC",
         },
@@ -100,9 +96,7 @@ def instruments_app() -> FastAPI:
             rows = await cursor.fetchall()
         items = [dict(zip(INSTRUMENT_COLUMNS, row, strict=True)) for row in rows[:limit]]
         next_cursor = encode_cursor(items[-1]["category"], items[-1]["symbol"]) if len(rows) > limit else None
-        body = orjson.dumps(
-            {"items": items, "next_cursor": next_cursor}, default=_decimal_text, option=orjson.OPT_UTC_Z
-        )
+        body = orjson.dumps({"items": items, "next_cursor": next_cursor}, option=orjson.OPT_UTC_Z)
         return Response(body, media_type="application/json")
 
     return app

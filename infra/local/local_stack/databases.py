@@ -3,14 +3,10 @@
 import psycopg
 from psycopg import sql
 
-from core_config import database_name, mask_password, with_database
+from core_config import database_name, libpq_url, mask_password, with_database
 from local_stack.errors import StackError
 
 _CONNECT_TIMEOUT = 5
-
-
-def _libpq(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
 def ensure_database(url: str) -> bool:
@@ -21,7 +17,7 @@ def ensure_database(url: str) -> bool:
     name = database_name(url)
     try:
         with psycopg.connect(
-            _libpq(with_database(url, "postgres")), autocommit=True, connect_timeout=_CONNECT_TIMEOUT
+            libpq_url(with_database(url, "postgres")), autocommit=True, connect_timeout=_CONNECT_TIMEOUT
         ) as connection:
             if connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
                 return False

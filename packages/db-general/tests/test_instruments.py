@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from db_core import ReadConnection
 from db_general import (
     Instrument,
     InstrumentRow,
@@ -83,7 +84,9 @@ def test_mark_delisted_never_deletes_and_a_return_relists(general_sync_session: 
         mark_delisted(general_sync_session, "linear", [], LATER)
 
 
-async def test_keyset_pagination_walks_every_row_once(general_session: AsyncSession) -> None:
+async def test_keyset_pagination_walks_every_row_once(
+    general_session: AsyncSession, general_connection: ReadConnection
+) -> None:
     rows = (
         [instrument(f"P{i:02d}USDT") for i in range(7)]
         + [instrument(f"P{i:02d}USDT", category="spot", base="ETH") for i in range(3)]
@@ -95,27 +98,28 @@ async def test_keyset_pagination_walks_every_row_once(general_session: AsyncSess
     seen: list[tuple[str, str]] = []
     cursor = None
     for _ in range(10):
-        page = await list_instruments(general_session, limit=3, cursor=cursor)
+        page = await list_instruments(general_connection, limit=3, cursor=cursor)
         seen += [(i["category"], i["symbol"]) for i in page.items]
         cursor = page.next_cursor
         if cursor is None:
             break
     assert seen == sorted((r.category, r.symbol) for r in rows)
 
-    linear = await list_instruments(general_session, category="linear", status="Trading", limit=100)
+    linear = await list_instruments(general_connection, category="linear", status="Trading", limit=100)
     assert len(linear.items) == 7
     assert linear.next_cursor is None
-    eth = await list_instruments(general_session, base_coin="ETH", limit=2)
+    eth = await list_instruments(general_connection, base_coin="ETH", limit=2)
     assert [i["category"] for i in eth.items] == ["spot", "spot"]
     assert "raw" not in eth.items[0]  # lists never load the raw exchange document
-    assert eth.items[0]["max_order_qty"] == Decimal("1190.000")
+    assert eth.items[0]["max_order_qty"] == "1190.000"  # exact decimal text, as stored
     assert eth.next_cursor is not None
 
-    found = await get_instrument(general_session, "spot", "P01USDT")
+    found = await get_instrument(general_connection, "spot", "P01USDT")
     assert found is not None
-    assert found.raw == {"symbol": "P01USDT", "priceFilter": {"tickSize": "0.10"}}
-    assert found.max_order_qty == Decimal("1190.000")
-    assert await get_instrument(general_session, "spot", "NOPE") is None
+    assert found == eth.items[1]  # the listing's shape
+    assert found["tick_size"] == "0.10"
+    assert found["first_seen_at"] == SEEN
+    assert await get_instrument(general_connection, "spot", "NOPE") is None
 
     with pytest.raises(InvalidCursorError):
-        await list_instruments(general_session, limit=3, cursor="not-a-cursor")
+        await list_instruments(general_connection, limit=3, cursor="not-a-cursor")

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from db_core import ReadConnection
 from db_general import Kline, KlineRow, list_klines, newest_kline_start, upsert_klines
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
@@ -71,13 +72,15 @@ def test_newest_kline_start_is_the_resume_point(general_sync_session: Session) -
     assert newest_kline_start(general_sync_session, "linear", "BTCUSDT", "1") == T0 + timedelta(minutes=7)
 
 
-async def test_list_klines_oldest_first_within_the_range(general_session: AsyncSession) -> None:
+async def test_list_klines_oldest_first_within_the_range(
+    general_session: AsyncSession, general_connection: ReadConnection
+) -> None:
     rows = [kline(m) for m in range(10)] + [kline(m, symbol="ETHUSDT") for m in range(10)]
     general_session.add_all(Kline(**asdict(r)) for r in rows)
     await general_session.flush()
 
     ranged = await list_klines(
-        general_session,
+        general_connection,
         category="linear",
         symbol="BTCUSDT",
         interval="1",
@@ -85,17 +88,22 @@ async def test_list_klines_oldest_first_within_the_range(general_session: AsyncS
         end=T0 + timedelta(minutes=6),
         limit=100,
     )
-    assert [k.start_time for k in ranged] == [T0 + timedelta(minutes=m) for m in range(2, 7)]
-    assert all(k.symbol == "BTCUSDT" for k in ranged)
+    assert [k["start_time"] for k in ranged] == [T0 + timedelta(minutes=m) for m in range(2, 7)]
+    prices = ("open", "high", "low", "close", "volume", "turnover")
+    assert ranged[0] == {
+        "start_time": T0 + timedelta(minutes=2),
+        **{field: format(getattr(rows[2], field), "f") for field in prices},
+    }
 
     first = await list_klines(
-        general_session, category="linear", symbol="BTCUSDT", interval="1", start=T0, limit=3
+        general_connection, category="linear", symbol="BTCUSDT", interval="1", start=T0, limit=3
     )
-    assert [k.start_time for k in first] == [T0 + timedelta(minutes=m) for m in range(3)]
+    assert [k["start_time"] for k in first] == [T0 + timedelta(minutes=m) for m in range(3)]
 
-    newest = await list_klines(general_session, category="linear", symbol="BTCUSDT", interval="1", limit=3)
-    assert [k.start_time for k in newest] == [T0 + timedelta(minutes=m) for m in (7, 8, 9)]
+    newest = await list_klines(general_connection, category="linear", symbol="BTCUSDT", interval="1", limit=3)
+    assert [k["start_time"] for k in newest] == [T0 + timedelta(minutes=m) for m in (7, 8, 9)]
 
-    assert (
-        await list_klines(general_session, category="linear", symbol="BTCUSDT", interval="5", limit=3) == []
+    other_interval = await list_klines(
+        general_connection, category="linear", symbol="BTCUSDT", interval="5", limit=3
     )
+    assert other_interval == []

@@ -12,10 +12,11 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api_service import create_app, serve_app
-from api_service.dependencies import general_session as general_session_dependency
+from api_service.dependencies import general_database as general_database_dependency
 from api_service.dependencies import user_session as user_session_dependency
 from bybit_client.testing import FakeBybit
 from core_config import BybitNetwork, Settings
+from db_core import ReadConnection
 from db_user import generate_key_file
 
 ClientFor = Callable[[Settings], AbstractAsyncContextManager[httpx.AsyncClient]]
@@ -48,6 +49,17 @@ def api_settings(
     )
 
 
+class RolledBackReads:
+    """Stands in for the general database: every read runs on the test's own connection."""
+
+    def __init__(self, connection: ReadConnection) -> None:
+        self._connection = connection
+
+    @asynccontextmanager
+    async def reader(self) -> AsyncIterator[ReadConnection]:
+        yield self._connection
+
+
 @asynccontextmanager
 async def client_for_app(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     async with app.router.lifespan_context(app):
@@ -76,10 +88,10 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def rolled_back_client(
-    app: FastAPI, general_session: AsyncSession, user_session: AsyncSession
+    app: FastAPI, general_connection: ReadConnection, user_session: AsyncSession
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """The API whose database sessions are the test's own, rolled back after the test."""
-    app.dependency_overrides[general_session_dependency] = lambda: general_session
+    """The API whose database connection and session are the test's own, rolled back after the test."""
+    app.dependency_overrides[general_database_dependency] = lambda: RolledBackReads(general_connection)
     app.dependency_overrides[user_session_dependency] = lambda: user_session
     async with client_for_app(app) as client:
         yield client

@@ -1,16 +1,23 @@
 """Market endpoints read the general database: filters, keyset pages, exact decimals, UTC times."""
 
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
+from pydantic import BaseModel, SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api_service.schemas import Instrument as InstrumentOut
+from api_service.schemas import InstrumentPage, KlineList
+from core_config import Settings
 from db_general.models import Instrument, Kline
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+ClientFor = Callable[[Settings], AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
 def instrument(category: str, symbol: str, *, status: str = "Trading", base: str = "BTC") -> Instrument:
@@ -172,3 +179,47 @@ async def test_tiny_decimals_stay_plain_and_times_leave_in_utc(
     assert (item["tick_size"], item["min_notional"]) == ("0.00000001", "1000")
     assert item["first_seen_at"] == "2026-11-01T12:30:00.250000Z"
     assert item["launch_time"] == "2025-09-27T12:00:00Z"
+
+
+@pytest.mark.usefixtures("market")
+async def test_bodies_are_exactly_what_their_documented_models_write(
+    rolled_back_client: httpx.AsyncClient,
+) -> None:
+    # The market routes write rows straight to JSON; their documented models must still describe them.
+    klines = {
+        "category": "linear",
+        "symbol": "BTCUSDT",
+        "interval": "60",
+        "start": NOW.isoformat(),
+        "end": (NOW + timedelta(hours=6)).isoformat(),
+    }
+    cases: list[tuple[str, dict[str, Any], type[BaseModel]]] = [
+        ("/v1/market/instruments", {"limit": 5}, InstrumentPage),
+        ("/v1/market/instruments/spot/BTCUSDT", {}, InstrumentOut),
+        ("/v1/market/klines", klines, KlineList),
+    ]
+    for path, params, model in cases:
+        response = await rolled_back_client.get(path, params=params)
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"] == "application/json"
+        body = response.json()
+        assert model.model_validate(body).model_dump(mode="json") == body, path
+
+
+@pytest.mark.timeout(30)  # a hang, not a slow answer, is what this guards against
+async def test_a_dead_general_database_is_a_503_in_the_error_shape(
+    api_settings: Settings, client_for: ClientFor, closed_port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    dead = SecretStr(f"postgresql+psycopg://postgres:secret-password@127.0.0.1:{closed_port}/gone")
+    settings = api_settings.model_copy(update={"database_url_general": dead, "db_pool_timeout": 0.5})
+    async with client_for(settings) as client:
+        for path in ("/v1/market/instruments", "/v1/market/instruments/spot/BTCUSDT"):
+            response = await client.get(path, headers={"X-Request-ID": "dead-db-1"})
+            assert response.status_code == 503, response.text
+            error = response.json()["error"]
+            assert (error["code"], error["request_id"]) == ("database_unavailable", "dead-db-1")
+            assert str(closed_port) not in response.text  # where it lives is for the log
+    logged = [r for r in caplog.records if r.name == "api_service.errors"]
+    assert len(logged) == 2
+    assert all("DATABASE_URL_GENERAL" in r.getMessage() for r in logged)
+    assert "secret-password" not in caplog.text

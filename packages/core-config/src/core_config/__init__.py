@@ -17,7 +17,7 @@ from core_config.settings import (
     build_settings,
     get_settings,
 )
-from core_config.urls import database_name, mask_password, with_database
+from core_config.urls import database_name, libpq_url, mask_password, with_database
 
 __all__ = [
     "BYBIT_API_URLS",
@@ -36,6 +36,7 @@ __all__ = [
     "database_name",
     "exit_on_config_error",
     "get_settings",
+    "libpq_url",
     "mask_password",
     "read_secret_file",
     "with_database",

@@ -30,6 +30,11 @@ def normalise_postgres_url(url: str) -> str:
     return urlunsplit(parts)
 
 
+def libpq_url(url: str) -> str:
+    """The ``postgresql://`` form of a (normalised) PostgreSQL URL, as psycopg and libpq take it."""
+    return url.replace(f"{POSTGRES_DRIVER_SCHEME}://", "postgresql://", 1)
+
+
 def database_name(url: str) -> str:
     """The database a PostgreSQL URL points at."""
     return urlsplit(url).path.strip("/")

@@ -1,4 +1,5 @@
-"""Shared PostgreSQL plumbing for the database packages: engines, sessions, Alembic, test fixtures.
+"""Shared PostgreSQL plumbing for the database packages: engines, sessions, hot reads, Alembic, test
+fixtures.
 
 db_user and db_general each describe themselves with a ``DatabaseSpec`` and register it under the
 ``db_core.databases`` entry-point group; db_core never imports them.
@@ -24,6 +25,7 @@ from db_core.migrations import (
     run_environment,
     upgrade,
 )
+from db_core.reads import ReadConnection, ReadPool, fetch_rows
 from db_core.registry import ENTRY_POINT_GROUP, database_spec, registered_databases
 from db_core.schema import NAMING_CONVENTION, TYPE_ANNOTATION_MAP, new_metadata
 from db_core.sessions import (
@@ -46,6 +48,8 @@ __all__ = [
     "DatabaseUnavailableError",
     "MigrationDriftError",
     "MigrationStatus",
+    "ReadConnection",
+    "ReadPool",
     "UnknownDatabaseError",
     "WrongDatabaseError",
     "async_session_factory",
@@ -59,6 +63,7 @@ __all__ = [
     "database_spec",
     "default_application_name",
     "downgrade",
+    "fetch_rows",
     "head_revisions",
     "migration_status",
     "new_metadata",

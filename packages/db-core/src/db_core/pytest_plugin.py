@@ -7,6 +7,7 @@ Function scope: sessions inside a transaction that is rolled back after the test
 """
 
 from collections.abc import AsyncIterator, Iterator
+from typing import cast
 
 import pytest
 import pytest_asyncio
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 from core_config import Settings, build_settings
 from db_core.engines import create_async_database_engine, create_sync_database_engine
 from db_core.migrations import upgrade
+from db_core.reads import ReadConnection
 from db_core.registry import database_spec
 from db_core.scratch import scratch_database, test_server_url
 
@@ -114,6 +116,14 @@ async def general_session(general_engine: AsyncEngine) -> AsyncIterator[AsyncSes
     """An AsyncSession on the general database; everything it does is rolled back after the test."""
     async for session in _rolled_back_async_session(general_engine):
         yield session
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def general_connection(general_session: AsyncSession) -> ReadConnection:
+    """The psycopg connection beneath ``general_session``, for hot reads (``db_core.reads``): they
+    see what the session flushed, and it is all rolled back after the test."""
+    raw = await (await general_session.connection()).get_raw_connection()
+    return cast(ReadConnection, raw.driver_connection)
 
 
 @pytest.fixture

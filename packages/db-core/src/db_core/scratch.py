@@ -12,7 +12,7 @@ from contextlib import contextmanager
 import psycopg
 from psycopg import sql
 
-from core_config import database_name, with_database
+from core_config import database_name, libpq_url, with_database
 
 DEFAULT_TEST_SERVER_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
@@ -22,14 +22,10 @@ def test_server_url() -> str:
     return os.environ.get("TEST_DATABASE_URL") or DEFAULT_TEST_SERVER_URL
 
 
-def _libpq(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
-
-
 def create_database(server_url: str, label: str) -> str:
     """Create an empty database with a unique name; return its SQLAlchemy URL."""
     name = f"test_{label}_{secrets.token_hex(4)}"
-    with psycopg.connect(_libpq(server_url), autocommit=True, connect_timeout=5) as connection:
+    with psycopg.connect(libpq_url(server_url), autocommit=True, connect_timeout=5) as connection:
         connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     return with_database(server_url, name)
 
@@ -37,7 +33,7 @@ def create_database(server_url: str, label: str) -> str:
 def drop_database(server_url: str, url: str) -> None:
     """Drop the database ``url`` names, closing any connection still open to it."""
     name = database_name(url)
-    with psycopg.connect(_libpq(server_url), autocommit=True, connect_timeout=5) as connection:
+    with psycopg.connect(libpq_url(server_url), autocommit=True, connect_timeout=5) as connection:
         connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 

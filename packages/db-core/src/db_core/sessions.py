@@ -1,6 +1,7 @@
 """Session factories and scopes, and ``Database``: a database's engines made once per process.
 
-A scope commits when its block succeeds and rolls back when it raises.
+A scope commits when its block succeeds and rolls back when it raises. ``Database.reader`` hands
+out a connection for read-only queries, outside any session.
 """
 
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core_config import Settings, get_settings
 from db_core.engines import create_async_database_engine, create_sync_database_engine
+from db_core.reads import ReadConnection, ReadPool
 from db_core.spec import DatabaseSpec
 
 
@@ -70,6 +72,7 @@ class Database:
         self._settings = settings
         self._application_name = application_name
         self._async_engine: AsyncEngine | None = None
+        self._read_pool: ReadPool | None = None
         self._sync_engine: Engine | None = None
         self._async_factory: async_sessionmaker[AsyncSession] | None = None
         self._sync_factory: sessionmaker[Session] | None = None
@@ -80,6 +83,13 @@ class Database:
                 self.spec, self._settings(), application_name=self._application_name
             )
         return self._async_engine
+
+    def reader(self) -> AbstractAsyncContextManager[ReadConnection]:
+        """``async with db.reader() as connection:`` a psycopg connection for hot read-only queries
+        (``db_core.reads``), in autocommit: one round trip per query. Nothing is written through it."""
+        if self._read_pool is None:
+            self._read_pool = ReadPool(self.spec, self._settings(), application_name=self._application_name)
+        return self._read_pool.connection()
 
     def sync_engine(self) -> Engine:
         if self._sync_engine is None:
@@ -107,10 +117,12 @@ class Database:
         return session_scope(self.sync_sessions())
 
     async def dispose(self) -> None:
-        """Close both engines' pooled connections; the next use creates fresh engines."""
+        """Close every pooled connection (both engines, the read pool); the next use starts afresh."""
+        if self._read_pool is not None:
+            await self._read_pool.close()
         if self._async_engine is not None:
             await self._async_engine.dispose()
-        self._async_engine, self._async_factory = None, None
+        self._read_pool, self._async_engine, self._async_factory = None, None, None
         self.dispose_sync()
 
     def dispose_sync(self) -> None:

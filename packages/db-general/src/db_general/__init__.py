@@ -1,7 +1,8 @@
 """The general database: instruments, klines, sync runs.
 
-Reads are async (the API), writes are sync (the Celery worker). Repository functions never commit:
-the caller's session scope does.
+Reads are async (the API) and take a connection (``Database.reader()``): fixed SQL run straight on
+the driver, rows as plain dicts ready for JSON. Writes are sync (the Celery worker) and take a
+session; they never commit: the caller's session scope does.
 """
 
 from db_general.instruments import (
@@ -12,7 +13,7 @@ from db_general.instruments import (
     mark_delisted,
     upsert_instruments,
 )
-from db_general.klines import list_klines, newest_kline_start, upsert_klines
+from db_general.klines import KlineListing, list_klines, newest_kline_start, upsert_klines
 from db_general.models import SYNC_STATUSES, GeneralBase, Instrument, Kline, SyncRun
 from db_general.pagination import InvalidCursorError
 from db_general.rows import InstrumentRow, KlineRow, UpsertCounts
@@ -31,6 +32,7 @@ __all__ = [
     "InstrumentRow",
     "InvalidCursorError",
     "Kline",
+    "KlineListing",
     "KlineRow",
     "SyncRun",
     "UpsertCounts",

@@ -1,16 +1,15 @@
-"""Instrument queries (async, for the API) and bulk writes (sync, for the worker)."""
+"""Instrument reads (async hot reads, for the API) and bulk writes (sync, for the worker)."""
 
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from operator import attrgetter
-from typing import TypedDict, cast
+from typing import Any, LiteralString, TypedDict, cast
 
-from sqlalchemy import CursorResult, literal, select, text, tuple_, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import CursorResult, text, update
 from sqlalchemy.orm import Session
 
+from db_core import ReadConnection, fetch_rows
 from db_general.models import Instrument
 from db_general.pagination import decode_cursor, encode_cursor
 from db_general.rows import InstrumentRow, UpsertCounts
@@ -60,28 +59,44 @@ _MERGE = text(
 
 
 class InstrumentListing(TypedDict):
-    """An instrument as lists show it: every column but ``raw``, as a plain dict."""
+    """An instrument as lists show it: every column but ``raw``, as a plain dict.
+
+    Sizes and prices are exact decimal text as PostgreSQL writes ``numeric`` (plain digits, never an
+    exponent); times are UTC datetimes.
+    """
 
     category: str
     symbol: str
     status: str
     base_coin: str
     quote_coin: str
-    tick_size: Decimal | None
-    qty_step: Decimal | None
-    min_order_qty: Decimal | None
-    max_order_qty: Decimal | None
-    min_notional: Decimal | None
+    tick_size: str | None
+    qty_step: str | None
+    min_order_qty: str | None
+    max_order_qty: str | None
+    min_notional: str | None
     launch_time: datetime | None
     first_seen_at: datetime
     updated_at: datetime
     delisted_at: datetime | None
 
 
-# Read with Core from the table, not as ORM objects: no identity map, no instrumented attributes,
-# and no ``raw`` (its JSON decode was most of a page's cost and no list shows it).
-_LISTING_COLUMNS = tuple(Instrument.__table__.c[name] for name in InstrumentListing.__annotations__)
 _LISTING_NAMES = tuple(InstrumentListing.__annotations__)
+# No ``raw``: its JSON decode was most of a page's cost and no list shows it. Numbers leave as text,
+# so no Decimal is made per value only to be written out as text again.
+_LISTING_SELECT = """
+    SELECT category, symbol, status, base_coin, quote_coin, tick_size::text, qty_step::text,
+           min_order_qty::text, max_order_qty::text, min_notional::text, launch_time, first_seen_at,
+           updated_at, delisted_at
+    FROM instruments
+"""
+# Each filter adds one fixed condition; values always travel as parameters.
+_FILTERS: tuple[tuple[str, LiteralString], ...] = (
+    ("category", "category = %(category)s"),
+    ("status", "status = %(status)s"),
+    ("base_coin", "base_coin = %(base_coin)s"),
+    ("after_category", "(category, symbol) > (%(after_category)s, %(after_symbol)s)"),
+)
 
 
 @dataclass(frozen=True)
@@ -90,8 +105,12 @@ class InstrumentPage:
     next_cursor: str | None
 
 
+def _listing(row: tuple[Any, ...]) -> InstrumentListing:
+    return cast(InstrumentListing, dict(zip(_LISTING_NAMES, row, strict=True)))
+
+
 async def list_instruments(
-    session: AsyncSession,
+    connection: ReadConnection,
     *,
     category: str | None = None,
     status: str | None = None,
@@ -107,31 +126,30 @@ async def list_instruments(
     """
     if limit < 1:
         raise ValueError("limit must be at least 1")
-    table = Instrument.__table__
-    query = select(*_LISTING_COLUMNS).order_by(table.c.category, table.c.symbol).limit(limit + 1)
-    if category is not None:
-        query = query.where(table.c.category == category)
-    if status is not None:
-        query = query.where(table.c.status == status)
-    if base_coin is not None:
-        query = query.where(table.c.base_coin == base_coin)
-    if not include_delisted:
-        query = query.where(table.c.delisted_at.is_(None))
+    params: dict[str, Any] = {"category": category, "status": status, "base_coin": base_coin}
     if cursor is not None:
-        after_category, after_symbol = decode_cursor(cursor, 2)
-        query = query.where(
-            tuple_(table.c.category, table.c.symbol) > tuple_(literal(after_category), literal(after_symbol))
-        )
-    result = await session.execute(query)
-    items = [cast(InstrumentListing, dict(zip(_LISTING_NAMES, row, strict=True))) for row in result.all()]
-    if len(items) <= limit:
-        return InstrumentPage(items, None)
-    items = items[:limit]
-    return InstrumentPage(items, encode_cursor(items[-1]["category"], items[-1]["symbol"]))
+        params["after_category"], params["after_symbol"] = decode_cursor(cursor, 2)
+    conditions = [condition for name, condition in _FILTERS if params.get(name) is not None]
+    if not include_delisted:
+        conditions.append("delisted_at IS NULL")
+    where: LiteralString = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    params["limit"] = limit + 1  # one more than asked tells whether another page follows
+    rows = await fetch_rows(
+        connection, f"{_LISTING_SELECT} {where} ORDER BY category, symbol LIMIT %(limit)s", params
+    )
+    items = [_listing(row) for row in rows[:limit]]
+    next_cursor = encode_cursor(items[-1]["category"], items[-1]["symbol"]) if len(rows) > limit else None
+    return InstrumentPage(items, next_cursor)
 
 
-async def get_instrument(session: AsyncSession, category: str, symbol: str) -> Instrument | None:
-    return await session.get(Instrument, (category, symbol))
+async def get_instrument(connection: ReadConnection, category: str, symbol: str) -> InstrumentListing | None:
+    """One instrument as lists show it, or None."""
+    rows = await fetch_rows(
+        connection,
+        f"{_LISTING_SELECT} WHERE category = %(category)s AND symbol = %(symbol)s",
+        {"category": category, "symbol": symbol},
+    )
+    return _listing(rows[0]) if rows else None
 
 
 def upsert_instruments(session: Session, rows: Iterable[InstrumentRow], seen_at: datetime) -> UpsertCounts:

@@ -1,14 +1,15 @@
-"""Kline queries (async, for the API) and the bulk upsert and resume point (sync, for the worker)."""
+"""Kline reads (async hot reads, for the API) and the bulk upsert and resume point (sync, for the worker)."""
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from operator import attrgetter
+from typing import LiteralString, TypedDict, cast
 
 from sqlalchemy import CursorResult, func, select, text
 from sqlalchemy.exc import ProgrammingError
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from db_core import ReadConnection, fetch_rows
 from db_general.models import Kline
 from db_general.rows import KlineRow
 from db_general.staging import load_staging
@@ -83,8 +84,34 @@ def newest_kline_start(session: Session, category: str, symbol: str, interval: s
     )
 
 
+class KlineListing(TypedDict):
+    """A candle as lists show it: prices and volumes as exact decimal text, the start a UTC datetime."""
+
+    start_time: datetime
+    open: str
+    high: str
+    low: str
+    close: str
+    volume: str
+    turnover: str
+
+
+_LISTING_NAMES = tuple(KlineListing.__annotations__)
+_LISTING_SELECT = """
+    SELECT start_time, open::text, high::text, low::text, close::text, volume::text, turnover::text
+    FROM klines
+    WHERE category = %(category)s AND symbol = %(symbol)s AND interval = %(interval)s
+"""
+_FROM_START = f"{_LISTING_SELECT} AND start_time >= %(start)s AND start_time <= %(end)s"
+_UP_TO_END = f"{_LISTING_SELECT} AND start_time <= %(end)s"
+# Without a start, the newest candles up to the end are wanted: read newest first, then reverse.
+_FIRST_FROM_START: LiteralString = f"{_FROM_START} ORDER BY start_time LIMIT %(limit)s"
+_NEWEST_UP_TO_END: LiteralString = f"{_UP_TO_END} ORDER BY start_time DESC LIMIT %(limit)s"
+_NO_END = datetime.max.replace(tzinfo=UTC)
+
+
 async def list_klines(
-    session: AsyncSession,
+    connection: ReadConnection,
     *,
     category: str,
     symbol: str,
@@ -92,22 +119,23 @@ async def list_klines(
     start: datetime | None = None,
     end: datetime | None = None,
     limit: int,
-) -> list[Kline]:
+) -> list[KlineListing]:
     """Candles oldest first, ``start`` and ``end`` inclusive.
 
     With ``start``: the first ``limit`` candles from it. Without: the newest ``limit`` candles up to
-    ``end`` (or now), still returned oldest first.
+    ``end`` (or the newest stored), still returned oldest first.
     """
     if limit < 1:
         raise ValueError("limit must be at least 1")
-    query = select(Kline).where(
-        Kline.category == category, Kline.symbol == symbol, Kline.interval == interval
-    )
-    if start is not None:
-        query = query.where(Kline.start_time >= start)
-    if end is not None:
-        query = query.where(Kline.start_time <= end)
-    if start is not None:
-        return list((await session.scalars(query.order_by(Kline.start_time).limit(limit))).all())
-    newest = (await session.scalars(query.order_by(Kline.start_time.desc()).limit(limit))).all()
-    return list(reversed(newest))
+    params = {
+        "category": category,
+        "symbol": symbol,
+        "interval": interval,
+        "start": start,
+        "end": _NO_END if end is None else end,
+        "limit": limit,
+    }
+    rows = await fetch_rows(connection, _NEWEST_UP_TO_END if start is None else _FIRST_FROM_START, params)
+    if start is None:
+        rows.reverse()
+    return [cast(KlineListing, dict(zip(_LISTING_NAMES, row, strict=True))) for row in rows]

@@ -1,11 +1,14 @@
 """One JSON error shape for every 4xx and 5xx, whatever raised it.
 
-Unhandled exceptions become a bare 500; the request middleware logs them with the request id.
+Unhandled exceptions become a bare 500; the request middleware logs them with the request id. A
+database that does not answer is a 503 (logged here, naming which; the caller is not told where
+it lives).
 
 ``{"error": {"status": 404, "code": "not_found", "message": "...", "request_id": "...",
 "details": [...]}}``. A 500 says only that something went wrong; the details go to the log.
 """
 
+import logging
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
@@ -17,6 +20,9 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api_service.request_id import current_request_id
+from db_core import DatabaseUnavailableError
+
+logger = logging.getLogger(__name__)
 
 
 class ErrorDetail(BaseModel):
@@ -90,6 +96,11 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "validation_error", "the request is not valid", details=details)
 
 
+async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    logger.warning("%s", exc)
+    return error_response(503, "database_unavailable", "a database does not answer; try again shortly")
+
+
 def internal_error_response() -> JSONResponse:
     return error_response(500, "internal_error", "an internal error occurred; quote the request id")
 
@@ -102,6 +113,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(DatabaseUnavailableError, _database_unavailable)
     app.add_exception_handler(Exception, _unhandled_error)
 
 

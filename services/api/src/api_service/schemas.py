@@ -4,7 +4,7 @@ from decimal import Decimal
 from operator import methodcaller
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import AwareDatetime, BaseModel, Field, PlainSerializer
 
 Category = Literal["spot", "linear", "inverse", "option"]
 KlineCategory = Literal["spot", "linear", "inverse"]
@@ -43,8 +43,6 @@ class Meta(BaseModel):
 
 
 class Instrument(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
     category: str
     symbol: str
     status: str
@@ -67,8 +65,6 @@ class InstrumentPage(BaseModel):
 
 
 class Kline(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
     start_time: UtcDateTime
     open: DecimalString
     high: DecimalString

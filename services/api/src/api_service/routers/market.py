@@ -2,17 +2,19 @@
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends
+from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, Field
 
-from api_service.dependencies import GeneralSession
+from api_service.dependencies import GeneralDatabase
 from api_service.errors import ApiError, error_responses
+from api_service.json_body import json_response
+from api_service.query_model import query_model, query_parameters
 from api_service.schemas import (
     Category,
     Instrument,
     InstrumentPage,
     Interval,
-    Kline,
     KlineCategory,
     KlineList,
     Symbol,
@@ -27,7 +29,7 @@ Status = Literal["Trading", "PreLaunch", "Delivering", "Closed"]
 
 
 class InstrumentFilters(BaseModel):
-    """The list's query parameters, validated in one call rather than one per parameter."""
+    """The instrument list's query parameters."""
 
     category: Category | None = None
     status: Status | None = None
@@ -36,50 +38,77 @@ class InstrumentFilters(BaseModel):
     cursor: str | None = Field(None, max_length=200, description="next_cursor of the previous page")
 
 
-@router.get("/instruments", summary="Instruments, filtered, in pages", responses=error_responses(400, 422))
+class KlineQuery(BaseModel):
+    """The candle list's query parameters; ``start`` and ``end`` are inclusive."""
+
+    category: KlineCategory
+    symbol: Symbol
+    interval: Interval
+    start: AwareDatetime | None = None
+    end: AwareDatetime | None = None
+    limit: int = Field(200, ge=1, le=MAX_KLINES)
+
+
+@router.get(
+    "/instruments",
+    summary="Instruments, filtered, in pages",
+    response_model=InstrumentPage,
+    responses=error_responses(400, 422, 503),
+    openapi_extra=query_parameters(InstrumentFilters),
+)
 async def instruments(
-    session: GeneralSession, filters: Annotated[InstrumentFilters, Query()]
-) -> InstrumentPage:
+    general: GeneralDatabase, filters: Annotated[InstrumentFilters, Depends(query_model(InstrumentFilters))]
+) -> Response:
     try:
-        page = await list_instruments(
-            session,
-            category=filters.category,
-            status=filters.status,
-            base_coin=filters.base_coin,
-            limit=filters.limit,
-            cursor=filters.cursor,
-        )
+        async with general.reader() as reader:
+            page = await list_instruments(
+                reader,
+                category=filters.category,
+                status=filters.status,
+                base_coin=filters.base_coin,
+                limit=filters.limit,
+                cursor=filters.cursor,
+            )
     except InvalidCursorError:
         raise ApiError(400, "invalid_cursor", "cursor is not one this API returned") from None
-    return InstrumentPage.model_validate({"items": page.items, "next_cursor": page.next_cursor})
+    return json_response({"items": page.items, "next_cursor": page.next_cursor})
 
 
-@router.get("/instruments/{category}/{symbol}", summary="One instrument", responses=error_responses(404, 422))
-async def instrument(session: GeneralSession, category: Category, symbol: Symbol) -> Instrument:
-    row = await get_instrument(session, category, symbol)
+@router.get(
+    "/instruments/{category}/{symbol}",
+    summary="One instrument",
+    response_model=Instrument,
+    responses=error_responses(404, 422, 503),
+)
+async def instrument(general: GeneralDatabase, category: Category, symbol: Symbol) -> Response:
+    async with general.reader() as reader:
+        row = await get_instrument(reader, category, symbol)
     if row is None:
         raise ApiError(404, "instrument_not_found", f"no {category} instrument {symbol}")
-    return Instrument.model_validate(row)
+    return json_response(row)
 
 
-@router.get("/klines", summary="Candles of one symbol, oldest first", responses=error_responses(422))
+@router.get(
+    "/klines",
+    summary="Candles of one symbol, oldest first",
+    response_model=KlineList,
+    responses=error_responses(422, 503),
+    openapi_extra=query_parameters(KlineQuery),
+)
 async def klines(
-    session: GeneralSession,
-    category: KlineCategory,
-    symbol: Symbol,
-    interval: Interval,
-    start: AwareDatetime | None = None,
-    end: AwareDatetime | None = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_KLINES)] = 200,
-) -> KlineList:
-    if start is not None and end is not None and start > end:
+    general: GeneralDatabase, query: Annotated[KlineQuery, Depends(query_model(KlineQuery))]
+) -> Response:
+    if query.start is not None and query.end is not None and query.start > query.end:
         raise ApiError(422, "validation_error", "start must not be after end")
-    rows = await list_klines(
-        session, category=category, symbol=symbol, interval=interval, start=start, end=end, limit=limit
-    )
-    return KlineList(
-        category=category,
-        symbol=symbol,
-        interval=interval,
-        items=[Kline.model_validate(row) for row in rows],
-    )
+    async with general.reader() as reader:
+        rows = await list_klines(
+            reader,
+            category=query.category,
+            symbol=query.symbol,
+            interval=query.interval,
+            start=query.start,
+            end=query.end,
+            limit=query.limit,
+        )
+    series = {"category": query.category, "symbol": query.symbol, "interval": query.interval}
+    return json_response({**series, "items": rows})
