@@ -4,10 +4,11 @@ import json
 import logging
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
-from core_config import bind_log_context, configure_logging
+from core_config import bind_log_context, configure_logging, log_line
 
 
 @pytest.fixture
@@ -79,3 +80,71 @@ def test_uvicorn_colour_copy_of_the_message_is_not_repeated(
     logging.getLogger("colour.test").info("Started %s", "server", extra={"color_message": "Started %s"})
     (line,) = capsys.readouterr().err.splitlines()
     assert line.endswith("colour.test: Started server")
+
+
+def _without_time(line: str, json_lines: bool) -> object:
+    if json_lines:
+        fields = json.loads(line)
+        del fields["time"]
+        return fields
+    return line.split(" ", 1)[1]  # the text line starts with HH:MM:SS
+
+
+@pytest.mark.parametrize("json_lines", [True, False])
+def test_log_line_writes_the_line_logging_writes(
+    restore_root_logger: object, capsys: pytest.CaptureFixture[str], json_lines: bool
+) -> None:
+    configure_logging("INFO", json_lines=json_lines)
+    access = logging.getLogger("api.access")
+    with bind_log_context(request_id="r-1"):
+        log_line(access, logging.INFO, "GET /x 200", {"status": 200, "duration_ms": 0.5})
+        access.info("GET /x 200", extra={"status": 200, "duration_ms": 0.5})
+    direct, through_logging = capsys.readouterr().err.splitlines()
+    assert _without_time(direct, json_lines) == _without_time(through_logging, json_lines)
+    assert "request_id" in direct
+    assert "r-1" in direct
+
+
+def test_log_line_keeps_to_the_level(restore_root_logger: object, capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("WARNING", json_lines=False)
+    log_line(logging.getLogger("api.access"), logging.INFO, "GET /x 200", {})
+    log_line(logging.getLogger("api.access"), logging.WARNING, "GET /y 200", {})
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "GET /y 200" in line
+
+
+def test_log_line_goes_through_logging_when_another_handler_listens(
+    restore_root_logger: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging("INFO", json_lines=False)
+    records: list[logging.LogRecord] = []
+    listener = logging.Handler()
+    listener.emit = records.append  # type: ignore[method-assign]
+    access = logging.getLogger("api.access")
+    access.addHandler(listener)
+    try:
+        with bind_log_context(request_id="r-2"):
+            log_line(access, logging.INFO, "GET /z 404", {"status": 404})
+    finally:
+        access.removeHandler(listener)
+    (record,) = records
+    assert (record.getMessage(), record.status, record.request_id) == ("GET /z 404", 404, "r-2")  # type: ignore[attr-defined]
+    (line,) = capsys.readouterr().err.splitlines()  # still written once by the configured handler
+    assert line.endswith("GET /z 404 request_id=r-2 status=404")
+
+
+def test_log_line_makes_no_record_when_only_the_configured_handler_listens(
+    restore_root_logger: object, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure_logging("INFO", json_lines=True)
+    made: list[str] = []
+    make_record = logging.Logger.makeRecord
+
+    def counting(self: logging.Logger, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        made.append(self.name)
+        return make_record(self, *args, **kwargs)
+
+    monkeypatch.setattr(logging.Logger, "makeRecord", counting)
+    log_line(logging.getLogger("api.access"), logging.INFO, "GET /x 200", {"status": 200})
+    assert made == []
+    assert json.loads(capsys.readouterr().err)["status"] == 200

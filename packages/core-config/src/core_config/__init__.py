@@ -6,7 +6,7 @@ stops the process with one line per problem and no traceback.
 
 from core_config.bybit_hosts import BYBIT_API_URLS, BybitNetwork
 from core_config.errors import ConfigError, exit_on_config_error
-from core_config.logging_setup import bind_log_context, configure_logging, current_log_context
+from core_config.logging_setup import bind_log_context, configure_logging, current_log_context, log_line
 from core_config.secret_files import MASTER_KEY_VARIABLE, read_secret_file
 from core_config.settings import (
     LOCAL_DATABASE_URL_GENERAL,
@@ -37,6 +37,7 @@ __all__ = [
     "exit_on_config_error",
     "get_settings",
     "libpq_url",
+    "log_line",
     "mask_password",
     "read_secret_file",
     "with_database",

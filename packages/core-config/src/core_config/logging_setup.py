@@ -8,7 +8,6 @@ short: no caller, thread or process look-ups that no line of ours shows, and the
 once per second rather than once per line.
 """
 
-import json
 import logging
 import sys
 import time
@@ -17,6 +16,8 @@ from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TextIO
+
+import orjson
 
 _log_context: ContextVar[dict[str, Any] | None] = ContextVar("log_context", default=None)
 # Record attributes that are not extra fields; uvicorn's ``color_message`` repeats the message.
@@ -98,18 +99,31 @@ class JsonFormatter(logging.Formatter):
             lambda second: datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
         )
 
-    def format(self, record: logging.LogRecord) -> str:
+    def render(
+        self,
+        created: float,
+        level: str,
+        logger: str,
+        message: str,
+        fields: dict[str, Any],
+        exception: str = "",
+    ) -> str:
         line: dict[str, Any] = {
             # ISO 8601 UTC with milliseconds, as isoformat(timespec="milliseconds") writes it.
-            "time": f"{self._seconds.text(record.created)}.{int(record.msecs):03d}+00:00",
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
+            "time": f"{self._seconds.text(created)}.{int(created * 1000) % 1000:03d}+00:00",
+            "level": level,
+            "logger": logger,
+            "message": message,
+            **fields,
         }
-        line.update(_extra_fields(record))
-        if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str)
+        if exception:
+            line["exception"] = exception
+        return orjson.dumps(line, default=str).decode()
+
+    def format(self, record: logging.LogRecord) -> str:
+        exception = self.formatException(record.exc_info) if record.exc_info else ""
+        message, fields = record.getMessage(), _extra_fields(record)
+        return self.render(record.created, record.levelname, record.name, message, fields, exception)
 
 
 class TextFormatter(logging.Formatter):
@@ -119,20 +133,30 @@ class TextFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
         self._seconds = _SecondCache(lambda second: time.strftime("%H:%M:%S", self.converter(second)))
 
+    def render(
+        self,
+        created: float,
+        level: str,
+        logger: str,
+        message: str,
+        fields: dict[str, Any],
+        exception: str = "",
+    ) -> str:
+        text = f"{self._seconds.text(created)} {level:<7} {logger}: {message}"
+        if fields:
+            text = f"{text} {' '.join([f'{key}={value}' for key, value in fields.items()])}"
+        return f"{text}\n{exception}" if exception else text
+
     def format(self, record: logging.LogRecord) -> str:
         record.message = record.getMessage()
         record.asctime = self._seconds.text(record.created)
-        text = f"{record.asctime} {record.levelname:<7} {record.name}: {record.message}"
-        extras = _extra_fields(record)
-        if extras:
-            text = f"{text} {' '.join([f'{key}={value}' for key, value in extras.items()])}"
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
-        if record.exc_text:
-            text = f"{text}\n{record.exc_text}"
+        after = [record.exc_text] if record.exc_text else []
         if record.stack_info:
-            text = f"{text}\n{self.formatStack(record.stack_info)}"
-        return text
+            after.append(self.formatStack(record.stack_info))
+        fields, trace = _extra_fields(record), "\n".join(after)
+        return self.render(record.created, record.levelname, record.name, record.message, fields, trace)
 
 
 def _skip_unused_record_lookups() -> None:
@@ -154,13 +178,65 @@ class _LineHandler(logging.StreamHandler[TextIO]):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self.stream.write(self.format(record) + self.terminator)
-            if self._flush_each_line:
-                self.flush()
+            self._write(self.format(record))
         except RecursionError:
             raise
         except Exception:
             self.handleError(record)
+
+    def _write(self, line: str) -> None:
+        self.stream.write(line + self.terminator)
+        if self._flush_each_line:
+            self.flush()
+
+    def write_line(self, logger: logging.Logger, level: int, message: str, fields: dict[str, Any]) -> None:
+        """Write what ``emit`` would write for this record, without making the record."""
+        formatter = self.formatter
+        assert isinstance(formatter, JsonFormatter | TextFormatter)
+        line = formatter.render(time.time(), logging.getLevelName(level), logger.name, message, fields)
+        try:
+            with self.lock:
+                self._write(line)
+        except Exception:
+            self.handleError(logger.makeRecord(logger.name, level, "(unknown file)", 0, message, (), None))
+
+
+def _sole_line_handler(logger: logging.Logger, level: int) -> _LineHandler | None:
+    """The handler of ``configure_logging`` when it alone would see ``logger``'s record, else None."""
+    current: logging.Logger | None = logger
+    while current is not None:
+        if current.filters:
+            return None
+        if current.handlers:
+            if current is not logging.root or len(current.handlers) != 1:
+                return None
+            handler = current.handlers[0]
+            if isinstance(handler, _LineHandler) and not handler.filters and level >= handler.level:
+                return handler
+            return None
+        if not current.propagate:
+            return None
+        current = current.parent
+    return None
+
+
+def log_line(logger: logging.Logger, level: int, message: str, fields: dict[str, Any]) -> None:
+    """Log as ``logger.log(level, message, extra=fields)`` does, at a third of the cost.
+
+    For lines written on every request. When the line would reach only the handler
+    ``configure_logging`` installed (the usual case), it is rendered and written directly: the
+    same line, with the bound context fields, but no ``LogRecord`` and no walk through logging's
+    handler machinery. Anywhere else (another handler attached, such as pytest's ``caplog``), the
+    record goes through ``logging`` as usual.
+    """
+    if not logger.isEnabledFor(level):
+        return
+    handler = _sole_line_handler(logger, level)
+    if handler is None:
+        logger.log(level, message, extra=fields)
+        return
+    context = _log_context.get()
+    handler.write_line(logger, level, message, {**context, **fields} if context else fields)
 
 
 def configure_logging(level: str, *, json_lines: bool) -> None:

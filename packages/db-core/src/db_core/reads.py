@@ -9,8 +9,8 @@ connect timeout, ``application_name``, and the ping of connections that sat idle
 """
 
 import time
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from typing import Any, LiteralString
 from weakref import WeakKeyDictionary
 
@@ -37,11 +37,11 @@ class ReadPool:
         ping_after_idle_seconds: float = PING_AFTER_IDLE_SECONDS,
     ) -> None:
         self.spec = spec
-        self._url = url or spec.url(settings)
+        self.url = url or spec.url(settings)
         self._ping_after_idle_seconds = ping_after_idle_seconds
         self._returned_at: WeakKeyDictionary[ReadConnection, float] = WeakKeyDictionary()
-        self._pool = AsyncConnectionPool(
-            libpq_url(self._url),
+        self.pool = AsyncConnectionPool(
+            libpq_url(self.url),
             kwargs={
                 **connect_args(settings, application_name or default_application_name(spec)),
                 "autocommit": True,
@@ -52,13 +52,9 @@ class ReadPool:
             timeout=settings.db_pool_timeout,
             max_lifetime=settings.db_pool_recycle if settings.db_pool_recycle > 0 else 365 * 86400.0,
             check=self._ping_if_idle,
-            reset=self._note_return,
             name=f"{spec.name}-reads",
             open=False,
         )
-
-    async def _note_return(self, connection: ReadConnection) -> None:
-        self._returned_at[connection] = time.monotonic()
 
     async def _ping_if_idle(self, connection: ReadConnection) -> None:
         # A connection used a moment ago is handed out as it is; one that sat idle may have been
@@ -68,20 +64,41 @@ class ReadPool:
         if returned_at is not None and time.monotonic() - returned_at >= self._ping_after_idle_seconds:
             await connection.execute("SELECT 1")
 
-    @asynccontextmanager
-    async def connection(self) -> AsyncIterator[ReadConnection]:
+    def note_return(self, connection: ReadConnection) -> None:
+        self._returned_at[connection] = time.monotonic()
+
+    def connection(self) -> AbstractAsyncContextManager[ReadConnection]:
         """A connection for read-only statements; ``DatabaseUnavailableError`` when the database
         does not answer (refused, unreachable, or no connection within the pool timeout)."""
-        try:
-            if self._pool.closed:
-                await self._pool.open(wait=False)
-            async with self._pool.connection() as connection:
-                yield connection
-        except (PoolTimeout, psycopg.OperationalError) as exc:
-            raise unavailable(self.spec, self._url, exc) from exc
+        return _Checkout(self)
 
     async def close(self) -> None:
-        await self._pool.close()
+        await self.pool.close()
+
+
+class _Checkout(AbstractAsyncContextManager[ReadConnection]):
+    # A class rather than an @asynccontextmanager generator: a route enters one per request. No
+    # commit or rollback on the way out: an autocommit connection holds no transaction.
+    __slots__ = ("_connection", "_reads")
+
+    def __init__(self, reads: ReadPool) -> None:
+        self._reads = reads
+
+    async def __aenter__(self) -> ReadConnection:
+        pool = self._reads.pool
+        try:
+            if pool.closed:
+                await pool.open()
+            self._connection: ReadConnection = await pool.getconn()
+        except (PoolTimeout, psycopg.OperationalError) as exc:
+            raise unavailable(self._reads.spec, self._reads.url, exc) from exc
+        return self._connection
+
+    async def __aexit__(self, exc_type: object, exc: BaseException | None, traceback: object) -> None:
+        self._reads.note_return(self._connection)
+        await self._reads.pool.putconn(self._connection)  # a broken connection is replaced there
+        if isinstance(exc, psycopg.OperationalError):
+            raise unavailable(self._reads.spec, self._reads.url, exc) from exc
 
 
 async def fetch_rows(

@@ -10,8 +10,8 @@ from time import perf_counter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api_service.errors import internal_error_response
-from api_service.request_id import REQUEST_ID_HEADER, _request_id, request_id_for
-from core_config import bind_log_context
+from api_service.request_id import REQUEST_ID_HEADER, request_id_for
+from core_config import bind_log_context, log_line
 
 access_logger = logging.getLogger("api.access")
 error_logger = logging.getLogger("api.errors")
@@ -29,7 +29,6 @@ class RequestContextMiddleware:
         request_id = request_id_for(scope)
         header = (_HEADER_NAME, request_id.encode())
         status = 0
-        started = perf_counter()
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -38,30 +37,22 @@ class RequestContextMiddleware:
                 message["headers"] = [*message.get("headers", ()), header]
             await send(message)
 
-        token = _request_id.set(request_id)
-        try:
-            with bind_log_context(request_id=request_id):
-                try:
-                    await self.app(scope, receive, send_with_id)
-                except Exception:
-                    # Starlette has usually answered already (the app's 500 handler); the
-                    # exception is logged here, once, with the request id, and goes no further.
-                    error_logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
-                    if not status:
-                        await internal_error_response()(scope, receive, send_with_id)
-                finally:
-                    method, path = scope["method"], scope["path"]
-                    access_logger.info(
-                        "%s %s %s",
-                        method,
-                        path,
-                        status,
-                        extra={
-                            "method": method,
-                            "path": path,
-                            "status": status,
-                            "duration_ms": round((perf_counter() - started) * 1000, 2),
-                        },
-                    )
-        finally:
-            _request_id.reset(token)
+        started = perf_counter()
+        with bind_log_context(request_id=request_id):
+            try:
+                await self.app(scope, receive, send_with_id)
+            except Exception:
+                # Starlette has usually answered already (the app's 500 handler); the exception is
+                # logged here, once, with the request id, and goes no further.
+                error_logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
+                if not status:
+                    await internal_error_response()(scope, receive, send_with_id)
+            finally:
+                method, path = scope["method"], scope["path"]
+                fields = {
+                    "method": method,
+                    "path": path,
+                    "status": status,
+                    "duration_ms": round((perf_counter() - started) * 1000, 2),
+                }
+                log_line(access_logger, logging.INFO, f"{method} {path} {status}", fields)

@@ -2,18 +2,19 @@
 
 import re
 import secrets
-from contextvars import ContextVar
 
 from starlette.types import Scope
 
+from core_config import current_log_context
+
 REQUEST_ID_HEADER = "X-Request-ID"
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-_request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 
 def current_request_id() -> str | None:
-    """The id of the request being served, if any."""
-    return _request_id.get()
+    """The id of the request being served, if any (the middleware binds it to the log context)."""
+    request_id: str | None = current_log_context().get("request_id")
+    return request_id
 
 
 def request_id_for(scope: Scope) -> str:
