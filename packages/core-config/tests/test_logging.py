@@ -1,5 +1,6 @@
 """Log lines: JSON with bound context fields in production, key=value text locally."""
 
+import asyncio
 import json
 import logging
 import re
@@ -118,8 +119,12 @@ def test_log_line_goes_through_logging_when_another_handler_listens(
 ) -> None:
     configure_logging("INFO", json_lines=False)
     records: list[logging.LogRecord] = []
-    listener = logging.Handler()
-    listener.emit = records.append  # type: ignore[method-assign]
+
+    class Listener(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    listener = Listener()
     access = logging.getLogger("api.access")
     access.addHandler(listener)
     try:
@@ -148,3 +153,39 @@ def test_log_line_makes_no_record_when_only_the_configured_handler_listens(
     log_line(logging.getLogger("api.access"), logging.INFO, "GET /x 200", {"status": 200})
     assert made == []
     assert json.loads(capsys.readouterr().err)["status"] == 200
+
+
+def _messages(written: str) -> list[str]:
+    return [line.split(": ", 1)[1] for line in written.splitlines()]
+
+
+async def test_lines_in_an_event_loop_are_written_together_at_the_end_of_its_turn(
+    restore_root_logger: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging("INFO", json_lines=False)
+    access = logging.getLogger("api.access")
+    log_line(access, logging.INFO, "GET /1 200", {})
+    log_line(access, logging.INFO, "GET /2 200", {})
+    assert capsys.readouterr().err == ""  # held for the rest of this turn of the loop
+    await asyncio.sleep(0)
+    assert _messages(capsys.readouterr().err) == ["GET /1 200", "GET /2 200"]
+
+
+async def test_a_line_logged_otherwise_comes_after_the_held_ones(
+    restore_root_logger: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging("INFO", json_lines=False)
+    log_line(logging.getLogger("api.access"), logging.INFO, "GET /1 500", {})
+    logging.getLogger("api.errors").error("boom")
+    assert _messages(capsys.readouterr().err) == ["GET /1 500", "boom"]
+    await asyncio.sleep(0)
+    assert capsys.readouterr().err == ""  # nothing written twice
+
+
+async def test_flush_writes_what_is_held(
+    restore_root_logger: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging("INFO", json_lines=False)
+    log_line(logging.getLogger("api.access"), logging.INFO, "GET /1 200", {})
+    logging.getLogger().handlers[0].flush()  # what logging.shutdown does at exit
+    assert capsys.readouterr().err.endswith("GET /1 200\n")

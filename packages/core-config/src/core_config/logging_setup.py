@@ -8,6 +8,7 @@ short: no caller, thread or process look-ups that no line of ours shows, and the
 once per second rather than once per line.
 """
 
+import asyncio
 import logging
 import sys
 import time
@@ -126,6 +127,9 @@ class JsonFormatter(logging.Formatter):
         return self.render(record.created, record.levelname, record.name, message, fields, exception)
 
 
+_PADDED_LEVELS = {name: f"{name:<7}" for name in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")}
+
+
 class TextFormatter(logging.Formatter):
     """Readable lines for a terminal (``HH:MM:SS LEVEL logger: message``), extras as key=value."""
 
@@ -142,9 +146,10 @@ class TextFormatter(logging.Formatter):
         fields: dict[str, Any],
         exception: str = "",
     ) -> str:
-        text = f"{self._seconds.text(created)} {level:<7} {logger}: {message}"
-        if fields:
-            text = f"{text} {' '.join([f'{key}={value}' for key, value in fields.items()])}"
+        padded_level = _PADDED_LEVELS.get(level) or f"{level:<7}"
+        parts = [self._seconds.text(created), padded_level, f"{logger}:", message]
+        parts += [f"{key}={value}" for key, value in fields.items()]
+        text = " ".join(parts)
         return f"{text}\n{exception}" if exception else text
 
     def format(self, record: logging.LogRecord) -> str:
@@ -169,34 +174,68 @@ def _skip_unused_record_lookups() -> None:
 
 
 class _LineHandler(logging.StreamHandler[TextIO]):
-    """A ``StreamHandler`` that skips the flush after each line when the stream writes each line
-    through by itself (a line-buffered stream such as ``sys.stderr``): nothing is held back."""
+    """A ``StreamHandler`` writing whole lines, with two savings for lines written on every request:
+
+    - no flush after each line when the stream writes each line through by itself (a
+      line-buffered stream such as ``sys.stderr``);
+    - lines from ``log_line`` inside a running event loop are held until the end of the loop's
+      turn and written together: one write for every request the turn served. A line logged any
+      other way first writes what is held, so lines keep their order; ``flush`` (at exit too)
+      writes what is held.
+    """
 
     def __init__(self, stream: TextIO) -> None:
         super().__init__(stream)
         self._flush_each_line = not getattr(stream, "line_buffering", False)
+        self._held: list[str] = []
+        assert self.lock is not None  # made by Handler.__init__
+        self._line_lock = self.lock
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self._write(self.format(record))
+            line = self.format(record) + self.terminator
+            self._write(self._release_held() + line if self._held else line)
         except RecursionError:
             raise
         except Exception:
             self.handleError(record)
 
-    def _write(self, line: str) -> None:
-        self.stream.write(line + self.terminator)
+    def _write(self, text: str) -> None:
+        self.stream.write(text)
         if self._flush_each_line:
-            self.flush()
+            self.stream.flush()
+
+    def _release_held(self) -> str:
+        held, self._held = self._held, []
+        return "".join(held)
+
+    def _write_held(self) -> None:
+        with self._line_lock:
+            if self._held:
+                self._write(self._release_held())
+
+    def flush(self) -> None:
+        self._write_held()
+        super().flush()
+
+    def setFormatter(self, fmt: logging.Formatter | None) -> None:  # noqa: N802 (logging's name)
+        if not isinstance(fmt, JsonFormatter | TextFormatter):
+            raise TypeError("a line handler renders with JsonFormatter or TextFormatter")
+        super().setFormatter(fmt)
+        self._render = fmt.render
 
     def write_line(self, logger: logging.Logger, level: int, message: str, fields: dict[str, Any]) -> None:
         """Write what ``emit`` would write for this record, without making the record."""
-        formatter = self.formatter
-        assert isinstance(formatter, JsonFormatter | TextFormatter)
-        line = formatter.render(time.time(), logging.getLevelName(level), logger.name, message, fields)
+        line = self._render(time.time(), logging.getLevelName(level), logger.name, message, fields)
+        loop = asyncio._get_running_loop()
         try:
-            with self.lock:
-                self._write(line)
+            with self._line_lock:
+                if loop is None:
+                    self._write(self._release_held() + line + self.terminator)
+                    return
+                self._held.append(line + self.terminator)
+                if len(self._held) == 1:
+                    loop.call_soon(self._write_held)
         except Exception:
             self.handleError(logger.makeRecord(logger.name, level, "(unknown file)", 0, message, (), None))
 
