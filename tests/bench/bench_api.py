@@ -4,9 +4,9 @@ Pairs, each measured in the same run, alternating which side goes first, round a
 - ``/health/live`` of the real API (``api-serve``: one uvicorn worker, ENVIRONMENT=test, INFO
   logging, one access line per request written to a log file) against a bare FastAPI app with one
   hello route under the same uvicorn options.
-- ``/v1/market/instruments?limit=50`` of the real API against the same query through a raw psycopg
-  pool answered with orjson (``reference_apps``), both reading one fresh general database holding
-  the fake exchange's ~1,900 instruments.
+- ``/v1/market/instruments?limit=50`` of the real API against the same SQL through a raw psycopg
+  pool in autocommit answered with orjson (``reference_apps``), both reading one fresh general
+  database holding the fake exchange's ~1,900 instruments.
 
 Rows: requests per second, p50/p99 latency and the server process's CPU time per request (far
 steadier than req/s when other work shares the two cores), medians over the rounds. Every server
@@ -296,7 +296,7 @@ def run() -> list[Row]:
         ),
         *rows_for(
             INSTRUMENTS,
-            "the same query via a raw psycopg pool + orjson, same uvicorn options",
+            "the same SQL via a raw psycopg pool (autocommit) + orjson, same uvicorn options",
             f">= 0.8x ({logged})",
             *loads[INSTRUMENTS],
         ),
