@@ -1,6 +1,7 @@
 """Log lines: JSON with bound context fields in production, key=value text locally."""
 
 import asyncio
+import io
 import json
 import logging
 import re
@@ -189,3 +190,59 @@ async def test_flush_writes_what_is_held(
     log_line(logging.getLogger("api.access"), logging.INFO, "GET /1 200", {})
     logging.getLogger().handlers[0].flush()  # what logging.shutdown does at exit
     assert capsys.readouterr().err.endswith("GET /1 200\n")
+
+
+def test_a_field_orjson_refuses_is_still_written(
+    restore_root_logger: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging("INFO", json_lines=True)
+    log_line(logging.getLogger("api.access"), logging.INFO, "big", {"big": 2**70})
+    assert json.loads(capsys.readouterr().err)["big"] == 2**70
+
+
+class _RecordingStream(io.StringIO):
+    line_buffering = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sizes: list[int] = []
+
+    def write(self, text: str) -> int:
+        self.sizes.append(len(text.encode()))
+        return super().write(text)
+
+
+@pytest.mark.parametrize("path", ["/ascii", "/non-ascii-é"])
+async def test_held_lines_are_written_in_pieces_a_pipe_never_interleaves(
+    restore_root_logger: object, path: str
+) -> None:
+    configure_logging("INFO", json_lines=True)
+    stream = _RecordingStream()
+    handler = logging.getLogger().handlers[0]
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(stream)
+    for number in range(100):
+        log_line(logging.getLogger("api.access"), logging.INFO, f"GET {path} {number}", {"n": number})
+    await asyncio.sleep(0)
+    assert [json.loads(line)["n"] for line in stream.getvalue().splitlines()] == list(range(100))
+    assert len(stream.sizes) > 1
+    assert max(stream.sizes) <= 4096
+
+
+def test_another_record_factory_sees_every_line(
+    restore_root_logger: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging("INFO", json_lines=True)
+    ours = logging.getLogRecordFactory()
+
+    def with_trace_id(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = ours(*args, **kwargs)
+        record.trace_id = "t-1"
+        return record
+
+    logging.setLogRecordFactory(with_trace_id)
+    try:
+        log_line(logging.getLogger("api.access"), logging.INFO, "GET /x 200", {})
+    finally:
+        logging.setLogRecordFactory(ours)
+    assert json.loads(capsys.readouterr().err)["trace_id"] == "t-1"

@@ -89,3 +89,75 @@ async def test_a_dead_database_is_unavailable_within_the_pool_timeout(
     assert "couldn't get a connection after 0.50 sec" in message  # the pool timeout, not a hang
     assert "DATABASE_URL_GENERAL" in message
     assert "secret-password" not in message
+
+
+async def _pids_of(pool: ReadPool, count: int) -> list[int]:
+    """Check out ``count`` connections at once and give them back: the pool then holds them idle."""
+    checkouts = [pool.connection() for _ in range(count)]
+    connections = [await checkout.__aenter__() for checkout in checkouts]
+    pids = [(await fetch_rows(connection, "SELECT pg_backend_pid()", {}))[0][0] for connection in connections]
+    for checkout in checkouts:
+        await checkout.__aexit__(None, None, None)
+    return pids
+
+
+async def test_after_a_server_restart_every_dead_idle_connection_is_replaced_at_once(
+    general_database_url: str,
+) -> None:
+    # Four dead idle connections: found one checkout at a time, with the pool's growing pauses
+    # between them, they would outlast the 2 s pool timeout.
+    settings = build_settings(
+        environment="test", database_url_general=general_database_url, db_pool_size=4, db_pool_timeout=2
+    )
+    pool = ReadPool(database_spec("general"), settings, ping_after_idle_seconds=0)
+    try:
+        dead = await _pids_of(pool, 4)
+        for pid in dead:
+            _terminate(general_database_url, pid)
+        async with pool.connection() as connection:
+            [(pid,)] = await fetch_rows(connection, "SELECT pg_backend_pid()", {})
+        assert pid not in dead
+        assert not set(await _pids_of(pool, 4)) & set(dead)
+    finally:
+        await pool.close()
+
+
+@pytest.mark.timeout(20)
+async def test_once_a_checkout_failed_the_next_waits_briefly(closed_port: int) -> None:
+    url = f"postgresql://postgres@127.0.0.1:{closed_port}/nowhere"
+    settings = build_settings(environment="test", database_url_general=url, db_pool_timeout=2)
+    pool = ReadPool(database_spec("general"), settings)
+    try:
+        messages = []
+        for _ in range(2):
+            with pytest.raises(DatabaseUnavailableError) as raised:
+                async with pool.connection():
+                    pass
+            messages.append(str(raised.value))
+    finally:
+        await pool.close()
+    assert "couldn't get a connection after 2.00 sec" in messages[0]
+    assert "couldn't get a connection after 1.00 sec" in messages[1]  # not the whole pool timeout again
+
+
+async def test_a_statement_past_the_timeout_is_unavailable_and_a_bad_statement_is_not(
+    general_database_url: str,
+) -> None:
+    settings = build_settings(
+        environment="test", database_url_general=general_database_url, db_statement_timeout_ms=50
+    )
+    pool = ReadPool(database_spec("general"), settings)
+    try:
+        with pytest.raises(DatabaseUnavailableError, match="canceling statement due to statement timeout"):
+            async with pool.connection() as connection:
+                await fetch_rows(connection, "SELECT pg_sleep(1)", {})
+        with pytest.raises(psycopg.errors.UndefinedTable):
+            async with pool.connection() as connection:
+                await fetch_rows(connection, "SELECT * FROM no_such_table", {})
+        async with pool.connection() as connection:  # the pool still serves
+            assert await fetch_rows(connection, "SELECT 1", {}) == [(1,)]
+    finally:
+        await pool.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        async with pool.connection():
+            pass

@@ -103,6 +103,16 @@ async def test_list_klines_oldest_first_within_the_range(
     newest = await list_klines(general_connection, category="linear", symbol="BTCUSDT", interval="1", limit=3)
     assert [k["start_time"] for k in newest] == [T0 + timedelta(minutes=m) for m in (7, 8, 9)]
 
+    up_to_end = await list_klines(
+        general_connection,
+        category="linear",
+        symbol="BTCUSDT",
+        interval="1",
+        end=T0 + timedelta(minutes=4),
+        limit=3,
+    )
+    assert [k["start_time"] for k in up_to_end] == [T0 + timedelta(minutes=m) for m in (2, 3, 4)]
+
     other_interval = await list_klines(
         general_connection, category="linear", symbol="BTCUSDT", interval="5", limit=3
     )

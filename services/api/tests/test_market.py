@@ -149,6 +149,10 @@ async def test_klines_oldest_first_within_range(rolled_back_client: httpx.AsyncC
     assert items[0]["close"] == "65050.123456789"
     limited = await rolled_back_client.get("/v1/market/klines", params={**params, "limit": 2})
     assert len(limited.json()["items"]) == 2
+    # Without a start: the newest candles up to the end, still oldest first.
+    up_to_end = {key: value for key, value in params.items() if key != "start"} | {"limit": 2}
+    newest = (await rolled_back_client.get("/v1/market/klines", params=up_to_end)).json()["items"]
+    assert [item["start_time"] for item in newest] == ["2026-11-01T17:00:00Z", "2026-11-01T18:00:00Z"]
 
 
 async def test_bad_kline_queries_are_422(rolled_back_client: httpx.AsyncClient) -> None:

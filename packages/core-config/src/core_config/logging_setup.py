@@ -9,6 +9,7 @@ once per second rather than once per line.
 """
 
 import asyncio
+import json
 import logging
 import sys
 import time
@@ -119,7 +120,10 @@ class JsonFormatter(logging.Formatter):
         }
         if exception:
             line["exception"] = exception
-        return orjson.dumps(line, default=str).decode()
+        try:
+            return orjson.dumps(line, default=str).decode()
+        except orjson.JSONEncodeError:  # what orjson refuses (an int past 64 bits), json writes
+            return json.dumps(line, default=str)
 
     def format(self, record: logging.LogRecord) -> str:
         exception = self.formatException(record.exc_info) if record.exc_info else ""
@@ -173,28 +177,35 @@ def _skip_unused_record_lookups() -> None:
     logging.logMultiprocessing = False
 
 
+_PIPE_BUF = 4096
+
+
 class _LineHandler(logging.StreamHandler[TextIO]):
     """A ``StreamHandler`` writing whole lines, with two savings for lines written on every request:
 
     - no flush after each line when the stream writes each line through by itself (a
       line-buffered stream such as ``sys.stderr``);
     - lines from ``log_line`` inside a running event loop are held until the end of the loop's
-      turn and written together: one write for every request the turn served. A line logged any
-      other way first writes what is held, so lines keep their order; ``flush`` (at exit too)
-      writes what is held.
+      turn and written together: one write for the requests the turn served, in pieces no longer
+      than a pipe writes at once, so workers sharing one stderr never tear each other's lines. A
+      line logged any other way first writes what is held, so lines keep their order; ``flush``
+      (at exit too) writes what is held.
     """
 
     def __init__(self, stream: TextIO) -> None:
         super().__init__(stream)
         self._flush_each_line = not getattr(stream, "line_buffering", False)
         self._held: list[str] = []
+        self._flush_scheduled_on: asyncio.AbstractEventLoop | None = None
         assert self.lock is not None  # made by Handler.__init__
         self._line_lock = self.lock
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             line = self.format(record) + self.terminator
-            self._write(self._release_held() + line if self._held else line)
+            if self._held:
+                self._write_held_now()
+            self._write(line)
         except RecursionError:
             raise
         except Exception:
@@ -205,18 +216,39 @@ class _LineHandler(logging.StreamHandler[TextIO]):
         if self._flush_each_line:
             self.stream.flush()
 
-    def _release_held(self) -> str:
+    def _write_held_now(self) -> None:
         held, self._held = self._held, []
-        return "".join(held)
+        # A write to a pipe of at most PIPE_BUF bytes (4,096 on Linux) is never interleaved with
+        # another process's; a character takes up to 4 bytes unless the text is ASCII.
+        limit = _PIPE_BUF if all(line.isascii() for line in held) else _PIPE_BUF // 4
+        piece: list[str] = []
+        size = 0
+        for line in held:
+            if piece and size + len(line) > limit:
+                self._write("".join(piece))
+                piece, size = [], 0
+            piece.append(line)
+            size += len(line)
+        if piece:
+            self._write("".join(piece))
 
     def _write_held(self) -> None:
         with self._line_lock:
+            self._flush_scheduled_on = None
             if self._held:
-                self._write(self._release_held())
+                try:
+                    self._write_held_now()
+                except Exception:
+                    self.handleError(logging.makeLogRecord({"msg": "held log lines could not be written"}))
 
     def flush(self) -> None:
         self._write_held()
         super().flush()
+
+    def setStream(self, stream: TextIO) -> TextIO | None:  # noqa: N802 (logging's name)
+        previous = super().setStream(stream)
+        self._flush_each_line = not getattr(stream, "line_buffering", False)
+        return previous
 
     def setFormatter(self, fmt: logging.Formatter | None) -> None:  # noqa: N802 (logging's name)
         if not isinstance(fmt, JsonFormatter | TextFormatter):
@@ -226,33 +258,39 @@ class _LineHandler(logging.StreamHandler[TextIO]):
 
     def write_line(self, logger: logging.Logger, level: int, message: str, fields: dict[str, Any]) -> None:
         """Write what ``emit`` would write for this record, without making the record."""
-        line = self._render(time.time(), logging.getLevelName(level), logger.name, message, fields)
         loop = asyncio._get_running_loop()
         try:
+            line = self._render(time.time(), logging.getLevelName(level), logger.name, message, fields)
             with self._line_lock:
                 if loop is None:
-                    self._write(self._release_held() + line + self.terminator)
+                    if self._held:
+                        self._write_held_now()
+                    self._write(line + self.terminator)
                     return
                 self._held.append(line + self.terminator)
-                if len(self._held) == 1:
+                # Keyed by loop: a flush scheduled on a loop that closed before running it is
+                # scheduled again on the loop now running.
+                if self._flush_scheduled_on is not loop:
+                    self._flush_scheduled_on = loop
                     loop.call_soon(self._write_held)
         except Exception:
             self.handleError(logger.makeRecord(logger.name, level, "(unknown file)", 0, message, (), None))
 
 
 def _sole_line_handler(logger: logging.Logger, level: int) -> _LineHandler | None:
-    """The handler of ``configure_logging`` when it alone would see ``logger``'s record, else None."""
+    """The handler of ``configure_logging`` when it alone would see ``logger``'s record, and the
+    record would be ours as it stands (no other record factory adds to it), else None."""
     current: logging.Logger | None = logger
+    if not getattr(logging.getLogRecordFactory(), "_adds_log_context", False):
+        current = None
     while current is not None:
-        if current.filters:
+        if current.filters or (current.handlers and current is not logging.root):
             return None
         if current.handlers:
-            if current is not logging.root or len(current.handlers) != 1:
-                return None
             handler = current.handlers[0]
-            if isinstance(handler, _LineHandler) and not handler.filters and level >= handler.level:
-                return handler
-            return None
+            if not isinstance(handler, _LineHandler) or len(current.handlers) != 1:
+                return None
+            return handler if not handler.filters and level >= handler.level else None
         if not current.propagate:
             return None
         current = current.parent

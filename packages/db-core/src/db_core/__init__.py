@@ -25,7 +25,7 @@ from db_core.migrations import (
     run_environment,
     upgrade,
 )
-from db_core.reads import ReadConnection, ReadPool, fetch_rows
+from db_core.reads import ReadConnection, ReadPool, fetch_rows, select_list
 from db_core.registry import ENTRY_POINT_GROUP, database_spec, registered_databases
 from db_core.schema import NAMING_CONVENTION, TYPE_ANNOTATION_MAP, new_metadata
 from db_core.sessions import (
@@ -71,6 +71,7 @@ __all__ = [
     "registered_databases",
     "revision",
     "run_environment",
+    "select_list",
     "session_scope",
     "sync_session_factory",
     "upgrade",

@@ -6,22 +6,29 @@ than the query itself. Such reads are written as fixed SQL text and run here on 
 connections, each statement in its own snapshot with no BEGIN and COMMIT round trips around it.
 The connections take the engine's settings: pool sizes and timeouts, UTC, statement timeout,
 connect timeout, ``application_name``, and the ping of connections that sat idle.
+
+A database that does not answer is reported at once rather than after the pool timeout: once a
+checkout has failed, later ones wait at most ``WAIT_WHILE_FAILING_SECONDS`` until one succeeds.
 """
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any, LiteralString
 from weakref import WeakKeyDictionary
 
 import psycopg
+from psycopg import errors
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from sqlalchemy import FromClause, Numeric
 
 from core_config import Settings, libpq_url
 from db_core.engines import PING_AFTER_IDLE_SECONDS, connect_args, default_application_name, unavailable
+from db_core.errors import DatabaseUnavailableError
 from db_core.spec import DatabaseSpec
 
 ReadConnection = psycopg.AsyncConnection[tuple[Any, ...]]
+WAIT_WHILE_FAILING_SECONDS = 1.0
 
 
 class ReadPool:
@@ -40,39 +47,78 @@ class ReadPool:
         self.url = url or spec.url(settings)
         self._ping_after_idle_seconds = ping_after_idle_seconds
         self._returned_at: WeakKeyDictionary[ReadConnection, float] = WeakKeyDictionary()
+        self._failing = False
+        self._closed = False
         self.pool = AsyncConnectionPool(
             libpq_url(self.url),
             kwargs={
                 **connect_args(settings, application_name or default_application_name(spec)),
                 "autocommit": True,
             },
-            # Opened as needed, like the engine's pool, and never more than it would open.
+            # Opened as needed, like the engine's pool, up to the same size.
             min_size=0,
             max_size=settings.db_pool_size + settings.db_max_overflow,
             timeout=settings.db_pool_timeout,
             max_lifetime=settings.db_pool_recycle if settings.db_pool_recycle > 0 else 365 * 86400.0,
-            check=self._ping_if_idle,
+            # Failed connects are retried in the background with growing pauses; give up within the
+            # pool timeout, so the next checkout after an outage tries again at once.
+            reconnect_timeout=settings.db_pool_timeout,
             name=f"{spec.name}-reads",
             open=False,
         )
 
-    async def _ping_if_idle(self, connection: ReadConnection) -> None:
-        # A connection used a moment ago is handed out as it is; one that sat idle may have been
-        # closed on the way (a server restart, an idle timeout) and is pinged. A failed ping makes
-        # the pool discard it and hand out another.
-        returned_at = self._returned_at.get(connection)
-        if returned_at is not None and time.monotonic() - returned_at >= self._ping_after_idle_seconds:
-            await connection.execute("SELECT 1")
-
-    def note_return(self, connection: ReadConnection) -> None:
-        self._returned_at[connection] = time.monotonic()
-
     def connection(self) -> AbstractAsyncContextManager[ReadConnection]:
         """A connection for read-only statements; ``DatabaseUnavailableError`` when the database
-        does not answer (refused, unreachable, or no connection within the pool timeout)."""
+        does not answer (refused, unreachable, no connection within the wait, the connection lost,
+        or a statement past the statement timeout)."""
         return _Checkout(self)
 
+    async def checkout(self) -> ReadConnection:
+        if self._closed:
+            raise RuntimeError(f"the {self.spec.name} read pool is closed")
+        pool = self.pool
+        timeout = min(pool.timeout, WAIT_WHILE_FAILING_SECONDS) if self._failing else pool.timeout
+        try:
+            if pool.closed:
+                await pool.open()
+            connection = await pool.getconn(timeout)
+            if self._sat_idle(connection):
+                try:
+                    await connection.execute("SELECT 1")
+                except psycopg.Error:
+                    # Dead after sitting idle (a server restart, an idle timeout on the way): its
+                    # idle neighbours most likely died with it, so all of them are tested now and
+                    # replaced, rather than found one request at a time.
+                    await pool.putconn(connection)
+                    await pool.check()
+                    connection = await pool.getconn(timeout)
+        except (PoolTimeout, psycopg.OperationalError) as exc:
+            self._failing = True
+            raise unavailable(self.spec, self.url, exc) from exc
+        self._failing = False
+        return connection
+
+    async def checkin(self, connection: ReadConnection) -> None:
+        self._returned_at[connection] = time.monotonic()
+        await self.pool.putconn(connection)  # a broken connection is replaced there
+
+    def lost(self, connection: ReadConnection, exc: BaseException) -> DatabaseUnavailableError | None:
+        """The error to raise for ``exc`` raised while ``connection`` was in use, when it means the
+        database did not answer: the connection was lost, or a statement ran past the timeout."""
+        if not isinstance(exc, psycopg.OperationalError):
+            return None
+        if connection.broken:
+            self._failing = True
+        elif not isinstance(exc, errors.QueryCanceled):
+            return None
+        return unavailable(self.spec, self.url, exc)
+
+    def _sat_idle(self, connection: ReadConnection) -> bool:
+        returned_at = self._returned_at.get(connection)
+        return returned_at is not None and time.monotonic() - returned_at >= self._ping_after_idle_seconds
+
     async def close(self) -> None:
+        self._closed = True
         await self.pool.close()
 
 
@@ -85,20 +131,25 @@ class _Checkout(AbstractAsyncContextManager[ReadConnection]):
         self._reads = reads
 
     async def __aenter__(self) -> ReadConnection:
-        pool = self._reads.pool
-        try:
-            if pool.closed:
-                await pool.open()
-            self._connection: ReadConnection = await pool.getconn()
-        except (PoolTimeout, psycopg.OperationalError) as exc:
-            raise unavailable(self._reads.spec, self._reads.url, exc) from exc
+        self._connection = await self._reads.checkout()
         return self._connection
 
     async def __aexit__(self, exc_type: object, exc: BaseException | None, traceback: object) -> None:
-        self._reads.note_return(self._connection)
-        await self._reads.pool.putconn(self._connection)  # a broken connection is replaced there
-        if isinstance(exc, psycopg.OperationalError):
-            raise unavailable(self._reads.spec, self._reads.url, exc) from exc
+        await self._reads.checkin(self._connection)
+        if exc is not None:
+            lost = self._reads.lost(self._connection, exc)
+            if lost is not None:
+                raise lost from exc
+
+
+def select_list(table: FromClause, names: Iterable[str]) -> str:
+    """``names`` as a select list of ``table``'s columns, ``numeric`` ones as their exact text.
+
+    PostgreSQL writes a numeric as plain digits (never an exponent) with its stored scale, which
+    is the JSON string the API answers with: no ``Decimal`` is made per value only to be written
+    out as text again.
+    """
+    return ", ".join(f"{name}::text" if isinstance(table.c[name].type, Numeric) else name for name in names)
 
 
 async def fetch_rows(

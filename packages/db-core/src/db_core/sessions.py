@@ -118,11 +118,13 @@ class Database:
 
     async def dispose(self) -> None:
         """Close every pooled connection (both engines, the read pool); the next use starts afresh."""
-        if self._read_pool is not None:
-            await self._read_pool.close()
-        if self._async_engine is not None:
-            await self._async_engine.dispose()
+        # Forgotten before they close, so that a use meanwhile starts afresh instead of meeting them.
+        read_pool, async_engine = self._read_pool, self._async_engine
         self._read_pool, self._async_engine, self._async_factory = None, None, None
+        if read_pool is not None:
+            await read_pool.close()
+        if async_engine is not None:
+            await async_engine.dispose()
         self.dispose_sync()
 
     def dispose_sync(self) -> None:

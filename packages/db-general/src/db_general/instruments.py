@@ -9,7 +9,7 @@ from typing import Any, LiteralString, TypedDict, cast
 from sqlalchemy import CursorResult, text, update
 from sqlalchemy.orm import Session
 
-from db_core import ReadConnection, fetch_rows
+from db_core import ReadConnection, fetch_rows, select_list
 from db_general.models import Instrument
 from db_general.pagination import decode_cursor, encode_cursor
 from db_general.rows import InstrumentRow, UpsertCounts
@@ -82,14 +82,9 @@ class InstrumentListing(TypedDict):
 
 
 _LISTING_NAMES = tuple(InstrumentListing.__annotations__)
-# No ``raw``: its JSON decode was most of a page's cost and no list shows it. Numbers leave as text,
-# so no Decimal is made per value only to be written out as text again.
-_LISTING_SELECT = """
-    SELECT category, symbol, status, base_coin, quote_coin, tick_size::text, qty_step::text,
-           min_order_qty::text, max_order_qty::text, min_notional::text, launch_time, first_seen_at,
-           updated_at, delisted_at
-    FROM instruments
-"""
+# No ``raw``: its JSON decode was most of a page's cost and no list shows it. The select list is
+# made from the names (never from input), so a row's values can only line up with them.
+_LISTING_SELECT = f"SELECT {select_list(Instrument.__table__, _LISTING_NAMES)} FROM instruments"  # noqa: S608
 # Each filter adds one fixed condition; values always travel as parameters.
 _FILTERS: tuple[tuple[str, LiteralString], ...] = (
     ("category", "category = %(category)s"),

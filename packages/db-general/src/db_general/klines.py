@@ -9,7 +9,7 @@ from sqlalchemy import CursorResult, func, select, text
 from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.orm import Session
 
-from db_core import ReadConnection, fetch_rows
+from db_core import ReadConnection, fetch_rows, select_list
 from db_general.models import Kline
 from db_general.rows import KlineRow
 from db_general.staging import load_staging
@@ -97,11 +97,12 @@ class KlineListing(TypedDict):
 
 
 _LISTING_NAMES = tuple(KlineListing.__annotations__)
-_LISTING_SELECT = """
-    SELECT start_time, open::text, high::text, low::text, close::text, volume::text, turnover::text
+# The select list is made from the names (never from input): values can only line up with them.
+_LISTING_SELECT = f"""
+    SELECT {select_list(Kline.__table__, _LISTING_NAMES)}
     FROM klines
     WHERE category = %(category)s AND symbol = %(symbol)s AND interval = %(interval)s
-"""
+"""  # noqa: S608
 _FROM_START = f"{_LISTING_SELECT} AND start_time >= %(start)s AND start_time <= %(end)s"
 _UP_TO_END = f"{_LISTING_SELECT} AND start_time <= %(end)s"
 # Without a start, the newest candles up to the end are wanted: read newest first, then reverse.
