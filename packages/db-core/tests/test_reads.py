@@ -1,11 +1,13 @@
-"""The read pool: autocommit psycopg connections with the engine's settings, replaced when dead,
-and a dead database reported as ``DatabaseUnavailableError`` within the pool timeout."""
+"""The read pool: autocommit psycopg connections with the engine's settings, replaced when dead;
+and a database that does not answer reported as ``DatabaseUnavailableError``, by the read pool
+and by sessions alike."""
 
 import psycopg
 import pytest
+import sqlalchemy.exc
 
 from core_config import build_settings, libpq_url
-from db_core import Database, DatabaseUnavailableError, ReadPool, database_spec, fetch_rows
+from db_core import Database, DatabaseUnavailableError, ReadPool, database_spec, fetch_rows, means_unavailable
 
 # now() is the transaction's start: equal to the statement's start only in a transaction of its own.
 PROBE = (
@@ -161,3 +163,49 @@ async def test_a_statement_past_the_timeout_is_unavailable_and_a_bad_statement_i
     with pytest.raises(RuntimeError, match="closed"):
         async with pool.connection():
             pass
+
+
+@pytest.mark.parametrize(
+    ("error", "unavailable"),
+    [
+        (psycopg.OperationalError("connection refused"), True),  # the client's own: no SQLSTATE
+        (psycopg.errors.QueryCanceled(), True),  # statement timeout
+        (psycopg.errors.AdminShutdown(), True),
+        (psycopg.errors.TooManyConnections(), True),
+        (psycopg.errors.DeadlockDetected(), False),
+        (psycopg.errors.UndefinedTable(), False),
+        (ValueError("not a database error"), False),
+    ],
+)
+def test_which_errors_mean_the_database_did_not_answer(error: Exception, unavailable: bool) -> None:
+    assert means_unavailable(error) is unavailable
+    wrapped = sqlalchemy.exc.DBAPIError("SELECT 1", {}, error, connection_invalidated=False)
+    assert means_unavailable(wrapped) is (unavailable and isinstance(error, psycopg.Error))
+
+
+@pytest.mark.timeout(20)
+async def test_sessions_report_a_dead_database_and_pass_other_errors(
+    closed_port: int, user_database_url: str
+) -> None:
+    dead_url = f"postgresql://postgres:secret-password@127.0.0.1:{closed_port}/nowhere"
+    dead = Database(
+        database_spec("user"), lambda: build_settings(environment="test", database_url_user=dead_url)
+    )
+    with pytest.raises(DatabaseUnavailableError, match="DATABASE_URL_USER") as raised:
+        async with dead.session() as session:
+            await session.execute(sqlalchemy.text("SELECT 1"))
+    assert "secret-password" not in str(raised.value)
+    await dead.dispose()
+    settings = build_settings(
+        environment="test", database_url_user=user_database_url, db_statement_timeout_ms=50
+    )
+    alive = Database(database_spec("user"), lambda: settings)
+    try:
+        with pytest.raises(sqlalchemy.exc.ProgrammingError):
+            async with alive.session() as session:
+                await session.execute(sqlalchemy.text("SELECT * FROM no_such_table"))
+        with pytest.raises(DatabaseUnavailableError, match="statement timeout"):
+            async with alive.session() as session:
+                await session.execute(sqlalchemy.text("SELECT pg_sleep(1)"))
+    finally:
+        await alive.dispose()

@@ -1,10 +1,13 @@
 """Bybit credentials: bearer tokens, the key checked with (fake) Bybit, stored encrypted, masked."""
 
 import uuid
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -164,3 +167,18 @@ async def test_bad_credential_bodies_are_422_without_echo(signed_in: SignedIn) -
         response = await signed_in.client.put("/v1/me/bybit-credentials", json=body, headers=signed_in.auth)
         assert response.status_code == 422, body
         assert SECRET not in response.text
+
+
+@pytest.mark.timeout(30)  # a hang, not a slow answer, is what this guards against
+async def test_a_dead_user_database_is_a_503(
+    api_settings: Settings,
+    client_for: Callable[[Settings], AbstractAsyncContextManager[httpx.AsyncClient]],
+    closed_port: int,
+) -> None:
+    dead = SecretStr(f"postgresql+psycopg://postgres:secret-password@127.0.0.1:{closed_port}/gone")
+    settings = api_settings.model_copy(update={"database_url_user": dead, "db_pool_timeout": 0.5})
+    async with client_for(settings) as client:
+        response = await client.get("/v1/me/bybit-credentials", headers={"Authorization": "Bearer bbt_any"})
+    assert response.status_code == 503, response.text
+    assert response.json()["error"]["code"] == "database_unavailable"
+    assert "secret-password" not in response.text

@@ -10,6 +10,7 @@ from db_core.engines import (
     create_async_database_engine,
     create_sync_database_engine,
     default_application_name,
+    means_unavailable,
     ping_idle_connections,
 )
 from db_core.errors import DatabaseError, DatabaseUnavailableError, UnknownDatabaseError, WrongDatabaseError
@@ -65,6 +66,7 @@ __all__ = [
     "downgrade",
     "fetch_rows",
     "head_revisions",
+    "means_unavailable",
     "migration_status",
     "new_metadata",
     "ping_idle_connections",

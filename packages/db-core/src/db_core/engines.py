@@ -10,6 +10,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psycopg
+import sqlalchemy.exc
+from psycopg_pool import PoolTimeout
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -96,6 +99,28 @@ def create_sync_database_engine(
     engine = create_engine(url or spec.url(settings), **_engine_options(spec, settings, application_name))
     ping_idle_connections(engine)
     return engine
+
+
+# SQLSTATE classes of a server that cannot serve: connection exception, insufficient resources (too
+# many connections, out of memory or disk), operator intervention (shutdown, statement timeout).
+_UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57")
+
+
+def means_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` (psycopg's or SQLAlchemy's) means the database did not answer: no pooled
+    connection in time, a refused or failed connect, a lost connection, a statement past the
+    statement timeout, a server out of connections or shutting down."""
+    if isinstance(exc, sqlalchemy.exc.TimeoutError | PoolTimeout):
+        return True
+    cause: BaseException | None = exc
+    if isinstance(exc, sqlalchemy.exc.DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        cause = exc.orig
+    if not isinstance(cause, psycopg.OperationalError):
+        return False
+    # No SQLSTATE: the error is the client's own (refused, unreachable, the connection dropped).
+    return cause.sqlstate is None or cause.sqlstate.startswith(_UNAVAILABLE_SQLSTATE_CLASSES)
 
 
 def unavailable(spec: DatabaseSpec, url: str, exc: BaseException) -> DatabaseUnavailableError:

@@ -18,12 +18,17 @@ from typing import Any, LiteralString
 from weakref import WeakKeyDictionary
 
 import psycopg
-from psycopg import errors
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy import FromClause, Numeric
 
 from core_config import Settings, libpq_url
-from db_core.engines import PING_AFTER_IDLE_SECONDS, connect_args, default_application_name, unavailable
+from db_core.engines import (
+    PING_AFTER_IDLE_SECONDS,
+    connect_args,
+    default_application_name,
+    means_unavailable,
+    unavailable,
+)
 from db_core.errors import DatabaseUnavailableError
 from db_core.spec import DatabaseSpec
 
@@ -104,14 +109,10 @@ class ReadPool:
 
     def lost(self, connection: ReadConnection, exc: BaseException) -> DatabaseUnavailableError | None:
         """The error to raise for ``exc`` raised while ``connection`` was in use, when it means the
-        database did not answer: the connection was lost, or a statement ran past the timeout."""
-        if not isinstance(exc, psycopg.OperationalError):
-            return None
+        database did not answer (``means_unavailable``); None for any other error."""
         if connection.broken:
             self._failing = True
-        elif not isinstance(exc, errors.QueryCanceled):
-            return None
-        return unavailable(self.spec, self.url, exc)
+        return unavailable(self.spec, self.url, exc) if means_unavailable(exc) else None
 
     def _sat_idle(self, connection: ReadConnection) -> bool:
         returned_at = self._returned_at.get(connection)

@@ -12,12 +12,18 @@ from contextlib import (
     contextmanager,
 )
 
+import sqlalchemy.exc
 from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, sessionmaker
 
 from core_config import Settings, get_settings
-from db_core.engines import create_async_database_engine, create_sync_database_engine
+from db_core.engines import (
+    create_async_database_engine,
+    create_sync_database_engine,
+    means_unavailable,
+    unavailable,
+)
 from db_core.reads import ReadConnection, ReadPool
 from db_core.spec import DatabaseSpec
 
@@ -108,9 +114,18 @@ class Database:
             self._sync_factory = sync_session_factory(self.sync_engine())
         return self._sync_factory
 
-    def session(self) -> AbstractAsyncContextManager[AsyncSession]:
-        """``async with db.session() as session:`` commits on success, rolls back on error."""
-        return async_session_scope(self.async_sessions())
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """``async with db.session() as session:`` commits on success, rolls back on error; a
+        database that does not answer (``means_unavailable``) raises ``DatabaseUnavailableError``."""
+        try:
+            async with async_session_scope(self.async_sessions()) as session:
+                yield session
+        except (sqlalchemy.exc.DBAPIError, sqlalchemy.exc.TimeoutError) as exc:
+            if not means_unavailable(exc):
+                raise
+            url = self.async_engine().url.render_as_string(hide_password=True)
+            raise unavailable(self.spec, url, exc) from exc
 
     def sync_session(self) -> AbstractContextManager[Session]:
         """``with db.sync_session() as session:`` commits on success, rolls back on error."""
