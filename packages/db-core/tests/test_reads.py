@@ -2,12 +2,23 @@
 and a database that does not answer reported as ``DatabaseUnavailableError``, by the read pool
 and by sessions alike."""
 
+import asyncio
+from typing import Any
+
 import psycopg
 import pytest
 import sqlalchemy.exc
 
 from core_config import build_settings, libpq_url
-from db_core import Database, DatabaseUnavailableError, ReadPool, database_spec, fetch_rows, means_unavailable
+from db_core import (
+    Database,
+    DatabaseUnavailableError,
+    ReadConnection,
+    ReadPool,
+    database_spec,
+    fetch_rows,
+    means_unavailable,
+)
 
 # now() is the transaction's start: equal to the statement's start only in a transaction of its own.
 PROBE = (
@@ -209,3 +220,68 @@ async def test_sessions_report_a_dead_database_and_pass_other_errors(
                 await session.execute(sqlalchemy.text("SELECT pg_sleep(1)"))
     finally:
         await alive.dispose()
+
+
+async def test_a_busy_pool_is_not_taken_for_an_outage(general_database_url: str) -> None:
+    settings = build_settings(
+        environment="test",
+        database_url_general=general_database_url,
+        db_pool_size=1,
+        db_max_overflow=0,
+        db_pool_timeout=1.5,
+    )
+    pool = ReadPool(database_spec("general"), settings)
+    try:
+        async with pool.connection():  # the only connection, held
+            messages = []
+            for _ in range(2):
+                with pytest.raises(DatabaseUnavailableError) as raised:
+                    async with pool.connection():
+                        pass
+                messages.append(str(raised.value))
+    finally:
+        await pool.close()
+    # Both waited the whole pool timeout: no connect failed, so this is load, not an outage.
+    assert all("couldn't get a connection after 1.50 sec" in message for message in messages)
+
+
+async def test_a_checkout_cancelled_mid_ping_gives_its_connection_back(
+    general_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = build_settings(
+        environment="test", database_url_general=general_database_url, db_pool_size=1, db_max_overflow=0
+    )
+    pool = ReadPool(database_spec("general"), settings, ping_after_idle_seconds=0)
+    execute = psycopg.AsyncConnection.execute
+    never = asyncio.Event()
+
+    async def stuck_ping(self: ReadConnection, query: Any, *args: Any, **kwargs: Any) -> Any:
+        if query == "SELECT 1":
+            await never.wait()
+        return await execute(self, query, *args, **kwargs)
+
+    try:
+        await _pids_of(pool, 1)  # one idle connection, pinged at its next checkout
+        monkeypatch.setattr(psycopg.AsyncConnection, "execute", stuck_ping)
+        checkout = asyncio.create_task(pool.checkout())
+        await asyncio.sleep(0.1)
+        checkout.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await checkout
+        monkeypatch.undo()
+        assert pool.pool.get_stats()["pool_available"] == 1  # back in the pool, not lost
+    finally:
+        await pool.close()
+
+
+async def test_connections_carry_the_network_timeouts(general_database_url: str) -> None:
+    settings = build_settings(
+        environment="test", database_url_general=general_database_url, db_connect_timeout=3
+    )
+    pool = ReadPool(database_spec("general"), settings)
+    try:
+        async with pool.connection() as connection:
+            parameters = connection.info.get_parameters()  # what libpq connected with
+    finally:
+        await pool.close()
+    assert (parameters["tcp_user_timeout"], parameters["keepalives_idle"]) == ("3000", "30")

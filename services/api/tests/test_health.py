@@ -135,3 +135,39 @@ async def test_a_hanging_check_fails_at_its_timeout() -> None:
     result = (await ReadinessProbe({"hangs": hangs}, timeout=0.1).run())["hangs"]
     assert not result.ok
     assert result.error == "no answer within 0.1 s"
+
+
+async def test_a_check_slow_to_stop_is_not_waited_for_nor_started_twice() -> None:
+    # As psycopg's cancel of a query to a server that stopped answering: seconds to confirm.
+    calls = 0
+    stopping = asyncio.Event()
+
+    async def stubborn_check() -> None:
+        nonlocal calls
+        calls += 1
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            stopping.set()
+            await asyncio.sleep(30)
+            raise
+
+    probe = ReadinessProbe({"database": stubborn_check}, timeout=0.2)
+    first = await probe.run()
+    assert first["database"].error == "no answer within 0.2 s"
+    await stopping.wait()  # cancelled, still stopping: the probe answered without waiting for it
+    second = await probe.run()
+    assert second["database"].error == "no answer within 0.2 s"
+    assert calls == 1  # no second check piled up on the first
+
+
+@pytest.mark.timeout(30)  # a hang, not a slow answer, is what this guards against
+async def test_a_database_that_accepts_but_never_answers_is_a_503(
+    api_settings: Settings, client_for: ClientFor, silent_port: int
+) -> None:
+    url = SecretStr(f"postgresql+psycopg://postgres@127.0.0.1:{silent_port}/nothing")
+    status, body = await _ready_with(
+        client_for, api_settings.model_copy(update={"database_url_general": url})
+    )
+    assert status == 503
+    assert _failed(body) == {"general_database": "no answer within 1 s"}

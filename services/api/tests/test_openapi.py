@@ -35,3 +35,8 @@ async def test_every_operation_documents_success_and_errors(client: httpx.AsyncC
             schema = operation["responses"][success[0]]["content"]["application/json"]["schema"]
             assert schema.get("$ref") or schema.get("anyOf") or schema.get("type"), key
     assert "ErrorResponse" in document["components"]["schemas"]
+    # Every route that reads a database (or Redis, or Bybit) documents the 503 it answers when that
+    # dependency does not.
+    for (_, path), operation in operations.items():
+        if path.startswith(("/v1/market/", "/v1/tasks/", "/v1/me/")):
+            assert "503" in operation["responses"], path

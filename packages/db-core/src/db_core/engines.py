@@ -44,6 +44,14 @@ def connect_args(settings: Settings, application_name: str) -> dict[str, Any]:
         "connect_timeout": settings.db_connect_timeout,
         "application_name": application_name[:_MAX_APPLICATION_NAME],
         "options": " ".join(options),
+        # A server cut off by the network is found out rather than waited on for ever: data it
+        # does not acknowledge within the connect timeout, or keepalives unanswered for a minute,
+        # close the connection, and the pool replaces it.
+        "tcp_user_timeout": settings.db_connect_timeout * 1000,
+        "keepalives": 1,
+        "keepalives_idle": 30,
+        "keepalives_interval": 10,
+        "keepalives_count": 3,
     }
 
 

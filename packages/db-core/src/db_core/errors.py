@@ -6,7 +6,8 @@ class DatabaseError(Exception):
 
 
 class DatabaseUnavailableError(DatabaseError):
-    """The database server did not answer (refused, unreachable or past the connect timeout)."""
+    """The database did not answer: refused, unreachable, no pooled connection in time, a lost
+    connection, a statement past the statement timeout (see ``means_unavailable``)."""
 
 
 class WrongDatabaseError(DatabaseError):

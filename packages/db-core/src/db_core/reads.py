@@ -53,6 +53,7 @@ class ReadPool:
         self._ping_after_idle_seconds = ping_after_idle_seconds
         self._returned_at: WeakKeyDictionary[ReadConnection, float] = WeakKeyDictionary()
         self._failing = False
+        self._connect_errors = 0
         self._closed = False
         self.pool = AsyncConnectionPool(
             libpq_url(self.url),
@@ -82,26 +83,42 @@ class ReadPool:
         if self._closed:
             raise RuntimeError(f"the {self.spec.name} read pool is closed")
         pool = self.pool
-        timeout = min(pool.timeout, WAIT_WHILE_FAILING_SECONDS) if self._failing else pool.timeout
+        wait = min(pool.timeout, WAIT_WHILE_FAILING_SECONDS) if self._failing else pool.timeout
         try:
             if pool.closed:
                 await pool.open()
-            connection = await pool.getconn(timeout)
-            if self._sat_idle(connection):
-                try:
-                    await connection.execute("SELECT 1")
-                except psycopg.Error:
-                    # Dead after sitting idle (a server restart, an idle timeout on the way): its
-                    # idle neighbours most likely died with it, so all of them are tested now and
-                    # replaced, rather than found one request at a time.
-                    await pool.putconn(connection)
-                    await pool.check()
-                    connection = await pool.getconn(timeout)
+            connection = await self._live_connection(time.monotonic() + wait)
         except (PoolTimeout, psycopg.OperationalError) as exc:
-            self._failing = True
+            # An outage when connecting failed meanwhile; a pool merely busy is not one.
+            connect_errors = pool.get_stats().get("connections_errors", 0)
+            self._failing = connect_errors > self._connect_errors
+            self._connect_errors = connect_errors
             raise unavailable(self.spec, self.url, exc) from exc
         self._failing = False
         return connection
+
+    async def _live_connection(self, deadline: float) -> ReadConnection:
+        """A connection from the pool, pinged first when it sat idle. A dead one goes back to the
+        pool, which replaces it, and the next is taken: after a server restart every idle
+        connection is dead, and each is found in a moment (a refused ping), with no pause between."""
+        pool = self.pool
+        for _ in range(pool.max_size + 1):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            connection = await pool.getconn(remaining)
+            if not self._sat_idle(connection):
+                return connection
+            try:
+                await connection.execute("SELECT 1")
+            except psycopg.Error:
+                await pool.putconn(connection)
+                continue
+            except BaseException:  # cancelled mid-ping: the connection goes back all the same
+                await pool.putconn(connection)
+                raise
+            return connection
+        raise PoolTimeout(f"no live connection from {pool.name} in time")
 
     async def checkin(self, connection: ReadConnection) -> None:
         self._returned_at[connection] = time.monotonic()

@@ -118,13 +118,14 @@ class Database:
     async def session(self) -> AsyncIterator[AsyncSession]:
         """``async with db.session() as session:`` commits on success, rolls back on error; a
         database that does not answer (``means_unavailable``) raises ``DatabaseUnavailableError``."""
+        sessions = self.async_sessions()
+        url = self.async_engine().url.render_as_string(hide_password=True)
         try:
-            async with async_session_scope(self.async_sessions()) as session:
+            async with async_session_scope(sessions) as session:
                 yield session
         except (sqlalchemy.exc.DBAPIError, sqlalchemy.exc.TimeoutError) as exc:
             if not means_unavailable(exc):
                 raise
-            url = self.async_engine().url.render_as_string(hide_password=True)
             raise unavailable(self.spec, url, exc) from exc
 
     def sync_session(self) -> AbstractContextManager[Session]:
@@ -136,10 +137,12 @@ class Database:
         # Forgotten before they close, so that a use meanwhile starts afresh instead of meeting them.
         read_pool, async_engine = self._read_pool, self._async_engine
         self._read_pool, self._async_engine, self._async_factory = None, None, None
-        if read_pool is not None:
-            await read_pool.close()
-        if async_engine is not None:
-            await async_engine.dispose()
+        try:
+            if read_pool is not None:
+                await read_pool.close()
+        finally:
+            if async_engine is not None:
+                await async_engine.dispose()
         self.dispose_sync()
 
     def dispose_sync(self) -> None:

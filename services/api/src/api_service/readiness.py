@@ -1,20 +1,23 @@
 """Readiness checks: each dependency probed with a short timeout, concurrent probes coalesced.
 
 A dead dependency must answer 503 quickly and must not collect a pile of waiting probes, so all
-callers arriving while a round of checks runs share that round's result.
+callers arriving while a round of checks runs share that round's result. A check past its timeout
+is cancelled but not waited for (a driver may take many seconds to confirm a cancel to a server
+that stopped answering); until it has stopped, later rounds wait on it instead of starting another.
 """
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 
 class CheckFailedError(Exception):
     """A check's own words for what is wrong, safe to show (no URLs, no secrets)."""
 
 
-Check = Callable[[], Awaitable[None]]
+Check = Callable[[], Coroutine[Any, Any, None]]
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,7 @@ class ReadinessProbe:
         self._checks = dict(checks)
         self._timeout = timeout
         self._round: asyncio.Task[dict[str, CheckResult]] | None = None
+        self._in_flight: dict[str, asyncio.Task[None]] = {}
 
     async def run(self) -> dict[str, CheckResult]:
         """The result of the round in flight, or of a new one."""
@@ -38,20 +42,31 @@ class ReadinessProbe:
 
     async def _run_round(self) -> dict[str, CheckResult]:
         names = list(self._checks)
-        results = await asyncio.gather(*(self._run_one(self._checks[name]) for name in names))
+        results = await asyncio.gather(*(self._run_one(name) for name in names))
         return dict(zip(names, results, strict=True))
 
-    async def _run_one(self, check: Check) -> CheckResult:
+    def _check_task(self, name: str) -> asyncio.Task[None]:
+        task = self._in_flight.get(name)
+        if task is None or task.done():
+            task = asyncio.create_task(self._checks[name](), name=f"readiness check {name}")
+            # An abandoned check's failure is read here, so it is never reported as unretrieved.
+            task.add_done_callback(lambda done: done.cancelled() or done.exception())
+            self._in_flight[name] = task
+        return task
+
+    async def _run_one(self, name: str) -> CheckResult:
         started = time.perf_counter()
+        task = self._check_task(name)
         error: str | None = None
-        try:
-            async with asyncio.timeout(self._timeout):
-                await check()
-        except TimeoutError:
+        await asyncio.wait({task}, timeout=self._timeout)
+        if not task.done():
+            task.cancel()
             error = f"no answer within {self._timeout:g} s"
-        except CheckFailedError as exc:
-            error = str(exc)
-        except Exception as exc:  # any other failure: name its kind, never its text (may hold URLs)
-            error = f"unreachable ({type(exc).__name__})"
+        elif task.cancelled():
+            error = f"no answer within {self._timeout:g} s"
+        elif isinstance(task.exception(), CheckFailedError):
+            error = str(task.exception())
+        elif task.exception() is not None:  # name its kind, never its text (may hold URLs)
+            error = f"unreachable ({type(task.exception()).__name__})"
         latency = round((time.perf_counter() - started) * 1000, 2)
         return CheckResult(ok=error is None, latency_ms=latency, error=error)

@@ -113,7 +113,7 @@ async def put_credential(
     return Credential.model_validate(stored)
 
 
-@router.get("/bybit-credentials", summary="The stored keys, masked", responses=error_responses(401))
+@router.get("/bybit-credentials", summary="The stored keys, masked", responses=error_responses(401, 503))
 async def list_credentials(user: CurrentUser, session: UserSession) -> CredentialList:
     rows = await list_bybit_credentials(session, user.id)
     return CredentialList(items=[Credential.model_validate(row) for row in rows])
@@ -123,7 +123,7 @@ async def list_credentials(user: CurrentUser, session: UserSession) -> Credentia
     "/bybit-credentials/{credential_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Forget a stored key",
-    responses=error_responses(401, 404, 422),
+    responses=error_responses(401, 404, 422, 503),
 )
 async def delete_credential(credential_id: CredentialId, user: CurrentUser, session: UserSession) -> Response:
     if not await delete_bybit_credential(session, user.id, credential_id):
