@@ -87,7 +87,9 @@ class ReadPool:
         try:
             if pool.closed:
                 await pool.open()
-            connection = await self._live_connection(time.monotonic() + wait)
+            connection = await pool.getconn(wait)
+            if self._sat_idle(connection):
+                connection = await self._live_connection(connection, time.monotonic() + wait)
         except (PoolTimeout, psycopg.OperationalError) as exc:
             # An outage when connecting failed meanwhile; a pool merely busy is not one.
             connect_errors = pool.get_stats().get("connections_errors", 0)
@@ -97,27 +99,27 @@ class ReadPool:
         self._failing = False
         return connection
 
-    async def _live_connection(self, deadline: float) -> ReadConnection:
-        """A connection from the pool, pinged first when it sat idle. A dead one goes back to the
-        pool, which replaces it, and the next is taken: after a server restart every idle
-        connection is dead, and each is found in a moment (a refused ping), with no pause between."""
+    async def _live_connection(self, connection: ReadConnection, deadline: float) -> ReadConnection:
+        """``connection``, which sat idle, once a ping shows it alive; else the next live one. A dead
+        one goes back to the pool, which replaces it: after a server restart every idle connection
+        is dead, and each is found in a moment (a refused ping), with no pause between."""
         pool = self.pool
         for _ in range(pool.max_size + 1):
+            try:
+                await connection.execute("SELECT 1")
+            except psycopg.Error:
+                await pool.putconn(connection)
+            except BaseException:  # cancelled mid-ping: the connection goes back all the same
+                await pool.putconn(connection)
+                raise
+            else:
+                return connection
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
             connection = await pool.getconn(remaining)
             if not self._sat_idle(connection):
                 return connection
-            try:
-                await connection.execute("SELECT 1")
-            except psycopg.Error:
-                await pool.putconn(connection)
-                continue
-            except BaseException:  # cancelled mid-ping: the connection goes back all the same
-                await pool.putconn(connection)
-                raise
-            return connection
         raise PoolTimeout(f"no live connection from {pool.name} in time")
 
     async def checkin(self, connection: ReadConnection) -> None:

@@ -100,8 +100,9 @@ class InstrumentPage:
     next_cursor: str | None
 
 
-def _listing(row: tuple[Any, ...]) -> InstrumentListing:
-    return cast(InstrumentListing, dict(zip(_LISTING_NAMES, row, strict=True)))
+def _listings(rows: list[tuple[Any, ...]]) -> list[InstrumentListing]:
+    # One comprehension for the page, no call per row: this is the whole cost of a page in Python.
+    return cast(list[InstrumentListing], [dict(zip(_LISTING_NAMES, row, strict=True)) for row in rows])
 
 
 async def list_instruments(
@@ -132,7 +133,7 @@ async def list_instruments(
     rows = await fetch_rows(
         connection, f"{_LISTING_SELECT} {where} ORDER BY category, symbol LIMIT %(limit)s", params
     )
-    items = [_listing(row) for row in rows[:limit]]
+    items = _listings(rows[:limit])
     next_cursor = encode_cursor(items[-1]["category"], items[-1]["symbol"]) if len(rows) > limit else None
     return InstrumentPage(items, next_cursor)
 
@@ -144,7 +145,7 @@ async def get_instrument(connection: ReadConnection, category: str, symbol: str)
         f"{_LISTING_SELECT} WHERE category = %(category)s AND symbol = %(symbol)s",
         {"category": category, "symbol": symbol},
     )
-    return _listing(rows[0]) if rows else None
+    return _listings(rows)[0] if rows else None
 
 
 def upsert_instruments(session: Session, rows: Iterable[InstrumentRow], seen_at: datetime) -> UpsertCounts:

@@ -139,4 +139,4 @@ async def list_klines(
     rows = await fetch_rows(connection, _NEWEST_UP_TO_END if start is None else _FIRST_FROM_START, params)
     if start is None:
         rows.reverse()
-    return [cast(KlineListing, dict(zip(_LISTING_NAMES, row, strict=True))) for row in rows]
+    return cast(list[KlineListing], [dict(zip(_LISTING_NAMES, row, strict=True)) for row in rows])
