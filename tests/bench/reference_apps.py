@@ -23,24 +23,11 @@ from psycopg_pool import AsyncConnectionPool
 
 from api_service import serve
 from core_config import get_settings, libpq_url
+from db_general import InstrumentListing
 from db_general.pagination import encode_cursor
 
-INSTRUMENT_COLUMNS = (
-    "category",
-    "symbol",
-    "status",
-    "base_coin",
-    "quote_coin",
-    "tick_size",
-    "qty_step",
-    "min_order_qty",
-    "max_order_qty",
-    "min_notional",
-    "launch_time",
-    "first_seen_at",
-    "updated_at",
-    "delisted_at",
-)
+# The keys of the API's listing; the query below is written out, as a raw baseline's would be.
+INSTRUMENT_COLUMNS = tuple(InstrumentListing.__annotations__)
 # The statement db_general.list_instruments sends without filters: keep the two in step (the
 # benchmark checks that both sides answer the same JSON).
 INSTRUMENTS_QUERY = """

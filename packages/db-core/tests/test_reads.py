@@ -135,18 +135,24 @@ async def test_after_a_server_restart_every_dead_idle_connection_is_replaced_at_
         await pool.close()
 
 
+async def _two_failed_checkouts(pool: ReadPool) -> list[str]:
+    """The messages of two checkouts in a row, each of which must fail as unavailable."""
+    messages = []
+    for _ in range(2):
+        with pytest.raises(DatabaseUnavailableError) as raised:
+            async with pool.connection():
+                pass
+        messages.append(str(raised.value))
+    return messages
+
+
 @pytest.mark.timeout(20)
 async def test_once_a_checkout_failed_the_next_waits_briefly(closed_port: int) -> None:
     url = f"postgresql://postgres@127.0.0.1:{closed_port}/nowhere"
     settings = build_settings(environment="test", database_url_general=url, db_pool_timeout=2)
     pool = ReadPool(database_spec("general"), settings)
     try:
-        messages = []
-        for _ in range(2):
-            with pytest.raises(DatabaseUnavailableError) as raised:
-                async with pool.connection():
-                    pass
-            messages.append(str(raised.value))
+        messages = await _two_failed_checkouts(pool)
     finally:
         await pool.close()
     assert "couldn't get a connection after 2.00 sec" in messages[0]
@@ -233,12 +239,7 @@ async def test_a_busy_pool_is_not_taken_for_an_outage(general_database_url: str)
     pool = ReadPool(database_spec("general"), settings)
     try:
         async with pool.connection():  # the only connection, held
-            messages = []
-            for _ in range(2):
-                with pytest.raises(DatabaseUnavailableError) as raised:
-                    async with pool.connection():
-                        pass
-                messages.append(str(raised.value))
+            messages = await _two_failed_checkouts(pool)
     finally:
         await pool.close()
     # Both waited the whole pool timeout: no connect failed, so this is load, not an outage.

@@ -92,7 +92,33 @@ class _SecondCache:
         return text
 
 
-class JsonFormatter(logging.Formatter):
+class _LineFormatter(logging.Formatter):
+    """A formatter that renders a line from its parts, so that ``log_line`` can render the same
+    line without a record. ``format`` gathers the parts of a record; subclasses ``render``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.message = record.getMessage()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        after = [record.exc_text] if record.exc_text else []
+        if record.stack_info:
+            after.append(self.formatStack(record.stack_info))
+        fields, trace = _extra_fields(record), "\n".join(after)
+        return self.render(record.created, record.levelname, record.name, record.message, fields, trace)
+
+    def render(
+        self,
+        created: float,
+        level: str,
+        logger: str,
+        message: str,
+        fields: dict[str, Any],
+        exception: str = "",
+    ) -> str:
+        raise NotImplementedError
+
+
+class JsonFormatter(_LineFormatter):
     """One JSON object per line: time, level, logger, message, then every extra field."""
 
     def __init__(self) -> None:
@@ -125,20 +151,15 @@ class JsonFormatter(logging.Formatter):
         except orjson.JSONEncodeError:  # what orjson refuses (an int past 64 bits), json writes
             return json.dumps(line, default=str)
 
-    def format(self, record: logging.LogRecord) -> str:
-        exception = self.formatException(record.exc_info) if record.exc_info else ""
-        message, fields = record.getMessage(), _extra_fields(record)
-        return self.render(record.created, record.levelname, record.name, message, fields, exception)
-
 
 _PADDED_LEVELS = {name: f"{name:<7}" for name in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")}
 
 
-class TextFormatter(logging.Formatter):
+class TextFormatter(_LineFormatter):
     """Readable lines for a terminal (``HH:MM:SS LEVEL logger: message``), extras as key=value."""
 
     def __init__(self) -> None:
-        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
+        super().__init__()
         self._seconds = _SecondCache(lambda second: time.strftime("%H:%M:%S", self.converter(second)))
 
     def render(
@@ -155,17 +176,6 @@ class TextFormatter(logging.Formatter):
         parts += [f"{key}={value}" for key, value in fields.items()]
         text = " ".join(parts)
         return f"{text}\n{exception}" if exception else text
-
-    def format(self, record: logging.LogRecord) -> str:
-        record.message = record.getMessage()
-        record.asctime = self._seconds.text(record.created)
-        if record.exc_info and not record.exc_text:
-            record.exc_text = self.formatException(record.exc_info)
-        after = [record.exc_text] if record.exc_text else []
-        if record.stack_info:
-            after.append(self.formatStack(record.stack_info))
-        fields, trace = _extra_fields(record), "\n".join(after)
-        return self.render(record.created, record.levelname, record.name, record.message, fields, trace)
 
 
 def _skip_unused_record_lookups() -> None:
@@ -254,7 +264,7 @@ class _LineHandler(logging.StreamHandler[TextIO]):
         return previous
 
     def setFormatter(self, fmt: logging.Formatter | None) -> None:  # noqa: N802 (logging's name)
-        if not isinstance(fmt, JsonFormatter | TextFormatter):
+        if not isinstance(fmt, _LineFormatter):
             raise TypeError("a line handler renders with JsonFormatter or TextFormatter")
         super().setFormatter(fmt)
         self._render = fmt.render
@@ -264,13 +274,13 @@ class _LineHandler(logging.StreamHandler[TextIO]):
         loop = asyncio._get_running_loop()
         try:
             line = self._render(time.time(), logging.getLevelName(level), logger.name, message, fields)
+            line += self.terminator
             with self._line_lock:
                 if loop is None:
                     if self._held:
                         self._write_held_now()
-                    self._write(line + self.terminator)
+                    self._write(line)
                     return
-                line += self.terminator
                 self._held.append(line)
                 self._held_size += len(line)
                 if self._held_size >= _PIPE_BUF:
@@ -287,20 +297,19 @@ class _LineHandler(logging.StreamHandler[TextIO]):
 def _sole_line_handler(logger: logging.Logger, level: int) -> _LineHandler | None:
     """The handler of ``configure_logging`` when it alone would see ``logger``'s record, and the
     record would be ours as it stands (no other record factory adds to it), else None."""
-    current: logging.Logger | None = logger
     if not getattr(logging.getLogRecordFactory(), "_adds_log_context", False):
-        current = None
-    while current is not None:
-        if current.filters or (current.handlers and current is not logging.root):
-            return None
-        if current.handlers:
-            handler = current.handlers[0]
-            if not isinstance(handler, _LineHandler) or len(current.handlers) != 1:
-                return None
-            return handler if not handler.filters and level >= handler.level else None
-        if not current.propagate:
+        return None
+    current = logger
+    while current is not logging.root:
+        if current.filters or current.handlers or not current.propagate or current.parent is None:
             return None
         current = current.parent
+    root = logging.root
+    if root.filters or len(root.handlers) != 1:
+        return None
+    handler = root.handlers[0]
+    if isinstance(handler, _LineHandler) and not handler.filters and level >= handler.level:
+        return handler
     return None
 
 

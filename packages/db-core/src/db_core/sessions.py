@@ -118,15 +118,14 @@ class Database:
     async def session(self) -> AsyncIterator[AsyncSession]:
         """``async with db.session() as session:`` commits on success, rolls back on error; a
         database that does not answer (``means_unavailable``) raises ``DatabaseUnavailableError``."""
-        sessions = self.async_sessions()
-        url = self.async_engine().url.render_as_string(hide_password=True)
+        engine, sessions = self.async_engine(), self.async_sessions()
         try:
             async with async_session_scope(sessions) as session:
                 yield session
         except (sqlalchemy.exc.DBAPIError, sqlalchemy.exc.TimeoutError) as exc:
             if not means_unavailable(exc):
                 raise
-            raise unavailable(self.spec, url, exc) from exc
+            raise unavailable(self.spec, engine.url.render_as_string(hide_password=True), exc) from exc
 
     def sync_session(self) -> AbstractContextManager[Session]:
         """``with db.sync_session() as session:`` commits on success, rolls back on error."""

@@ -103,11 +103,14 @@ _LISTING_SELECT = f"""
     FROM klines
     WHERE category = %(category)s AND symbol = %(symbol)s AND interval = %(interval)s
 """  # noqa: S608
-_FROM_START = f"{_LISTING_SELECT} AND start_time >= %(start)s AND start_time <= %(end)s"
-_UP_TO_END = f"{_LISTING_SELECT} AND start_time <= %(end)s"
+_FIRST_FROM_START: LiteralString = (
+    f"{_LISTING_SELECT} AND start_time >= %(start)s AND start_time <= %(end)s"
+    " ORDER BY start_time LIMIT %(limit)s"
+)
 # Without a start, the newest candles up to the end are wanted: read newest first, then reverse.
-_FIRST_FROM_START: LiteralString = f"{_FROM_START} ORDER BY start_time LIMIT %(limit)s"
-_NEWEST_UP_TO_END: LiteralString = f"{_UP_TO_END} ORDER BY start_time DESC LIMIT %(limit)s"
+_NEWEST_UP_TO_END: LiteralString = (
+    f"{_LISTING_SELECT} AND start_time <= %(end)s ORDER BY start_time DESC LIMIT %(limit)s"
+)
 _NO_END = datetime.max.replace(tzinfo=UTC)
 
 

@@ -40,8 +40,7 @@ async def general_database(request: Request) -> Database:
     FastAPI wraps each generator dependency in an exit stack and a cancel scope, which costs a
     sixth of a listing. The API never writes to the general database.
     """
-    database: Database = request.app.state.resources.general_db
-    return database
+    return (await get_resources(request)).general_db
 
 
 async def user_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:

@@ -59,14 +59,12 @@ class ReadinessProbe:
         task = self._check_task(name)
         error: str | None = None
         await asyncio.wait({task}, timeout=self._timeout)
-        if not task.done():
-            task.cancel()
+        if not task.done() or task.cancelled():
+            task.cancel()  # left to stop on its own, never waited for
             error = f"no answer within {self._timeout:g} s"
-        elif task.cancelled():
-            error = f"no answer within {self._timeout:g} s"
-        elif isinstance(task.exception(), CheckFailedError):
-            error = str(task.exception())
-        elif task.exception() is not None:  # name its kind, never its text (may hold URLs)
-            error = f"unreachable ({type(task.exception()).__name__})"
+        elif isinstance(failure := task.exception(), CheckFailedError):
+            error = str(failure)
+        elif failure is not None:  # name its kind, never its text (may hold URLs)
+            error = f"unreachable ({type(failure).__name__})"
         latency = round((time.perf_counter() - started) * 1000, 2)
         return CheckResult(ok=error is None, latency_ms=latency, error=error)
