@@ -1,7 +1,8 @@
 """A typed Bybit V5 REST client: signed, sync and async, with retries.
 
 ``BybitClient`` and ``AsyncBybitClient`` share one core; ``bybit_client.testing`` holds a fake V5
-server and a pytest plugin for tests that talk to "Bybit".
+server and a pytest plugin for tests that talk to "Bybit"; ``bybit_client.streams`` holds the
+WebSocket streams (asyncio).
 """
 
 from bybit_client.async_client import AsyncBybitClient
@@ -12,8 +13,12 @@ from bybit_client.errors import (
     BybitError,
     BybitInvalidRequestError,
     BybitRateLimitError,
+    BybitStreamAuthError,
+    BybitStreamError,
+    BybitSubscriptionError,
     BybitTimeWindowError,
     BybitTransientError,
+    OrderBookGapError,
 )
 from bybit_client.models import (
     ApiKeyInfo,
@@ -41,6 +46,9 @@ __all__ = [
     "BybitError",
     "BybitInvalidRequestError",
     "BybitRateLimitError",
+    "BybitStreamAuthError",
+    "BybitStreamError",
+    "BybitSubscriptionError",
     "BybitTimeWindowError",
     "BybitTransientError",
     "Category",
@@ -52,6 +60,7 @@ __all__ = [
     "Klines",
     "Order",
     "OrderAck",
+    "OrderBookGapError",
     "OrderType",
     "RateLimitStatus",
     "RetryPolicy",
