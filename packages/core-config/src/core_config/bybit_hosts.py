@@ -1,4 +1,4 @@
-"""Bybit networks and their REST hosts: the one table of Bybit URLs in the tree."""
+"""Bybit networks and their REST and WebSocket hosts: the one table of Bybit URLs in the tree."""
 
 from enum import StrEnum
 
@@ -15,4 +15,11 @@ BYBIT_API_URLS: dict[BybitNetwork, str] = {
     BybitNetwork.MAINNET: "https://api.bybit.com",
     BybitNetwork.TESTNET: "https://api-testnet.bybit.com",
     BybitNetwork.DEMO: "https://api-demo.bybit.com",
+}
+
+# Public market streams (``/v5/public/{category}``); demo trading reads mainnet's market data.
+BYBIT_STREAM_URLS: dict[BybitNetwork, str] = {
+    BybitNetwork.MAINNET: "wss://stream.bybit.com",
+    BybitNetwork.TESTNET: "wss://stream-testnet.bybit.com",
+    BybitNetwork.DEMO: "wss://stream.bybit.com",
 }

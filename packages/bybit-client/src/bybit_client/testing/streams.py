@@ -327,28 +327,27 @@ class FakeStreams:
                 logger.exception("fake kline tick failed")
 
     async def _kline_tick(self, now_loop: float) -> None:
-        topics = {
-            topic
-            for connection in self.connections
-            for topic in connection.topics
-            if topic.startswith("kline.")
-        }
+        # Every topic ever subscribed keeps its clock, as Bybit's candles close whether anybody
+        # listens or not: a close while a client was away is not pushed again when it comes back.
+        for connection in list(self.connections):
+            for topic in connection.topics:
+                if topic.startswith("kline.") and topic not in self._kline_last:
+                    self._kline_last[topic] = -1
         now = self.exchange.now_ms()
-        for topic in sorted(topics):
+        for topic in sorted(self._kline_last):
             interval = topic.split(".")[1]
             current = candle_starts(interval, None, now, 1)[0]
-            last = self._kline_last.get(topic)
+            last = self._kline_last[topic]
             self._kline_last[topic] = current
-            if last is not None and current > last:
-                closed = sorted(
-                    start for start in candle_starts(interval, last, current - 1, 1000) if start < current
-                )
-                for start in closed:
+            if 0 <= last < current:
+                closed = candle_starts(interval, last, current - 1, 1000)
+                for start in sorted(start for start in closed if start < current):
                     await self._push(topic, self._kline_message(topic, start, True))
             elif now_loop - self._kline_updated.get(topic, 0.0) < self.kline_update_seconds:
                 continue
             self._kline_updated[topic] = now_loop
-            await self._push(topic, self._kline_message(topic, current, False))
+            if self._subscribers(topic):
+                await self._push(topic, self._kline_message(topic, current, False))
 
     def _book(self, topic: str) -> dict[str, dict[Decimal, Decimal]]:
         book = self._books.get(topic)
