@@ -145,10 +145,15 @@ class StreamOrder(Order):
     category: Category | None = None
 
 
-class OrderMessage(_Message):
-    kind: ClassVar[str] = "order"
+class _PrivateMessage(_Message):
+    """The header of every private push: the topic and when Bybit created the data."""
+
     topic: str
     creation_time: MsDatetime = Field(alias="creationTime")
+
+
+class OrderMessage(_PrivateMessage):
+    kind: ClassVar[str] = "order"
     orders: list[StreamOrder] = Field(alias="data")
 
 
@@ -171,10 +176,8 @@ class Execution(_Message):
     exec_time: MsDatetime = Field(alias="execTime")
 
 
-class ExecutionMessage(_Message):
+class ExecutionMessage(_PrivateMessage):
     kind: ClassVar[str] = "execution"
-    topic: str
-    creation_time: MsDatetime = Field(alias="creationTime")
     executions: list[Execution] = Field(alias="data")
 
 
@@ -194,17 +197,13 @@ class Position(_Message):
     updated_time: OptionalMsDatetime = Field(None, alias="updatedTime")
 
 
-class PositionMessage(_Message):
+class PositionMessage(_PrivateMessage):
     kind: ClassVar[str] = "position"
-    topic: str
-    creation_time: MsDatetime = Field(alias="creationTime")
     positions: list[Position] = Field(alias="data")
 
 
-class WalletMessage(_Message):
+class WalletMessage(_PrivateMessage):
     kind: ClassVar[str] = "wallet"
-    topic: str
-    creation_time: MsDatetime = Field(alias="creationTime")
     wallets: list[WalletBalance] = Field(alias="data")
 
 
