@@ -84,6 +84,11 @@ async def streamer(
             await asyncio.gather(task, return_exceptions=True)
 
 
+def _pushed_to_every_topic(streamer: KlineStreamer) -> bool:
+    """Every series has had a push: the fake's candle clock runs for it (closes will be pushed)."""
+    return all(health.messages > 0 for health in streamer.stream.status().topics.values())
+
+
 def _closed_before(fake: FakeBybit) -> int:
     """The start of the last candle closed on the fake's clock."""
     return fake.now_ms() // MINUTE * MINUTE - MINUTE
@@ -97,6 +102,7 @@ async def test_no_candle_missing_after_a_drop_in_the_middle_of_a_minute(
     fake_bybit.clock_offset_ms += MINUTE // 2 - fake_bybit.now_ms() % MINUTE
     await eventually(lambda: streamer.counters.backfills >= 1, "the first backfill")
     await eventually(lambda: _closed_before(fake_bybit) in stored(engine, "BTCUSDT"), "the backfill's rows")
+    await eventually(lambda: _pushed_to_every_topic(streamer), "a push on every topic")
     # A minute closes while connected: it comes from the push.
     fake_bybit.clock_offset_ms += MINUTE
     live_close = _closed_before(fake_bybit)
@@ -130,6 +136,7 @@ async def test_a_push_lost_without_a_disconnect_is_backfilled(
 ) -> None:
     engine = clean_general_database
     await eventually(lambda: streamer.counters.backfills >= 1, "the first backfill")
+    await eventually(lambda: _pushed_to_every_topic(streamer), "a push on every topic")
     # Silence mutes the pushes of the next minutes; the watchdog then reconnects.
     await asyncio.wrap_future(fake_bybit.streams.inject(StreamFault.SILENCE))
     fake_bybit.clock_offset_ms += 2 * MINUTE

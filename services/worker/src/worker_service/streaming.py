@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from bybit_client import AsyncBybitClient, BybitError, Interval
+from bybit_client import AsyncBybitClient, BybitError, Interval, datetime_to_ms
 from bybit_client.streams import (
     Backoff,
     BybitStream,
@@ -40,7 +40,7 @@ from bybit_client.streams import (
 )
 from db_core import Database
 from db_general import KlineRow, StreamStatus, StreamTopicStatus, newest_kline_start, upsert_klines
-from worker_service.syncing import KLINE_DEFAULT_LOOKBACK, datetime_to_ms, kline_row
+from worker_service.syncing import KLINE_DEFAULT_LOOKBACK, kline_row
 
 logger = logging.getLogger(__name__)
 

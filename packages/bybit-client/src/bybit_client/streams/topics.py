@@ -1,8 +1,8 @@
 """Stream paths and topic names of Bybit's V5 WebSocket API, built from the enums."""
 
-from bybit_client.enums import Category, Interval
+from bybit_client.enums import PRIVATE_STREAM_PATH, Category, Interval, public_stream_path
 
-PRIVATE_PATH = "/v5/private"
+PRIVATE_PATH = PRIVATE_STREAM_PATH
 PRIVATE_TOPICS = ("order", "execution", "position", "wallet")
 # Spot refuses a subscribe request with more than 10 args; the others accept it as well.
 MAX_ARGS_PER_REQUEST = 10
@@ -11,7 +11,7 @@ ORDERBOOK_DEPTHS = (1, 50, 200, 500, 1000)
 
 def public_path(category: Category | str) -> str:
     """The path of a category's public stream, e.g. ``/v5/public/linear``."""
-    return f"/v5/public/{Category(category).value}"
+    return public_stream_path(category)
 
 
 def public_url(base: str, category: Category | str) -> str:

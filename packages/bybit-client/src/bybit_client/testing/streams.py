@@ -35,17 +35,18 @@ from typing import Any, TypeVar
 import orjson
 from aiohttp import WSMsgType, web
 
+from bybit_client.enums import PRIVATE_STREAM_PATH, Category, Interval, public_stream_path
+from bybit_client.streams.topics import MAX_ARGS_PER_REQUEST, ORDERBOOK_DEPTHS, PRIVATE_TOPICS
 from bybit_client.testing.data import _hash, candle, candle_starts, ticker
 from bybit_client.testing.exchange import FakeExchange
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
-PUBLIC_PATHS = {f"/v5/public/{category}": category for category in ("spot", "linear", "inverse", "option")}
-PRIVATE_PATH = "/v5/private"
-PRIVATE_TOPICS = ("order", "execution", "position", "wallet")
-INTERVALS = ("1", "3", "5", "15", "30", "60", "120", "240", "360", "720", "D", "W", "M")
-BOOK_DEPTHS = ("1", "50", "200", "500", "1000")
+PUBLIC_PATHS = {public_stream_path(category): category.value for category in Category}
+PRIVATE_PATH = PRIVATE_STREAM_PATH
+INTERVALS = tuple(interval.value for interval in Interval)
+BOOK_DEPTHS = tuple(str(depth) for depth in ORDERBOOK_DEPTHS)
 BOOK_LEVELS = 25  # levels per side in a fresh book
 BOOK_GRID = 40  # prices a delta may touch per side
 FIRST_UPDATE_ID = 100
@@ -219,7 +220,7 @@ class FakeStreams:
         if (
             op == "subscribe"
             and not connection.private
-            and len(topics) > 10
+            and len(topics) > MAX_ARGS_PER_REQUEST
             and connection.path.endswith("spot")
         ):
             problem = "args size >10"
