@@ -3,6 +3,7 @@
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 
 import httpx
 import pytest
@@ -13,10 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api_service import create_app, serve_app
 from api_service.dependencies import general_database as general_database_dependency
 from api_service.dependencies import user_session as user_session_dependency
+from api_service.tokens import hash_token, new_token
 from bybit_client.testing import FakeBybit
 from core_config import BybitNetwork, Settings
-from db_core import ReadConnection
-from db_user import generate_key_file
+from db_core import Database, ReadConnection
+from db_user import USER_DB, TokenScope, add_api_token, create_user, generate_key_file
 
 ClientFor = Callable[[Settings], AbstractAsyncContextManager[httpx.AsyncClient]]
 
@@ -36,8 +38,53 @@ def api_settings(
             "celery_queue": f"test-api-{uuid.uuid4().hex[:8]}",
             "health_check_timeout": 1.0,
             "bybit_api_url": fake_bybit_server.base_url,
+            # This run's own counters, with limits no ordinary test reaches (the limits' own tests
+            # set theirs).
+            "rate_limit_key_prefix": f"test-ratelimit-{uuid.uuid4().hex[:8]}",
+            "rate_limit_per_address": "100000/minute",
+            "rate_limit_account": "100000/minute",
+            "rate_limit_credential_writes": "100000/minute",
+            "rate_limit_operator": "100000/minute",
         }
     )
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """A committed user with a user-scope token and an operator-scope token."""
+
+    user_id: int
+    user: str
+    operator: str
+
+    @property
+    def user_auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.user}"}
+
+    @property
+    def operator_auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.operator}"}
+
+
+async def issue_tokens(settings: Settings) -> Tokens:
+    """Create a user with one token of each scope, committed (for servers and committing clients)."""
+    database = Database(USER_DB, settings=lambda: settings, application_name="api-tests")
+    user_token, operator_token = new_token(), new_token()
+    try:
+        async with database.session() as session:
+            user = await create_user(session, f"tests-{uuid.uuid4().hex[:8]}@example.com")
+            for token, scope in ((user_token, TokenScope.USER), (operator_token, TokenScope.OPERATOR)):
+                await add_api_token(
+                    session, user_id=user.id, name=f"tests {scope}", token_hash=hash_token(token), scope=scope
+                )
+    finally:
+        await database.dispose()
+    return Tokens(user.id, user_token, operator_token)
+
+
+@pytest_asyncio.fixture(loop_scope="session", scope="session")
+async def tokens(api_settings: Settings) -> Tokens:
+    return await issue_tokens(api_settings)
 
 
 class RolledBackReads:

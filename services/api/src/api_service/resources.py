@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
+from api_service.rate_limits import RateLimiter, RateLimitPolicy
 from api_service.readiness import Check, CheckFailedError, ReadinessProbe
 from api_service.task_queue import TaskQueue
 from core_config import Settings
@@ -31,6 +32,7 @@ class Resources:
     tasks: TaskQueue
     readiness: ReadinessProbe
     vault: Vault
+    rate_limiter: RateLimiter
 
 
 def _database_check(db: Database) -> Check:
@@ -96,7 +98,8 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         timeout=timeout,
     )
     try:
-        yield Resources(settings, user_db, general_db, redis, tasks, readiness, vault)
+        rate_limiter = RateLimiter(RateLimitPolicy(settings), settings, redis)
+        yield Resources(settings, user_db, general_db, redis, tasks, readiness, vault, rate_limiter)
     finally:
         tasks.close()
         await redis.aclose()
