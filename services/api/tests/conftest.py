@@ -1,8 +1,13 @@
 """Fixtures for the API's tests: the app on real databases and Redis, reached through ASGI."""
 
+import os
+import socket
+import subprocess
+import sys
+import time
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 
 import httpx
@@ -21,6 +26,7 @@ from db_core import Database, ReadConnection
 from db_user import USER_DB, TokenScope, add_api_token, create_user, generate_key_file
 
 ClientFor = Callable[[Settings], AbstractAsyncContextManager[httpx.AsyncClient]]
+API_SERVE = os.path.join(os.path.dirname(sys.executable), "api-serve")
 
 
 @pytest.fixture(scope="session")
@@ -133,3 +139,74 @@ async def rolled_back_client(
     app.dependency_overrides[user_session_dependency] = lambda: user_session
     async with client_for_app(app) as client:
         yield client
+
+
+@dataclass
+class ServedApi:
+    """An ``api-serve`` process on a port of its own."""
+
+    process: subprocess.Popen[str]
+    base_url: str
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+
+def api_environment(settings: Settings, port: int, **extra: str) -> dict[str, str]:
+    """The environment of an ``api-serve`` process on ``settings``' databases, Redis and fake Bybit."""
+    return {
+        **os.environ,
+        "ENVIRONMENT": "test",
+        "LOG_LEVEL": "WARNING",
+        "PORT": str(port),
+        "DATABASE_URL_USER": settings.database_url_user.get_secret_value(),
+        "DATABASE_URL_GENERAL": settings.database_url_general.get_secret_value(),
+        "REDIS_URL": settings.redis_url.get_secret_value(),
+        "RENDER_MASTER_KEY_PATH": str(settings.render_master_key_path),
+        "BYBIT_NETWORK": settings.bybit_network.value,
+        "BYBIT_API_URL": settings.bybit_api_url,
+        "CELERY_QUEUE": settings.celery_queue,
+        "RATE_LIMIT_KEY_PREFIX": settings.rate_limit_key_prefix,
+        **extra,
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+@contextmanager
+def served_apis(count: int, environment: Callable[[int], Mapping[str, str]]) -> Iterator[list[ServedApi]]:
+    """``count`` api-serve processes started together, each with ``environment(port)``; killed after."""
+    started: list[ServedApi] = []
+    try:
+        for _ in range(count):
+            port = free_port()
+            process = subprocess.Popen(
+                [API_SERVE],
+                env=dict(environment(port)),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            started.append(ServedApi(process, f"http://127.0.0.1:{port}"))
+        deadline = time.monotonic() + 60
+        for api in started:
+            while True:
+                try:
+                    httpx.get(f"{api.base_url}/health/live", timeout=1)
+                    break
+                except httpx.TransportError:
+                    assert api.process.poll() is None, api.process.communicate()[0]
+                    assert time.monotonic() < deadline, "api-serve did not start"
+                    time.sleep(0.1)
+        yield started
+    finally:
+        for api in started:
+            if api.process.poll() is None:
+                api.process.kill()
+            api.process.communicate()

@@ -13,7 +13,6 @@ flood costs one Redis round trip per request. When Redis does not answer, reques
 limits protect the service; they must not take it down with Redis) and a warning is logged.
 """
 
-import asyncio
 import logging
 import math
 import time
@@ -114,9 +113,10 @@ class RateLimiter:
             key = f"token:{group.name}:{hash_token(token)[:32]}"
             hits.append((group.name, group.per_token, key))
         try:
-            outcomes = await asyncio.gather(*(self._limiter.hit(item, key) for _, item, key in hits))
-            for (policy, item, key), allowed in zip(hits, outcomes, strict=True):
-                if not allowed:
+            # One after the other: a caller past its address limit creates no token counters, so
+            # a flood of made-up tokens cannot fill Redis.
+            for policy, item, key in hits:
+                if not await self._limiter.hit(item, key):
                     stats = await self._limiter.get_window_stats(item, key)
                     retry_after = max(1, math.ceil(stats.reset_time - time.time()))
                     return Verdict(False, policy, item, retry_after)
