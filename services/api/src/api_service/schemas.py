@@ -6,9 +6,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, PlainSerializer, SecretStr
 
-Category = Literal["spot", "linear", "inverse", "option"]
-KlineCategory = Literal["spot", "linear", "inverse"]
-Interval = Literal["1", "3", "5", "15", "30", "60", "120", "240", "360", "720", "D", "W", "M"]
 Symbol = Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{1,39}$", examples=["BTCUSDT"])]
 
 # PostgreSQL's bigint: ids beyond it are refused at the edge (a 422), never sent to the database.
