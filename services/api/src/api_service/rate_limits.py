@@ -13,7 +13,6 @@ flood costs one Redis round trip per request. When Redis does not answer, reques
 limits protect the service; they must not take it down with Redis) and a warning is logged.
 """
 
-import logging
 import math
 import time
 from dataclasses import dataclass
@@ -28,9 +27,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api_service.errors import error_response
 from api_service.tokens import hash_token, is_well_formed
-from core_config import Settings
+from core_config import Settings, get_logger
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 _WARN_EVERY = 30.0  # seconds between two warnings about an unreachable Redis
 
 
@@ -124,7 +123,7 @@ class RateLimiter:
             now = time.monotonic()
             if now - self._warned_at > _WARN_EVERY:
                 self._warned_at = now
-                logger.warning("rate limits not enforced: Redis did not answer (%s)", type(exc).__name__)
+                logger.warning("rate limits not enforced: Redis did not answer", error=type(exc).__name__)
         return Verdict(True)
 
 
