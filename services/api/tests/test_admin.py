@@ -43,6 +43,7 @@ def db(api_settings: Settings) -> Iterator[Session]:
     engine.dispose()
 
 
+@pytest.mark.timeout(300)  # a dozen api-admin processes, each a full start, on a busy machine
 def test_users_and_tokens_lifecycle(api_settings: Settings, db: Session) -> None:
     email = f"ops-{uuid.uuid4().hex[:8]}@Example.com"
     created = admin(api_settings, "users", "create", "--email", email)
