@@ -21,11 +21,14 @@ def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     return sock
 
 
-def make_server(app: FakeBybitApp) -> Any:
+def make_server(app: FakeBybitApp, certfile: str | None = None, keyfile: str | None = None) -> Any:
+    """A uvicorn server for ``app``, speaking HTTPS when given a certificate (PEM) and its key."""
     import uvicorn  # noqa: PLC0415 - the `testing` extra, needed only when a server starts
 
     config = uvicorn.Config(
         app,
+        ssl_certfile=certfile,
+        ssl_keyfile=keyfile,
         log_level="warning",
         access_log=False,
         lifespan="off",
@@ -36,19 +39,31 @@ def make_server(app: FakeBybitApp) -> Any:
 
 
 class FakeBybit(FakeExchange):
-    """A fake Bybit V5 server: ``start()`` it, point a client at ``base_url``, steer it as a FakeExchange."""
+    """A fake Bybit V5 server: ``start()`` it, point a client at ``base_url``, steer it as a FakeExchange.
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, network: Network = Network.MAINNET) -> None:
+    Plain HTTP, or HTTPS with ``certfile`` (the server's PEM certificate chain) and ``keyfile``.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        network: Network = Network.MAINNET,
+        *,
+        certfile: str | None = None,
+        keyfile: str | None = None,
+    ) -> None:
         super().__init__(network=network)
         self._socket = bind_socket(host, port)
         self.host, self.port = self._socket.getsockname()[:2]
+        self.scheme = "https" if certfile else "http"
         self.app = FakeBybitApp(self)
-        self._server = make_server(self.app)
+        self._server = make_server(self.app, certfile, keyfile)
         self._thread: threading.Thread | None = None
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
     def start(self) -> Self:
         self._thread = threading.Thread(
