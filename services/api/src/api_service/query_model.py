@@ -49,4 +49,3 @@ def query_parameters(model: type[BaseModel]) -> dict[str, Any]:
             parameter["description"] = field["description"]
         parameters.append(parameter)
     return {"parameters": parameters}
-
