@@ -1,9 +1,11 @@
-"""One TLS policy for both clients, against the fake exchange served over HTTPS by a private CA.
+"""One TLS policy for every Bybit connection, against the fake exchange served by a private CA.
 
-Given the private CA (``ca_file``) both clients talk to it; with the default policy (certifi's
-bundle) both refuse it, even in a process whose system store (``SSL_CERT_FILE``) trusts it.
+Given the private CA (``ca_file``) the sync and async REST clients and the WebSocket stream talk
+to the fake (HTTPS, WSS); with the default policy (certifi's bundle) all three refuse it, even in
+a process whose system store (``SSL_CERT_FILE``) trusts it.
 """
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -14,11 +16,14 @@ import pytest
 import trustme
 
 from bybit_client import AsyncBybitClient, BybitClient, BybitTransientError, Category
+from bybit_client.streams import Backoff, BybitStream, Disconnected, StreamSettings, public_url, ticker_topic
 from bybit_client.testing import FakeBybit, fast_retry_policy
 from bybit_client.tls import ca_bundle, ssl_context
 
 API_KEY = "tlskey000001"
 API_SECRET = "tls-secret-0001"
+FAST = StreamSettings(connect_timeout=3.0, reply_timeout=3.0, backoff=Backoff(base=0.02, cap=0.2))
+WAIT = 10.0  # an upper bound never reached when all is well
 UNTRUSTED = "/v5/market/time failed: the server's TLS certificate is not trusted talking to Bybit"
 
 
@@ -45,6 +50,7 @@ def tls_bybit(private_ca: Path) -> Iterator[FakeBybit]:
 DEFAULT_POLICY_PROBE = """
 import asyncio, sys
 from bybit_client import AsyncBybitClient, BybitClient, BybitTransientError, RetryPolicy
+from bybit_client.streams import BybitStream, Disconnected, public_url
 
 once = RetryPolicy(max_attempts=1)
 
@@ -64,8 +70,14 @@ async def async_outcome():
             return str(exc)
     return "accepted"
 
+async def stream_outcome():
+    async with BybitStream(public_url(sys.argv[2], "linear"), ["tickers.BTCUSDT"]) as stream:
+        first = await asyncio.wait_for(anext(aiter(stream)), 30)
+    return first.reason if isinstance(first, Disconnected) else "accepted"
+
 print(sync_outcome())
 print(asyncio.run(async_outcome()))
+print(asyncio.run(stream_outcome()))
 """
 
 
@@ -103,16 +115,34 @@ async def test_async_client_refuses_it_by_default(tls_bybit: FakeBybit) -> None:
 def test_the_system_store_is_not_consulted(tls_bybit: FakeBybit, private_ca: Path) -> None:
     system_store = {"SSL_CERT_FILE": str(private_ca), "SSL_CERT_DIR": str(private_ca.parent)}
     probe = subprocess.run(
-        [sys.executable, "-c", DEFAULT_POLICY_PROBE, tls_bybit.base_url],
+        [sys.executable, "-c", DEFAULT_POLICY_PROBE, tls_bybit.base_url, tls_bybit.ws_url],
         env={**os.environ, **system_store},
         capture_output=True,
         text=True,
         check=True,
         timeout=60,
     )
-    sync_outcome, async_outcome = probe.stdout.splitlines()
+    sync_outcome, async_outcome, stream_outcome = probe.stdout.splitlines()
     assert UNTRUSTED in sync_outcome
     assert UNTRUSTED in async_outcome
+    assert stream_outcome.startswith("ClientConnectorCertificateError")
+
+
+async def test_stream_trusts_the_given_ca(tls_bybit: FakeBybit, private_ca: Path) -> None:
+    assert tls_bybit.ws_url.startswith("wss://")
+    url = public_url(tls_bybit.ws_url, Category.LINEAR)
+    async with BybitStream(url, [ticker_topic("BTCUSDT")], settings=FAST, ca_file=private_ca) as stream:
+        await asyncio.wait_for(stream.wait_ready(), WAIT)
+        assert stream.status().connected
+
+
+async def test_stream_refuses_it_by_default(tls_bybit: FakeBybit) -> None:
+    url = public_url(tls_bybit.ws_url, Category.LINEAR)
+    async with BybitStream(url, [ticker_topic("BTCUSDT")], settings=FAST) as stream:
+        first = await asyncio.wait_for(anext(aiter(stream)), WAIT)
+        assert not stream.status().connected
+    assert isinstance(first, Disconnected)
+    assert first.reason.startswith("ClientConnectorCertificateError")
 
 
 def test_both_transports_read_one_bundle(private_ca: Path) -> None:
