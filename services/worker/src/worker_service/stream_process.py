@@ -8,19 +8,18 @@ socket, commits what was received (bounded wait) and exits 0.
 
 import asyncio
 import contextlib
-import logging
 import signal
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from bybit_client import AsyncBybitClient
-from core_config import Settings
+from core_config import Settings, get_logger
 from db_core import Database
 from db_general import GENERAL_DB, MISSED_STATUS_WRITES, stream_status_key
 from worker_service.streaming import KlineStreamer, stream_settings
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 APPLICATION_NAME = "stream"
 FLUSH_SECONDS = 2.0  # at SIGTERM, what was received gets this long to be committed
@@ -49,7 +48,7 @@ async def write_status(streamer: KlineStreamer, redis: Redis, key: str, interval
         try:
             await redis.set(key, status.model_dump_json(), px=int(interval * MISSED_STATUS_WRITES * 1000))
         except RedisError as error:
-            logger.warning("stream status not written", extra={"error": f"{type(error).__name__}: {error}"})
+            logger.warning("stream status not written", error=f"{type(error).__name__}: {error}")
         if loop.time() - logged_at >= LOG_EVERY:
             logged_at = loop.time()
             stale = [
@@ -60,16 +59,14 @@ async def write_status(streamer: KlineStreamer, redis: Redis, key: str, interval
             ]
             logger.info(
                 "stream status",
-                extra={
-                    "connected": status.connected,
-                    "reconnects": status.reconnects,
-                    "topics": len(status.topics),
-                    "quiet_topics": len(stale),
-                    "candles_written": status.candles_written,
-                    "lag_ms": None if status.lag_ms is None else round(status.lag_ms, 1),
-                    "max_lag_ms": None if status.max_lag_ms is None else round(status.max_lag_ms, 1),
-                    "backfills": status.backfills,
-                },
+                connected=status.connected,
+                reconnects=status.reconnects,
+                topics=len(status.topics),
+                quiet_topics=len(stale),
+                candles_written=status.candles_written,
+                lag_ms=None if status.lag_ms is None else round(status.lag_ms, 1),
+                max_lag_ms=None if status.max_lag_ms is None else round(status.max_lag_ms, 1),
+                backfills=status.backfills,
             )
         await asyncio.sleep(interval)
 
@@ -90,7 +87,8 @@ async def run_stream(settings: Settings) -> None:
             streamer = build_streamer(settings, database, rest)
             logger.info(
                 "stream starting",
-                extra={"url": streamer.stream.url, "series": len(streamer.series)},
+                url=streamer.stream.url,
+                series=len(streamer.series),
             )
             runner = asyncio.create_task(streamer.run(), name="kline streamer")
             status = asyncio.create_task(write_status(streamer, redis, key, settings.stream_status_interval))
@@ -114,7 +112,7 @@ async def run_stream(settings: Settings) -> None:
                 ),
                 None,
             )
-            logger.info("stream stopped", extra={"flushed": flushed})
+            logger.info("stream stopped", flushed=flushed)
             if failure is not None and not stop.is_set():
                 raise failure
     finally:

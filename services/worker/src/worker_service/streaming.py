@@ -21,7 +21,6 @@ few transactions, not one per candle.
 """
 
 import asyncio
-import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -39,11 +38,12 @@ from bybit_client.streams import (
     kline_topic,
     public_url,
 )
+from core_config import get_logger
 from db_core import Database
 from db_general import KlineRow, StreamStatus, StreamTopicStatus, newest_kline_start, upsert_klines
 from worker_service.syncing import KLINE_DEFAULT_LOOKBACK, kline_row
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 WRITE_RETRY_SECONDS = 1.0
 BACKFILL_CONCURRENCY = 4
@@ -132,7 +132,8 @@ class CandleWriter:
             except Exception as error:  # the database is away: wait and write the same rows again
                 logger.warning(
                     "candle write failed, retrying",
-                    extra={"rows": len(rows), "error": f"{type(error).__name__}: {error}"},
+                    rows=len(rows),
+                    error=f"{type(error).__name__}: {error}",
                 )
                 await asyncio.sleep(WRITE_RETRY_SECONDS)
         committed_at = time.time()
@@ -223,7 +224,9 @@ class KlineStreamer:
             if previous is not None and length is not None and start > previous + length:
                 logger.warning(
                     "kline push missing, backfilling the series",
-                    extra={"topic": series.topic, "after": previous, "received": start},
+                    topic=series.topic,
+                    after=previous,
+                    received=start,
                 )
                 self._want_backfill([series])
             if previous is None or start > previous:
@@ -244,9 +247,7 @@ class KlineStreamer:
             try:
                 await self._backfill(wanted)
             except (BybitError, OSError, TimeoutError) as error:
-                logger.warning(
-                    "backfill failed, trying again", extra={"error": f"{type(error).__name__}: {error}"}
-                )
+                logger.warning("backfill failed, trying again", error=f"{type(error).__name__}: {error}")
                 await asyncio.sleep(WRITE_RETRY_SECONDS)
                 self._want_backfill(wanted)
 
@@ -262,7 +263,7 @@ class KlineStreamer:
 
         counts = await asyncio.gather(*(one(series) for series in sorted(wanted, key=lambda s: s.topic)))
         self.counters.backfills += 1
-        logger.info("backfilled", extra={"series": len(wanted), "candles": sum(counts)})
+        logger.info("backfilled", series=len(wanted), candles=sum(counts))
 
     async def _backfill_series(self, series: Series, server_ms: int) -> int:
         length = series.length_ms
