@@ -1,6 +1,7 @@
 """Query models (``Annotated[Model, Query()]``): documented as query parameters, bad values refused
 with a 422 locating the field, unknown keys ignored."""
 
+import re
 from typing import Any
 
 import httpx
@@ -17,10 +18,13 @@ KLINES = {"category": "linear", "symbol": "BTCUSDT", "interval": "60"}
 async def test_each_field_is_documented_as_a_query_parameter(
     client: httpx.AsyncClient, path: str, model: type[BaseModel]
 ) -> None:
-    documented = (await client.get("/openapi.json")).json()["paths"][path]["get"]["parameters"]
+    openapi = (await client.get("/openapi.json")).json()
+    documented = openapi["paths"][path]["get"]["parameters"]
     assert [(p["name"], p["in"]) for p in documented] == [(name, "query") for name in model.model_fields]
     required = {name for name, field in model.model_fields.items() if field.is_required()}
     assert {p["name"] for p in documented if p["required"]} == required
+    for ref in re.findall(r"'\$ref': '#/components/schemas/(\w+)'", str(documented)):
+        assert "enum" in openapi["components"]["schemas"][ref]  # Bybit's terms, documented as enums
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ from db_general.pagination import InvalidCursorError
 from db_general.rows import InstrumentRow, KlineRow, UpsertCounts
 from db_general.session import general_database
 from db_general.spec import GENERAL_DB
+from db_general.stream_status import MISSED_STATUS_WRITES, StreamStatus, StreamTopicStatus, stream_status_key
 from db_general.sync_runs import INTERRUPTED, finish_sync_run, list_sync_runs, start_sync_run
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "INTERRUPTED",
     "LISTED_INSTRUMENT_COLUMNS",
     "LISTED_KLINE_COLUMNS",
+    "MISSED_STATUS_WRITES",
     "SYNC_STATUSES",
     "GeneralBase",
     "Instrument",
@@ -35,6 +37,8 @@ __all__ = [
     "InvalidCursorError",
     "Kline",
     "KlineRow",
+    "StreamStatus",
+    "StreamTopicStatus",
     "SyncRun",
     "UpsertCounts",
     "finish_sync_run",
@@ -46,6 +50,7 @@ __all__ = [
     "mark_delisted",
     "newest_kline_start",
     "start_sync_run",
+    "stream_status_key",
     "upsert_instruments",
     "upsert_klines",
 ]
