@@ -13,8 +13,10 @@ import asyncio
 import sys
 from collections.abc import Callable, Sequence
 
-from core_config import configure_logging, exit_on_config_error, get_settings
-from worker_service.heartbeat import check_health, default_node_name
+from core_config import exit_on_config_error, get_settings
+
+# Each command imports what it runs in its own body: `--help` and a usage error load no more than
+# the settings.
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,6 +44,8 @@ def _run_celery(command: str, extra: Sequence[str]) -> int:
 
 
 def _health(node: str | None) -> int:
+    from worker_service.heartbeat import check_health, default_node_name  # noqa: PLC0415 - see the imports
+
     with exit_on_config_error():
         settings = get_settings()
     node = node or default_node_name()
@@ -56,6 +60,8 @@ def _health(node: str | None) -> int:
 
 
 def _stream() -> int:
+    from core_config import configure_logging  # noqa: PLC0415 - see the imports
+
     with exit_on_config_error():
         settings = get_settings()
     configure_logging(settings.log_level, json_lines=settings.json_logs)
