@@ -292,18 +292,39 @@ class BybitStream:
         await self._request_topics(ws, "subscribe", [topic])
 
     async def _request_topics(self, ws: aiohttp.ClientWebSocketResponse, op: str, topics: list[str]) -> None:
+        """Send every chunk at once, then wait for all the answers (one round trip, not one per chunk)."""
         step = self.settings.max_args_per_request
-        for index in range(0, len(topics), step):
-            chunk = topics[index : index + step]
-            success, message = await self._request(ws, op, chunk)
+        chunks = [topics[index : index + step] for index in range(0, len(topics), step)]
+        loop = asyncio.get_running_loop()
+        pending: list[tuple[str, asyncio.Future[tuple[bool, str]]]] = []
+        try:
+            for chunk in chunks:
+                req_id = f"{op}-{next(self._req_ids)}"
+                future: asyncio.Future[tuple[bool, str]] = loop.create_future()
+                self._pending[req_id] = future
+                pending.append((req_id, future))
+                await ws.send_str(orjson.dumps({"req_id": req_id, "op": op, "args": chunk}).decode())
+            async with asyncio.timeout(self.settings.reply_timeout):
+                answers = await asyncio.gather(*(future for _, future in pending))
+        except TimeoutError:
+            raise _ConnectionLostError(f"no answer to {op} within {self.settings.reply_timeout} s") from None
+        finally:
+            for req_id, _ in pending:
+                self._pending.pop(req_id, None)
+        refused: list[str] = []
+        reasons: list[str] = []
+        for chunk, (success, message) in zip(chunks, answers, strict=True):
             if not success:
-                raise BybitSubscriptionError(
-                    message or f"{op} refused", topics=tuple(chunk), endpoint=self.url
-                )
-            if op == "subscribe":
+                refused += chunk
+                reasons.append(message or f"{op} refused")
+            elif op == "subscribe":
                 self._active.update(chunk)
             else:
                 self._active.difference_update(chunk)
+        if refused:
+            raise BybitSubscriptionError(
+                "; ".join(dict.fromkeys(reasons)), topics=tuple(refused), endpoint=self.url
+            )
 
     async def _request(
         self, ws: aiohttp.ClientWebSocketResponse, op: str, args: list[Any]
