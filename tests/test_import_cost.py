@@ -6,6 +6,8 @@ in and the first module of ours that brought it. The deny lists are the document
 - the api (``import api_service.app``) never loads the migration runner (Alembic, and Mako and
   Pygments with it), the worker (its Celery app lives in ``worker_service``) nor the worker's Bybit
   transport (pycurl);
+- the worker's Celery app and tasks never load the migration runner, the web stack nor the async
+  Bybit transport (aiohttp); its stream process (asyncio) never loads the sync one (pycurl);
 - ``--help`` of ``api-admin``, ``db-migrate`` and ``worker-service`` loads no database, queue,
   web or logging stack: parsing arguments needs the settings at most.
 
@@ -20,6 +22,8 @@ import sys
 import pytest
 
 API_DENIED = ("alembic", "mako", "pygments", "worker_service", "pycurl", "db_core.migrations")
+WORKER_DENIED = ("alembic", "mako", "pygments", "fastapi", "uvicorn", "api_service", "aiohttp")
+STREAM_DENIED = ("alembic", "mako", "pygments", "fastapi", "uvicorn", "api_service", "pycurl", "celery")
 HELP_DENIED = (
     "alembic",
     "mako",
@@ -99,6 +103,14 @@ def _denied(statement: str, denied: tuple[str, ...]) -> list[str]:
 
 def test_the_api_app_loads_no_migration_runner_worker_or_sync_transport() -> None:
     assert _denied("import api_service.app", API_DENIED) == []
+
+
+def test_the_worker_loads_no_migration_runner_web_stack_or_async_transport() -> None:
+    assert _denied("import worker_service.celery_app, worker_service.tasks", WORKER_DENIED) == []
+
+
+def test_the_stream_process_loads_no_sync_transport_or_celery() -> None:
+    assert _denied("import worker_service.stream_process", STREAM_DENIED) == []
 
 
 @pytest.mark.parametrize(

@@ -13,13 +13,12 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
 from bybit_client import (
     KLINE_CATEGORIES,
-    BybitClient,
     Category,
     Instrument,
     Interval,
@@ -38,6 +37,9 @@ from db_general import (
     upsert_instruments,
     upsert_klines,
 )
+
+if TYPE_CHECKING:  # the stream process imports this module too, and has no use for the sync transport
+    from bybit_client import BybitClient
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +60,7 @@ class SyncContext:
     """What a sync needs from outside: the database, a Bybit client, the clock, the Celery task id."""
 
     database: Database
-    client: BybitClient
+    client: "BybitClient"
     task_id: str | None = None
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
