@@ -19,12 +19,23 @@ from db_general.pagination import InvalidCursorError
 from db_general.rows import InstrumentRow, KlineRow, UpsertCounts
 from db_general.session import general_database
 from db_general.spec import GENERAL_DB
-from db_general.sync_runs import INTERRUPTED, finish_sync_run, list_sync_runs, start_sync_run
+from db_general.sync_runs import add_sync_run_rows, finish_sync_run, list_sync_runs, start_sync_run
+from db_general.task_contract import (
+    PING,
+    SYNC_INSTRUMENTS,
+    SYNC_KLINES,
+    TASK_ARGUMENTS,
+    SyncInstrumentsArgs,
+    SyncKlinesArgs,
+)
 
 __all__ = [
     "GENERAL_DB",
-    "INTERRUPTED",
+    "PING",
+    "SYNC_INSTRUMENTS",
+    "SYNC_KLINES",
     "SYNC_STATUSES",
+    "TASK_ARGUMENTS",
     "GeneralBase",
     "Instrument",
     "InstrumentListing",
@@ -34,8 +45,11 @@ __all__ = [
     "Kline",
     "KlineListing",
     "KlineRow",
+    "SyncInstrumentsArgs",
+    "SyncKlinesArgs",
     "SyncRun",
     "UpsertCounts",
+    "add_sync_run_rows",
     "finish_sync_run",
     "general_database",
     "get_instrument",

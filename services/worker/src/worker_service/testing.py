@@ -1,10 +1,13 @@
-"""Real processes for tests and benchmarks: a worker (``worker-service worker``) and a private Redis.
+"""Real processes for tests and benchmarks: a worker, beat, and a private Redis.
 
-``WorkerProcess`` starts the worker as a subprocess with the given settings and waits until its
-heartbeat shows it consuming; ``RedisServer`` runs a redis-server of its own on a free port, for
-tests that must stop or restart Redis (never the shared one).
+``WorkerProcess`` starts the worker as a subprocess (in a process group of its own, so a test can
+signal the whole group as the platform does) with the given settings and waits until its
+heartbeat shows it consuming; ``BeatProcess`` runs ``worker-service beat``; ``RedisServer`` runs a
+redis-server of its own on a free port, for tests that must stop or restart Redis (never the
+shared one).
 """
 
+import contextlib
 import os
 import shutil
 import signal
@@ -32,13 +35,21 @@ _PASSED_SETTINGS = (
     "bybit_timeout",
     "celery_queue",
     "task_result_ttl",
+    "sync_chunk_seconds",
     "task_soft_time_limit",
     "task_time_limit",
     "celery_visibility_timeout",
+    "worker_soft_shutdown_timeout",
+    "worker_shutdown_delay",
+    "worker_max_deliveries",
     "worker_concurrency",
     "worker_heartbeat_interval",
     "sync_retry_max",
     "sync_retry_backoff",
+    "sync_kline_category",
+    "sync_kline_symbols",
+    "sync_kline_intervals",
+    "sync_kline_every",
 )
 
 
@@ -102,7 +113,11 @@ class WorkerProcess:
         """Start the worker and wait until it consumes the queue (its heartbeat is written)."""
         command = [sys.executable, "-m", "worker_service", "worker", *self._args, "--without-mingle"]
         self.process = subprocess.Popen(  # noqa: S603 - our own entry point
-            [*command, "--without-gossip"], env=self._env, stdout=self._log, stderr=subprocess.STDOUT
+            [*command, "--without-gossip"],
+            env=self._env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         try:
             wait_until(self._ready, timeout, f"worker {self.node} to start")
@@ -119,7 +134,7 @@ class WorkerProcess:
         return beat is not None and beat.pid == self.process.pid
 
     def stop(self, timeout: float = 15.0) -> None:
-        """Warm shutdown (SIGTERM), then SIGKILL when it takes longer than ``timeout``."""
+        """Soft shutdown (SIGTERM), then SIGKILL when it takes longer than ``timeout``."""
         if self.process is None or self.process.poll() is not None:
             return
         self.process.send_signal(signal.SIGTERM)
@@ -129,8 +144,59 @@ class WorkerProcess:
             self.kill()
 
     def kill(self) -> None:
-        """SIGKILL: the worker dies at once, its task unacknowledged."""
+        """SIGKILL to the whole process group (pool processes included), as an out-of-memory kill
+        or a lost instance: everything dies at once, its task unacknowledged."""
         if self.process is not None and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def terminate_group(self) -> None:
+        """SIGTERM to the whole process group, as a deploy or a scale-down does; returns at once."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+
+    def output(self) -> str:
+        return Path(self._log.name).read_text(errors="replace")
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+        self._log.close()
+        Path(self._log.name).unlink(missing_ok=True)
+
+
+class BeatProcess:
+    """``worker-service beat`` in a subprocess of its own process group."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._env = settings_environment(settings)
+        self._log = tempfile.NamedTemporaryFile(prefix="beat-", suffix=".log", delete=False)  # noqa: SIM115
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Self:
+        schedule_file = f"{self._log.name}.schedule"
+        self.process = subprocess.Popen(  # noqa: S603 - our own entry point
+            [sys.executable, "-m", "worker_service", "beat", "--schedule", schedule_file],
+            env=self._env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        return self
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM, then SIGKILL when it takes longer than ``timeout``."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
 
