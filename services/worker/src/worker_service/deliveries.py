@@ -47,7 +47,7 @@ class DeliveryLedger:
             pipe.expire(key, COUNT_TTL_SECONDS)
             count, _ = pipe.execute()
         except RedisError as exc:
-            logger.warning("delivery not counted", extra={"task_id": task_id, "error": str(exc)})
+            logger.warning("delivery not counted", extra={"error": str(exc)})
             return 0
         return int(count) - 1
 
@@ -55,7 +55,7 @@ class DeliveryLedger:
         try:
             self._redis.delete(_count_key(self._queue, task_id))
         except RedisError as exc:
-            logger.warning("delivery count not cleared", extra={"task_id": task_id, "error": str(exc)})
+            logger.warning("delivery count not cleared", extra={"error": str(exc)})
 
     def set_aside(self, task_id: str, name: str, kwargs: dict[str, Any], deaths: int) -> None:
         """Put the task on the dead-letter list and forget its count."""

@@ -150,13 +150,14 @@ def recorded_chunk(context: SyncContext, **what: Any) -> Iterator[RunTally]:
     """Open (or continue) the sync's ``sync_runs`` row; close it when the chunk ends the sync.
 
     The row is closed as ``succeeded`` when the block sets ``finished``, as ``failed`` when it
-    raises something that will not be retried; otherwise it stays ``running`` for the next chunk.
+    raises an error that will not be retried; otherwise (the next chunk, a retry, a process being
+    stopped, whose task goes back to the queue) it stays ``running`` for the task's next run.
     """
     with context.database.sync_session() as session:
         tally = RunTally(start_sync_run(session, task_id=context.task_id, **what))
     try:
         yield tally
-    except BaseException as exc:
+    except Exception as exc:  # not SystemExit and the like: a stopped process's task runs again
         if not context.will_retry(exc):
             with context.database.sync_session() as session:
                 finish_sync_run(session, tally.run_id, status="failed", error=describe_error(exc))

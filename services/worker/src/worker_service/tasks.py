@@ -107,10 +107,8 @@ def _set_aside(task: Task[Any, Any], what: dict[str, Any], deaths: int) -> TaskS
         run_id = start_sync_run(session, task_id=task_id, **what)
     with app.general_db.sync_session() as session:
         finish_sync_run(session, run_id, status="failed", error=error)
-    logger.error(
-        "task set aside",
-        extra={"task_id": task_id, "task": task.name, "worker_deaths": deaths, "dead_letter": dead_letters},
-    )
+    # The task's id and name are already on every line of this context.
+    logger.error("task set aside", extra={"worker_deaths": deaths, "dead_letter": dead_letters})
     return TaskSetAsideError(error)
 
 
