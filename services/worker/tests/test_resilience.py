@@ -86,7 +86,7 @@ def test_sigterm_mid_chunk_puts_the_chunk_back_in_the_queue_at_once(
     fake_bybit.delay_seconds = 1.0
     client = _client(settings)
     with WorkerProcess(settings, pool="prefork") as stopping:
-        result = client.send_task(SYNC_KLINES, kwargs=_klines(8000), queue=settings.celery_queue)
+        result = client.send_task(SYNC_KLINES, kwargs=dict(_klines(8000)), queue=settings.celery_queue)
         wait_until(lambda: _stored(clean_general_database)[0] >= 1000, 30, "the first page to be stored")
         stopping.terminate_group()  # as a deploy does: SIGTERM to every process
         signalled = time.monotonic()
@@ -124,7 +124,7 @@ def test_a_task_that_kills_its_worker_every_time_is_set_aside(
     )
     fake_bybit.delay_seconds = 1.0
     client = _client(settings)
-    result = client.send_task(SYNC_KLINES, kwargs=_klines(5000), queue=settings.celery_queue)
+    result = client.send_task(SYNC_KLINES, kwargs=dict(_klines(5000)), queue=settings.celery_queue)
     deliveries = f"worker:{settings.celery_queue}:deliveries:{result.id}"
     for death in (1, 2):
         # The message brings its worker down (as an out-of-memory kill would), once per delivery.
