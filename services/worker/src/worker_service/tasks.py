@@ -20,6 +20,8 @@ from functools import partial
 from typing import Any, cast
 
 from celery import Task, shared_task
+from celery.exceptions import Ignore
+from celery.states import READY_STATES
 
 from bybit_client import BybitClient, BybitError, BybitRateLimitError, RetryPolicy
 from core_config import Settings, bind_log_context
@@ -120,6 +122,11 @@ def _run_sync(
     settings = app.settings
     task_id = str(task.request.id)
     with bind_log_context(task_id=task_id, task=task.name):
+        if task.AsyncResult(task_id).state in READY_STATES:
+            # A copy of an earlier chunk, redelivered after its worker died between handing on
+            # the next chunk and acknowledging its own: the sync it belongs to has ended.
+            logger.info("stale copy of a finished sync dropped")
+            raise Ignore
         deaths = app.deliveries.begin(task_id)
         if deaths >= settings.worker_max_deliveries:
             raise _set_aside(task, record, deaths)

@@ -109,8 +109,8 @@ class WorkerProcess:
             raise RuntimeError("the worker is not started")
         return self.process.pid
 
-    def start(self, timeout: float = 30.0) -> Self:
-        """Start the worker and wait until it consumes the queue (its heartbeat is written)."""
+    def start(self, timeout: float = 30.0, *, wait: bool = True) -> Self:
+        """Start the worker and (unless ``wait`` is false) wait until it consumes the queue."""
         command = [sys.executable, "-m", "worker_service", "worker", *self._args, "--without-mingle"]
         self.process = subprocess.Popen(  # noqa: S603 - our own entry point
             [*command, "--without-gossip"],
@@ -119,12 +119,22 @@ class WorkerProcess:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        if wait:
+            self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Wait until the started worker consumes the queue (its heartbeat is written)."""
         try:
             wait_until(self._ready, timeout, f"worker {self.node} to start")
         except TimeoutError:
             self.kill()
             raise TimeoutError(f"worker {self.node} did not start; its output:\n{self.output()}") from None
-        return self
+
+    @property
+    def consuming(self) -> bool:
+        """Whether the worker's heartbeat shows it consuming."""
+        return self._ready()
 
     def _ready(self) -> bool:
         assert self.process is not None
