@@ -84,8 +84,76 @@ def wait_until(condition: Any, timeout: float, what: str, interval: float = 0.05
         time.sleep(interval)
 
 
-class WorkerProcess:
-    """``worker-service worker`` in a subprocess, light by default (solo pool, no mingle or gossip)."""
+class _ServiceProcess:
+    """``worker-service <command>`` in a subprocess of its own process group, its output in a file."""
+
+    command = ""
+
+    def __init__(self, settings: Settings, extra_env: dict[str, str] | None = None) -> None:
+        self.settings = settings
+        self._env = {**settings_environment(settings), **(extra_env or {})}
+        self._log = tempfile.NamedTemporaryFile(prefix=f"{self.command}-", suffix=".log", delete=False)  # noqa: SIM115
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        if self.process is None:
+            raise RuntimeError(f"the {self.command} is not started")
+        return self.process.pid
+
+    def _spawn(self, *args: str) -> None:
+        self.process = subprocess.Popen(  # noqa: S603 - our own entry point
+            [sys.executable, "-m", "worker_service", self.command, *args],
+            env=self._env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM (the worker's soft shutdown), then SIGKILL when it takes longer than ``timeout``."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL to the whole process group (pool processes included), as an out-of-memory kill
+        or a lost instance: everything dies at once, a running task unacknowledged."""
+        if self.process is not None and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def terminate_group(self) -> None:
+        """SIGTERM to the whole process group, as a deploy or a scale-down does; returns at once."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+
+    def output(self) -> str:
+        return Path(self._log.name).read_text(errors="replace")
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+        self._log.close()
+        Path(self._log.name).unlink(missing_ok=True)
+
+
+class WorkerProcess(_ServiceProcess):
+    """``worker-service worker``, light by default (solo pool, no mingle or gossip)."""
+
+    command = "worker"
 
     def __init__(
         self,
@@ -96,29 +164,13 @@ class WorkerProcess:
         concurrency: int = 1,
         extra_env: dict[str, str] | None = None,
     ) -> None:
-        self.settings = settings
+        super().__init__(settings, extra_env)
         self.node = node or f"worker-{os.getpid()}-{time.monotonic_ns()}@{socket.gethostname()}"
         self._args = ["--pool", pool, "--concurrency", str(concurrency), "--hostname", self.node]
-        self._env = {**settings_environment(settings), **(extra_env or {})}
-        self._log = tempfile.NamedTemporaryFile(prefix="worker-", suffix=".log", delete=False)  # noqa: SIM115
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def pid(self) -> int:
-        if self.process is None:
-            raise RuntimeError("the worker is not started")
-        return self.process.pid
 
     def start(self, timeout: float = 30.0, *, wait: bool = True) -> Self:
         """Start the worker and (unless ``wait`` is false) wait until it consumes the queue."""
-        command = [sys.executable, "-m", "worker_service", "worker", *self._args, "--without-mingle"]
-        self.process = subprocess.Popen(  # noqa: S603 - our own entry point
-            [*command, "--without-gossip"],
-            env=self._env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self._spawn(*self._args, "--without-mingle", "--without-gossip")
         if wait:
             self.wait_ready(timeout)
         return self
@@ -143,85 +195,15 @@ class WorkerProcess:
         beat = read_beat(self.settings.redis_url.get_secret_value(), self.settings.celery_queue, self.node)
         return beat is not None and beat.pid == self.process.pid
 
-    def stop(self, timeout: float = 15.0) -> None:
-        """Soft shutdown (SIGTERM), then SIGKILL when it takes longer than ``timeout``."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
 
-    def kill(self) -> None:
-        """SIGKILL to the whole process group (pool processes included), as an out-of-memory kill
-        or a lost instance: everything dies at once, its task unacknowledged."""
-        if self.process is not None and self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+class BeatProcess(_ServiceProcess):
+    """``worker-service beat``."""
 
-    def terminate_group(self) -> None:
-        """SIGTERM to the whole process group, as a deploy or a scale-down does; returns at once."""
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-
-    def output(self) -> str:
-        return Path(self._log.name).read_text(errors="replace")
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-        self._log.close()
-        Path(self._log.name).unlink(missing_ok=True)
-
-
-class BeatProcess:
-    """``worker-service beat`` in a subprocess of its own process group."""
-
-    def __init__(self, settings: Settings) -> None:
-        self._env = settings_environment(settings)
-        self._log = tempfile.NamedTemporaryFile(prefix="beat-", suffix=".log", delete=False)  # noqa: SIM115
-        self.process: subprocess.Popen[bytes] | None = None
+    command = "beat"
 
     def start(self) -> Self:
-        schedule_file = f"{self._log.name}.schedule"
-        self.process = subprocess.Popen(  # noqa: S603 - our own entry point
-            [sys.executable, "-m", "worker_service", "beat", "--schedule", schedule_file],
-            env=self._env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self._spawn("--schedule", f"{self._log.name}.schedule")
         return self
-
-    def stop(self, timeout: float = 15.0) -> None:
-        """SIGTERM, then SIGKILL when it takes longer than ``timeout``."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-    def output(self) -> str:
-        return Path(self._log.name).read_text(errors="replace")
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-        self._log.close()
-        Path(self._log.name).unlink(missing_ok=True)
 
 
 class RedisServer:
