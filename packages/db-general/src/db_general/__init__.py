@@ -19,6 +19,7 @@ from db_general.pagination import InvalidCursorError
 from db_general.rows import InstrumentRow, KlineRow, UpsertCounts
 from db_general.session import general_database
 from db_general.spec import GENERAL_DB
+from db_general.stream_status import MISSED_STATUS_WRITES, StreamStatus, StreamTopicStatus, stream_status_key
 from db_general.sync_runs import add_sync_run_rows, finish_sync_run, list_sync_runs, start_sync_run
 from db_general.task_contract import (
     PING,
@@ -31,6 +32,7 @@ from db_general.task_contract import (
 
 __all__ = [
     "GENERAL_DB",
+    "MISSED_STATUS_WRITES",
     "PING",
     "SYNC_INSTRUMENTS",
     "SYNC_KLINES",
@@ -47,6 +49,8 @@ __all__ = [
     "KlineRow",
     "SyncInstrumentsArgs",
     "SyncKlinesArgs",
+    "StreamStatus",
+    "StreamTopicStatus",
     "SyncRun",
     "UpsertCounts",
     "add_sync_run_rows",
@@ -59,6 +63,7 @@ __all__ = [
     "mark_delisted",
     "newest_kline_start",
     "start_sync_run",
+    "stream_status_key",
     "upsert_instruments",
     "upsert_klines",
 ]

@@ -2,6 +2,7 @@
 
     worker-service worker [celery worker options, e.g. --pool solo --concurrency 1]
     worker-service beat   [celery beat options, e.g. --schedule /tmp/beat-schedule]
+    worker-service stream  keep the configured klines live from Bybit's WebSocket (one instance)
     worker-service health [--node celery@HOST]   exit 0 when the worker's heartbeat is fresh
 
 A bad setting, or time settings that cannot work together (``timing``), stop each of them with
@@ -14,6 +15,7 @@ not cut their tasks short).
 """
 
 import argparse
+import asyncio
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -25,9 +27,10 @@ from worker_service.heartbeat import check_health, default_node_name
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="worker-service", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    for name, text in (("worker", "run the Celery worker"), ("beat", "run the beat scheduler (one only)")):
+    for name, text in (("worker", "run the Celery worker"), ("beat", "run the beat scheduler (a second one waits for the lock)")):
         # Every option is celery's own (its --help included).
         commands.add_parser(name, help=text, add_help=False)
+    commands.add_parser("stream", help="keep the configured klines live from Bybit's stream (one instance)")
     health = commands.add_parser("health", help="exit 0 when the worker's heartbeat in Redis is fresh")
     health.add_argument("--node", default=None, help="the worker's node name (default: celery@<hostname>)")
     return parser
@@ -68,11 +71,23 @@ def _health(node: str | None) -> int:
     return 0
 
 
+def _stream() -> int:
+    with exit_on_config_error():
+        settings = get_settings()
+    configure_logging(settings.log_level, json_lines=settings.json_logs)
+    from worker_service.stream_process import run_stream  # noqa: PLC0415 - only this command needs it
+
+    asyncio.run(run_stream(settings))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
+    if args.command in ("health", "stream") and extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command == "health":
-        if extra:
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
         raise SystemExit(_health(args.node))
+    if args.command == "stream":
+        raise SystemExit(_stream())
     raise SystemExit(_run_celery(args.command, extra))

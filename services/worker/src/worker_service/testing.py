@@ -50,6 +50,10 @@ _PASSED_SETTINGS = (
     "sync_kline_symbols",
     "sync_kline_intervals",
     "sync_kline_every",
+    "bybit_stream_url",
+    "stream_ping_interval",
+    "stream_silence_timeout",
+    "stream_status_interval",
 )
 
 
