@@ -27,7 +27,10 @@ from worker_service.heartbeat import check_health, default_node_name
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="worker-service", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    for name, text in (("worker", "run the Celery worker"), ("beat", "run the beat scheduler (a second one waits for the lock)")):
+    for name, text in (
+        ("worker", "run the Celery worker"),
+        ("beat", "run beat (a second one waits for the lock)"),
+    ):
         # Every option is celery's own (its --help included).
         commands.add_parser(name, help=text, add_help=False)
     commands.add_parser("stream", help="keep the configured klines live from Bybit's stream (one instance)")

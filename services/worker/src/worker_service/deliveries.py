@@ -8,14 +8,15 @@ its ``sync_runs`` row is closed as failed saying so, and an error line is logged
 """
 
 import json
-import logging
 from datetime import UTC, datetime
 from typing import Any
 
 from redis import Redis
 from redis.exceptions import RedisError
 
-logger = logging.getLogger(__name__)
+from core_config import get_logger
+
+logger = get_logger(__name__)
 # Long after any redelivery: only a task never delivered again leaves its count behind.
 COUNT_TTL_SECONDS = 86_400
 
@@ -47,7 +48,7 @@ class DeliveryLedger:
             pipe.expire(key, COUNT_TTL_SECONDS)
             count, _ = pipe.execute()
         except RedisError as exc:
-            logger.warning("delivery not counted", extra={"error": str(exc)})
+            logger.warning("delivery not counted", error=str(exc))
             return 0
         return int(count) - 1
 
@@ -55,7 +56,7 @@ class DeliveryLedger:
         try:
             self._redis.delete(_count_key(self._queue, task_id))
         except RedisError as exc:
-            logger.warning("delivery count not cleared", extra={"error": str(exc)})
+            logger.warning("delivery count not cleared", error=str(exc))
 
     def set_aside(self, task_id: str, name: str, kwargs: dict[str, Any], deaths: int) -> None:
         """Put the task on the dead-letter list and forget its count."""

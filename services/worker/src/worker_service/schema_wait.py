@@ -6,17 +6,16 @@ migrations this code ships. A database at a revision this code does not know (ne
 back) is not waited for: the schema only ever grows, so old code runs on it.
 """
 
-import logging
 import time
 from collections.abc import Callable
 
 from alembic.script import ScriptDirectory
 
-from core_config import Settings
+from core_config import Settings, get_logger
 from db_core import MigrationStatus, alembic_config, current_status
 from db_general import GENERAL_DB
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 POLL_SECONDS = 5.0
 
 
@@ -49,8 +48,8 @@ def wait_for_schema(
     said = None
     while (reason := waiting_for(current_status(GENERAL_DB, settings), known)) is not None:
         if reason != said:
-            logger.warning("worker waiting: %s", reason, extra={"database": GENERAL_DB.name})
+            logger.warning(f"worker waiting: {reason}", database=GENERAL_DB.name)
             said = reason
         sleep(poll_seconds)
     if said is not None:
-        logger.info("general database ready; worker starting", extra={"database": GENERAL_DB.name})
+        logger.info("general database ready; worker starting", database=GENERAL_DB.name)

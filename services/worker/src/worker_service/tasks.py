@@ -11,7 +11,6 @@ task at once with a message saying what was asked and what went wrong, also reco
 (``deliveries``).
 """
 
-import logging
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -24,7 +23,7 @@ from celery.exceptions import Ignore
 from celery.states import READY_STATES
 
 from bybit_client import BybitClient, BybitError, BybitRateLimitError, RetryPolicy
-from core_config import Settings, bind_log_context
+from core_config import Settings, bind_log_context, get_logger
 from db_general import PING, SYNC_INSTRUMENTS, SYNC_KLINES, finish_sync_run, start_sync_run
 from worker_service.celery_app import WorkerApp
 from worker_service.deliveries import dead_letter_key
@@ -38,7 +37,7 @@ from worker_service.syncing import (
 )
 from worker_service.timing import max_retry_countdown
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 MAX_COUNTDOWN = 600.0
 # The client rides out short blips itself; longer outages are Celery's retries, which free the worker.
 CLIENT_RETRY = RetryPolicy(max_attempts=3, max_total_seconds=15.0, max_rate_limit_wait=5.0)
@@ -110,7 +109,7 @@ def _set_aside(task: Task[Any, Any], what: dict[str, Any], deaths: int) -> TaskS
     with app.general_db.sync_session() as session:
         finish_sync_run(session, run_id, status="failed", error=error)
     # The task's id and name are already on every line of this context.
-    logger.error("task set aside", extra={"worker_deaths": deaths, "dead_letter": dead_letters})
+    logger.error("task set aside", worker_deaths=deaths, dead_letter=dead_letters)
     return TaskSetAsideError(error)
 
 
