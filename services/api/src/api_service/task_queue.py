@@ -1,12 +1,14 @@
 """Sending sync tasks to the worker and reading their state, through Redis.
 
-The API does not import the worker: it sends tasks by name (the names are the contract) and reads
-results from the shared result backend. Celery's client is blocking, so each call runs in a
-thread under a deadline: a dead Redis gives ``TaskQueueUnavailableError``, never a hang.
+The API does not import the worker: it sends tasks by the names and arguments of the contract in
+``db_general.task_contract`` and reads results from the shared result backend. Celery's client
+is blocking, so each call runs in a thread under a deadline: a dead Redis gives
+``TaskQueueUnavailableError``, never a hang.
 """
 
 import asyncio
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -16,8 +18,6 @@ from kombu.exceptions import OperationalError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-SYNC_INSTRUMENTS = "sync.instruments"
-SYNC_KLINES = "sync.klines"
 _KNOWN_KEY = "api:task:{}"
 _UNAVAILABLE = (TimeoutError, OSError, RedisError, OperationalError)
 
@@ -31,6 +31,22 @@ _STATES: dict[str, TaskState] = {
     "FAILURE": "failed",
     "REVOKED": "failed",
 }
+
+
+# Failures the worker words for the caller itself (what failed and why, no internals); any other
+# exception's text may name hosts or queries, so only a fixed sentence is shown for it.
+_WORDED_FAILURES = frozenset({"SyncFailedError", "SyncRequestError"})
+_UNEXPLAINED_FAILURE = "the sync failed inside the worker; its log has the details under this task id"
+_REVOKED = "the task was cancelled, or expired before a worker started it"
+
+
+def describe_failure(state: str, error: object) -> str:
+    """What the caller is told about a failed task: in words, never an internal exception's text."""
+    if state == "REVOKED":
+        return _REVOKED
+    if type(error).__name__ in _WORDED_FAILURES and str(error):
+        return str(error)
+    return _UNEXPLAINED_FAILURE
 
 
 class TaskQueueUnavailableError(Exception):
@@ -68,7 +84,7 @@ class TaskQueue:
         self._sender = Celery("api", broker=redis_url, set_as_current=False, config_source=config)
         self._reader = Celery("api", backend=redis_url, set_as_current=False, config_source=config)
 
-    async def send(self, name: str, kwargs: dict[str, Any]) -> str:
+    async def send(self, name: str, kwargs: Mapping[str, Any]) -> str:
         """Enqueue task ``name`` and return its id.
 
         The id is recorded before the task is sent, so that a task which was queued just as the
@@ -81,7 +97,7 @@ class TaskQueue:
                 await asyncio.to_thread(
                     self._sender.send_task,
                     name,
-                    kwargs=kwargs,
+                    kwargs=dict(kwargs),
                     queue=self._queue,
                     task_id=task_id,
                     retry=False,
@@ -106,8 +122,7 @@ class TaskQueue:
         if state == "succeeded":
             return TaskInfo(state, result.result, None)
         if state == "failed":
-            error = result.result
-            return TaskInfo(state, None, f"{type(error).__name__}: {error}" if error else "failed")
+            return TaskInfo(state, None, describe_failure(result.state, result.result))
         return TaskInfo(state, None, None)
 
     def close(self) -> None:
