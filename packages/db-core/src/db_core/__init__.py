@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     )
     from db_core.migrations import (
         MigrationDriftError,
+        alembic_config,
         check,
         check_identity,
         downgrade,
@@ -64,6 +65,7 @@ _HOMES: dict[str, str] = {
     "TYPE_ANNOTATION_MAP": "schema",
     "UnknownDatabaseError": "errors",
     "WrongDatabaseError": "errors",
+    "alembic_config": "migrations",
     "async_session_factory": "sessions",
     "async_session_scope": "sessions",
     "check": "migrations",
@@ -118,6 +120,7 @@ __all__ = [
     "ReadPool",
     "UnknownDatabaseError",
     "WrongDatabaseError",
+    "alembic_config",
     "async_session_factory",
     "async_session_scope",
     "check",
