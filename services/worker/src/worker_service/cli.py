@@ -45,6 +45,7 @@ def _run_celery(command: str, extra: Sequence[str]) -> int:
     if command == "worker":
         # Before Celery (billiard) is imported: it reads the variable once.
         os.environ["REMAP_SIGTERM"] = "SIGQUIT"
+    from core_config import configure_logging  # noqa: PLC0415 - see the imports
     from worker_service.celery_app import create_app  # noqa: PLC0415 - heavy; `health` does without
     from worker_service.schema_wait import wait_for_schema  # noqa: PLC0415
     from worker_service.timing import check_timing  # noqa: PLC0415
