@@ -1,7 +1,8 @@
 """A fake Bybit V5 server for tests and benchmarks (needs the ``testing`` extra: uvicorn).
 
 ``FakeBybit`` listens on a real TCP port and checks signatures, timestamps and recv_window as
-Bybit does. The pytest plugin (registered as ``pytest11``) gives the ``fake_bybit`` fixture.
+Bybit does. ``bybit_client.testing.plugin`` has the pytest fixture ``fake_bybit``, for suites that
+name it in ``pytest_plugins``.
 """
 
 from bybit_client.testing.app import FakeBybitApp

@@ -1,12 +1,10 @@
-"""Real processes for tests and benchmarks: a worker (``worker-service worker``) and a private Redis.
+"""A real worker for tests and benchmarks: ``worker-service worker`` as a subprocess.
 
-``WorkerProcess`` starts the worker as a subprocess with the given settings and waits until its
-heartbeat shows it consuming; ``RedisServer`` runs a redis-server of its own on a free port, for
-tests that must stop or restart Redis (never the shared one).
+``WorkerProcess`` starts the worker with the given settings and waits until its heartbeat shows it
+consuming. (A private Redis to stop and restart: ``local_stack.private``.)
 """
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -56,13 +54,6 @@ def settings_environment(settings: Settings) -> dict[str, str]:
     for name in _PASSED_SETTINGS:
         env[name.upper()] = _text(getattr(settings, name))
     return env
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def wait_until(condition: Any, timeout: float, what: str, interval: float = 0.05) -> None:
@@ -146,51 +137,3 @@ class WorkerProcess:
         self.stop()
         self._log.close()
         Path(self._log.name).unlink(missing_ok=True)
-
-
-class RedisServer:
-    """A private redis-server on a free port, without persistence; ``restart`` keeps the port."""
-
-    def __init__(self, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self, timeout: float = 10.0) -> Self:
-        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-        self.process = subprocess.Popen(  # noqa: S603 - a fixed binary with fixed arguments
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_until(self._answers, timeout, f"redis-server on port {self.port}")
-        return self
-
-    def _answers(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as connection:
-                connection.sendall(b"PING\r\n")
-                return connection.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
-        self.process = None
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
