@@ -1,0 +1,217 @@
+"""`make test-affected`: test only what a change can break, and say why each part was chosen.
+
+usage: affected.py [--base REF] [--root DIR] [--json] [-- TEST COMMAND ...]
+
+The change is everything between ``REF`` (default: the merge base of HEAD with ``main``) and the
+working tree, uncommitted and untracked files included. Rules, in order, for each changed file:
+
+1. A file at the repository root (the lock, pyproject.toml, the Makefile, conftest.py, render.yaml,
+   ...) other than a Markdown document, or one under ``.ci/``, ``tools/``, ``test-support/`` or
+   ``infra/local/`` (the test machinery itself), means everything: the whole suite runs.
+2. A file of a package or service selects that project, and with it every project that depends on
+   it through the path dependencies of the pyproject.toml files (read, never listed by hand).
+3. A changed cross-package test under ``tests/`` selects itself; benchmarks (``tests/bench``) and
+   Markdown documents select nothing.
+4. A cross-package test is selected when it imports a selected project, or when a changed file
+   matches one of the repository paths (glob patterns) in its module's ``SUBJECTS`` (tests that
+   read files rather than import code: Dockerfiles, compose, render.yaml, the wheels).
+5. Any other file (a path no rule claims) means everything.
+
+Prints what it chose and why, then runs ``TEST COMMAND`` followed by the selected test paths
+(nothing to run: exit 0). With ``--json``, prints the selection as JSON and runs nothing.
+"""
+
+import argparse
+import ast
+import fnmatch
+import json
+import subprocess
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from workspace import Workspace, load
+
+WHOLE_SUITE_FOLDERS = (".ci/", "tools/", "test-support/", "infra/local/")
+CROSS_TESTS = "tests"
+BENCHMARKS = "tests/bench/"
+
+
+@dataclass
+class Selection:
+    everything: list[str] = field(default_factory=list)  # why the whole suite runs, when it does
+    projects: dict[str, str] = field(default_factory=dict)  # project name -> why
+    tests: dict[str, str] = field(default_factory=dict)  # cross-package test path -> why
+    ignored: dict[str, str] = field(default_factory=dict)  # changed file -> why it selects nothing
+
+    def paths(self, workspace: Workspace) -> list[str]:
+        if self.everything:
+            return []  # pytest's own test paths: the whole suite
+        project_tests = [f"{workspace.projects[name].folder}/tests" for name in sorted(self.projects)]
+        return [p for p in project_tests if (workspace.root / p).is_dir()] + sorted(self.tests)
+
+    def as_json(self, workspace: Workspace) -> dict[str, object]:
+        return {
+            "everything": self.everything,
+            "projects": self.projects,
+            "tests": self.tests,
+            "ignored": self.ignored,
+            "paths": self.paths(workspace),
+        }
+
+
+def _git(root: Path, *args: str) -> str:
+    command = ["git", *args]
+    return subprocess.run(command, cwd=root, capture_output=True, text=True, check=True).stdout  # noqa: S603
+
+
+def default_base(root: Path) -> str:
+    try:
+        return _git(root, "merge-base", "HEAD", "main").strip()
+    except subprocess.CalledProcessError:
+        raise SystemExit("no merge base with `main`: pass BASE=<git ref>") from None
+
+
+def changed_files(root: Path, base: str) -> list[str]:
+    """Files differing between ``base`` and the working tree, untracked ones included."""
+    try:
+        tracked = _git(root, "diff", "--name-only", "--no-renames", base, "--").splitlines()
+    except subprocess.CalledProcessError as exc:
+        raise SystemExit(f"cannot compare with {base!r}: {exc.stderr.strip()}") from None
+    untracked = _git(root, "ls-files", "--others", "--exclude-standard").splitlines()
+    return sorted(set(tracked) | set(untracked))
+
+
+@dataclass(frozen=True)
+class CrossTest:
+    path: str
+    imports: frozenset[str]  # top-level modules
+    subjects: tuple[str, ...]
+
+
+def cross_tests(root: Path) -> list[CrossTest]:
+    found = []
+    for file in sorted((root / CROSS_TESTS).glob("test_*.py")):
+        tree = ast.parse(file.read_text(), str(file))
+        imports: set[str] = set()
+        subjects: tuple[str, ...] = ()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                imports |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                imports.add(node.module.split(".")[0])
+            elif isinstance(node, ast.Assign | ast.AnnAssign) and _assigns(node, "SUBJECTS"):
+                assert node.value is not None
+                subjects = tuple(ast.literal_eval(node.value))
+        found.append(CrossTest(file.relative_to(root).as_posix(), frozenset(imports), subjects))
+    return found
+
+
+def _assigns(node: ast.Assign | ast.AnnAssign, name: str) -> bool:
+    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+    return any(isinstance(t, ast.Name) and t.id == name for t in targets)
+
+
+def matches(path: str, pattern: str) -> bool:
+    """``pattern`` names ``path`` itself or one of its folders."""
+    parts = path.split("/")
+    return any(fnmatch.fnmatchcase("/".join(parts[:i]), pattern) for i in range(1, len(parts) + 1))
+
+
+def _listing(paths: Sequence[str], limit: int = 3) -> str:
+    shown = ", ".join(paths[:limit])
+    return shown + (f" (+{len(paths) - limit} more)" if len(paths) > limit else "")
+
+
+def _classify(
+    workspace: Workspace, changed: Iterable[str], test_paths: set[str], selection: Selection
+) -> tuple[dict[str, list[str]], list[str]]:
+    """Rules 1 to 3: the changed files of each project, and the files no rule claims."""
+    by_project: dict[str, list[str]] = {}
+    unclaimed: list[str] = []
+    for path in changed:
+        project = workspace.owner_of(path)
+        if project is not None:
+            by_project.setdefault(project.name, []).append(path)
+        elif path.endswith(".md"):
+            selection.ignored[path] = "documentation"
+        elif "/" not in path or path.startswith(WHOLE_SUITE_FOLDERS):
+            selection.everything.append(path)
+        elif path.startswith(BENCHMARKS):
+            selection.ignored[path] = "a benchmark (`make bench`), not a test"
+        elif path in test_paths:
+            selection.tests[path] = "changed"
+        else:
+            unclaimed.append(path)
+    return by_project, unclaimed
+
+
+def select(workspace: Workspace, changed: Iterable[str]) -> Selection:
+    selection = Selection()
+    tests = cross_tests(workspace.root)
+    by_project, unclaimed = _classify(workspace, changed, {t.path for t in tests}, selection)
+    for name, paths in sorted(by_project.items()):
+        selection.projects[name] = f"changed: {_listing(paths)}"
+    for dependent, via in sorted(workspace.dependents_closure(by_project).items()):
+        selection.projects.setdefault(dependent, f"depends on {via}")
+    selected_modules = {workspace.projects[name].module for name in selection.projects}
+    changed_files = [*unclaimed, *(path for paths in by_project.values() for path in paths)]
+    for test in tests:
+        if test.path in selection.tests:
+            continue
+        imported = sorted(test.imports & selected_modules)
+        named = sorted(path for path in changed_files if any(matches(path, s) for s in test.subjects))
+        if imported:
+            selection.tests[test.path] = f"imports {', '.join(imported)}"
+        elif named:
+            selection.tests[test.path] = f"its SUBJECTS name {_listing(named)}"
+    selection.everything += [
+        path for path in unclaimed if not any(matches(path, s) for t in tests for s in t.subjects)
+    ]
+    return selection
+
+
+def report(selection: Selection, base: str) -> str:
+    lines = [f"changes since {base}:"]
+    if selection.everything:
+        lines.append(f"  everything: shared files changed: {_listing(selection.everything)}")
+    else:
+        lines += [f"  {name}: {why}" for name, why in selection.projects.items()]
+        lines += [f"  {path}: {why}" for path, why in selection.tests.items()]
+        if not selection.projects and not selection.tests:
+            lines.append("  nothing to test")
+    lines += [f"  (not tested: {path}, {why})" for path, why in selection.ignored.items()]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    command: list[str] = []
+    if "--" in args:
+        command = args[args.index("--") + 1 :]
+        args = args[: args.index("--")]
+    parser = argparse.ArgumentParser(description="Test what changed since a git ref, and what depends on it.")
+    parser.add_argument("--base", default="", help="git ref to compare with (default: merge base with main)")
+    parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[1])
+    parser.add_argument("--json", action="store_true", help="print the selection as JSON, run nothing")
+    options = parser.parse_args(args)
+    root = options.root.resolve()
+    workspace = load(root)
+    base = options.base or default_base(root)
+    selection = select(workspace, changed_files(root, base))
+    if options.json:
+        print(json.dumps(selection.as_json(workspace), indent=2))
+        return 0
+    print(report(selection, options.base or f"merge base with main ({base[:12]})"), flush=True)
+    paths = selection.paths(workspace)
+    if not selection.everything and not paths:
+        return 0
+    if not command:
+        print(" ".join(paths) or "(the whole suite)")
+        return 0
+    return subprocess.call([*command, *paths])  # noqa: S603 - the Makefile's own test command
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
