@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -29,16 +30,11 @@ def git(repo: Path, *args: str) -> str:
 
 @pytest.fixture(scope="module")
 def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A scratch repository with the projects' pyproject.toml files and the cross-package tests,
-    committed on `main`, and a branch `feature` checked out."""
+    """A scratch repository with the packages, the services and the cross-package tests committed
+    on `main`, and a branch `feature` checked out."""
     repo = tmp_path_factory.mktemp("history")
-    for pyproject in [*ROOT.glob("packages/*/pyproject.toml"), *ROOT.glob("services/*/pyproject.toml")]:
-        target = repo / pyproject.relative_to(ROOT)
-        target.parent.mkdir(parents=True)
-        shutil.copy(pyproject, target)
-        (target.parent / "src").mkdir()
-        (target.parent / "src" / "module.py").write_text('"""A placeholder."""\n')
-        (target.parent / "tests").mkdir()
+    for folder in ("packages", "services"):
+        shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
     (repo / "tests").mkdir()
     for test in ROOT.glob("tests/test_*.py"):
         shutil.copy(test, repo / "tests" / test.name)
@@ -62,50 +58,72 @@ def affected(repo: Path, *args: str) -> dict[str, Any]:
 
 
 def change(repo: Path, path: str, message: str) -> str:
-    """Commit a change to ``path``; return the commit before it."""
+    """Commit a change to ``path`` (a line appended, or a new file); return the commit before it."""
     before = git(repo, "rev-parse", "HEAD").strip()
     file = repo / path
     file.parent.mkdir(parents=True, exist_ok=True)
-    file.write_text(f'"""{message}"""\n')
+    with file.open("a") as out:
+        out.write(f"# {message}\n")
     git(repo, "add", path)
     git(repo, "commit", "--quiet", "-m", message)
     return before
 
 
 def test_a_bybit_client_change_selects_its_dependents_and_the_tests_using_it(history: Path) -> None:
-    base = change(history, "packages/bybit-client/src/module.py", "client change")
+    base = change(history, "packages/bybit-client/src/bybit_client/core.py", "client change")
 
     selection = affected(history, "--base", base)
 
     projects = selection["projects"]
-    assert isinstance(projects, dict)
     assert set(projects) == {"bybit-client", "api-service", "worker-service"}
-    assert projects["bybit-client"].startswith("changed: packages/bybit-client/src/module.py")
-    assert projects["worker-service"] == "depends on bybit-client"
+    assert projects["bybit-client"] == "changed: packages/bybit-client/src/bybit_client/core.py"
+    assert projects["worker-service"] == "imports bybit_client, which changed"
+    # db-user and core-config depend on bybit-client for its terms alone (bybit_client.enums).
+    assert "depends on bybit-client" in selection["ignored"]["db-user"]
+    assert "depends on bybit-client" in selection["ignored"]["core-config"]
     tests = selection["tests"]
-    assert isinstance(tests, dict)
     assert "tests/test_sync_api.py" in tests  # imports api_service and bybit_client
     assert "tests/test_secrets_hygiene.py" in tests
     assert "tests/test_local_stack.py" not in tests  # core-config and the stack only
     assert selection["everything"] == []
     paths = selection["paths"]
-    assert isinstance(paths, list)
     assert "packages/bybit-client/tests" in paths
     assert "packages/db-user/tests" not in paths
 
 
 def test_the_default_base_is_the_merge_base_with_main(history: Path) -> None:
     """Uncommitted and untracked files count as changed too."""
-    (history / "packages/db-user/src/new_module.py").write_text("")
+    (history / "packages/db-user/src/db_user/new_module.py").write_text("")
     try:
         selection = affected(history)
     finally:
-        (history / "packages/db-user/src/new_module.py").unlink()
+        (history / "packages/db-user/src/db_user/new_module.py").unlink()
     projects = selection["projects"]
-    assert isinstance(projects, dict)
     assert {"bybit-client", "db-user", "api-service"} <= set(projects)
     assert "db-general" not in projects
     assert "db-core" not in projects
+
+
+def test_a_change_to_the_terms_reaches_everything_that_imports_them(history: Path) -> None:
+    base = change(history, "packages/bybit-client/src/bybit_client/enums.py", "terms change")
+    projects = affected(history, "--base", base)["projects"]
+    assert set(projects) == {
+        "bybit-client",
+        "core-config",
+        "db-core",
+        "db-user",
+        "db-general",
+        "api-service",
+        "worker-service",
+    }
+    assert projects["core-config"] == "imports bybit_client.enums, reaching bybit_client.enums"
+
+
+def test_a_project_dependency_change_reaches_every_dependent(history: Path) -> None:
+    base = change(history, "packages/db-core/pyproject.toml", "dependency change")
+    projects = affected(history, "--base", base)["projects"]
+    assert set(projects) == {"db-core", "db-user", "db-general", "api-service", "worker-service"}
+    assert projects["db-user"] == "depends on db-core"
 
 
 def test_a_root_file_means_everything_and_a_document_nothing(history: Path) -> None:
@@ -127,15 +145,15 @@ def test_a_file_a_test_names_in_subjects_selects_that_test_only(history: Path) -
 
 
 def test_the_report_says_why(history: Path) -> None:
-    base = change(history, "packages/db-general/src/module.py", "general change")
+    base = change(history, "packages/db-general/src/db_general/klines.py", "general change")
     result = subprocess.run(
         [sys.executable, str(TOOLS / "affected.py"), "--root", str(history), "--base", base],
         capture_output=True,
         text=True,
         check=True,
     )
-    assert "db-general: changed: packages/db-general/src/module.py" in result.stdout
-    assert "worker-service: depends on db-general" in result.stdout
+    assert "db-general: changed: packages/db-general/src/db_general/klines.py" in result.stdout
+    assert "worker-service: imports db_general, which changed" in result.stdout
     assert "db-user" not in result.stdout
 
 
@@ -194,5 +212,7 @@ def test_graph_shows_each_project_with_what_it_uses() -> None:
     heads = [line.split()[0] for line in lines if not line.startswith(" ")]
     assert set(heads) >= {"core-config", "db-core", "db-user", "db-general", "bybit-client", "api-service"}
     db_user = lines.index(next(line for line in lines if line.startswith("db-user ")))
-    assert lines[db_user + 1].split(":", 1)[1].strip().split(", ") == ["core-config", "db-core"]
+    declared = tomllib.loads((ROOT / "packages/db-user/pyproject.toml").read_text())["tool"]["poetry"]
+    path_dependencies = sorted(n for n, spec in declared["dependencies"].items() if "path" in spec)
+    assert lines[db_user + 1].split(":", 1)[1].strip().split(", ") == path_dependencies
     assert heads.index("core-config") < heads.index("db-core") < heads.index("db-user")  # build order

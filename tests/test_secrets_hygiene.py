@@ -77,7 +77,7 @@ async def test_whole_flow_leaks_no_secret(
     canary_key_file: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    fake_bybit.network = test_settings.bybit_network.value
+    fake_bybit.network = test_settings.bybit_network
     settings = test_settings.model_copy(
         update={"render_master_key_path": canary_key_file, "bybit_api_url": fake_bybit.base_url}
     )

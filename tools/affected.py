@@ -8,13 +8,19 @@ working tree, uncommitted and untracked files included. Rules, in order, for eac
 1. A file at the repository root (the lock, pyproject.toml, the Makefile, conftest.py, render.yaml,
    ...) other than a Markdown document, or one under ``.ci/``, ``tools/``, ``test-support/`` or
    ``infra/local/`` (the test machinery itself), means everything: the whole suite runs.
-2. A file of a package or service selects that project, and with it every project that depends on
-   it through the path dependencies of the pyproject.toml files (read, never listed by hand).
+2. A file of a package or service selects that project. Its dependents are the projects that
+   depend on it through the path dependencies of the pyproject.toml files (read, never listed by
+   hand), each selected when what it imports of the changed project reaches the change: a change
+   of anything but Python modules (pyproject.toml, data files), or an import of the package
+   itself (which may load any module lazily), reaches everything; ``from bybit_client.enums
+   import ...`` reaches ``bybit_client.enums``, its packages' ``__init__`` and what they import.
+   A changed test or document of a project selects that project only. A selected dependent
+   counts as wholly changed for its own dependents.
 3. A changed cross-package test under ``tests/`` selects itself; benchmarks (``tests/bench``) and
    Markdown documents select nothing.
-4. A cross-package test is selected when it imports a selected project, or when a changed file
-   matches one of the repository paths (glob patterns) in its module's ``SUBJECTS`` (tests that
-   read files rather than import code: Dockerfiles, compose, render.yaml, the wheels).
+4. A cross-package test is selected when its imports reach a selected project's change (as in 2),
+   or when a changed file matches one of the repository paths (glob patterns) in its module's
+   ``SUBJECTS`` (tests that read files rather than import code: Dockerfiles, compose, the wheels).
 5. Any other file (a path no rule claims) means everything.
 
 Prints what it chose and why, then runs ``TEST COMMAND`` followed by the selected test paths
@@ -31,6 +37,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from imports import ProjectModules, imported_names
 from workspace import Workspace, load
 
 WHOLE_SUITE_FOLDERS = (".ci/", "tools/", "test-support/", "infra/local/")
@@ -86,25 +93,19 @@ def changed_files(root: Path, base: str) -> list[str]:
 @dataclass(frozen=True)
 class CrossTest:
     path: str
-    imports: frozenset[str]  # top-level modules
+    imports: frozenset[str]  # dotted names, as imported_names gives them
     subjects: tuple[str, ...]
 
 
 def cross_tests(root: Path) -> list[CrossTest]:
     found = []
     for file in sorted((root / CROSS_TESTS).glob("test_*.py")):
-        tree = ast.parse(file.read_text(), str(file))
-        imports: set[str] = set()
         subjects: tuple[str, ...] = ()
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                imports |= {alias.name.split(".")[0] for alias in node.names}
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                imports.add(node.module.split(".")[0])
-            elif isinstance(node, ast.Assign | ast.AnnAssign) and _assigns(node, "SUBJECTS"):
+        for node in ast.walk(ast.parse(file.read_text(), str(file))):
+            if isinstance(node, ast.Assign | ast.AnnAssign) and _assigns(node, "SUBJECTS"):
                 assert node.value is not None
                 subjects = tuple(ast.literal_eval(node.value))
-        found.append(CrossTest(file.relative_to(root).as_posix(), frozenset(imports), subjects))
+        found.append(CrossTest(file.relative_to(root).as_posix(), frozenset(imported_names(file)), subjects))
     return found
 
 
@@ -147,23 +148,102 @@ def _classify(
     return by_project, unclaimed
 
 
+@dataclass
+class Change:
+    """How a project changed: ``modules`` (dotted names) when only Python modules of its ``src``
+    changed (besides its tests and documents); None when anything else did (its pyproject.toml,
+    a data file), or when it is selected through a dependency: then all of it counts as changed."""
+
+    modules: set[str] | None = field(default_factory=set)
+
+
+def _change_of(workspace: Workspace, name: str, paths: list[str]) -> Change:
+    project = workspace.projects[name]
+    change = Change()
+    for path in paths:
+        inner = path.removeprefix(project.folder + "/")
+        if inner.startswith("tests/") or inner.endswith(".md"):
+            continue  # the project's own tests and documents: nobody else runs them
+        if inner.startswith("src/") and inner.endswith(".py") and change.modules is not None:
+            parts = inner.removeprefix("src/").removesuffix(".py").split("/")
+            change.modules.add(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+        else:
+            change.modules = None
+    return change
+
+
+def _imports_of_project(workspace: Workspace, name: str) -> set[str]:
+    """Dotted names the sources and the tests of a project import."""
+    folder = workspace.root / workspace.projects[name].folder
+    return {n for file in folder.glob("*/**/*.py") for n in imported_names(file)}
+
+
+def _reaches(
+    workspace: Workspace,
+    imported: set[str],
+    dependency: str,
+    change: Change,
+    modules: dict[str, ProjectModules],
+) -> str | None:
+    """Why importing ``imported`` reaches the change of ``dependency``, or None when it does not."""
+    root = workspace.projects[dependency].module
+    names = {n for n in imported if n == root or n.startswith(root + ".")}
+    if not names:
+        return None
+    if change.modules is None:
+        return f"depends on {dependency}"
+    if not change.modules:
+        return None  # only its tests or documents changed
+    if dependency not in modules:
+        modules[dependency] = ProjectModules(workspace.root / workspace.projects[dependency].folder / "src")
+    reached = modules[dependency].reached_by(modules[dependency].modules_of(names))
+    if reached is None:
+        return f"imports {root}, which changed"
+    hit = sorted(reached & change.modules)
+    return (
+        f"imports {', '.join(sorted(modules[dependency].modules_of(names)))}, reaching {_listing(hit)}"
+        if hit
+        else None
+    )
+
+
 def select(workspace: Workspace, changed: Iterable[str]) -> Selection:
     selection = Selection()
     tests = cross_tests(workspace.root)
     by_project, unclaimed = _classify(workspace, changed, {t.path for t in tests}, selection)
+    changes: dict[str, Change] = {}
     for name, paths in sorted(by_project.items()):
         selection.projects[name] = f"changed: {_listing(paths)}"
-    for dependent, via in sorted(workspace.dependents_closure(by_project).items()):
-        selection.projects.setdefault(dependent, f"depends on {via}")
-    selected_modules = {workspace.projects[name].module for name in selection.projects}
+        changes[name] = _change_of(workspace, name, paths)
+    modules: dict[str, ProjectModules] = {}
+    for project in workspace.order():  # dependencies are decided before their dependents
+        if project.name in changes:
+            continue
+        affected_through = [p for p in project.depends_on if p in changes]
+        imported = _imports_of_project(workspace, project.name) if affected_through else set()
+        for dependency in affected_through:
+            why = _reaches(workspace, imported, dependency, changes[dependency], modules)
+            if why is not None:
+                selection.projects[project.name] = why
+                changes[project.name] = Change(modules=None)
+                break
+        else:
+            if affected_through:
+                selection.ignored[project.name] = (
+                    f"depends on {', '.join(affected_through)}, but imports nothing of what changed"
+                )
     changed_files = [*unclaimed, *(path for paths in by_project.values() for path in paths)]
     for test in tests:
         if test.path in selection.tests:
             continue
-        imported = sorted(test.imports & selected_modules)
+        reasons = [
+            why
+            for name in changes
+            if (why := _reaches(workspace, set(test.imports), name, changes[name], modules))
+        ]
         named = sorted(path for path in changed_files if any(matches(path, s) for s in test.subjects))
-        if imported:
-            selection.tests[test.path] = f"imports {', '.join(imported)}"
+        if reasons:
+            selection.tests[test.path] = reasons[0]
         elif named:
             selection.tests[test.path] = f"its SUBJECTS name {_listing(named)}"
     selection.everything += [

@@ -1,5 +1,6 @@
 """Query models validated in one call: documented and refused exactly as FastAPI's own query models."""
 
+import re
 from typing import Annotated, Any
 
 import httpx
@@ -24,8 +25,11 @@ async def test_documented_as_fastapi_documents_a_query_model(
         return None
 
     expected = reference.openapi()["paths"]["/reference"]["get"]["parameters"]
-    documented = (await client.get("/openapi.json")).json()["paths"][path]["get"]["parameters"]
+    openapi = (await client.get("/openapi.json")).json()
+    documented = openapi["paths"][path]["get"]["parameters"]
     assert documented == expected
+    for ref in re.findall(r"'\$ref': '#/components/schemas/(\w+)'", str(documented)):
+        assert "enum" in openapi["components"]["schemas"][ref]
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,7 @@
 """Typed results: pydantic models with Decimal prices and quantities and aware UTC datetimes."""
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
 from itertools import repeat
 from operator import floordiv
@@ -10,21 +10,10 @@ from typing import Annotated, Any, NamedTuple, cast
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from bybit_client.enums import Category, Interval
+from bybit_client.times import ms_to_datetime
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _from_timestamp = datetime.fromtimestamp
 _new_tuple = tuple.__new__
-
-
-def ms_to_datetime(value: int | str) -> datetime:
-    """An aware UTC datetime from Bybit's milliseconds (exact: no float rounding)."""
-    return EPOCH + timedelta(milliseconds=int(value))
-
-
-def datetime_to_ms(value: datetime) -> int:
-    """Milliseconds since the epoch of an aware datetime."""
-    delta = value - EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
 
 
 def _optional_ms(value: object) -> object:

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from core_config.bybit_hosts import BYBIT_API_URLS, BybitNetwork
+from bybit_client.enums import Category, Interval, KlineCategory, Network
 from core_config.errors import ConfigError
 from core_config.urls import check_http_url, check_redis_url, normalise_postgres_url
 
@@ -27,6 +27,7 @@ LOCAL_REDIS_URL = "redis://127.0.0.1:6379/0"
 _REQUIRED_OUTSIDE_LOCAL = ("database_url_user", "database_url_general", "redis_url")
 
 CommaList = Annotated[list[str], NoDecode]
+IntervalList = Annotated[list[Interval], NoDecode]
 
 
 class Settings(BaseSettings):
@@ -54,7 +55,7 @@ class Settings(BaseSettings):
 
     redis_url: SecretStr = SecretStr(LOCAL_REDIS_URL)
 
-    bybit_network: BybitNetwork = BybitNetwork.TESTNET
+    bybit_network: Network = Network.TESTNET
     bybit_api_url: str = Field("", description="defaults from BYBIT_NETWORK")
     bybit_timeout: float = Field(10.0, gt=0, le=120)
     bybit_recv_window: int = Field(5000, ge=100, le=60_000)
@@ -79,9 +80,9 @@ class Settings(BaseSettings):
     sync_retry_max: int = Field(5, ge=0, le=100, description="retries of a sync after a Bybit outage")
     sync_retry_backoff: float = Field(5.0, ge=0, le=600, description="seconds before the first retry")
 
-    sync_kline_category: Literal["spot", "linear", "inverse"] = "linear"
+    sync_kline_category: KlineCategory = Category.LINEAR
     sync_kline_symbols: CommaList = Field(default_factory=lambda: ["BTCUSDT", "ETHUSDT"])
-    sync_kline_intervals: CommaList = Field(default_factory=lambda: ["1"])
+    sync_kline_intervals: IntervalList = Field(default_factory=lambda: [Interval.MIN_1])
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -120,7 +121,7 @@ class Settings(BaseSettings):
             except ValueError as exc:
                 problems.append(f"BYBIT_API_URL: {exc}")
         else:
-            self.bybit_api_url = BYBIT_API_URLS[self.bybit_network]
+            self.bybit_api_url = self.bybit_network.rest_url
         if problems:
             raise ValueError("\n".join(problems))
         return self

@@ -16,6 +16,8 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
 Model = TypeVar("Model", bound=BaseModel)
+# Enums (Bybit's terms) are referenced where FastAPI documents them: the API's shared components.
+ENUM_REF = "#/components/schemas/{model}"
 
 
 def query_model(model: type[Model]) -> Callable[[Request], Awaitable[Model]]:
@@ -33,12 +35,15 @@ def query_model(model: type[Model]) -> Callable[[Request], Awaitable[Model]]:
 
 def query_parameters(model: type[BaseModel]) -> dict[str, Any]:
     """The route's ``openapi_extra``: each field of ``model`` as a query parameter."""
-    schema = model.model_json_schema()
-    if "$defs" in schema:
-        raise TypeError(f"{model.__name__}: a query field must be a plain value, not a model by reference")
+    schema = model.model_json_schema(ref_template=ENUM_REF)
+    for name, definition in schema.get("$defs", {}).items():
+        if "enum" not in definition:
+            raise TypeError(f"{model.__name__}: query field type {name} must be a plain value or an enum")
     required = set(schema.get("required", ()))
     parameters = []
     for name, field in schema["properties"].items():
+        if "$ref" not in field:  # pydantic leaves the title out beside an enum's reference; FastAPI does not
+            field.setdefault("title", name.replace("_", " ").title())
         parameter = {"name": name, "in": "query", "required": name in required, "schema": field}
         if "description" in field:
             parameter["description"] = field["description"]

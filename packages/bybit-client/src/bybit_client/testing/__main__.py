@@ -7,6 +7,7 @@ URL on its first line, then serves until interrupted.
 import argparse
 import sys
 
+from bybit_client.enums import Network
 from bybit_client.testing.app import FakeBybitApp
 from bybit_client.testing.exchange import FakeExchange
 from bybit_client.testing.server import bind_socket, make_server
@@ -17,7 +18,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--delay", type=float, default=0.0, help="seconds added to every answer")
-    parser.add_argument("--network", default="mainnet")
+    parser.add_argument("--network", type=Network, choices=list(Network), default=Network.MAINNET)
     parser.add_argument("--key", action="append", default=[], help="KEY:SECRET of an accepted API key")
     args = parser.parse_args(argv)
     exchange = FakeExchange(network=args.network)

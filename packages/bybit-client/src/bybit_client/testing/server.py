@@ -6,6 +6,7 @@ import time
 from types import TracebackType
 from typing import Any, Self
 
+from bybit_client.enums import Network
 from bybit_client.testing.app import FakeBybitApp
 from bybit_client.testing.exchange import FakeExchange
 
@@ -37,7 +38,7 @@ def make_server(app: FakeBybitApp) -> Any:
 class FakeBybit(FakeExchange):
     """A fake Bybit V5 server: ``start()`` it, point a client at ``base_url``, steer it as a FakeExchange."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, network: str = "mainnet") -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, network: Network = Network.MAINNET) -> None:
         super().__init__(network=network)
         self._socket = bind_socket(host, port)
         self.host, self.port = self._socket.getsockname()[:2]

@@ -10,15 +10,8 @@ from api_service.dependencies import GeneralDatabase
 from api_service.errors import ApiError, error_responses
 from api_service.json_body import json_response
 from api_service.query_model import query_model, query_parameters
-from api_service.schemas import (
-    Category,
-    Instrument,
-    InstrumentPage,
-    Interval,
-    KlineCategory,
-    KlineList,
-    Symbol,
-)
+from api_service.schemas import Instrument, InstrumentPage, KlineList, Symbol
+from bybit_client import Category, Interval, KlineCategory
 from db_general import InvalidCursorError, get_instrument, list_instruments, list_klines
 
 router = APIRouter(prefix="/v1/market", tags=["market"])
