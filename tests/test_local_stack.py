@@ -347,9 +347,10 @@ raise SystemExit(7)
 """
 
 
-def test_test_servers_embeds_both_when_none_answer(local_ports: tuple[int, int]) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in _SERVER_VARIABLES}
-    before = set(Path(tempfile.gettempdir()).glob("test-servers-*"))
+def test_test_servers_embeds_both_when_none_answer(local_ports: tuple[int, int], tmp_path: Path) -> None:
+    temporary = tmp_path / "tmp"  # where the private servers' folders go, to see them removed
+    temporary.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in _SERVER_VARIABLES} | {"TMPDIR": str(temporary)}
     result = subprocess.run(
         [sys.executable, str(STACK), "test-servers", "--", sys.executable, "-c", _PROBE],
         env=env,
@@ -360,7 +361,7 @@ def test_test_servers_embeds_both_when_none_answer(local_ports: tuple[int, int])
     )
     assert result.returncode == 7, result.stdout + result.stderr
     assert result.stdout.splitlines()[-2:] == ["42", "+PONG"]
-    assert set(Path(tempfile.gettempdir()).glob("test-servers-*")) == before  # removed afterwards
+    assert list(temporary.iterdir()) == []  # removed afterwards
 
 
 def test_test_servers_runs_the_command_as_it_is_when_servers_answer(local_ports: tuple[int, int]) -> None:
