@@ -1,7 +1,8 @@
 """A typed Bybit V5 REST client: signed, sync and async, with retries.
 
 ``BybitClient`` and ``AsyncBybitClient`` share one core; ``bybit_client.testing`` holds a fake V5
-server and a pytest plugin for tests that talk to "Bybit".
+server and a pytest plugin for tests that talk to "Bybit"; ``bybit_client.streams`` holds the
+WebSocket streams (asyncio).
 
 Bybit's terms (``bybit_client.enums``) and the millisecond helpers (``bybit_client.times``) load
 with the package; everything else loads on first use (PEP 562), so that a program which only needs
@@ -31,8 +32,12 @@ if TYPE_CHECKING:
         BybitError,
         BybitInvalidRequestError,
         BybitRateLimitError,
+        BybitStreamAuthError,
+        BybitStreamError,
+        BybitSubscriptionError,
         BybitTimeWindowError,
         BybitTransientError,
+        OrderBookGapError,
     )
     from bybit_client.models import (
         ApiKeyInfo,
@@ -59,6 +64,10 @@ _LAZY: dict[str, str] = {
     "BybitError": "errors",
     "BybitInvalidRequestError": "errors",
     "BybitRateLimitError": "errors",
+    "BybitStreamAuthError": "errors",
+    "BybitStreamError": "errors",
+    "BybitSubscriptionError": "errors",
+    "OrderBookGapError": "errors",
     "BybitTimeWindowError": "errors",
     "BybitTransientError": "errors",
     "ApiKeyInfo": "models",
@@ -103,6 +112,9 @@ __all__ = [
     "BybitError",
     "BybitInvalidRequestError",
     "BybitRateLimitError",
+    "BybitStreamAuthError",
+    "BybitStreamError",
+    "BybitSubscriptionError",
     "BybitTimeWindowError",
     "BybitTransientError",
     "Category",
@@ -116,6 +128,7 @@ __all__ = [
     "Network",
     "Order",
     "OrderAck",
+    "OrderBookGapError",
     "OrderType",
     "RateLimitStatus",
     "RetryPolicy",

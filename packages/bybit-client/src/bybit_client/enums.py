@@ -22,12 +22,20 @@ class Network(StrEnum):
 
     def public_stream_url(self, category: "Category") -> str:
         """The public WebSocket URL of a category's market data (demo trading reads mainnet's)."""
-        return f"{PUBLIC_STREAM_HOSTS[self]}/v5/public/{category.value}"
+        return PUBLIC_STREAM_HOSTS[self] + public_stream_path(category)
 
     @property
     def private_stream_url(self) -> str:
         """The private WebSocket URL (orders, executions, positions, wallet)."""
-        return f"{PRIVATE_STREAM_HOSTS[self]}/v5/private"
+        return PRIVATE_STREAM_HOSTS[self] + PRIVATE_STREAM_PATH
+
+
+PRIVATE_STREAM_PATH = "/v5/private"
+
+
+def public_stream_path(category: "Category | str") -> str:
+    """The path of a category's public stream on any stream host, e.g. ``/v5/public/linear``."""
+    return f"/v5/public/{Category(category).value}"
 
 
 REST_URLS: dict[Network, str] = {

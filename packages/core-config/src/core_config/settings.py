@@ -8,9 +8,9 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bybit_client.enums import Category, Interval, KlineCategory, Network
+from bybit_client.enums import PUBLIC_STREAM_HOSTS, Category, Interval, KlineCategory, Network
 from core_config.errors import ConfigError
-from core_config.urls import check_http_url, check_redis_url, normalise_postgres_url
+from core_config.urls import check_http_url, check_redis_url, check_ws_url, normalise_postgres_url
 
 
 class Environment(StrEnum):
@@ -59,6 +59,14 @@ class Settings(BaseSettings):
     bybit_api_url: str = Field("", description="defaults from BYBIT_NETWORK")
     bybit_timeout: float = Field(10.0, gt=0, le=120)
     bybit_recv_window: int = Field(5000, ge=100, le=60_000)
+    bybit_stream_url: str = Field("", description="WebSocket base (wss://host); defaults from BYBIT_NETWORK")
+    stream_ping_interval: float = Field(20.0, gt=0, le=60, description="seconds between stream pings")
+    stream_silence_timeout: float = Field(
+        30.0, gt=0, le=600, description="seconds of silence before a stream connection is replaced"
+    )
+    stream_status_interval: float = Field(
+        5.0, gt=0, le=300, description="seconds between stream status writes"
+    )
 
     render_master_key_path: Path = Path(".local/master.key")
 
@@ -122,6 +130,17 @@ class Settings(BaseSettings):
                 problems.append(f"BYBIT_API_URL: {exc}")
         else:
             self.bybit_api_url = self.bybit_network.rest_url
+        if self.bybit_stream_url:
+            try:
+                self.bybit_stream_url = check_ws_url(self.bybit_stream_url, allow_plain=self.is_local)
+            except ValueError as exc:
+                problems.append(f"BYBIT_STREAM_URL: {exc}")
+        else:
+            self.bybit_stream_url = PUBLIC_STREAM_HOSTS[self.bybit_network]
+        if self.stream_silence_timeout <= self.stream_ping_interval:
+            problems.append(
+                "STREAM_SILENCE_TIMEOUT: must be longer than STREAM_PING_INTERVAL (pongs prove life)"
+            )
         if problems:
             raise ValueError("\n".join(problems))
         return self

@@ -19,11 +19,13 @@ from db_general.pagination import InvalidCursorError
 from db_general.rows import InstrumentRow, KlineRow, UpsertCounts
 from db_general.session import general_database
 from db_general.spec import GENERAL_DB
+from db_general.stream_status import MISSED_STATUS_WRITES, StreamStatus, StreamTopicStatus, stream_status_key
 from db_general.sync_runs import INTERRUPTED, finish_sync_run, list_sync_runs, start_sync_run
 
 __all__ = [
     "GENERAL_DB",
     "INTERRUPTED",
+    "MISSED_STATUS_WRITES",
     "SYNC_STATUSES",
     "GeneralBase",
     "Instrument",
@@ -34,6 +36,8 @@ __all__ = [
     "Kline",
     "KlineListing",
     "KlineRow",
+    "StreamStatus",
+    "StreamTopicStatus",
     "SyncRun",
     "UpsertCounts",
     "finish_sync_run",
@@ -45,6 +49,7 @@ __all__ = [
     "mark_delisted",
     "newest_kline_start",
     "start_sync_run",
+    "stream_status_key",
     "upsert_instruments",
     "upsert_klines",
 ]

@@ -362,6 +362,8 @@ class FakeBybitApp:
             "createdTime": now,
             "updatedTime": now,
         }
+        if self.exchange.on_order is not None:
+            self.exchange.on_order(key.api_key, dict(orders[order_id]))
         return {"orderId": order_id, "orderLinkId": link_id}
 
     def _cancel_order(self, params: Params, key: FakeKey) -> Any:
@@ -373,6 +375,8 @@ class FakeBybitApp:
             if same and order["symbol"] == params.get("symbol") and order["orderStatus"] == "New":
                 order["orderStatus"] = "Cancelled"
                 order["updatedTime"] = str(self.exchange.now_ms())
+                if self.exchange.on_order is not None:
+                    self.exchange.on_order(key.api_key, dict(order))
                 return {"orderId": order["orderId"], "orderLinkId": order["orderLinkId"]}
         raise FakeError(110001, "Order does not exist.")
 

@@ -3,6 +3,7 @@
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -66,6 +67,8 @@ class FakeExchange:
     def __init__(self, network: Network = Network.MAINNET) -> None:
         self._lock = threading.Lock()
         self._initial_network = network
+        # Told of every order created or cancelled through REST (the private stream pushes it).
+        self.on_order: Callable[[str, dict[str, Any]], None] | None = None
         self.reset()
 
     def reset(self) -> None:
