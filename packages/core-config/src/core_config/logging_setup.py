@@ -99,8 +99,12 @@ def _renderers(json_lines: bool) -> list[Processor]:
             structlog.processors.EventRenamer("message"),
             structlog.processors.JSONRenderer(serializer=_json_text),
         ]
+    # Plain tracebacks: the same text whether or not `rich` happens to be installed beside us.
+    plain = structlog.dev.plain_traceback
     return [
-        structlog.dev.ConsoleRenderer(colors=False, timestamp_key="time", pad_event_to=0, sort_keys=False),
+        structlog.dev.ConsoleRenderer(
+            colors=False, timestamp_key="time", pad_event_to=0, sort_keys=False, exception_formatter=plain
+        ),
     ]
 
 
