@@ -8,6 +8,7 @@ import pytest
 
 import bybit_client
 from bybit_client import KLINE_CATEGORIES, Category, Interval, Network, datetime_to_ms, ms_to_datetime
+from bybit_client.times import ms_texts_to_datetimes
 
 
 def test_the_terms_load_without_the_http_transports() -> None:
@@ -80,3 +81,16 @@ def test_datetimes_to_milliseconds() -> None:
     assert datetime_to_ms(datetime(2024, 1, 1, 0, 0, 0, 999_999, tzinfo=UTC)) == 1_704_067_200_999
     with pytest.raises(TypeError):
         datetime_to_ms(datetime(2024, 1, 1))  # naive: which clock it means is unknown
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        ["1700000040000", "1700000100000", "-60000"],  # whole seconds
+        ["1700000040000", "1700000040123", "0"],  # one that is not
+        [],
+    ],
+)
+def test_a_column_converts_as_each_value_does(texts: list[str]) -> None:
+    assert ms_texts_to_datetimes(texts) == [ms_to_datetime(text) for text in texts]
+    assert all(moment.tzinfo is UTC for moment in ms_texts_to_datetimes(texts))

@@ -76,6 +76,7 @@ def test_postgres_urls_are_normalised_to_psycopg(given: str, expected: str) -> N
         ("redis_url", "http://cache:6379", "not a Redis URL"),
         ("bybit_network", "moon", "Input should be 'mainnet', 'testnet' or 'demo'"),
         ("port", "eighty", "valid integer"),
+        ("bybit_ca_file", "/nonexistent/ca.pem", "Path does not point to a file"),
         ("sync_kline_category", "option", "Input should be 'spot', 'linear' or 'inverse'"),
         ("sync_kline_intervals", "1,7", "Input should be '1', '3', '5'"),
     ],

@@ -42,13 +42,13 @@ def api_settings(
 
 
 class RolledBackReads:
-    """Stands in for the general database: every read runs on the test's own connection."""
+    """Stands in for the general database's read pool: every read runs on the test's own connection."""
 
     def __init__(self, connection: ReadConnection) -> None:
         self._connection = connection
 
     @asynccontextmanager
-    async def reader(self) -> AsyncIterator[ReadConnection]:
+    async def connection(self) -> AsyncIterator[ReadConnection]:
         yield self._connection
 
 

@@ -34,6 +34,7 @@ from bybit_client.models import (
     WalletBalance,
 )
 from bybit_client.retry import RetryPolicy
+from bybit_client.tls import CaFile
 
 T = TypeVar("T")
 P = TypeVar("P")
@@ -56,13 +57,13 @@ class BybitClient:
         clock: ServerClock | None = None,
         sleep: Callable[[float], None] = time.sleep,
         max_connections: int = 4,
+        ca_file: CaFile | None = None,
     ) -> None:
         self._core = ClientCore(
             base_url, api_key, api_secret, recv_window=recv_window, retry=retry, clock=clock
         )
-        # libcurl rather than httpx or urllib3: a fraction of their CPU per request (see the README).
         self._transport = CurlTransport(
-            timeout=timeout, connect_timeout=connect_timeout, max_connections=max_connections
+            timeout=timeout, connect_timeout=connect_timeout, max_connections=max_connections, ca_file=ca_file
         )
         self._sleep = sleep
 

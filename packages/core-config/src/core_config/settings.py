@@ -5,7 +5,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, FilePath, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bybit_client.enums import PUBLIC_STREAM_HOSTS, Category, Interval, KlineCategory, Network
@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     bybit_api_url: str = Field("", description="defaults from BYBIT_NETWORK")
     bybit_timeout: float = Field(10.0, gt=0, le=120)
     bybit_recv_window: int = Field(5000, ge=100, le=60_000)
+    bybit_ca_file: FilePath | None = Field(None, description="CA bundle (PEM) for Bybit's TLS")
     bybit_stream_url: str = Field("", description="WebSocket base (wss://host); defaults from BYBIT_NETWORK")
     stream_ping_interval: float = Field(20.0, gt=0, le=60, description="seconds between stream pings")
     stream_silence_timeout: float = Field(

@@ -1,16 +1,12 @@
 """Session factories and scopes, and ``Database``: a database's engines made once per process.
 
-A scope commits when its block succeeds and rolls back when it raises. ``Database.reader`` hands
-out a connection for read-only queries, outside any session.
+A scope commits when its block succeeds and rolls back when it raises. A process that only reads
+a database holds a ``ReadPool`` for it instead (``db_core.reads``): one pool per database per
+process.
 """
 
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import (
-    AbstractAsyncContextManager,
-    AbstractContextManager,
-    asynccontextmanager,
-    contextmanager,
-)
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
 
 import sqlalchemy.exc
 from sqlalchemy import Engine
@@ -24,7 +20,6 @@ from db_core.engines import (
     means_unavailable,
     unavailable,
 )
-from db_core.reads import ReadConnection, ReadPool
 from db_core.spec import DatabaseSpec
 
 
@@ -78,7 +73,6 @@ class Database:
         self._settings = settings
         self._application_name = application_name
         self._async_engine: AsyncEngine | None = None
-        self._read_pool: ReadPool | None = None
         self._sync_engine: Engine | None = None
         self._async_factory: async_sessionmaker[AsyncSession] | None = None
         self._sync_factory: sessionmaker[Session] | None = None
@@ -89,13 +83,6 @@ class Database:
                 self.spec, self._settings(), application_name=self._application_name
             )
         return self._async_engine
-
-    def reader(self) -> AbstractAsyncContextManager[ReadConnection]:
-        """``async with db.reader() as connection:`` a psycopg connection for hot read-only queries
-        (``db_core.reads``), in autocommit: one round trip per query. Nothing is written through it."""
-        if self._read_pool is None:
-            self._read_pool = ReadPool(self.spec, self._settings(), application_name=self._application_name)
-        return self._read_pool.connection()
 
     def sync_engine(self) -> Engine:
         if self._sync_engine is None:
@@ -132,17 +119,15 @@ class Database:
         return session_scope(self.sync_sessions())
 
     async def dispose(self) -> None:
-        """Close every pooled connection (both engines, the read pool); the next use starts afresh."""
-        # Forgotten before they close, so that a use meanwhile starts afresh instead of meeting them.
-        read_pool, async_engine = self._read_pool, self._async_engine
-        self._read_pool, self._async_engine, self._async_factory = None, None, None
+        """Close every pooled connection (both engines); the next use starts afresh."""
+        # Forgotten before it closes, so that a use meanwhile starts afresh instead of meeting it.
+        async_engine = self._async_engine
+        self._async_engine, self._async_factory = None, None
         try:
-            if read_pool is not None:
-                await read_pool.close()
-        finally:
             if async_engine is not None:
                 await async_engine.dispose()
-        self.dispose_sync()
+        finally:
+            self.dispose_sync()
 
     def dispose_sync(self) -> None:
         if self._sync_engine is not None:

@@ -1,19 +1,20 @@
 """The general database: instruments, klines, sync runs.
 
-Reads are async (the API) and take a connection (``Database.reader()``): fixed SQL run straight on
-the driver, rows as plain dicts ready for JSON. Writes are sync (the Celery worker) and take a
-session; they never commit: the caller's session scope does.
+Reads are async (the API) and take a connection of the API's read pool (``db_core.ReadPool``):
+fixed SQL whose column lists come from the table metadata, rows as plain dicts keyed by column
+name. Writes are sync (the Celery worker) and take a session; they never commit: the caller's
+session scope does.
 """
 
 from db_general.instruments import (
-    InstrumentListing,
+    LISTED_INSTRUMENT_COLUMNS,
     InstrumentPage,
     get_instrument,
     list_instruments,
     mark_delisted,
     upsert_instruments,
 )
-from db_general.klines import KlineListing, list_klines, newest_kline_start, upsert_klines
+from db_general.klines import LISTED_KLINE_COLUMNS, list_klines, newest_kline_start, upsert_klines
 from db_general.models import SYNC_STATUSES, GeneralBase, Instrument, Kline, SyncRun
 from db_general.pagination import InvalidCursorError
 from db_general.rows import InstrumentRow, KlineRow, UpsertCounts
@@ -25,16 +26,16 @@ from db_general.sync_runs import INTERRUPTED, finish_sync_run, list_sync_runs, s
 __all__ = [
     "GENERAL_DB",
     "INTERRUPTED",
+    "LISTED_INSTRUMENT_COLUMNS",
+    "LISTED_KLINE_COLUMNS",
     "MISSED_STATUS_WRITES",
     "SYNC_STATUSES",
     "GeneralBase",
     "Instrument",
-    "InstrumentListing",
     "InstrumentPage",
     "InstrumentRow",
     "InvalidCursorError",
     "Kline",
-    "KlineListing",
     "KlineRow",
     "StreamStatus",
     "StreamTopicStatus",

@@ -29,7 +29,12 @@ def bybit_client_for(
     regional hosts work), Bybit's own host for the others."""
     base_url = settings.bybit_api_url if network == settings.bybit_network else network.rest_url
     return AsyncBybitClient(
-        base_url, api_key, api_secret, timeout=settings.bybit_timeout, recv_window=settings.bybit_recv_window
+        base_url,
+        api_key,
+        api_secret,
+        timeout=settings.bybit_timeout,
+        recv_window=settings.bybit_recv_window,
+        ca_file=settings.bybit_ca_file,
     )
 
 

@@ -35,6 +35,7 @@ def build_streamer(settings: Settings, database: Database, rest: AsyncBybitClien
         database=database,
         rest=rest,
         stream_settings=stream_settings(settings.stream_ping_interval, settings.stream_silence_timeout),
+        ca_file=settings.bybit_ca_file,
     )
 
 
@@ -80,7 +81,9 @@ async def run_stream(settings: Settings) -> None:
     key = stream_status_key(settings.celery_queue)
     redis = Redis.from_url(settings.redis_url.get_secret_value(), socket_timeout=5, socket_connect_timeout=5)
     try:
-        async with AsyncBybitClient(settings.bybit_api_url, timeout=settings.bybit_timeout) as rest:
+        async with AsyncBybitClient(
+            settings.bybit_api_url, timeout=settings.bybit_timeout, ca_file=settings.bybit_ca_file
+        ) as rest:
             streamer = build_streamer(settings, database, rest)
             logger.info(
                 "stream starting",

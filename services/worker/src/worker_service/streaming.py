@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 from bybit_client import AsyncBybitClient, BybitError, Interval, datetime_to_ms
 from bybit_client.streams import (
@@ -169,6 +170,7 @@ class KlineStreamer:
     stream_settings: StreamSettings = field(default_factory=StreamSettings)
     on_commit: Callable[[Commit], None] | None = None
     counters: StreamCounters = field(default_factory=StreamCounters)
+    ca_file: Path | None = None  # the CA bundle the stream trusts (the REST client's BYBIT_CA_FILE)
 
     def __post_init__(self) -> None:
         self.series = [
@@ -183,6 +185,7 @@ class KlineStreamer:
             public_url(self.stream_base_url, self.category),
             [series.topic for series in self.series],
             settings=self.stream_settings,
+            ca_file=self.ca_file,
         )
 
     async def run(self) -> None:

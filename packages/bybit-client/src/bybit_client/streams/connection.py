@@ -51,6 +51,7 @@ from bybit_client.streams.messages import (
 )
 from bybit_client.streams.orderbook import OrderBook
 from bybit_client.streams.topics import MAX_ARGS_PER_REQUEST
+from bybit_client.tls import CaFile, ssl_context
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +115,7 @@ class BybitStream:
         budget: ConnectionBudget | None = None,
         clock: ServerClock | None = None,
         session: aiohttp.ClientSession | None = None,
+        ca_file: CaFile | None = None,
     ) -> None:
         if (api_key is None) != (api_secret is None):
             raise ValueError("a private stream needs both api_key and api_secret")
@@ -125,6 +127,7 @@ class BybitStream:
         self._clock = clock or ServerClock()
         self._session = session
         self._own_session = session is None
+        self._ssl = ssl_context(ca_file)  # the REST clients' policy: certifi's bundle or ca_file
         self._topics: dict[str, None] = dict.fromkeys(topics)  # ordered set: the wanted subscriptions
         self._active: set[str] = set()  # acknowledged on the current connection
         self._books: dict[str, OrderBook] = {}
@@ -379,7 +382,9 @@ class BybitStream:
         assert self._session is not None
         timeout = aiohttp.ClientWSTimeout(ws_receive=None, ws_close=self.settings.reply_timeout)
         async with asyncio.timeout(self.settings.connect_timeout):
-            ws = await self._session.ws_connect(self.url, timeout=timeout, autoping=True, max_msg_size=0)
+            ws = await self._session.ws_connect(
+                self.url, timeout=timeout, autoping=True, max_msg_size=0, ssl=self._ssl
+            )
         self._ws = ws
         reader = asyncio.create_task(self._read(ws), name="bybit-stream reader")
         pinger = asyncio.create_task(self._ping(ws), name="bybit-stream ping")

@@ -3,6 +3,7 @@ the WebSocket streams by aiohttp, both on one event loop and from one ``FakeExch
 
 import asyncio
 import socket
+import ssl
 import threading
 import time
 from types import TracebackType
@@ -25,25 +26,32 @@ def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
 
 
 async def serve(
-    server: Any, rest_socket: socket.socket, streams: FakeStreams, ws_socket: socket.socket
+    server: Any,
+    rest_socket: socket.socket,
+    streams: FakeStreams,
+    ws_socket: socket.socket,
+    ws_tls: ssl.SSLContext | None = None,
 ) -> None:
     """Serve REST (uvicorn) and the streams (aiohttp) on the running loop until uvicorn exits."""
     from aiohttp import web  # noqa: PLC0415 - aiohttp's server part, needed only by the fake
 
     runner = web.AppRunner(streams.web_app(), handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
-    await web.SockSite(runner, ws_socket).start()
+    await web.SockSite(runner, ws_socket, ssl_context=ws_tls).start()
     try:
         await server.serve(sockets=[rest_socket])
     finally:
         await runner.cleanup()
 
 
-def make_server(app: FakeBybitApp) -> Any:
+def make_server(app: FakeBybitApp, certfile: str | None = None, keyfile: str | None = None) -> Any:
+    """A uvicorn server for ``app``, speaking HTTPS when given a certificate (PEM) and its key."""
     import uvicorn  # noqa: PLC0415 - the `testing` extra, needed only when a server starts
 
     config = uvicorn.Config(
         app,
+        ssl_certfile=certfile,
+        ssl_keyfile=keyfile,
         log_level="warning",
         access_log=False,
         lifespan="off",
@@ -54,28 +62,45 @@ def make_server(app: FakeBybitApp) -> Any:
 
 
 class FakeBybit(FakeExchange):
-    """A fake Bybit V5 server: ``start()`` it, point a client at ``base_url``, steer it as a FakeExchange."""
+    """A fake Bybit V5 server: ``start()`` it, point a client at ``base_url``, steer it as a FakeExchange.
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, network: Network = Network.MAINNET) -> None:
+    Plain HTTP and WebSocket, or HTTPS and WSS with ``certfile`` (the server's PEM certificate
+    chain) and ``keyfile``.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        network: Network = Network.MAINNET,
+        *,
+        certfile: str | None = None,
+        keyfile: str | None = None,
+    ) -> None:
         super().__init__(network=network)
         self._socket = bind_socket(host, port)
         self.host, self.port = self._socket.getsockname()[:2]
+        self.scheme = "https" if certfile else "http"
+        self._ws_tls: ssl.SSLContext | None = None
+        if certfile:
+            self._ws_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            self._ws_tls.load_cert_chain(certfile, keyfile)
         self._ws_socket = bind_socket(host, 0)
         self.ws_port = self._ws_socket.getsockname()[1]
         self.app = FakeBybitApp(self)
         self.streams = FakeStreams(self)
         self.on_order = self.streams.notify_order
-        self._server = make_server(self.app)
+        self._server = make_server(self.app, certfile, keyfile)
         self._thread: threading.Thread | None = None
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
     @property
     def ws_url(self) -> str:
         """The WebSocket base: append ``/v5/public/{category}`` or ``/v5/private``."""
-        return f"ws://{self.host}:{self.ws_port}"
+        return f"{'wss' if self._ws_tls else 'ws'}://{self.host}:{self.ws_port}"
 
     def reset(self) -> None:
         """Back to a fresh exchange; the streams close their connections and forget their state."""
@@ -85,7 +110,7 @@ class FakeBybit(FakeExchange):
             streams.reset().result(timeout=5)
 
     def _run(self) -> None:
-        asyncio.run(serve(self._server, self._socket, self.streams, self._ws_socket))
+        asyncio.run(serve(self._server, self._socket, self.streams, self._ws_socket, self._ws_tls))
 
     def start(self) -> Self:
         self._thread = threading.Thread(target=self._run, name="fake-bybit", daemon=True)
