@@ -14,6 +14,7 @@ from pydantic import SecretStr
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api_service.rate_limits import RateLimiter, RateLimitPolicy
 from api_service.readiness import Check, CheckFailedError, ReadinessProbe
 from api_service.task_queue import TaskQueue
 from core_config import Settings
@@ -34,6 +35,7 @@ class Resources:
     tasks: TaskQueue
     readiness: ReadinessProbe
     vault: Vault
+    rate_limiter: RateLimiter
 
 
 def _database_check(pool: Callable[[], AsyncEngine | ReadPool], spec: DatabaseSpec) -> Check:
@@ -97,7 +99,8 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         timeout=timeout,
     )
     try:
-        yield Resources(settings, user_db, general_db, redis, tasks, readiness, vault)
+        rate_limiter = RateLimiter(RateLimitPolicy(settings), settings, redis)
+        yield Resources(settings, user_db, general_db, redis, tasks, readiness, vault, rate_limiter)
     finally:
         tasks.close()
         await redis.aclose()
