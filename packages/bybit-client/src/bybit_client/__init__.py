@@ -29,6 +29,7 @@ from bybit_client.models import (
     Ticker,
     WalletBalance,
 )
+from bybit_client.observe import CallEvents, CallObserver
 from bybit_client.retry import RetryPolicy
 from bybit_client.signing import build_query, sign, string_to_sign
 from bybit_client.sync_client import BybitClient
@@ -43,6 +44,8 @@ __all__ = [
     "BybitRateLimitError",
     "BybitTimeWindowError",
     "BybitTransientError",
+    "CallEvents",
+    "CallObserver",
     "Category",
     "CoinBalance",
     "Instrument",

@@ -31,6 +31,7 @@ from db_core.registry import ENTRY_POINT_GROUP, database_spec, registered_databa
 from db_core.schema import NAMING_CONVENTION, TYPE_ANNOTATION_MAP, new_metadata
 from db_core.sessions import (
     Database,
+    PoolStats,
     async_session_factory,
     async_session_scope,
     session_scope,
@@ -49,6 +50,7 @@ __all__ = [
     "DatabaseUnavailableError",
     "MigrationDriftError",
     "MigrationStatus",
+    "PoolStats",
     "ReadConnection",
     "ReadPool",
     "UnknownDatabaseError",

@@ -14,7 +14,7 @@ checkout has failed, later ones wait at most ``WAIT_WHILE_FAILING_SECONDS`` unti
 import time
 from collections.abc import Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
-from typing import Any, LiteralString
+from typing import TYPE_CHECKING, Any, LiteralString
 from weakref import WeakKeyDictionary
 
 import psycopg
@@ -31,6 +31,9 @@ from db_core.engines import (
 )
 from db_core.errors import DatabaseUnavailableError
 from db_core.spec import DatabaseSpec
+
+if TYPE_CHECKING:
+    from db_core.sessions import PoolStats
 
 ReadConnection = psycopg.AsyncConnection[tuple[Any, ...]]
 WAIT_WHILE_FAILING_SECONDS = 1.0
@@ -136,6 +139,14 @@ class ReadPool:
     def _sat_idle(self, connection: ReadConnection) -> bool:
         returned_at = self._returned_at.get(connection)
         return returned_at is not None and time.monotonic() - returned_at >= self._ping_after_idle_seconds
+
+    def stats(self) -> "PoolStats":
+        from db_core.sessions import PoolStats  # noqa: PLC0415 - sessions imports this module
+
+        counts = self.pool.get_stats()
+        size, idle = counts.get("pool_size", 0), counts.get("pool_available", 0)
+        waiting = counts.get("requests_waiting", 0)
+        return PoolStats(f"{self.spec.name}-reads", size - idle, idle, waiting, self.pool.max_size)
 
     async def close(self) -> None:
         self._closed = True

@@ -11,11 +11,13 @@ from contextlib import (
     asynccontextmanager,
     contextmanager,
 )
+from dataclasses import dataclass
 
 import sqlalchemy.exc
 from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import QueuePool
 
 from core_config import Settings, get_settings
 from db_core.engines import (
@@ -26,6 +28,25 @@ from db_core.engines import (
 )
 from db_core.reads import ReadConnection, ReadPool
 from db_core.spec import DatabaseSpec
+
+
+@dataclass(frozen=True)
+class PoolStats:
+    """One pool's connections at a moment: in use, idle, callers waiting (None: not known), limit."""
+
+    name: str
+    used: int
+    idle: int
+    pending: int | None
+    max: int
+
+
+def _engine_pool_stats(name: str, engine: Engine) -> PoolStats:
+    pool = engine.pool
+    if not isinstance(pool, QueuePool):
+        return PoolStats(name, 0, 0, None, 0)
+    # QueuePool does not count the callers waiting for a connection.
+    return PoolStats(name, pool.checkedout(), pool.checkedin(), None, pool.size() + pool._max_overflow)
 
 
 def async_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -126,6 +147,17 @@ class Database:
             if not means_unavailable(exc):
                 raise
             raise unavailable(self.spec, engine.url.render_as_string(hide_password=True), exc) from exc
+
+    def pool_stats(self) -> list[PoolStats]:
+        """The usage of each pool this process opened to the database (none before first use)."""
+        stats: list[PoolStats] = []
+        if self._async_engine is not None:
+            stats.append(_engine_pool_stats(self.spec.name, self._async_engine.sync_engine))
+        if self._sync_engine is not None:
+            stats.append(_engine_pool_stats(f"{self.spec.name}-sync", self._sync_engine))
+        if self._read_pool is not None:
+            stats.append(self._read_pool.stats())
+        return stats
 
     def sync_session(self) -> AbstractContextManager[Session]:
         """``with db.sync_session() as session:`` commits on success, rolls back on error."""

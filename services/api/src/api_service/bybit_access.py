@@ -12,6 +12,7 @@ from bybit_client import (
     BybitTransientError,
 )
 from core_config import BYBIT_API_URLS, BybitNetwork, Settings
+from core_telemetry import telemetry
 
 _AUTH_PROBLEMS = {
     10003: ("bybit_key_invalid", "Bybit does not know this API key on {network}: is it a {network} key?"),
@@ -28,7 +29,12 @@ def bybit_client_for(
     regional hosts work), Bybit's own host for the others."""
     base_url = settings.bybit_api_url if network == settings.bybit_network else BYBIT_API_URLS[network]
     return AsyncBybitClient(
-        base_url, api_key, api_secret, timeout=settings.bybit_timeout, recv_window=settings.bybit_recv_window
+        base_url,
+        api_key,
+        api_secret,
+        timeout=settings.bybit_timeout,
+        recv_window=settings.bybit_recv_window,
+        observer=telemetry().bybit_observer(),
     )
 
 

@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from api_service.readiness import Check, CheckFailedError, ReadinessProbe
 from api_service.task_queue import TaskQueue
 from core_config import Settings
+from core_telemetry import Telemetry
 from db_core import Database, DatabaseSpec, migration_status
 from db_general import GENERAL_DB
 from db_user import USER_DB, CredentialContext, Vault
@@ -31,6 +32,7 @@ class Resources:
     tasks: TaskQueue
     readiness: ReadinessProbe
     vault: Vault
+    telemetry: Telemetry
 
 
 def _database_check(db: Database) -> Check:
@@ -60,7 +62,7 @@ def _vault_check(vault: Vault) -> Check:
 
 
 @asynccontextmanager
-async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
+async def open_resources(settings: Settings, telemetry: Telemetry | None = None) -> AsyncIterator[Resources]:
     """Every resource of the process; raises ``ConfigError`` when the master key file is not right."""
     vault = Vault.from_settings(settings)
 
@@ -96,7 +98,9 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         timeout=timeout,
     )
     try:
-        yield Resources(settings, user_db, general_db, redis, tasks, readiness, vault)
+        yield Resources(
+            settings, user_db, general_db, redis, tasks, readiness, vault, telemetry or Telemetry()
+        )
     finally:
         tasks.close()
         await redis.aclose()

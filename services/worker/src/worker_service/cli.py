@@ -30,8 +30,13 @@ def _run_celery(command: str, extra: Sequence[str]) -> int:
     with exit_on_config_error():
         settings = get_settings()
     from worker_service.celery_app import create_app  # noqa: PLC0415 - heavy; `health` does without
+    from worker_service.observability import observe_worker, start_observability  # noqa: PLC0415
 
+    with exit_on_config_error():
+        start_observability(settings, command)
     app = create_app(settings)
+    if command == "worker":
+        observe_worker(app)
     # Typed as never returning, but Celery hands back the exit code of click's Exit.
     start: Callable[[list[str]], object] = app.start
     code = start([command, "--loglevel", settings.log_level, *extra])

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bybit_client import BybitClient, Category, Instrument, Interval, Kline
+from core_telemetry import telemetry
 from db_core import Database
 from db_general import (
     InstrumentRow,
@@ -125,9 +126,11 @@ def recorded_run(database: Database, **what: Any) -> Iterator[RunTally]:
             finish_sync_run(
                 session, tally.run_id, status="failed", rows=tally.rows, error=describe_error(exc)
             )
+        telemetry().record_sync(str(what.get("kind")), tally.rows, "failed")
         raise
     with database.sync_session() as session:
         finish_sync_run(session, tally.run_id, status="succeeded", rows=tally.rows)
+    telemetry().record_sync(str(what.get("kind")), tally.rows, "succeeded")
 
 
 def sync_instruments(context: SyncContext, category: str | None) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from celery import Task, shared_task
 
 from bybit_client import BybitClient, BybitError, BybitRateLimitError, RetryPolicy
 from core_config import Settings, bind_log_context
+from core_telemetry import telemetry
 from worker_service.celery_app import WorkerApp
 from worker_service.syncing import SyncContext, describe_error, sync_instruments, sync_klines
 from worker_service.task_names import PING, SYNC_INSTRUMENTS, SYNC_KLINES
@@ -49,6 +50,7 @@ def bybit_client(settings: Settings) -> BybitClient:
         timeout=settings.bybit_timeout,
         recv_window=settings.bybit_recv_window,
         retry=CLIENT_RETRY,
+        observer=telemetry().bybit_observer(),
     )
 
 

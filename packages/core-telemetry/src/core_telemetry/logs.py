@@ -1,0 +1,53 @@
+"""The trace id and span id of the work being done, for log lines.
+
+``trace_fields()`` is what a log line adds beside the request id; ``add_trace_fields`` is the same
+as a structlog processor, and ``install_log_record_fields`` puts them on standard-library records.
+With tracing off each is a no-op that imports nothing.
+"""
+
+import logging
+from collections.abc import MutableMapping
+from typing import Any
+
+_tracing = [False]
+
+
+def _enable() -> None:
+    _tracing[0] = True
+
+
+def trace_fields() -> dict[str, str]:
+    """``{"trace_id": 32 hex digits, "span_id": 16}`` of the current span; empty with no span."""
+    if not _tracing[0]:
+        return {}
+    from opentelemetry import trace  # noqa: PLC0415 - loaded only once tracing is on
+
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return {}
+    return {"trace_id": format(context.trace_id, "032x"), "span_id": format(context.span_id, "016x")}
+
+
+def add_trace_fields(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor: the current trace id and span id beside the line's other fields."""
+    if _tracing[0]:
+        for key, value in trace_fields().items():
+            event_dict.setdefault(key, value)
+    return event_dict
+
+
+def install_log_record_fields() -> None:
+    """Stamp ``trace_id`` and ``span_id`` on every standard-library log record made inside a span."""
+    make_record = logging.getLogRecordFactory()
+    if getattr(make_record, "_adds_trace_fields", False):
+        return
+
+    def record_with_trace(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make_record(*args, **kwargs)
+        fields = trace_fields()
+        if fields:
+            record.__dict__.update(fields)
+        return record
+
+    record_with_trace._adds_trace_fields = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(record_with_trace)
