@@ -7,24 +7,20 @@ and each database write inside it. The scrape pages must carry the operator's se
 route templates and endpoints only.
 """
 
-import os
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
+from api_service.testing import ApiProcess
 from bybit_client.testing import FakeBybit
 from core_config import Settings
 from core_telemetry.testing import OtlpReceiver, ReceivedSpan
 from db_user import generate_key_file
-from worker_service.testing import WorkerProcess, free_port, settings_environment, wait_until
+from worker_service.testing import WorkerProcess, free_port, wait_until
 
-API_SERVE = Path(sys.executable).with_name("api-serve")
 SERVER, CLIENT, PRODUCER, CONSUMER = 2, 3, 4, 5  # OTLP span kinds
 
 
@@ -67,46 +63,6 @@ def traced_worker(
     env = {**telemetry_env(otlp, worker_metrics_port), "OTEL_SERVICE_NAME": ""}
     with WorkerProcess(traced_settings, extra_env=env) as process:
         yield process
-
-
-class ApiProcess:
-    def __init__(self, settings: Settings, extra_env: dict[str, str], cwd: Path) -> None:
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        env = {
-            **settings_environment(settings),
-            "RENDER_MASTER_KEY_PATH": str(settings.render_master_key_path),
-            "PORT": str(self.port),
-            **extra_env,
-        }
-        self.log = cwd / "api.log"
-        self._output = self.log.open("wb")
-        self.process = subprocess.Popen(  # noqa: S603 - our own entry point
-            [str(API_SERVE)], env=env, cwd=cwd, stdout=self._output, stderr=subprocess.STDOUT
-        )
-
-    def wait_ready(self) -> None:
-        def answers() -> bool:
-            assert self.process.poll() is None, self.output()
-            try:
-                return httpx.get(f"{self.base_url}/health/live", timeout=1).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        wait_until(answers, 120, "api-serve to answer")
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._output.close()
 
 
 @pytest.fixture(scope="module")
@@ -256,9 +212,16 @@ def test_scrape_pages_carry_the_operators_series_with_bounded_labels(
     api = scrape(f"{base}/metrics")
     durations = [labels for name, labels in api if name == "http_server_request_duration_seconds_count"]
     routes = {labels.get("http_route") for labels in durations}
-    assert {"/v1/market/sync", "/v1/market/instruments", "/v1/market/instruments/{category}/{symbol}"} <= routes
+    assert {
+        "/v1/market/sync",
+        "/v1/market/instruments",
+        "/v1/market/instruments/{category}/{symbol}",
+    } <= routes
     statuses = {(labels.get("http_route"), labels["http_response_status_code"]) for labels in durations}
-    assert {("/v1/market/instruments/{category}/{symbol}", "404"), ("/v1/market/instruments", "400")} <= statuses
+    assert {
+        ("/v1/market/instruments/{category}/{symbol}", "404"),
+        ("/v1/market/instruments", "400"),
+    } <= statuses
     label_values = " ".join(value for _, labels in api for value in labels.values())
     for raw in ("BTCUSDT", "NOSUCHCOIN", "XYZZY", "not-a-cursor", "base_coin", "limit="):
         assert raw not in label_values  # route templates only: no paths, no query strings

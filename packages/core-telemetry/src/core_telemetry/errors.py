@@ -77,6 +77,9 @@ def _before_send(scrubber: Scrubber) -> Callable[[dict[str, Any], Any], dict[str
         for name in ("request_id", "task_id"):
             if bound.get(name) is not None:
                 tags.setdefault(name, str(bound[name]))
+        # A failed task is reported by Sentry's Celery integration after our binding has ended.
+        if "celery_task_id" in tags:
+            tags.setdefault("task_id", tags["celery_task_id"])
         scrubbed: dict[str, Any] = scrubber.walk(event)
         return scrubbed
 
