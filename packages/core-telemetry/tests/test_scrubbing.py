@@ -1,7 +1,6 @@
 """What an error report may carry: the process's secrets, URL passwords, bearer tokens and statement
 parameters are masked wherever they appear in the event."""
 
-
 from core_config import build_settings
 from core_telemetry.errors import FILTERED, Scrubber, secret_values
 
