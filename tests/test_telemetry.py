@@ -172,7 +172,10 @@ def test_a_sync_is_one_trace_from_the_request_to_bybit_and_the_database(
     assert f"span_id={server.span_id}" in access[0]
     synced = [line for line in traced_worker.output().splitlines() if "instruments synced" in line]
     assert synced
-    assert all(f"trace_id={trace_id}" in line and f"task_id={task_id}" in line for line in synced)
+    for line in synced:
+        assert f"trace_id={trace_id}" in line
+        assert f"task_id={task_id}" in line
+        assert "request_id=trace-one-sync" in line  # sent in the message headers
     span_ids = {re.search(r"span_id=([0-9a-f]{16})", line).group(1) for line in synced}  # type: ignore[union-attr]
     assert span_ids <= set(by_id)
 

@@ -16,6 +16,8 @@ from kombu.exceptions import OperationalError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from core_config import current_log_context
+
 SYNC_INSTRUMENTS = "sync.instruments"
 SYNC_KLINES = "sync.klines"
 _KNOWN_KEY = "api:task:{}"
@@ -72,9 +74,12 @@ class TaskQueue:
         """Enqueue task ``name`` and return its id.
 
         The id is recorded before the task is sent, so that a task which was queued just as the
-        deadline passed is still known when the caller asks about it.
+        deadline passed is still known when the caller asks about it. The request id travels in
+        the message's headers, so that the worker's log lines of the task carry it too.
         """
         task_id = str(uuid.uuid4())
+        request_id = current_log_context().get("request_id")
+        headers = {"request_id": request_id} if request_id else None
         try:
             async with asyncio.timeout(self._timeout * 2):
                 await self._redis.set(_KNOWN_KEY.format(task_id), name, ex=self._result_ttl)
@@ -84,6 +89,7 @@ class TaskQueue:
                     kwargs=kwargs,
                     queue=self._queue,
                     task_id=task_id,
+                    headers=headers,
                     retry=False,
                 )
         except _UNAVAILABLE as exc:

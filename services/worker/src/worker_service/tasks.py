@@ -64,7 +64,10 @@ def _sync_context(task: Task[Any, Any]) -> Iterator[SyncContext]:
 def _run_sync(task: Task[Any, Any], what: str, sync: Callable[[SyncContext], T]) -> T:
     """Run ``sync``, turning Bybit's errors into a Celery retry or a clear failure."""
     settings = _app(task).settings
-    with bind_log_context(task_id=task.request.id, task=task.name):
+    # The request that sent the task (the API puts its id in the message headers), if any.
+    sent_by = getattr(task.request, "request_id", None)
+    fields = {"request_id": sent_by} if isinstance(sent_by, str) else {}
+    with bind_log_context(**fields, task_id=task.request.id, task=task.name):
         try:
             with _sync_context(task) as context:
                 return sync(context)
