@@ -173,7 +173,9 @@ def server(command: list[str], settings: Settings, log: Path, probe_path: str) -
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                raise SystemExit(f"{command[-1]} did not answer on {base_url} in {START_SECONDS} s; see {log}")
+                raise SystemExit(
+                    f"{command[-1]} did not answer on {base_url} in {START_SECONDS} s; see {log}"
+                )
             time.sleep(0.1)
         yield Server(base_url, process.pid)
     finally:
