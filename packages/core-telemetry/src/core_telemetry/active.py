@@ -22,9 +22,9 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerPro
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import SpanKind, StatusCode
 
-from core_config import current_log_context
 from core_telemetry.environment import TelemetryPlan
 from core_telemetry.logs import _enable as enable_log_fields
+from core_telemetry.logs import bound_ids
 from core_telemetry.telemetry import PoolStats, Telemetry
 
 if TYPE_CHECKING:
@@ -35,7 +35,6 @@ SCOPE = "core_telemetry"
 _SHORT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _TASK_BUCKETS = (0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
 _ROW_BUCKETS = (0, 1, 10, 100, 1_000, 10_000, 100_000, 1_000_000)
-_CONTEXT_ATTRIBUTES = ("request_id", "task_id")
 
 
 class _LogContextSpanProcessor(SpanProcessor):
@@ -43,11 +42,8 @@ class _LogContextSpanProcessor(SpanProcessor):
     log lines use, so a request id from a log line or an error answer finds its trace."""
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        fields = current_log_context()
-        for name in _CONTEXT_ATTRIBUTES:
-            value = fields.get(name)
-            if value is not None:
-                span.set_attribute(name, str(value))
+        for name, value in bound_ids().items():
+            span.set_attribute(name, value)
 
     def on_end(self, span: ReadableSpan) -> None:
         pass

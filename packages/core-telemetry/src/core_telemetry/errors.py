@@ -18,7 +18,7 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, SecretStr
 
-from core_config import current_log_context
+from core_telemetry.logs import bound_ids
 
 FILTERED = "[Filtered]"
 _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:)[^@\s/]+@")
@@ -72,11 +72,9 @@ class Scrubber:
 
 def _before_send(scrubber: Scrubber) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     def before_send(event: dict[str, Any], _: Any) -> dict[str, Any]:
-        bound = current_log_context()
         tags = event.setdefault("tags", {})
-        for name in ("request_id", "task_id"):
-            if bound.get(name) is not None:
-                tags.setdefault(name, str(bound[name]))
+        for name, value in bound_ids().items():
+            tags.setdefault(name, value)
         # A failed task is reported by Sentry's Celery integration after our binding has ended.
         if "celery_task_id" in tags:
             tags.setdefault("task_id", tags["celery_task_id"])

@@ -9,11 +9,19 @@ import logging
 from collections.abc import MutableMapping
 from typing import Any
 
+from core_config import current_log_context
+
 _tracing = [False]
 
 
 def _enable() -> None:
     _tracing[0] = True
+
+
+def bound_ids() -> dict[str, str]:
+    """The request id and task id bound to the work in progress (the log lines' fields), if any."""
+    fields = current_log_context()
+    return {name: str(fields[name]) for name in ("request_id", "task_id") if fields.get(name) is not None}
 
 
 def trace_fields() -> dict[str, str]:

@@ -16,7 +16,7 @@ from kombu.exceptions import OperationalError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from core_config import current_log_context
+from api_service.request_id import current_request_id
 
 SYNC_INSTRUMENTS = "sync.instruments"
 SYNC_KLINES = "sync.klines"
@@ -78,7 +78,7 @@ class TaskQueue:
         the message's headers, so that the worker's log lines of the task carry it too.
         """
         task_id = str(uuid.uuid4())
-        request_id = current_log_context().get("request_id")
+        request_id = current_request_id()
         headers = {"request_id": request_id} if request_id else None
         try:
             async with asyncio.timeout(self._timeout * 2):
