@@ -105,13 +105,13 @@ def test_dockerfile_and_context_exist(name: str) -> None:
         assert (context / source).exists(), source
 
 
-def test_beat_runs_alone_and_workers_run_their_commands() -> None:
+def test_beat_and_stream_run_alone_and_workers_run_their_commands() -> None:
     workers = [s for s in DOCKER.values() if s["type"] == "worker"]
     commands = {s["dockerCommand"]: s for s in workers}
-    assert set(commands) == {"worker-service worker", "worker-service beat"}
-    beat = commands["worker-service beat"]
-    assert beat["numInstances"] == 1
-    assert "scaling" not in beat
+    assert set(commands) == {"worker-service worker", "worker-service beat", "worker-service stream"}
+    for single in ("worker-service beat", "worker-service stream"):
+        assert commands[single]["numInstances"] == 1
+        assert "scaling" not in commands[single]
 
 
 def test_health_check_path_is_a_route_of_the_api() -> None:

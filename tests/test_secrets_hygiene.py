@@ -20,7 +20,7 @@ from api_service import create_app, serve_app
 from api_service.tokens import hash_token
 from bybit_client import AsyncBybitClient, BybitError
 from bybit_client.testing import FakeBybit
-from core_config import Settings
+from core_config import Settings, log_formatter
 from db_core import Database, async_session_factory
 from db_user import (
     USER_DB,
@@ -77,7 +77,7 @@ async def test_whole_flow_leaks_no_secret(
     canary_key_file: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    fake_bybit.network = test_settings.bybit_network.value
+    fake_bybit.network = test_settings.bybit_network
     settings = test_settings.model_copy(
         update={"render_master_key_path": canary_key_file, "bybit_api_url": fake_bybit.base_url}
     )
@@ -149,6 +149,12 @@ async def test_whole_flow_leaks_no_secret(
             await client.wallet_balance()
         seen += [str(caught.value), repr(caught.value)]
 
+    # The lines as production writes them, in both formats.
+    seen += [
+        log_formatter(json_lines=json_lines).format(record)
+        for record in caplog.records
+        for json_lines in (True, False)
+    ]
     seen += [record.getMessage() for record in caplog.records]
     seen += [json.dumps(record.__dict__, default=str) for record in caplog.records]
     seen.append(caplog.text)

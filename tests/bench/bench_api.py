@@ -1,9 +1,11 @@
 """The API under load (wrk, 32 connections) against two baselines served the same way.
 
 Pairs, each measured in the same run, alternating which side goes first, round after round:
-- ``/health/live`` of the real API (``api-serve``: one uvicorn worker, ENVIRONMENT=test, INFO
-  logging, one access line per request written to a log file) against a bare FastAPI app with one
-  hello route under the same uvicorn options.
+- ``/health/live`` of the real API (``api-serve``: one uvicorn worker, ENVIRONMENT=staging so its
+  lines are production's JSON lines, INFO logging, one access line per request written to a log
+  file) against a bare FastAPI app with one
+  hello route under the same uvicorn options with uvicorn's own access log on, written to a log
+  file the same way: both sides write one line per request.
 - ``/v1/market/instruments?limit=50`` of the real API against the same SQL through a raw psycopg
   pool in autocommit answered with orjson (``reference_apps``), both reading one fresh general
   database holding the fake exchange's ~1,900 instruments.
@@ -148,13 +150,14 @@ def server(command: list[str], settings: Settings, log: Path, probe_path: str) -
         generate_key_file(master_key)
     env = {
         **os.environ,
-        "ENVIRONMENT": "test",
+        "ENVIRONMENT": "staging",  # production's rules and its JSON log lines
         "LOG_LEVEL": "INFO",
         "API_HOST": "127.0.0.1",
         "API_WORKERS": "1",
         "PORT": str(port),
         "DATABASE_URL_USER": settings.database_url_user.get_secret_value(),
         "DATABASE_URL_GENERAL": settings.database_url_general.get_secret_value(),
+        "REDIS_URL": settings.redis_url.get_secret_value(),
         "RENDER_MASTER_KEY_PATH": str(master_key),
     }
     base_url = f"http://127.0.0.1:{port}"
@@ -218,7 +221,9 @@ def same_instruments(api: Server, reference: Server) -> None:
         raise SystemExit(f"expected a full page of 50 with a next cursor, got {len(ours['items'])}")
 
 
-def rows_for(benchmark: str, baseline: str, goal: str, ours: list[Load], theirs: list[Load]) -> list[Row]:
+def rows_for(
+    benchmark: str, baseline: str, goal: str, ours: list[Load], theirs: list[Load], p99_goal: str = "reported"
+) -> list[Row]:
     unit = f"wrk {CONNECTIONS} connections, median of {ROUNDS} x {SECONDS} s"
 
     def row(metric: str, field: str, unit: str, goal: str, higher_is_better: bool = False) -> Row:
@@ -230,7 +235,7 @@ def rows_for(benchmark: str, baseline: str, goal: str, ours: list[Load], theirs:
     return [
         row("req/s", "requests_per_second", f"requests/s, {unit}", goal, higher_is_better=True),
         row("p50 latency ms", "p50_ms", f"ms, {unit}", "reported"),
-        row("p99 latency ms", "p99_ms", f"ms, {unit}", "reported"),
+        row("p99 latency ms", "p99_ms", f"ms, {unit}", p99_goal),
         row("server CPU us/request", "cpu_us_per_request", f"us of the server process, {unit}", "reported"),
     ]
 
@@ -277,7 +282,8 @@ def run() -> list[Row]:
         settings = stack.enter_context(fresh_databases())
         api_log = work / "api.log"
         api = stack.enter_context(server([api_serve], settings, api_log, "/health/live"))
-        hello = stack.enter_context(server([*reference, "hello"], settings, work / "hello.log", "/hello"))
+        hello_log = work / "hello.log"
+        hello = stack.enter_context(server([*reference, "hello"], settings, hello_log, "/hello"))
         raw = stack.enter_context(
             server([*reference, "instruments"], settings, work / "raw.log", INSTRUMENTS_PATH)
         )
@@ -290,17 +296,22 @@ def run() -> list[Row]:
                 Pair(INSTRUMENTS, api, INSTRUMENTS_PATH, raw, INSTRUMENTS_PATH),
             ],
         )
-        lines = len(api_log.read_bytes().splitlines())
-        print(f"  the API wrote {lines:,} log lines ({api_log.stat().st_size / 1e6:.1f} MB) to its log file")
-    logged = "api: one INFO access line per request, stderr to a file"
+        for name, log in (("the API", api_log), ("the hello app", hello_log)):
+            lines = len(log.read_bytes().splitlines())
+            print(f"  {name} wrote {lines:,} log lines ({log.stat().st_size / 1e6:.1f} MB) to its log file")
+    logged = "api: one INFO JSON access line per request, stderr to a file"
     return [
         *rows_for(
-            LIVE, "a bare FastAPI hello route, same uvicorn options", f">= 0.9x ({logged})", *loads[LIVE]
+            LIVE,
+            "a bare FastAPI hello route, uvicorn's own access log on (stderr to a file), same options",
+            f">= 0.9x ({logged})",
+            *loads[LIVE],
         ),
         *rows_for(
             INSTRUMENTS,
             "the same SQL via a raw psycopg pool (autocommit) + orjson, same uvicorn options",
             f">= 0.8x ({logged})",
             *loads[INSTRUMENTS],
+            p99_goal="p99 <= 1.5x the baseline's (ratio >= 0.67x)",
         ),
     ]

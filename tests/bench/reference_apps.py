@@ -1,15 +1,19 @@
 """The two baselines of the API benchmark, served exactly as ``api-serve`` serves the real API.
 
-- ``hello``: a bare FastAPI app with one route, ``GET /hello`` -> ``{"status": "ok"}``.
+- ``hello``: a bare FastAPI app with one route, ``GET /hello`` -> ``{"status": "ok"}``, with
+  uvicorn's own access log on (its default logging configuration), written to stderr as the
+  API's lines are: both sides write one line per request to the same kind of sink.
 - ``instruments``: ``GET /v1/market/instruments?limit=`` running the API's query (the same SQL:
   columns, decimal text, order and limit + 1 for the next cursor) through a raw psycopg pool in
   autocommit (one round trip, as the API's reader), answered with orjson in the API's JSON shape.
 
 Run as ``python reference_apps.py hello|instruments``: settings (port, host, database URL, pool
 sizes) come from the environment through core-config, and the uvicorn options are the ones
-``api-serve`` passes, read from ``api_service.serve`` itself so the baseline cannot drift from it.
+``api-serve`` passes, read from ``api_service.serve`` itself so the baseline cannot drift from it
+(``hello`` changes only its logging, as said above).
 """
 
+import copy
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -23,13 +27,13 @@ from psycopg_pool import AsyncConnectionPool
 
 from api_service import serve
 from core_config import get_settings, libpq_url
-from db_general import InstrumentListing
+from db_general import LISTED_INSTRUMENT_COLUMNS
 from db_general.pagination import encode_cursor
 
 # The keys of the API's listing; the query below is written out, as a raw baseline's would be.
-INSTRUMENT_COLUMNS = tuple(InstrumentListing.__annotations__)
-# The statement db_general.list_instruments sends without filters: keep the two in step (the
-# benchmark checks that both sides answer the same JSON).
+INSTRUMENT_COLUMNS = tuple(column.name for column in LISTED_INSTRUMENT_COLUMNS)
+# The statement db_general.list_instruments sends without filters (its select list comes from the
+# table metadata there): keep the two in step (the benchmark checks both sides answer the same JSON).
 INSTRUMENTS_QUERY = """
     SELECT category, symbol, status, base_coin, quote_coin, tick_size::text, qty_step::text,
            min_order_qty::text, max_order_qty::text, min_notional::text, launch_time, first_seen_at,
@@ -100,10 +104,19 @@ def api_serve_options() -> dict[str, Any]:
     return captured
 
 
+def uvicorn_access_log_options() -> dict[str, Any]:
+    """Uvicorn's own access log on, its default logging configuration, every line to stderr."""
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["handlers"]["access"]["stream"] = "ext://sys.stderr"
+    return {"access_log": True, "log_config": config}
+
+
 def main(name: str) -> None:
     if name not in FACTORIES:
         raise SystemExit(f"usage: reference_apps.py {'|'.join(FACTORIES)}")
     options = api_serve_options()
+    if name == "hello":
+        options.update(uvicorn_access_log_options())
     uvicorn.run(f"reference_apps:{FACTORIES[name].__name__}", **options)
 
 

@@ -1,4 +1,4 @@
-"""`make run`: the servers, both databases migrated, a local master key, then api, worker and beat.
+"""`make run`: the servers, both databases migrated, a local master key, then api, worker, beat and stream.
 
 Everything runs in the foreground with the services' logs interleaved and prefixed; SIGINT or
 SIGTERM stops the services first, then the embedded servers.
@@ -39,6 +39,7 @@ def services(folder: Path) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
         ("api", "api-serve", ()),
         ("worker", "worker-service", ("worker",)),
         ("beat", "worker-service", ("beat", "--schedule", str(folder / "beat-schedule"))),
+        ("stream", "worker-service", ("stream",)),
     )
 
 

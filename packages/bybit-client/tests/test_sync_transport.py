@@ -13,9 +13,16 @@ from pathlib import Path
 import orjson
 import pytest
 
-from bybit_client import BybitClient, BybitError, BybitInvalidRequestError, BybitTransientError, endpoints
+from bybit_client import (
+    BybitClient,
+    BybitError,
+    BybitInvalidRequestError,
+    BybitTransientError,
+    endpoints,
+    ms_to_datetime,
+)
 from bybit_client.core import ClientCore, HttpResponse
-from bybit_client.models import Kline, klines_from_rows, ms_to_datetime
+from bybit_client.models import Kline, klines_from_rows
 from bybit_client.testing import FakeBybit, fast_retry_policy
 
 

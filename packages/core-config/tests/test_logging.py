@@ -1,250 +1,176 @@
-"""Log lines: JSON with bound context fields in production, key=value text locally."""
+"""Log lines: JSON with the context fields in production, readable text locally, for structlog's
+lines and the standard library's alike, written through ``logging`` the moment they are logged."""
 
 import asyncio
 import io
 import json
 import logging
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
+import structlog
+from pydantic import SecretStr
 
-from core_config import bind_log_context, configure_logging, log_line
-from core_config.logging_setup import HOLD_SECONDS
+from core_config import REQUEST_ID, bind_log_context, configure_logging, get_logger, log_formatter
+
+SECRET = "hunter2-canary"
 
 
 @pytest.fixture
-def restore_root_logger() -> object:
+def stream() -> Iterator[io.StringIO]:
+    """Where the configured handler writes; the root logger and structlog are restored after."""
     root = logging.getLogger()
     saved = (root.handlers[:], root.level)
-    yield root
+    written = io.StringIO()
+    yield written
     root.handlers[:], level = saved
     root.setLevel(level)
+    structlog.reset_defaults()
 
 
-def test_json_lines_carry_bound_context(
-    restore_root_logger: object, capsys: pytest.CaptureFixture[str]
-) -> None:
-    configure_logging("INFO", json_lines=True)
-    with bind_log_context(request_id="req-1"):
-        logging.getLogger("x").info("hello %s", "world", extra={"status": 200})
-    logging.getLogger("x").debug("hidden below INFO")
-    (line,) = capsys.readouterr().err.splitlines()
-    record = json.loads(line)
-    assert record["message"] == "hello world"
-    assert record["request_id"] == "req-1"
-    assert record["status"] == 200
-    assert record["level"] == "INFO"
+def configure(stream: io.StringIO, level: str = "INFO", *, json_lines: bool) -> None:
+    configure_logging(level, json_lines=json_lines)
+    handler = logging.getLogger().handlers[-1]
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(stream)
 
 
-def test_text_lines_show_extras(restore_root_logger: object, capsys: pytest.CaptureFixture[str]) -> None:
-    configure_logging("DEBUG", json_lines=False)
-    with bind_log_context(task_id="t-9"):
-        logging.getLogger("y").warning("careful")
-    (line,) = capsys.readouterr().err.splitlines()
-    assert "WARNING" in line
-    assert line.endswith("careful task_id=t-9")
+def json_lines_of(stream: io.StringIO) -> list[dict[str, object]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
 
 
-def test_json_time_is_iso_8601_utc_with_milliseconds(
-    restore_root_logger: object, capsys: pytest.CaptureFixture[str]
-) -> None:
-    configure_logging("INFO", json_lines=True)
+def test_json_lines_carry_the_request_id_and_bound_fields(stream: io.StringIO) -> None:
+    configure(stream, json_lines=True)
+    token = REQUEST_ID.set("req-1")
+    try:
+        with bind_log_context(task_id="t-9"):
+            get_logger("ours").info("GET /x 200", status=200)
+            logging.getLogger("theirs").info("hello %s", "world", extra={"status": 201})
+    finally:
+        REQUEST_ID.reset(token)
+    get_logger("ours").debug("hidden below INFO")
+    logging.getLogger("theirs").debug("hidden below INFO")
+    get_logger("ours").info("after the request")
+    ours, theirs, after = json_lines_of(stream)
+    assert ours == ours | {"message": "GET /x 200", "status": 200, "level": "info", "logger": "ours"}
+    assert theirs == theirs | {"message": "hello world", "status": 201, "level": "info", "logger": "theirs"}
+    for line in (ours, theirs):
+        assert (line["request_id"], line["task_id"]) == ("req-1", "t-9")
+    assert "request_id" not in after
+    assert "task_id" not in after
+
+
+def test_json_time_is_iso_8601_utc(stream: io.StringIO) -> None:
+    configure(stream, json_lines=True)
     before = datetime.now(UTC)
-    logging.getLogger("x").info("first")
+    get_logger("x").info("first")
     logging.getLogger("x").info("second")
     after = datetime.now(UTC)
-    for line in capsys.readouterr().err.splitlines():
-        written = json.loads(line)["time"]
+    for line in json_lines_of(stream):
+        written = str(line["time"])
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", written)
         assert before - timedelta(milliseconds=1) <= datetime.fromisoformat(written) <= after
 
 
-def test_text_line_keeps_extras_on_the_first_line_and_the_traceback_after(
-    restore_root_logger: object, capsys: pytest.CaptureFixture[str]
-) -> None:
-    configure_logging("INFO", json_lines=False)
+def test_text_lines_show_level_logger_message_and_fields(stream: io.StringIO) -> None:
+    configure(stream, "DEBUG", json_lines=False)
+    with bind_log_context(task_id="t-9"):
+        logging.getLogger("y").warning("careful", extra={"attempt": 2})
+        get_logger("z").debug("looked %s times", 3, symbol="BTCUSDT")
+    first, second = stream.getvalue().splitlines()
+    assert re.fullmatch(r"\d\d:\d\d:\d\d \[warning *\] careful \[y\] task_id=t-9 attempt=2", first)
+    assert re.fullmatch(r"\d\d:\d\d:\d\d \[debug *\] looked 3 times \[z\] symbol=BTCUSDT task_id=t-9", second)
+
+
+@pytest.mark.parametrize("from_structlog", [True, False])
+def test_text_line_comes_first_and_the_traceback_after(stream: io.StringIO, from_structlog: bool) -> None:
+    configure(stream, json_lines=False)
     with bind_log_context(request_id="req-2"):
         try:
             raise RuntimeError("boom")
         except RuntimeError:
-            logging.getLogger("z").exception("failed")
-    first, *rest = capsys.readouterr().err.splitlines()
-    assert re.fullmatch(r"\d\d:\d\d:\d\d ERROR   z: failed request_id=req-2", first)
+            (get_logger("z") if from_structlog else logging.getLogger("z")).exception("failed")
+    first, *rest = stream.getvalue().splitlines()
+    assert re.fullmatch(r"\d\d:\d\d:\d\d \[error *\] failed \[z\] request_id=req-2", first)
     assert rest[0] == "Traceback (most recent call last):"
     assert rest[-1] == "RuntimeError: boom"
 
 
-def test_uvicorn_colour_copy_of_the_message_is_not_repeated(
-    restore_root_logger: object, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("from_structlog", [True, False])
+def test_json_line_holds_the_traceback(stream: io.StringIO, from_structlog: bool) -> None:
+    configure(stream, json_lines=True)
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        (get_logger("z") if from_structlog else logging.getLogger("z")).exception("failed")
+    (line,) = json_lines_of(stream)
+    assert line["message"] == "failed"
+    assert str(line["exception"]).startswith("Traceback (most recent call last):")
+    assert str(line["exception"]).endswith("RuntimeError: boom")
+
+
+def test_uvicorn_lines_are_rendered_once_without_the_colour_copy(stream: io.StringIO) -> None:
+    for name in ("uvicorn", "uvicorn.error"):  # what uvicorn's own configuration leaves behind
+        logging.getLogger(name).addHandler(logging.StreamHandler(io.StringIO()))
+        logging.getLogger(name).propagate = False
+        logging.getLogger(name).setLevel(logging.INFO)
+    configure(stream, json_lines=True)
+    logging.getLogger("uvicorn.error").info("Started %s", "server", extra={"color_message": "Started %s"})
+    (line,) = json_lines_of(stream)
+    assert line["message"] == "Started server"
+    assert line["logger"] == "uvicorn.error"
+    assert "color_message" not in line
+
+
+def test_structlog_loggers_write_through_the_same_handler(stream: io.StringIO) -> None:
+    configure(stream, json_lines=True)
+    structlog.get_logger("elsewhere").warning("through structlog's own entry", n=1)
+    (line,) = json_lines_of(stream)
+    assert line == line | {"message": "through structlog's own entry", "n": 1, "logger": "elsewhere"}
+
+
+def test_caplog_sees_the_record_production_writes(
+    stream: io.StringIO, caplog: pytest.LogCaptureFixture
 ) -> None:
-    configure_logging("INFO", json_lines=False)
-    logging.getLogger("colour.test").info("Started %s", "server", extra={"color_message": "Started %s"})
-    (line,) = capsys.readouterr().err.splitlines()
-    assert line.endswith("colour.test: Started server")
+    configure(stream, json_lines=True)
+    caplog.handler.setFormatter(log_formatter(json_lines=True))
+    token = REQUEST_ID.set("r-2")
+    try:
+        get_logger("api.access").info("GET /z 404", status=404)
+    finally:
+        REQUEST_ID.reset(token)
+    (record,) = caplog.records
+    assert isinstance(record.msg, dict)
+    assert (record.msg["event"], record.msg["status"], record.msg["request_id"]) == ("GET /z 404", 404, "r-2")
+    (written,) = stream.getvalue().splitlines()
+    assert caplog.text.splitlines() == [written]
 
 
-def _without_time(line: str, json_lines: bool) -> object:
-    if json_lines:
-        fields = json.loads(line)
-        del fields["time"]
-        return fields
-    return line.split(" ", 1)[1]  # the text line starts with HH:MM:SS
+async def test_a_line_is_written_when_it_is_logged(stream: io.StringIO) -> None:
+    configure(stream, json_lines=True)
+    get_logger("api.access").info("GET /1 200")
+    assert [line["message"] for line in json_lines_of(stream)] == ["GET /1 200"]
+    await asyncio.sleep(0)
+    assert len(json_lines_of(stream)) == 1
+
+
+def test_a_field_orjson_refuses_is_still_written(stream: io.StringIO) -> None:
+    configure(stream, json_lines=True)
+    get_logger("x").info("big", big=2**70)
+    assert json_lines_of(stream)[0]["big"] == 2**70
 
 
 @pytest.mark.parametrize("json_lines", [True, False])
-def test_log_line_writes_the_line_logging_writes(
-    restore_root_logger: object, capsys: pytest.CaptureFixture[str], json_lines: bool
-) -> None:
-    configure_logging("INFO", json_lines=json_lines)
-    access = logging.getLogger("api.access")
-    with bind_log_context(request_id="r-1"):
-        log_line(access, logging.INFO, "GET /x 200", {"status": 200, "duration_ms": 0.5})
-        access.info("GET /x 200", extra={"status": 200, "duration_ms": 0.5})
-    direct, through_logging = capsys.readouterr().err.splitlines()
-    assert _without_time(direct, json_lines) == _without_time(through_logging, json_lines)
-    assert "request_id" in direct
-    assert "r-1" in direct
-
-
-def test_log_line_keeps_to_the_level(restore_root_logger: object, capsys: pytest.CaptureFixture[str]) -> None:
-    configure_logging("WARNING", json_lines=False)
-    log_line(logging.getLogger("api.access"), logging.INFO, "GET /x 200", {})
-    log_line(logging.getLogger("api.access"), logging.WARNING, "GET /y 200", {})
-    (line,) = capsys.readouterr().err.splitlines()
-    assert "GET /y 200" in line
-
-
-def test_log_line_goes_through_logging_when_another_handler_listens(
-    restore_root_logger: object, capsys: pytest.CaptureFixture[str]
-) -> None:
-    configure_logging("INFO", json_lines=False)
-    records: list[logging.LogRecord] = []
-
-    class Listener(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            records.append(record)
-
-    listener = Listener()
-    access = logging.getLogger("api.access")
-    access.addHandler(listener)
-    try:
-        with bind_log_context(request_id="r-2"):
-            log_line(access, logging.INFO, "GET /z 404", {"status": 404})
-    finally:
-        access.removeHandler(listener)
-    (record,) = records
-    assert (record.getMessage(), record.status, record.request_id) == ("GET /z 404", 404, "r-2")  # type: ignore[attr-defined]
-    (line,) = capsys.readouterr().err.splitlines()  # still written once by the configured handler
-    assert line.endswith("GET /z 404 request_id=r-2 status=404")
-
-
-def test_log_line_makes_no_record_when_only_the_configured_handler_listens(
-    restore_root_logger: object, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    configure_logging("INFO", json_lines=True)
-    made: list[str] = []
-    make_record = logging.Logger.makeRecord
-
-    def counting(self: logging.Logger, *args: Any, **kwargs: Any) -> logging.LogRecord:
-        made.append(self.name)
-        return make_record(self, *args, **kwargs)
-
-    monkeypatch.setattr(logging.Logger, "makeRecord", counting)
-    log_line(logging.getLogger("api.access"), logging.INFO, "GET /x 200", {"status": 200})
-    assert made == []
-    assert json.loads(capsys.readouterr().err)["status"] == 200
-
-
-def _messages(written: str) -> list[str]:
-    return [line.split(": ", 1)[1] for line in written.splitlines()]
-
-
-async def test_lines_in_an_event_loop_are_held_briefly_and_written_together(
-    restore_root_logger: object, capsys: pytest.CaptureFixture[str]
-) -> None:
-    configure_logging("INFO", json_lines=False)
-    access = logging.getLogger("api.access")
-    log_line(access, logging.INFO, "GET /1 200", {})
-    await asyncio.sleep(0)
-    log_line(access, logging.INFO, "GET /2 200", {})
-    assert capsys.readouterr().err == ""  # held across turns of the loop, for a moment
-    await asyncio.sleep(HOLD_SECONDS * 4)
-    assert _messages(capsys.readouterr().err) == ["GET /1 200", "GET /2 200"]
-
-
-async def test_a_line_logged_otherwise_comes_after_the_held_ones(
-    restore_root_logger: object, capsys: pytest.CaptureFixture[str]
-) -> None:
-    configure_logging("INFO", json_lines=False)
-    log_line(logging.getLogger("api.access"), logging.INFO, "GET /1 500", {})
-    logging.getLogger("api.errors").error("boom")
-    assert _messages(capsys.readouterr().err) == ["GET /1 500", "boom"]
-    await asyncio.sleep(HOLD_SECONDS * 4)
-    assert capsys.readouterr().err == ""  # nothing written twice
-
-
-async def test_flush_writes_what_is_held(
-    restore_root_logger: object, capsys: pytest.CaptureFixture[str]
-) -> None:
-    configure_logging("INFO", json_lines=False)
-    log_line(logging.getLogger("api.access"), logging.INFO, "GET /1 200", {})
-    logging.getLogger().handlers[0].flush()  # what logging.shutdown does at exit
-    assert capsys.readouterr().err.endswith("GET /1 200\n")
-
-
-def test_a_field_orjson_refuses_is_still_written(
-    restore_root_logger: object, capsys: pytest.CaptureFixture[str]
-) -> None:
-    configure_logging("INFO", json_lines=True)
-    log_line(logging.getLogger("api.access"), logging.INFO, "big", {"big": 2**70})
-    assert json.loads(capsys.readouterr().err)["big"] == 2**70
-
-
-class _RecordingStream(io.StringIO):
-    line_buffering = True
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.sizes: list[int] = []
-
-    def write(self, text: str) -> int:
-        self.sizes.append(len(text.encode()))
-        return super().write(text)
-
-
-@pytest.mark.parametrize("path", ["/ascii", "/non-ascii-é"])
-async def test_held_lines_are_written_in_pieces_a_pipe_never_interleaves(
-    restore_root_logger: object, path: str
-) -> None:
-    configure_logging("INFO", json_lines=True)
-    stream = _RecordingStream()
-    handler = logging.getLogger().handlers[0]
-    assert isinstance(handler, logging.StreamHandler)
-    handler.setStream(stream)
-    for number in range(100):
-        log_line(logging.getLogger("api.access"), logging.INFO, f"GET {path} {number}", {"n": number})
-    await asyncio.sleep(HOLD_SECONDS * 4)
-    assert [json.loads(line)["n"] for line in stream.getvalue().splitlines()] == list(range(100))
-    assert len(stream.sizes) > 1
-    assert max(stream.sizes) <= 4096
-
-
-def test_another_record_factory_sees_every_line(
-    restore_root_logger: object, capsys: pytest.CaptureFixture[str]
-) -> None:
-    configure_logging("INFO", json_lines=True)
-    ours = logging.getLogRecordFactory()
-
-    def with_trace_id(*args: Any, **kwargs: Any) -> logging.LogRecord:
-        record = ours(*args, **kwargs)
-        record.trace_id = "t-1"
-        return record
-
-    logging.setLogRecordFactory(with_trace_id)
-    try:
-        log_line(logging.getLogger("api.access"), logging.INFO, "GET /x 200", {})
-    finally:
-        logging.setLogRecordFactory(ours)
-    assert json.loads(capsys.readouterr().err)["trace_id"] == "t-1"
+def test_a_secret_field_is_written_masked(stream: io.StringIO, json_lines: bool) -> None:
+    configure(stream, json_lines=json_lines)
+    url = SecretStr(f"postgresql://app:{SECRET}@db/app")
+    get_logger("x").info("connecting", url=url)
+    logging.getLogger("y").info("connecting to %s", url, extra={"url": url})
+    with bind_log_context(url=url):
+        get_logger("x").info("bound")
+    written = stream.getvalue()
+    assert len(written.splitlines()) == 3
+    assert SECRET not in written
+    assert "**********" in written

@@ -1,18 +1,14 @@
 """Settings: defaults per network, overrides, URL normalisation, .env precedence, masking."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
 
-from core_config import (
-    BYBIT_API_URLS,
-    BybitNetwork,
-    ConfigError,
-    Settings,
-    build_settings,
-    mask_password,
-)
+from bybit_client.enums import Category, Interval, Network
+from core_config import ConfigError, Settings, build_settings, mask_password
 
 PASSWORD = "s3cr3t-Pa55"
 USER_URL = f"postgres://app:{PASSWORD}@db.internal:5432/users"
@@ -27,10 +23,10 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
 
 
-@pytest.mark.parametrize("network", list(BybitNetwork))
-def test_bybit_url_defaults_from_network(network: BybitNetwork) -> None:
+@pytest.mark.parametrize("network", list(Network))
+def test_bybit_url_defaults_from_network(network: Network) -> None:
     settings = build_settings(bybit_network=network)
-    assert settings.bybit_api_url == BYBIT_API_URLS[network]
+    assert settings.bybit_api_url == network.rest_url
     assert settings.bybit_api_url.startswith("https://")
 
 
@@ -80,6 +76,9 @@ def test_postgres_urls_are_normalised_to_psycopg(given: str, expected: str) -> N
         ("redis_url", "http://cache:6379", "not a Redis URL"),
         ("bybit_network", "moon", "Input should be 'mainnet', 'testnet' or 'demo'"),
         ("port", "eighty", "valid integer"),
+        ("bybit_ca_file", "/nonexistent/ca.pem", "Path does not point to a file"),
+        ("sync_kline_category", "option", "Input should be 'spot', 'linear' or 'inverse'"),
+        ("sync_kline_intervals", "1,7", "Input should be '1', '3', '5'"),
     ],
 )
 def test_bad_values_name_the_variable(variable: str, value: str, problem: str) -> None:
@@ -115,7 +114,7 @@ def test_environment_wins_over_dotenv_and_dotenv_over_defaults(monkeypatch: pyte
     Path(".env").write_text("BYBIT_NETWORK=mainnet\nLOG_LEVEL=debug\nPORT=9001\n")
     monkeypatch.setenv("PORT", "9002")
     settings = build_settings()
-    assert settings.bybit_network is BybitNetwork.MAINNET  # from .env
+    assert settings.bybit_network is Network.MAINNET  # from .env
     assert settings.log_level == "DEBUG"  # from .env, normalised
     assert settings.port == 9002  # the environment wins
     assert settings.api_workers == 1  # the default
@@ -127,6 +126,15 @@ def test_comma_lists_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = build_settings()
     assert settings.sync_kline_symbols == ["BTCUSDT", "SOLUSDT"]
     assert settings.cors_origins == ["https://a.example", "https://b.example"]
+
+
+def test_kline_terms_are_bybit_client_enums(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SYNC_KLINE_CATEGORY", "spot")
+    monkeypatch.setenv("SYNC_KLINE_INTERVALS", "1, 60,D")
+    settings = build_settings()
+    assert settings.sync_kline_category is Category.SPOT
+    assert settings.sync_kline_intervals == [Interval.MIN_1, Interval.HOUR_1, Interval.DAY]
+    assert all(type(interval) is Interval for interval in settings.sync_kline_intervals)
 
 
 def test_passwords_never_show(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -150,3 +158,9 @@ def test_errors_never_echo_the_value() -> None:
     assert len(caught.value.lines()) == 2
     assert PASSWORD not in str(caught.value)
     assert PASSWORD not in repr(caught.value)
+
+
+def test_settings_load_bybit_terms_without_the_http_client() -> None:
+    probe = "import sys, core_config; print(sorted(m for m in ('aiohttp', 'pycurl') if m in sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]"

@@ -58,7 +58,9 @@ def test_bad_configuration_prints_one_line_per_problem(
 
 
 def test_good_configuration_prints_settings_masked(tmp_path: Path) -> None:
-    env = _clean_env(DATABASE_URL_USER=f"postgres://u:{CANARY}@h/a", BYBIT_NETWORK="demo")
+    env = _clean_env(
+        DATABASE_URL_USER=f"postgres://u:{CANARY}@h/a", BYBIT_NETWORK="demo", SYNC_KLINE_INTERVALS="1, D"
+    )
     result = subprocess.run(
         [sys.executable, "-m", "core_config"],
         env=env,
@@ -69,4 +71,5 @@ def test_good_configuration_prints_settings_masked(tmp_path: Path) -> None:
     )
     assert "DATABASE_URL_USER=postgresql+psycopg://u:***@h/a" in result.stdout.splitlines()
     assert "BYBIT_API_URL=https://api-demo.bybit.com" in result.stdout.splitlines()
+    assert "SYNC_KLINE_INTERVALS=1,D" in result.stdout.splitlines()  # as the variable is written
     assert CANARY not in result.stdout

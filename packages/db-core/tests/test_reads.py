@@ -1,6 +1,6 @@
 """The read pool: autocommit psycopg connections with the engine's settings, replaced when dead;
-and a database that does not answer reported as ``DatabaseUnavailableError``, by the read pool
-and by sessions alike."""
+a database that does not answer reported as ``DatabaseUnavailableError``, by the read pool and by
+sessions alike; and readiness through either pool."""
 
 import asyncio
 from typing import Any
@@ -17,7 +17,9 @@ from db_core import (
     ReadPool,
     database_spec,
     fetch_rows,
+    head_revisions,
     means_unavailable,
+    migration_status,
 )
 
 # now() is the transaction's start: equal to the statement's start only in a transaction of its own.
@@ -36,21 +38,36 @@ async def test_reads_run_in_autocommit_with_the_engine_settings(general_database
     settings = build_settings(
         environment="test", database_url_general=general_database_url, db_statement_timeout_ms=1234
     )
-    database = Database(database_spec("general"), lambda: settings, application_name="reads-test")
+    pool = ReadPool(database_spec("general"), settings, application_name="reads-test")
     try:
-        async with database.reader() as connection:
+        async with pool.connection() as connection:
             await fetch_rows(connection, "SELECT pg_sleep(0.01)", {})
             [(_, own_transaction, timezone, timeout, name)] = await fetch_rows(connection, PROBE, {})
             count_runs = "SELECT count(*) FROM sync_runs WHERE kind = %(kind)s"
             [(count,)] = await fetch_rows(connection, count_runs, {"kind": "nothing"})
     finally:
-        await database.dispose()
+        await pool.close()
     assert own_transaction  # no BEGIN before the reader's statements
     assert (timezone, timeout, name) == ("UTC", "1234ms", "reads-test")
     assert count == 0
-    async with database.reader() as connection:  # a disposed database opens a fresh pool
-        assert await fetch_rows(connection, "SELECT 1", {}) == [(1,)]
-    await database.dispose()
+
+
+async def test_readiness_reads_the_revision_through_the_read_pool(
+    general_database_url: str, empty_database_url: str
+) -> None:
+    spec = database_spec("general")
+    migrated = ReadPool(spec, build_settings(environment="test", database_url_general=general_database_url))
+    empty = ReadPool(spec, build_settings(environment="test", database_url_general=empty_database_url))
+    try:
+        at_head, unmigrated = await migration_status(migrated, spec), await migration_status(empty, spec)
+        opened = migrated.pool.get_stats()["pool_size"]
+    finally:
+        await migrated.close()
+        await empty.close()
+    assert at_head.at_head
+    assert at_head.current == head_revisions(spec)
+    assert (unmigrated.reachable, unmigrated.current, unmigrated.at_head) == (True, (), False)
+    assert opened == 1  # the status took its connection from the pool and gave it back
 
 
 async def test_an_idle_dead_connection_is_replaced_before_use(general_database_url: str) -> None:
@@ -84,9 +101,15 @@ async def test_a_connection_used_a_moment_ago_is_not_pinged(general_database_url
 
 
 @pytest.mark.timeout(20)  # a hang, not a slow answer, is what this guards against
-@pytest.mark.parametrize("port_fixture", ["closed_port", "silent_port"])
+@pytest.mark.parametrize(
+    ("port_fixture", "reason"),
+    [
+        ("closed_port", "connecting to the server failed"),  # refused: said at once
+        ("silent_port", "couldn't get a connection after 0.50 sec"),  # hung: the pool timeout, not a hang
+    ],
+)
 async def test_a_dead_database_is_unavailable_within_the_pool_timeout(
-    port_fixture: str, request: pytest.FixtureRequest
+    port_fixture: str, reason: str, request: pytest.FixtureRequest
 ) -> None:
     port = request.getfixturevalue(port_fixture)
     url = f"postgresql://postgres:secret-password@127.0.0.1:{port}/nowhere"
@@ -99,7 +122,7 @@ async def test_a_dead_database_is_unavailable_within_the_pool_timeout(
     finally:
         await pool.close()
     message = str(raised.value)
-    assert "couldn't get a connection after 0.50 sec" in message  # the pool timeout, not a hang
+    assert reason in message
     assert "DATABASE_URL_GENERAL" in message
     assert "secret-password" not in message
 
@@ -147,16 +170,30 @@ async def _two_failed_checkouts(pool: ReadPool) -> list[str]:
 
 
 @pytest.mark.timeout(20)
-async def test_once_a_checkout_failed_the_next_waits_briefly(closed_port: int) -> None:
+async def test_a_server_that_refuses_is_reported_at_once_every_time(closed_port: int) -> None:
     url = f"postgresql://postgres@127.0.0.1:{closed_port}/nowhere"
-    settings = build_settings(environment="test", database_url_general=url, db_pool_timeout=2)
+    settings = build_settings(environment="test", database_url_general=url, db_pool_timeout=10)
     pool = ReadPool(database_spec("general"), settings)
     try:
-        messages = await _two_failed_checkouts(pool)
+        messages = await asyncio.wait_for(_two_failed_checkouts(pool), timeout=5)  # not 2 x 10 s
     finally:
         await pool.close()
-    assert "couldn't get a connection after 2.00 sec" in messages[0]
-    assert "couldn't get a connection after 1.00 sec" in messages[1]  # not the whole pool timeout again
+    assert all("connecting to the server failed" in message for message in messages)
+
+
+@pytest.mark.timeout(30)
+async def test_a_server_that_hangs_is_reported_when_connecting_times_out(silent_port: int) -> None:
+    url = f"postgresql://postgres@127.0.0.1:{silent_port}/nowhere"
+    settings = build_settings(
+        environment="test", database_url_general=url, db_pool_timeout=20, db_connect_timeout=2
+    )
+    pool = ReadPool(database_spec("general"), settings)
+    try:
+        # The first checkout ends when the connect times out, the second at once: not 2 x 20 s.
+        messages = await asyncio.wait_for(_two_failed_checkouts(pool), timeout=10)
+    finally:
+        await pool.close()
+    assert all("connecting to the server failed" in message for message in messages)
 
 
 async def test_a_statement_past_the_timeout_is_unavailable_and_a_bad_statement_is_not(

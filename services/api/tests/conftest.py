@@ -13,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api_service import create_app, serve_app
 from api_service.dependencies import general_database as general_database_dependency
 from api_service.dependencies import user_session as user_session_dependency
+from bybit_client import Network
 from bybit_client.testing import FakeBybit
-from core_config import BybitNetwork, Settings
+from core_config import Settings
 from db_core import ReadConnection
 from db_user import generate_key_file
 
@@ -31,7 +32,7 @@ def api_settings(
     generate_key_file(key_file)
     return test_settings.model_copy(
         update={
-            "bybit_network": BybitNetwork(fake_bybit_server.network),
+            "bybit_network": Network(fake_bybit_server.network),
             "render_master_key_path": key_file,
             "celery_queue": f"test-api-{uuid.uuid4().hex[:8]}",
             "health_check_timeout": 1.0,
@@ -41,13 +42,13 @@ def api_settings(
 
 
 class RolledBackReads:
-    """Stands in for the general database: every read runs on the test's own connection."""
+    """Stands in for the general database's read pool: every read runs on the test's own connection."""
 
     def __init__(self, connection: ReadConnection) -> None:
         self._connection = connection
 
     @asynccontextmanager
-    async def reader(self) -> AsyncIterator[ReadConnection]:
+    async def connection(self) -> AsyncIterator[ReadConnection]:
         yield self._connection
 
 

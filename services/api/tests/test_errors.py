@@ -1,5 +1,6 @@
 """One error shape for every 4xx and 5xx; request ids on every response and log line."""
 
+import json
 import logging
 
 import httpx
@@ -7,6 +8,7 @@ import pytest
 from fastapi import FastAPI
 
 from api_service import serve_app
+from core_config import log_formatter
 
 
 def assert_error_shape(response: httpx.Response, status: int, code: str) -> dict[str, object]:
@@ -62,7 +64,8 @@ async def test_forced_500_shows_no_internals(app: FastAPI, caplog: pytest.LogCap
     assert "RuntimeError" not in response.text
     logged = [r for r in caplog.records if r.name == "api.errors"]
     assert logged
-    assert logged[0].__dict__["request_id"] == "boom-1"
+    assert isinstance(logged[0].msg, dict)
+    assert logged[0].msg["request_id"] == "boom-1"
 
 
 async def test_request_id_is_echoed_or_made(client: httpx.AsyncClient) -> None:
@@ -77,15 +80,18 @@ async def test_request_id_is_echoed_or_made(client: httpx.AsyncClient) -> None:
 async def test_every_log_line_of_a_request_carries_its_id(
     client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.handler.setFormatter(log_formatter(json_lines=True))  # the lines production writes
     with caplog.at_level(logging.INFO):
         await client.get("/v1/meta", headers={"X-Request-ID": "trace-me"})
-    access = [r for r in caplog.records if r.name == "api.access"]
-    assert len(access) == 1
-    line = access[0].__dict__
-    assert (line["request_id"], line["method"], line["path"], line["status"]) == (
-        "trace-me",
+    written = [json.loads(line) for line in caplog.text.splitlines()]
+    lines = [line for line in written if line["logger"] != "httpx"]  # the test client's own line
+    assert lines
+    assert [line for line in lines if line.get("request_id") != "trace-me"] == []
+    (access,) = [line for line in lines if line["logger"] == "api.access"]
+    assert (access["message"], access["method"], access["path"], access["status"]) == (
+        "GET /v1/meta 200",
         "GET",
         "/v1/meta",
         200,
     )
-    assert line["duration_ms"] >= 0
+    assert access["duration_ms"] >= 0

@@ -6,13 +6,16 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from pydantic import SecretStr
+from redis import Redis
 
 from api_service.readiness import ReadinessProbe
 from core_config import Settings
+from db_general import StreamStatus, StreamTopicStatus, stream_status_key
 
 ClientFor = Callable[[Settings], AbstractAsyncContextManager[httpx.AsyncClient]]
 
@@ -171,3 +174,35 @@ async def test_a_database_that_accepts_but_never_answers_is_a_503(
     )
     assert status == 503
     assert _failed(body) == {"general_database": "no answer within 1 s"}
+
+
+async def test_stream_status_is_served_while_fresh_and_a_503_when_missing_or_stale(
+    client: httpx.AsyncClient, api_settings: Settings
+) -> None:
+    key = stream_status_key(api_settings.celery_queue)
+    with Redis.from_url(api_settings.redis_url.get_secret_value()) as redis:
+        redis.delete(key)
+        missing = await client.get("/health/stream")
+        assert missing.status_code == 503
+        assert missing.json()["error"]["code"] == "stream_down"
+
+        now = datetime.now(UTC)
+        status = StreamStatus(
+            at=now,
+            interval_seconds=5.0,
+            connected=True,
+            reconnects=2,
+            topics={"kline.1.BTCUSDT": StreamTopicStatus(last_message_at=now, messages=7)},
+            candles_written=3,
+            lag_ms=12.5,
+        )
+        redis.set(key, status.model_dump_json(), ex=60)
+        fresh = await client.get("/health/stream")
+        assert fresh.status_code == 200, fresh.json()
+        assert StreamStatus.model_validate(fresh.json()) == status
+
+        redis.set(key, status.model_copy(update={"at": now - timedelta(seconds=16)}).model_dump_json(), ex=60)
+        stale = await client.get("/health/stream")
+        assert stale.status_code == 503
+        assert stale.json()["error"]["message"] == "the kline stream stopped reporting"
+        redis.delete(key)

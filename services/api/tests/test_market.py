@@ -1,5 +1,6 @@
 """Market endpoints read the general database: filters, keyset pages, exact decimals, UTC times."""
 
+import inspect
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta, timezone
@@ -8,11 +9,15 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from fastapi.responses import Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api_service import routers
 from api_service.schemas import Instrument as InstrumentOut
-from api_service.schemas import InstrumentPage, KlineList
+from api_service.schemas import InstrumentPage, KlineList, Live
 from core_config import Settings
 from db_general.models import Instrument, Kline
 
@@ -185,11 +190,25 @@ async def test_tiny_decimals_stay_plain_and_times_leave_in_utc(
     assert item["launch_time"] == "2025-09-27T12:00:00Z"
 
 
+def routes_answering_without_their_model(app: FastAPI) -> set[str]:
+    """Routes that declare a response model yet return a ``Response`` they wrote themselves."""
+    modules = (routers.meta, routers.market, routers.tasks, routers.credentials)
+    included = (route for module in modules for route in module.router.routes)
+    return {
+        route.path
+        for route in (*app.routes, *included)
+        if isinstance(route, APIRoute)
+        and route.response_model is not None
+        and inspect.signature(route.endpoint).return_annotation is Response
+    }
+
+
 @pytest.mark.usefixtures("market")
 async def test_bodies_are_exactly_what_their_documented_models_write(
-    rolled_back_client: httpx.AsyncClient,
+    app: FastAPI, rolled_back_client: httpx.AsyncClient
 ) -> None:
-    # The market routes write rows straight to JSON; their documented models must still describe them.
+    # These routes write their bodies themselves (rows straight to JSON); each body must still be
+    # exactly what its declared model would write, and every such route is checked here.
     klines = {
         "category": "linear",
         "symbol": "BTCUSDT",
@@ -197,16 +216,24 @@ async def test_bodies_are_exactly_what_their_documented_models_write(
         "start": NOW.isoformat(),
         "end": (NOW + timedelta(hours=6)).isoformat(),
     }
-    cases: list[tuple[str, dict[str, Any], type[BaseModel]]] = [
-        ("/v1/market/instruments", {"limit": 5}, InstrumentPage),
-        ("/v1/market/instruments/spot/BTCUSDT", {}, InstrumentOut),
-        ("/v1/market/klines", klines, KlineList),
+    cases: list[tuple[str, str, dict[str, Any], type[BaseModel]]] = [
+        ("/health/live", "/health/live", {}, Live),
+        ("/v1/market/instruments", "/v1/market/instruments", {"limit": 5}, InstrumentPage),
+        (
+            "/v1/market/instruments/{category}/{symbol}",
+            "/v1/market/instruments/spot/BTCUSDT",
+            {},
+            InstrumentOut,
+        ),
+        ("/v1/market/klines", "/v1/market/klines", klines, KlineList),
     ]
-    for path, params, model in cases:
+    assert {route for route, *_ in cases} == routes_answering_without_their_model(app)
+    for _, path, params, model in cases:
         response = await rolled_back_client.get(path, params=params)
         assert response.status_code == 200, response.text
         assert response.headers["content-type"] == "application/json"
         body = response.json()
+        assert body, path
         assert model.model_validate(body).model_dump(mode="json") == body, path
 
 

@@ -26,10 +26,11 @@ from bybit_client.errors import (
     error_for_http_status,
     error_for_ret_code,
 )
-from bybit_client.models import RateLimitStatus, ms_to_datetime
+from bybit_client.models import RateLimitStatus
 from bybit_client.observe import CallEvents
 from bybit_client.retry import RetryPolicy
 from bybit_client.signing import auth_headers, build_body, build_query
+from bybit_client.times import datetime_to_ms, ms_to_datetime
 
 T = TypeVar("T")
 log = logging.getLogger("bybit_client")
@@ -239,7 +240,7 @@ class ClientCore:
     def _until_reset(self, error: BybitError) -> float | None:
         if not isinstance(error, BybitRateLimitError) or error.reset_at is None:
             return None
-        reset_ms = int(error.reset_at.timestamp() * 1000)
+        reset_ms = datetime_to_ms(error.reset_at)
         return (reset_ms - self.clock.now_ms()) / 1000
 
 

@@ -1,22 +1,21 @@
 """The blocking transport: libcurl (pycurl) handles, each keeping its connection alive between calls.
 
-libcurl does the HTTP work in C: about a quarter of urllib3's CPU per request (whose header
-parsing alone goes through the ``email`` package). A handle serves one request at a time, so idle
-handles wait in a small pool and a thread that finds none opens its own.
+A handle serves one request at a time, so idle handles wait in a small pool and a thread that
+finds none opens its own. Certificates are verified as ``bybit_client.tls`` says.
 """
 
 from collections.abc import Mapping
 
-import certifi
 import pycurl
 
 from bybit_client.core import HttpRequest, HttpResponse, TransportFailure
+from bybit_client.tls import UNTRUSTED_CERTIFICATE, CaFile, ca_bundle
 
 # What a curl error code means, for the error message (others show their number).
 CURL_FAILURES: dict[object, str] = {
     7: "could not connect",  # CURLE_COULDNT_CONNECT
     28: "timed out",  # CURLE_OPERATION_TIMEDOUT
-    60: "failed: the server's TLS certificate is not trusted",  # CURLE_PEER_FAILED_VERIFICATION
+    60: UNTRUSTED_CERTIFICATE,  # CURLE_PEER_FAILED_VERIFICATION
 }
 
 
@@ -43,7 +42,10 @@ def parse_headers(lines: list[bytes]) -> dict[str, str]:
 class CurlTransport:
     """Sends ``HttpRequest``s over kept-alive connections."""
 
-    def __init__(self, *, timeout: float, connect_timeout: float, max_connections: int) -> None:
+    def __init__(
+        self, *, timeout: float, connect_timeout: float, max_connections: int, ca_file: CaFile | None = None
+    ) -> None:
+        self._ca_bundle = ca_bundle(ca_file)
         self._timeout_ms = max(1, round(timeout * 1000))
         self._connect_timeout_ms = max(1, round(connect_timeout * 1000))
         self._max_idle = max_connections
@@ -54,7 +56,8 @@ class CurlTransport:
         handle.setopt(pycurl.NOSIGNAL, 1)  # timeouts without SIGALRM: safe in any thread
         handle.setopt(pycurl.TIMEOUT_MS, self._timeout_ms)
         handle.setopt(pycurl.CONNECTTIMEOUT_MS, self._connect_timeout_ms)
-        handle.setopt(pycurl.CAINFO, certifi.where())
+        handle.setopt(pycurl.CAINFO, self._ca_bundle)
+        handle.unsetopt(pycurl.CAPATH)  # the bundle only, never libcurl's built-in directory
         handle.setopt(pycurl.PROXY, "")  # like the other transports: no proxy from the environment
         handle.setopt(pycurl.FOLLOWLOCATION, 0)
         handle.setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)

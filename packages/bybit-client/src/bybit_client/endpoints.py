@@ -24,10 +24,10 @@ from bybit_client.models import (
     ServerTime,
     Ticker,
     WalletBalance,
-    datetime_to_ms,
     klines_from_rows,
 )
 from bybit_client.signing import PreEncoded
+from bybit_client.times import datetime_to_ms
 
 T = TypeVar("T")
 P = TypeVar("P")

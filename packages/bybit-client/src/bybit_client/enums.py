@@ -1,13 +1,76 @@
-"""Bybit's enumerations used in requests and results."""
+"""Bybit's terms, declared once: networks and their hosts, categories, intervals, order enums.
+
+Everything else in the tree imports these (settings, API schemas, the worker, the fake exchange);
+this module imports nothing but the standard library, so importing it is cheap.
+"""
 
 from enum import StrEnum
+from typing import Literal, get_args
+
+
+class Network(StrEnum):
+    """A Bybit network. An API key works only on the network it was created for."""
+
+    MAINNET = "mainnet"
+    TESTNET = "testnet"
+    DEMO = "demo"
+
+    @property
+    def rest_url(self) -> str:
+        """The REST base URL."""
+        return REST_URLS[self]
+
+    def public_stream_url(self, category: "Category") -> str:
+        """The public WebSocket URL of a category's market data (demo trading reads mainnet's)."""
+        return PUBLIC_STREAM_HOSTS[self] + public_stream_path(category)
+
+    @property
+    def private_stream_url(self) -> str:
+        """The private WebSocket URL (orders, executions, positions, wallet)."""
+        return PRIVATE_STREAM_HOSTS[self] + PRIVATE_STREAM_PATH
+
+
+PRIVATE_STREAM_PATH = "/v5/private"
+
+
+def public_stream_path(category: "Category | str") -> str:
+    """The path of a category's public stream on any stream host, e.g. ``/v5/public/linear``."""
+    return f"/v5/public/{Category(category).value}"
+
+
+REST_URLS: dict[Network, str] = {
+    Network.MAINNET: "https://api.bybit.com",
+    Network.TESTNET: "https://api-testnet.bybit.com",
+    Network.DEMO: "https://api-demo.bybit.com",
+}
+PUBLIC_STREAM_HOSTS: dict[Network, str] = {
+    Network.MAINNET: "wss://stream.bybit.com",
+    Network.TESTNET: "wss://stream-testnet.bybit.com",
+    Network.DEMO: "wss://stream.bybit.com",  # demo trading has no public streams of its own
+}
+PRIVATE_STREAM_HOSTS: dict[Network, str] = {
+    Network.MAINNET: "wss://stream.bybit.com",
+    Network.TESTNET: "wss://stream-testnet.bybit.com",
+    Network.DEMO: "wss://stream-demo.bybit.com",
+}
 
 
 class Category(StrEnum):
+    """A product line; each has its own instruments, symbols and streams."""
+
     SPOT = "spot"
     LINEAR = "linear"
     INVERSE = "inverse"
     OPTION = "option"
+
+    def __repr__(self) -> str:
+        # Validation messages of a Literal of members (KlineCategory) then read "'spot', 'linear'".
+        return repr(self.value)
+
+
+KlineCategory = Literal[Category.SPOT, Category.LINEAR, Category.INVERSE]
+"""The categories that have klines (``/v5/market/kline`` refuses options)."""
+KLINE_CATEGORIES: tuple[Category, ...] = get_args(KlineCategory)
 
 
 class Interval(StrEnum):

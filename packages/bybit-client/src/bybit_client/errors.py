@@ -96,3 +96,29 @@ def error_for_http_status(status: int) -> type[BybitError]:
     if status in (400, 404, 405):
         return BybitInvalidRequestError
     return BybitTransientError
+
+
+class BybitStreamError(BybitError):
+    """A WebSocket stream answered ``success: false`` or broke its own protocol."""
+
+
+class BybitStreamAuthError(BybitAuthError):
+    """The private stream refused the login (wrong key, wrong signature, expired): not retried."""
+
+
+class BybitSubscriptionError(BybitStreamError):
+    """A subscribe or unsubscribe request was refused; ``topics`` are the ones asked for."""
+
+    def __init__(self, ret_msg: str, *, topics: tuple[str, ...], endpoint: str = "") -> None:
+        self.topics = topics
+        super().__init__(ret_msg, endpoint=endpoint)
+
+
+class OrderBookGapError(BybitStreamError):
+    """An order book delta did not follow the previous update: the local book can no longer be trusted."""
+
+    def __init__(self, topic: str, expected: int | None, received: int) -> None:
+        self.topic = topic
+        self.expected = expected
+        self.received = received
+        super().__init__(f"order book update {received} where {expected} was expected", endpoint=topic)

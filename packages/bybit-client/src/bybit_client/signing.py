@@ -10,6 +10,8 @@ from urllib.parse import quote
 
 import orjson
 
+from bybit_client.times import datetime_to_ms
+
 SIGN_TYPE_HMAC = "2"
 
 
@@ -28,7 +30,7 @@ def wire_value(value: object) -> str:
     if isinstance(value, Decimal):
         return format(value, "f")
     if isinstance(value, datetime):
-        return str(int(value.timestamp() * 1000))
+        return str(datetime_to_ms(value))
     return str(value)
 
 

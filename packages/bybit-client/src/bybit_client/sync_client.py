@@ -35,6 +35,7 @@ from bybit_client.models import (
 )
 from bybit_client.observe import CallObserver
 from bybit_client.retry import RetryPolicy
+from bybit_client.tls import CaFile
 
 T = TypeVar("T")
 P = TypeVar("P")
@@ -57,14 +58,14 @@ class BybitClient:
         clock: ServerClock | None = None,
         sleep: Callable[[float], None] = time.sleep,
         max_connections: int = 4,
+        ca_file: CaFile | None = None,
         observer: CallObserver | None = None,
     ) -> None:
         self._core = ClientCore(
             base_url, api_key, api_secret, recv_window=recv_window, retry=retry, clock=clock
         )
-        # libcurl rather than httpx or urllib3: a fraction of their CPU per request (see the README).
         self._transport = CurlTransport(
-            timeout=timeout, connect_timeout=connect_timeout, max_connections=max_connections
+            timeout=timeout, connect_timeout=connect_timeout, max_connections=max_connections, ca_file=ca_file
         )
         self._sleep = sleep
         self._observer = observer

@@ -4,9 +4,15 @@ Entry points call ``get_settings()`` inside ``exit_on_config_error()`` so that a
 stops the process with one line per problem and no traceback.
 """
 
-from core_config.bybit_hosts import BYBIT_API_URLS, BybitNetwork
 from core_config.errors import ConfigError, exit_on_config_error
-from core_config.logging_setup import bind_log_context, configure_logging, current_log_context, log_line
+from core_config.logging_setup import (
+    REQUEST_ID,
+    add_log_processor,
+    bind_log_context,
+    configure_logging,
+    get_logger,
+    log_formatter,
+)
 from core_config.secret_files import MASTER_KEY_VARIABLE, read_secret_file
 from core_config.settings import (
     LOCAL_DATABASE_URL_GENERAL,
@@ -20,24 +26,24 @@ from core_config.settings import (
 from core_config.urls import database_name, libpq_url, mask_password, with_database
 
 __all__ = [
-    "BYBIT_API_URLS",
     "LOCAL_DATABASE_URL_GENERAL",
     "LOCAL_DATABASE_URL_USER",
     "LOCAL_REDIS_URL",
     "MASTER_KEY_VARIABLE",
-    "BybitNetwork",
+    "REQUEST_ID",
     "ConfigError",
     "Environment",
     "Settings",
+    "add_log_processor",
     "bind_log_context",
     "build_settings",
     "configure_logging",
-    "current_log_context",
     "database_name",
     "exit_on_config_error",
+    "get_logger",
     "get_settings",
     "libpq_url",
-    "log_line",
+    "log_formatter",
     "mask_password",
     "read_secret_file",
     "with_database",

@@ -11,8 +11,16 @@ def main() -> None:
     with exit_on_config_error():
         settings = get_settings()
     for name, value in settings.model_dump().items():
-        shown = mask_password(value.get_secret_value()) if isinstance(value, SecretStr) else value
-        print(f"{name.upper()}={shown}")
+        print(f"{name.upper()}={_as_variable(value)}")
+
+
+def _as_variable(value: object) -> str:
+    """A setting as its variable would be written (comma lists, nothing for None), secrets masked."""
+    if isinstance(value, SecretStr):
+        return mask_password(value.get_secret_value())
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return "" if value is None else str(value)
 
 
 if __name__ == "__main__":

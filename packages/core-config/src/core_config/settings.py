@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, FilePath, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from core_config.bybit_hosts import BYBIT_API_URLS, BybitNetwork
+from bybit_client.enums import PUBLIC_STREAM_HOSTS, Category, Interval, KlineCategory, Network
 from core_config.errors import ConfigError
-from core_config.urls import check_http_url, check_redis_url, normalise_postgres_url
+from core_config.urls import check_http_url, check_redis_url, check_ws_url, normalise_postgres_url
 
 
 class Environment(StrEnum):
@@ -28,6 +28,7 @@ LOCAL_REDIS_URL = "redis://127.0.0.1:6379/0"
 _REQUIRED_OUTSIDE_LOCAL = ("database_url_user", "database_url_general", "redis_url")
 
 CommaList = Annotated[list[str], NoDecode]
+IntervalList = Annotated[list[Interval], NoDecode]
 
 
 class Settings(BaseSettings):
@@ -55,10 +56,19 @@ class Settings(BaseSettings):
 
     redis_url: SecretStr = SecretStr(LOCAL_REDIS_URL)
 
-    bybit_network: BybitNetwork = BybitNetwork.TESTNET
+    bybit_network: Network = Network.TESTNET
     bybit_api_url: str = Field("", description="defaults from BYBIT_NETWORK")
     bybit_timeout: float = Field(10.0, gt=0, le=120)
     bybit_recv_window: int = Field(5000, ge=100, le=60_000)
+    bybit_ca_file: FilePath | None = Field(None, description="CA bundle (PEM) for Bybit's TLS")
+    bybit_stream_url: str = Field("", description="WebSocket base (wss://host); defaults from BYBIT_NETWORK")
+    stream_ping_interval: float = Field(20.0, gt=0, le=60, description="seconds between stream pings")
+    stream_silence_timeout: float = Field(
+        30.0, gt=0, le=600, description="seconds of silence before a stream connection is replaced"
+    )
+    stream_status_interval: float = Field(
+        5.0, gt=0, le=300, description="seconds between stream status writes"
+    )
 
     render_master_key_path: Path = Path(".local/master.key")
 
@@ -82,9 +92,9 @@ class Settings(BaseSettings):
 
     sentry_dsn: SecretStr | None = Field(None, description="Sentry project DSN; error reports off when unset")
 
-    sync_kline_category: Literal["spot", "linear", "inverse"] = "linear"
+    sync_kline_category: KlineCategory = Category.LINEAR
     sync_kline_symbols: CommaList = Field(default_factory=lambda: ["BTCUSDT", "ETHUSDT"])
-    sync_kline_intervals: CommaList = Field(default_factory=lambda: ["1"])
+    sync_kline_intervals: IntervalList = Field(default_factory=lambda: [Interval.MIN_1])
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -133,7 +143,18 @@ class Settings(BaseSettings):
             except ValueError as exc:
                 problems.append(f"BYBIT_API_URL: {exc}")
         else:
-            self.bybit_api_url = BYBIT_API_URLS[self.bybit_network]
+            self.bybit_api_url = self.bybit_network.rest_url
+        if self.bybit_stream_url:
+            try:
+                self.bybit_stream_url = check_ws_url(self.bybit_stream_url, allow_plain=self.is_local)
+            except ValueError as exc:
+                problems.append(f"BYBIT_STREAM_URL: {exc}")
+        else:
+            self.bybit_stream_url = PUBLIC_STREAM_HOSTS[self.bybit_network]
+        if self.stream_silence_timeout <= self.stream_ping_interval:
+            problems.append(
+                "STREAM_SILENCE_TIMEOUT: must be longer than STREAM_PING_INTERVAL (pongs prove life)"
+            )
         if problems:
             raise ValueError("\n".join(problems))
         return self

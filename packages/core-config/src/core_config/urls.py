@@ -71,3 +71,13 @@ def check_http_url(url: str, *, allow_plain_http: bool) -> str:
     if parts.scheme == "http" and not allow_plain_http:
         raise ValueError("must be https:// (plain http:// is allowed only when ENVIRONMENT is local or test)")
     return url.rstrip("/")
+
+
+def check_ws_url(url: str, *, allow_plain: bool) -> str:
+    """Accept a ``wss://`` WebSocket base URL (``ws://`` only when allowed); drop a trailing slash."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"ws", "wss"} or not parts.netloc:
+        raise ValueError("not a ws(s) URL")
+    if parts.scheme == "ws" and not allow_plain:
+        raise ValueError("must be wss:// (plain ws:// is allowed only when ENVIRONMENT is local or test)")
+    return url.rstrip("/")

@@ -9,7 +9,9 @@ import logging
 from collections.abc import MutableMapping
 from typing import Any
 
-from core_config import current_log_context
+from structlog.contextvars import get_contextvars
+
+from core_config import REQUEST_ID
 
 _tracing = [False]
 
@@ -20,8 +22,10 @@ def _enable() -> None:
 
 def bound_ids() -> dict[str, str]:
     """The request id and task id bound to the work in progress (the log lines' fields), if any."""
-    fields = current_log_context()
-    return {name: str(fields[name]) for name in ("request_id", "task_id") if fields.get(name) is not None}
+    bound = get_contextvars()
+    # The API's request id has a variable of its own; a task sent by a request binds it as a field.
+    fields = {"request_id": REQUEST_ID.get() or bound.get("request_id"), "task_id": bound.get("task_id")}
+    return {name: str(value) for name, value in fields.items() if value is not None}
 
 
 def trace_fields() -> dict[str, str]:

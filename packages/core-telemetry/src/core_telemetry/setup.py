@@ -1,12 +1,11 @@
 """``start_telemetry``: the one call each process (api, worker, beat, stream) makes at start."""
 
-import logging
-
 from core_telemetry.environment import plan_from_environment
-from core_telemetry.logs import install_log_record_fields
+from core_config import add_log_processor, get_logger
+from core_telemetry.logs import add_trace_fields, install_log_record_fields
 from core_telemetry.telemetry import Telemetry, _install, telemetry
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 
 def start_telemetry(service: str) -> Telemetry:
@@ -27,9 +26,9 @@ def start_telemetry(service: str) -> Telemetry:
     active = ActiveTelemetry(plan, service)
     _install(active)
     if plan.traces:
-        install_log_record_fields()
+        install_log_record_fields()  # records of the standard library (uvicorn, celery, ...)
+        add_log_processor(add_trace_fields)  # our own structlog lines
     logger.info(
-        "telemetry on",
-        extra={"traces": ",".join(plan.trace_exporters), "metrics": ",".join(plan.metric_exporters)},
+        "telemetry on", traces=",".join(plan.trace_exporters), metrics=",".join(plan.metric_exporters)
     )
     return active

@@ -1,5 +1,5 @@
-"""Shared PostgreSQL plumbing for the database packages: engines, sessions, hot reads, Alembic, test
-fixtures.
+"""Shared PostgreSQL plumbing for the database packages: engines and sessions, the read pool,
+Alembic, test fixtures.
 
 db_user and db_general each describe themselves with a ``DatabaseSpec`` and register it under the
 ``db_core.databases`` entry-point group; db_core never imports them.
@@ -26,12 +26,12 @@ from db_core.migrations import (
     run_environment,
     upgrade,
 )
+from db_core.pool_stats import PoolStats
 from db_core.reads import ReadConnection, ReadPool, fetch_rows, select_list
 from db_core.registry import ENTRY_POINT_GROUP, database_spec, registered_databases
 from db_core.schema import NAMING_CONVENTION, TYPE_ANNOTATION_MAP, new_metadata
 from db_core.sessions import (
     Database,
-    PoolStats,
     async_session_factory,
     async_session_scope,
     session_scope,

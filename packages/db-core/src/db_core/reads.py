@@ -1,25 +1,27 @@
-"""Hot reads: a psycopg pool in autocommit for the read-only queries a route runs on every request.
+"""``ReadPool``: a psycopg pool of autocommit connections, for a process that only reads a database.
 
-For a one-query read, SQLAlchemy's layers (the pool's checkout and its events, statement building
-and caching, result processing, the session's transaction, a greenlet hop per call) cost more
-than the query itself. Such reads are written as fixed SQL text and run here on plain psycopg
-connections, each statement in its own snapshot with no BEGIN and COMMIT round trips around it.
-The connections take the engine's settings: pool sizes and timeouts, UTC, statement timeout,
-connect timeout, ``application_name``, and the ping of connections that sat idle.
+A process that only reads a database (the API and the general database) holds this pool and no
+engine for it: its repository functions run fixed SQL on these connections, each statement in
+its own snapshot. The connections take the engines' settings: pool sizes and timeouts, UTC,
+statement timeout, connect timeout, ``application_name``, and the ping of connections that sat
+idle. A process that writes a database holds that database's engine instead (``Database``).
 
-A database that does not answer is reported at once rather than after the pool timeout: once a
-checkout has failed, later ones wait at most ``WAIT_WHILE_FAILING_SECONDS`` until one succeeds.
+A database that does not answer is reported at once rather than after the pool timeout: while
+the pool holds no connection at all, a checkout gives up as soon as connecting has failed since
+the last checkout that succeeded; and once a checkout has failed, later ones wait at most
+``WAIT_WHILE_FAILING_SECONDS`` until one succeeds.
 """
 
 import time
 from collections.abc import Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING, Any, LiteralString
+from typing import Any, LiteralString
 from weakref import WeakKeyDictionary
 
 import psycopg
+from psycopg import sql
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
-from sqlalchemy import FromClause, Numeric
+from sqlalchemy import Column, Numeric
 
 from core_config import Settings, libpq_url
 from db_core.engines import (
@@ -30,13 +32,13 @@ from db_core.engines import (
     unavailable,
 )
 from db_core.errors import DatabaseUnavailableError
+from db_core.pool_stats import PoolStats
 from db_core.spec import DatabaseSpec
-
-if TYPE_CHECKING:
-    from db_core.sessions import PoolStats
 
 ReadConnection = psycopg.AsyncConnection[tuple[Any, ...]]
 WAIT_WHILE_FAILING_SECONDS = 1.0
+# How often a checkout waiting on an empty pool looks whether connecting failed meanwhile.
+EMPTY_POOL_LOOK_SECONDS = 0.05
 
 
 class ReadPool:
@@ -56,7 +58,9 @@ class ReadPool:
         self._ping_after_idle_seconds = ping_after_idle_seconds
         self._returned_at: WeakKeyDictionary[ReadConnection, float] = WeakKeyDictionary()
         self._failing = False
-        self._connect_errors = 0
+        self._connect_errors = 0  # the pool's count of failed connects, when last looked at
+        self._errors_at_success = 0  # that count at the last checkout that succeeded
+        self._in_use = 0
         self._closed = False
         self.pool = AsyncConnectionPool(
             libpq_url(self.url),
@@ -90,17 +94,47 @@ class ReadPool:
         try:
             if pool.closed:
                 await pool.open()
-            connection = await pool.getconn(wait)
+            deadline = time.monotonic() + wait
+            connection = await self._getconn(wait, deadline)
             if self._sat_idle(connection):
-                connection = await self._live_connection(connection, time.monotonic() + wait)
+                connection = await self._live_connection(connection, deadline)
         except (PoolTimeout, psycopg.OperationalError) as exc:
             # An outage when connecting failed meanwhile; a pool merely busy is not one.
-            connect_errors = pool.get_stats().get("connections_errors", 0)
+            connect_errors = self._failed_connects()
             self._failing = connect_errors > self._connect_errors
             self._connect_errors = connect_errors
             raise unavailable(self.spec, self.url, exc) from exc
         self._failing = False
+        self._errors_at_success = self._failed_connects()
+        self._in_use += 1
         return connection
+
+    async def _getconn(self, wait: float, deadline: float) -> ReadConnection:
+        """A connection from the pool within ``wait`` seconds (by ``deadline``).
+
+        While no connection is idle or in use (the pool's start, an outage), only a new connection
+        can end the wait: it is then watched in short steps and given up as soon as connecting has
+        failed since the last checkout that succeeded, so a server that refuses is reported at once.
+        """
+        pool = self.pool
+        while self._in_use == 0 and pool.get_stats().get("pool_available", 0) == 0:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                return await pool.getconn(min(remaining, EMPTY_POOL_LOOK_SECONDS))
+            except PoolTimeout:
+                if self._failed_connects() > self._errors_at_success:
+                    raise PoolTimeout(
+                        f"connecting to the server failed (see the {pool.name} pool's log)"
+                    ) from None
+        try:
+            return await pool.getconn(max(deadline - time.monotonic(), 0.0))
+        except PoolTimeout:
+            raise PoolTimeout(f"couldn't get a connection after {wait:.2f} sec") from None
+
+    def _failed_connects(self) -> int:
+        return int(self.pool.get_stats().get("connections_errors", 0))
 
     async def _live_connection(self, connection: ReadConnection, deadline: float) -> ReadConnection:
         """``connection``, which sat idle, once a ping shows it alive; else the next live one. A dead
@@ -126,6 +160,7 @@ class ReadPool:
         raise PoolTimeout(f"no live connection from {pool.name} in time")
 
     async def checkin(self, connection: ReadConnection) -> None:
+        self._in_use -= 1
         self._returned_at[connection] = time.monotonic()
         await self.pool.putconn(connection)  # a broken connection is replaced there
 
@@ -140,13 +175,22 @@ class ReadPool:
         returned_at = self._returned_at.get(connection)
         return returned_at is not None and time.monotonic() - returned_at >= self._ping_after_idle_seconds
 
-    def stats(self) -> "PoolStats":
-        from db_core.sessions import PoolStats  # noqa: PLC0415 - sessions imports this module
+    async def stored_revisions(self) -> tuple[str, ...]:
+        """The revision(s) in the database's Alembic version table (empty before the first upgrade)."""
+        query = sql.SQL("SELECT version_num FROM {}").format(sql.Identifier(self.spec.version_table))
+        try:
+            async with self.connection() as connection:
+                rows = await fetch_rows(connection, query, {})
+        except psycopg.errors.UndefinedTable:
+            return ()
+        return tuple(sorted(revision for (revision,) in rows))
 
+    def stats(self) -> PoolStats:
+        """The pool's usage, for the db.client.connection.* gauges."""
         counts = self.pool.get_stats()
         size, idle = counts.get("pool_size", 0), counts.get("pool_available", 0)
         waiting = counts.get("requests_waiting", 0)
-        return PoolStats(f"{self.spec.name}-reads", size - idle, idle, waiting, self.pool.max_size)
+        return PoolStats(self.spec.name, size - idle, idle, waiting, self.pool.max_size)
 
     async def close(self) -> None:
         self._closed = True
@@ -173,20 +217,20 @@ class _Checkout(AbstractAsyncContextManager[ReadConnection]):
                 raise lost from exc
 
 
-def select_list(table: FromClause, names: Iterable[str]) -> str:
-    """``names`` as a select list of ``table``'s columns, ``numeric`` ones as their exact text.
+def select_list(columns: Iterable[Column[Any]]) -> str:
+    """``columns`` as a select list, ``numeric`` ones as their exact text.
 
     PostgreSQL writes a numeric as plain digits (never an exponent) with its stored scale, which
     is the JSON string the API answers with: no ``Decimal`` is made per value only to be written
     out as text again.
     """
-    return ", ".join(f"{name}::text" if isinstance(table.c[name].type, Numeric) else name for name in names)
+    return ", ".join(f"{c.name}::text" if isinstance(c.type, Numeric) else c.name for c in columns)
 
 
 async def fetch_rows(
-    connection: ReadConnection, sql: LiteralString, params: Mapping[str, Any]
+    connection: ReadConnection, query: LiteralString | sql.Composed, params: Mapping[str, Any]
 ) -> list[tuple[Any, ...]]:
-    """Every row ``sql`` returns, as tuples in column order (``%(name)s`` placeholders)."""
+    """Every row ``query`` returns, as tuples in column order (``%(name)s`` placeholders)."""
     async with connection.cursor() as cursor:
-        await cursor.execute(sql, params)
+        await cursor.execute(query, params)
         return await cursor.fetchall()

@@ -1,23 +1,17 @@
 """Session factories and scopes, and ``Database``: a database's engines made once per process.
 
-A scope commits when its block succeeds and rolls back when it raises. ``Database.reader`` hands
-out a connection for read-only queries, outside any session.
+A scope commits when its block succeeds and rolls back when it raises. A process that only reads
+a database holds a ``ReadPool`` for it instead (``db_core.reads``): one pool per database per
+process.
 """
 
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import (
-    AbstractAsyncContextManager,
-    AbstractContextManager,
-    asynccontextmanager,
-    contextmanager,
-)
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
 
 import sqlalchemy.exc
 from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import QueuePool
 
 from core_config import Settings, get_settings
 from db_core.engines import (
@@ -26,27 +20,8 @@ from db_core.engines import (
     means_unavailable,
     unavailable,
 )
-from db_core.reads import ReadConnection, ReadPool
+from db_core.pool_stats import PoolStats, engine_pool_stats
 from db_core.spec import DatabaseSpec
-
-
-@dataclass(frozen=True)
-class PoolStats:
-    """One pool's connections at a moment: in use, idle, callers waiting (None: not known), limit."""
-
-    name: str
-    used: int
-    idle: int
-    pending: int | None
-    max: int
-
-
-def _engine_pool_stats(name: str, engine: Engine) -> PoolStats:
-    pool = engine.pool
-    if not isinstance(pool, QueuePool):
-        return PoolStats(name, 0, 0, None, 0)
-    # QueuePool does not count the callers waiting for a connection.
-    return PoolStats(name, pool.checkedout(), pool.checkedin(), None, pool.size() + pool._max_overflow)
 
 
 def async_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -99,7 +74,6 @@ class Database:
         self._settings = settings
         self._application_name = application_name
         self._async_engine: AsyncEngine | None = None
-        self._read_pool: ReadPool | None = None
         self._sync_engine: Engine | None = None
         self._async_factory: async_sessionmaker[AsyncSession] | None = None
         self._sync_factory: sessionmaker[Session] | None = None
@@ -110,13 +84,6 @@ class Database:
                 self.spec, self._settings(), application_name=self._application_name
             )
         return self._async_engine
-
-    def reader(self) -> AbstractAsyncContextManager[ReadConnection]:
-        """``async with db.reader() as connection:`` a psycopg connection for hot read-only queries
-        (``db_core.reads``), in autocommit: one round trip per query. Nothing is written through it."""
-        if self._read_pool is None:
-            self._read_pool = ReadPool(self.spec, self._settings(), application_name=self._application_name)
-        return self._read_pool.connection()
 
     def sync_engine(self) -> Engine:
         if self._sync_engine is None:
@@ -149,32 +116,26 @@ class Database:
             raise unavailable(self.spec, engine.url.render_as_string(hide_password=True), exc) from exc
 
     def pool_stats(self) -> list[PoolStats]:
-        """The usage of each pool this process opened to the database (none before first use)."""
-        stats: list[PoolStats] = []
-        if self._async_engine is not None:
-            stats.append(_engine_pool_stats(self.spec.name, self._async_engine.sync_engine))
+        """The usage of the engine pools this process opened to the database (none before first use)."""
+        engines = [self._async_engine.sync_engine] if self._async_engine is not None else []
         if self._sync_engine is not None:
-            stats.append(_engine_pool_stats(f"{self.spec.name}-sync", self._sync_engine))
-        if self._read_pool is not None:
-            stats.append(self._read_pool.stats())
-        return stats
+            engines.append(self._sync_engine)
+        return [engine_pool_stats(self.spec.name, engine) for engine in engines]
 
     def sync_session(self) -> AbstractContextManager[Session]:
         """``with db.sync_session() as session:`` commits on success, rolls back on error."""
         return session_scope(self.sync_sessions())
 
     async def dispose(self) -> None:
-        """Close every pooled connection (both engines, the read pool); the next use starts afresh."""
-        # Forgotten before they close, so that a use meanwhile starts afresh instead of meeting them.
-        read_pool, async_engine = self._read_pool, self._async_engine
-        self._read_pool, self._async_engine, self._async_factory = None, None, None
+        """Close every pooled connection (both engines); the next use starts afresh."""
+        # Forgotten before it closes, so that a use meanwhile starts afresh instead of meeting it.
+        async_engine = self._async_engine
+        self._async_engine, self._async_factory = None, None
         try:
-            if read_pool is not None:
-                await read_pool.close()
-        finally:
             if async_engine is not None:
                 await async_engine.dispose()
-        self.dispose_sync()
+        finally:
+            self.dispose_sync()
 
     def dispose_sync(self) -> None:
         if self._sync_engine is not None:

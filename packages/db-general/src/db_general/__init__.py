@@ -1,39 +1,44 @@
 """The general database: instruments, klines, sync runs.
 
-Reads are async (the API) and take a connection (``Database.reader()``): fixed SQL run straight on
-the driver, rows as plain dicts ready for JSON. Writes are sync (the Celery worker) and take a
-session; they never commit: the caller's session scope does.
+Reads are async (the API) and take a connection of the API's read pool (``db_core.ReadPool``):
+fixed SQL whose column lists come from the table metadata, rows as plain dicts keyed by column
+name. Writes are sync (the Celery worker) and take a session; they never commit: the caller's
+session scope does.
 """
 
 from db_general.instruments import (
-    InstrumentListing,
+    LISTED_INSTRUMENT_COLUMNS,
     InstrumentPage,
     get_instrument,
     list_instruments,
     mark_delisted,
     upsert_instruments,
 )
-from db_general.klines import KlineListing, list_klines, newest_kline_start, upsert_klines
+from db_general.klines import LISTED_KLINE_COLUMNS, list_klines, newest_kline_start, upsert_klines
 from db_general.models import SYNC_STATUSES, GeneralBase, Instrument, Kline, SyncRun
 from db_general.pagination import InvalidCursorError
 from db_general.rows import InstrumentRow, KlineRow, UpsertCounts
 from db_general.session import general_database
 from db_general.spec import GENERAL_DB
+from db_general.stream_status import MISSED_STATUS_WRITES, StreamStatus, StreamTopicStatus, stream_status_key
 from db_general.sync_runs import INTERRUPTED, finish_sync_run, list_sync_runs, start_sync_run
 
 __all__ = [
     "GENERAL_DB",
     "INTERRUPTED",
+    "LISTED_INSTRUMENT_COLUMNS",
+    "LISTED_KLINE_COLUMNS",
+    "MISSED_STATUS_WRITES",
     "SYNC_STATUSES",
     "GeneralBase",
     "Instrument",
-    "InstrumentListing",
     "InstrumentPage",
     "InstrumentRow",
     "InvalidCursorError",
     "Kline",
-    "KlineListing",
     "KlineRow",
+    "StreamStatus",
+    "StreamTopicStatus",
     "SyncRun",
     "UpsertCounts",
     "finish_sync_run",
@@ -45,6 +50,7 @@ __all__ = [
     "mark_delisted",
     "newest_kline_start",
     "start_sync_run",
+    "stream_status_key",
     "upsert_instruments",
     "upsert_klines",
 ]

@@ -1,90 +1,54 @@
 """Instrument reads (async hot reads, for the API) and bulk writes (sync, for the worker)."""
 
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from operator import attrgetter
-from typing import Any, LiteralString, TypedDict, cast
+from typing import Any, LiteralString
 
-from sqlalchemy import CursorResult, text, update
+from sqlalchemy import Column, CursorResult, text, update
 from sqlalchemy.orm import Session
 
 from db_core import ReadConnection, fetch_rows, select_list
-from db_general.models import Instrument
+from db_general.models import GeneralBase, Instrument
 from db_general.pagination import decode_cursor, encode_cursor
 from db_general.rows import InstrumentRow, UpsertCounts
-from db_general.staging import load_staging
+from db_general.staging import column_list, copy_types, load_staging
 
-_COLUMNS = (
-    "category",
-    "symbol",
-    "status",
-    "base_coin",
-    "quote_coin",
-    "tick_size",
-    "qty_step",
-    "min_order_qty",
-    "max_order_qty",
-    "min_notional",
-    "launch_time",
-    "raw",
-)
-_VALUES_OF = attrgetter(*_COLUMNS)  # dataclasses.astuple deep-copies: far slower
-_TYPES = ("text",) * 5 + ("numeric",) * 5 + ("timestamptz", "jsonb")
-# Written out in full so the statement reads as it runs; the columns match _COLUMNS.
+# What the worker writes: the fields of ``InstrumentRow`` (a test holds them to the table's columns).
+# The merge sets first_seen_at, updated_at and delisted_at itself.
+_COLUMNS = tuple(field.name for field in fields(InstrumentRow))
+_VALUES_OF = attrgetter(*_COLUMNS)
+_TABLE = GeneralBase.metadata.tables[Instrument.__tablename__]
+_TYPES = copy_types(_TABLE, _COLUMNS)
+_KEY = tuple(column.name for column in _TABLE.primary_key)
+_TRACKED = tuple(name for name in _COLUMNS if name not in _KEY)
+
+
+# Column names come from the table and the row class, never from input.
 _MERGE = text(
-    """
-    INSERT INTO instruments AS i (
-        category, symbol, status, base_coin, quote_coin, tick_size, qty_step, min_order_qty,
-        max_order_qty, min_notional, launch_time, raw, first_seen_at, updated_at, delisted_at
-    )
-    SELECT category, symbol, status, base_coin, quote_coin, tick_size, qty_step, min_order_qty,
-           max_order_qty, min_notional, launch_time, raw, :seen_at, :seen_at, NULL
+    f"""
+    INSERT INTO instruments AS i ({column_list(_COLUMNS)}, first_seen_at, updated_at, delisted_at)
+    SELECT {column_list(_COLUMNS)}, :seen_at, :seen_at, NULL
     FROM _stage_instruments
-    ON CONFLICT (category, symbol) DO UPDATE SET
-        status = excluded.status, base_coin = excluded.base_coin, quote_coin = excluded.quote_coin,
-        tick_size = excluded.tick_size, qty_step = excluded.qty_step,
-        min_order_qty = excluded.min_order_qty, max_order_qty = excluded.max_order_qty,
-        min_notional = excluded.min_notional, launch_time = excluded.launch_time, raw = excluded.raw,
+    ON CONFLICT ({column_list(_KEY)}) DO UPDATE SET
+        {", ".join(f"{name} = excluded.{name}" for name in _TRACKED)},
         updated_at = excluded.updated_at, delisted_at = NULL
-    WHERE (i.status, i.base_coin, i.quote_coin, i.tick_size, i.qty_step, i.min_order_qty,
-           i.max_order_qty, i.min_notional, i.launch_time, i.raw, i.delisted_at IS NULL)
+    WHERE ({column_list(_TRACKED, "i.")}, i.delisted_at IS NULL)
           IS DISTINCT FROM
-          (excluded.status, excluded.base_coin, excluded.quote_coin, excluded.tick_size, excluded.qty_step,
-           excluded.min_order_qty, excluded.max_order_qty, excluded.min_notional, excluded.launch_time,
-           excluded.raw, true)
+          ({column_list(_TRACKED, "excluded.")}, true)
     RETURNING (xmax = 0) AS inserted
-    """
+    """  # noqa: S608
 )
 
-
-class InstrumentListing(TypedDict):
-    """An instrument as lists show it: every column but ``raw``, as a plain dict.
-
-    Sizes and prices are exact decimal text as PostgreSQL writes ``numeric`` (plain digits, never an
-    exponent); times are UTC datetimes.
-    """
-
-    category: str
-    symbol: str
-    status: str
-    base_coin: str
-    quote_coin: str
-    tick_size: str | None
-    qty_step: str | None
-    min_order_qty: str | None
-    max_order_qty: str | None
-    min_notional: str | None
-    launch_time: datetime | None
-    first_seen_at: datetime
-    updated_at: datetime
-    delisted_at: datetime | None
-
-
-_LISTING_NAMES = tuple(InstrumentListing.__annotations__)
-# No ``raw``: its JSON decode was most of a page's cost and no list shows it. The select list is
-# made from the names (never from input), so a row's values can only line up with them.
-_LISTING_SELECT = f"SELECT {select_list(Instrument.__table__, _LISTING_NAMES)} FROM instruments"  # noqa: S608
+# An instrument as lists show it: every column but ``raw`` (no list shows it). Keys are column names;
+# sizes and prices are exact decimal text
+# (PostgreSQL's, never an exponent), times UTC datetimes.
+LISTED_INSTRUMENT_COLUMNS: tuple[Column[Any], ...] = tuple(
+    column for column in _TABLE.c if column.name != "raw"
+)
+_LISTED = tuple(column.name for column in LISTED_INSTRUMENT_COLUMNS)
+_LISTING_SELECT = f"SELECT {select_list(LISTED_INSTRUMENT_COLUMNS)} FROM instruments"  # noqa: S608 (names from the table)
 # Each filter adds one fixed condition; values always travel as parameters.
 _FILTERS: tuple[tuple[str, LiteralString], ...] = (
     ("category", "category = %(category)s"),
@@ -96,13 +60,12 @@ _FILTERS: tuple[tuple[str, LiteralString], ...] = (
 
 @dataclass(frozen=True)
 class InstrumentPage:
-    items: list[InstrumentListing]
+    items: list[dict[str, Any]]
     next_cursor: str | None
 
 
-def _listings(rows: list[tuple[Any, ...]]) -> list[InstrumentListing]:
-    # One comprehension for the page, no call per row: this is the whole cost of a page in Python.
-    return cast(list[InstrumentListing], [dict(zip(_LISTING_NAMES, row, strict=True)) for row in rows])
+def _listings(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    return [dict(zip(_LISTED, row, strict=True)) for row in rows]
 
 
 async def list_instruments(
@@ -115,8 +78,8 @@ async def list_instruments(
     cursor: str | None = None,
     include_delisted: bool = True,
 ) -> InstrumentPage:
-    """One page of ``InstrumentListing`` dicts in (category, symbol) order; ``next_cursor`` is None
-    on the last page.
+    """One page of listed instruments (dicts keyed by the names of ``LISTED_INSTRUMENT_COLUMNS``) in
+    (category, symbol) order; ``next_cursor`` is None on the last page.
 
     Raises ``InvalidCursorError`` (a ``ValueError``) for a cursor that was not produced here.
     """
@@ -138,7 +101,7 @@ async def list_instruments(
     return InstrumentPage(items, next_cursor)
 
 
-async def get_instrument(connection: ReadConnection, category: str, symbol: str) -> InstrumentListing | None:
+async def get_instrument(connection: ReadConnection, category: str, symbol: str) -> dict[str, Any] | None:
     """One instrument as lists show it, or None."""
     rows = await fetch_rows(
         connection,
@@ -153,7 +116,8 @@ def upsert_instruments(session: Session, rows: Iterable[InstrumentRow], seen_at:
 
     A delisted instrument that shows up again is listed again (``delisted_at`` cleared).
     """
-    unique = {(row.category, row.symbol): row for row in rows}  # the last of duplicates wins
+    key_of = attrgetter(*_KEY)
+    unique = {key_of(row): row for row in rows}  # the last of duplicates wins
     if not unique:
         return UpsertCounts(0, 0, 0)
     load_staging(

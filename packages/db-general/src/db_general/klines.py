@@ -1,48 +1,43 @@
 """Kline reads (async hot reads, for the API) and the bulk upsert and resume point (sync, for the worker)."""
 
 from collections.abc import Iterable
+from dataclasses import fields
 from datetime import UTC, datetime
 from operator import attrgetter
-from typing import LiteralString, TypedDict, cast
+from typing import Any, LiteralString
 
-from sqlalchemy import CursorResult, func, select, text
+from sqlalchemy import Column, CursorResult, func, select, text
 from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.orm import Session
 
 from db_core import ReadConnection, fetch_rows, select_list
-from db_general.models import Kline
+from db_general.models import GeneralBase, Kline
 from db_general.rows import KlineRow
-from db_general.staging import load_staging
+from db_general.staging import column_list, copy_types, load_staging
 
-_COLUMNS = (
-    "category",
-    "symbol",
-    "interval",
-    "start_time",
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "turnover",
-)
-_VALUES_OF = attrgetter(*_COLUMNS)  # dataclasses.astuple deep-copies: far slower
-_TYPES = ("text", "text", "text", "timestamptz") + ("numeric",) * 6
+# The fields of ``KlineRow`` (a test holds them to the table's columns), the key and the values.
+_COLUMNS = tuple(field.name for field in fields(KlineRow))
+_VALUES_OF = attrgetter(*_COLUMNS)
+_TABLE = GeneralBase.metadata.tables[Kline.__tablename__]
+_TYPES = copy_types(_TABLE, _COLUMNS)
+_KEY = tuple(column.name for column in _TABLE.primary_key)
+_KEY_OF = attrgetter(*_KEY)
+_VALUES = tuple(name for name in _COLUMNS if name not in _KEY)
 _CARDINALITY_VIOLATION = "21000"  # ON CONFLICT DO UPDATE met the same key twice in one statement
 
-# The WHERE clause skips rows whose values did not change: a re-upsert writes nothing.
+# The WHERE clause skips rows whose values did not change: a re-upsert writes nothing. Column names
+# come from the table and the row class, never from input.
 _MERGE = text(
-    """
-    INSERT INTO klines AS k (category, symbol, interval, start_time, open, high, low, close, volume, turnover)
-    SELECT category, symbol, interval, start_time, open, high, low, close, volume, turnover
+    f"""
+    INSERT INTO klines AS k ({column_list(_COLUMNS)})
+    SELECT {column_list(_COLUMNS)}
     FROM _stage_klines
-    ON CONFLICT (category, symbol, interval, start_time) DO UPDATE SET
-        open = excluded.open, high = excluded.high, low = excluded.low, close = excluded.close,
-        volume = excluded.volume, turnover = excluded.turnover
-    WHERE (k.open, k.high, k.low, k.close, k.volume, k.turnover)
+    ON CONFLICT ({column_list(_KEY)}) DO UPDATE SET
+        {", ".join(f"{name} = excluded.{name}" for name in _VALUES)}
+    WHERE ({column_list(_VALUES, "k.")})
           IS DISTINCT FROM
-          (excluded.open, excluded.high, excluded.low, excluded.close, excluded.volume, excluded.turnover)
-    """
+          ({column_list(_VALUES, "excluded.")})
+    """  # noqa: S608
 )
 
 
@@ -63,7 +58,7 @@ def upsert_klines(session: Session, rows: Iterable[KlineRow]) -> int:
     except ProgrammingError as exc:
         if getattr(exc.orig, "sqlstate", None) != _CARDINALITY_VIOLATION:
             raise
-    unique = {(r.category, r.symbol, r.interval, r.start_time): r for r in batch}
+    unique = {_KEY_OF(row): row for row in batch}
     load_staging(
         session, target="klines", columns=_COLUMNS, types=_TYPES, rows=map(_VALUES_OF, unique.values())
     )
@@ -84,25 +79,17 @@ def newest_kline_start(session: Session, category: str, symbol: str, interval: s
     )
 
 
-class KlineListing(TypedDict):
-    """A candle as lists show it: prices and volumes as exact decimal text, the start a UTC datetime."""
-
-    start_time: datetime
-    open: str
-    high: str
-    low: str
-    close: str
-    volume: str
-    turnover: str
-
-
-_LISTING_NAMES = tuple(KlineListing.__annotations__)
-# The select list is made from the names (never from input): values can only line up with them.
+# A candle as lists show it: its start and values; the series (category, symbol, interval) is the
+# caller's. Keys are column names; prices and volumes are exact decimal text, the start a UTC datetime.
+LISTED_KLINE_COLUMNS: tuple[Column[Any], ...] = tuple(
+    column for column in _TABLE.c if column.name not in ("category", "symbol", "interval")
+)
+_LISTED = tuple(column.name for column in LISTED_KLINE_COLUMNS)
 _LISTING_SELECT = f"""
-    SELECT {select_list(Kline.__table__, _LISTING_NAMES)}
+    SELECT {select_list(LISTED_KLINE_COLUMNS)}
     FROM klines
     WHERE category = %(category)s AND symbol = %(symbol)s AND interval = %(interval)s
-"""  # noqa: S608
+"""  # noqa: S608 (names from the table)
 _FIRST_FROM_START: LiteralString = (
     f"{_LISTING_SELECT} AND start_time >= %(start)s AND start_time <= %(end)s"
     " ORDER BY start_time LIMIT %(limit)s"
@@ -123,7 +110,7 @@ async def list_klines(
     start: datetime | None = None,
     end: datetime | None = None,
     limit: int,
-) -> list[KlineListing]:
+) -> list[dict[str, Any]]:
     """Candles oldest first, ``start`` and ``end`` inclusive.
 
     With ``start``: the first ``limit`` candles from it. Without: the newest ``limit`` candles up to
@@ -142,4 +129,4 @@ async def list_klines(
     rows = await fetch_rows(connection, _NEWEST_UP_TO_END if start is None else _FIRST_FROM_START, params)
     if start is None:
         rows.reverse()
-    return cast(list[KlineListing], [dict(zip(_LISTING_NAMES, row, strict=True)) for row in rows])
+    return [dict(zip(_LISTED, row, strict=True)) for row in rows]

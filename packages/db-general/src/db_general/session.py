@@ -1,9 +1,8 @@
-"""The general database's engines, read pool and sessions in this process (created once, disposed
-at shutdown).
+"""The general database's engines and sessions in this process (created once, disposed at shutdown).
 
-The API reads through the read pool, the worker writes through sync sessions:
+The worker writes through sync sessions (the API, which only reads, holds a ``db_core.ReadPool``
+of its own instead):
 
-    async with general_database.reader() as connection: ...
     with general_database.sync_session() as session: ...
     await general_database.dispose()   # or general_database.dispose_sync() outside a loop
 """

@@ -9,7 +9,21 @@ from typing import Any
 
 from psycopg import Connection as PsycopgConnection
 from psycopg import sql
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
+
+
+def copy_types(table: Table, columns: Sequence[str]) -> tuple[str, ...]:
+    """The PostgreSQL types of ``table``'s ``columns`` as COPY names them (``numeric``, ``jsonb``, ...)."""
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    return tuple(table.c[name].type.compile(dialect=dialect).lower() for name in columns)
+
+
+def column_list(names: Iterable[str], prefix: str = "") -> str:
+    """``names`` as a comma-separated SQL list, each after ``prefix`` (``"excluded."``): for column
+    names taken from the table metadata, never from input."""
+    return ", ".join(prefix + name for name in names)
 
 
 def _driver_connection(session: Session) -> PsycopgConnection[Any]:

@@ -19,7 +19,7 @@ from db_user.master_keys import (
     generate_key_file,
     load_master_keys,
 )
-from db_user.models import NETWORKS, ApiToken, BybitCredential, User, UserBase
+from db_user.models import ApiToken, BybitCredential, User, UserBase
 from db_user.rotation import RotationReport, rotate_credentials
 from db_user.session import user_database
 from db_user.spec import USER_DB
@@ -29,7 +29,6 @@ from db_user.vault import CredentialContext, Sealed, Vault, VaultError
 
 __all__ = [
     "KEY_BYTES",
-    "NETWORKS",
     "USER_DB",
     "ApiToken",
     "BybitCredential",

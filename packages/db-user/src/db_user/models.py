@@ -16,9 +16,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from bybit_client.enums import Network
 from db_core import TYPE_ANNOTATION_MAP, new_metadata
-
-NETWORKS = ("mainnet", "testnet", "demo")
 
 
 class UserBase(DeclarativeBase):
@@ -69,7 +68,7 @@ class BybitCredential(UserBase):
     __tablename__ = "bybit_credentials"
     __table_args__ = (
         UniqueConstraint("user_id", "network", "api_key"),
-        CheckConstraint(f"network IN ({', '.join(repr(n) for n in NETWORKS)})", name="network"),
+        CheckConstraint(f"network IN ({', '.join(repr(n.value) for n in Network)})", name="network"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)

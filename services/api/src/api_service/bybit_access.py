@@ -10,8 +10,9 @@ from bybit_client import (
     BybitRateLimitError,
     BybitTimeWindowError,
     BybitTransientError,
+    Network,
 )
-from core_config import BYBIT_API_URLS, BybitNetwork, Settings
+from core_config import Settings
 from core_telemetry import telemetry
 
 _AUTH_PROBLEMS = {
@@ -23,22 +24,23 @@ _AUTH_PROBLEMS = {
 
 
 def bybit_client_for(
-    settings: Settings, network: BybitNetwork, api_key: str, api_secret: SecretStr
+    settings: Settings, network: Network, api_key: str, api_secret: SecretStr
 ) -> AsyncBybitClient:
     """A signed client for ``network``: the configured URL for the configured network (so tests and
     regional hosts work), Bybit's own host for the others."""
-    base_url = settings.bybit_api_url if network == settings.bybit_network else BYBIT_API_URLS[network]
+    base_url = settings.bybit_api_url if network == settings.bybit_network else network.rest_url
     return AsyncBybitClient(
         base_url,
         api_key,
         api_secret,
         timeout=settings.bybit_timeout,
         recv_window=settings.bybit_recv_window,
+        ca_file=settings.bybit_ca_file,
         observer=telemetry().bybit_observer(),
     )
 
 
-def api_error_for(exc: BybitError, network: BybitNetwork) -> ApiError:
+def api_error_for(exc: BybitError, network: Network) -> ApiError:
     """The API's answer to a failed Bybit call, carrying Bybit's own reason."""
     reason = f"(Bybit retCode {exc.ret_code}: {exc.ret_msg})" if exc.ret_code else f"(HTTP {exc.http_status})"
     if isinstance(exc, BybitAuthError):

@@ -4,18 +4,17 @@ Written as plain ASGI (not ``BaseHTTPMiddleware``) because it runs on every requ
 outside Starlette's own error middleware so that even a 500 carries the request id.
 """
 
-import logging
 from time import perf_counter
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api_service.errors import internal_error_response
 from api_service.request_id import REQUEST_ID_HEADER, request_id_for
-from core_config import bind_log_context, log_line
+from core_config import REQUEST_ID, get_logger
 from core_telemetry import trace_fields
 
-access_logger = logging.getLogger("api.access")
-error_logger = logging.getLogger("api.errors")
+access_logger = get_logger("api.access")
+error_logger = get_logger("api.errors")
 _HEADER_NAME = REQUEST_ID_HEADER.lower().encode()
 
 
@@ -47,22 +46,23 @@ class RequestContextMiddleware:
             await send(message)
 
         started = perf_counter()
-        with bind_log_context(request_id=request_id):
-            try:
-                await self.app(scope, receive, send_with_id)
-            except Exception:
-                # Starlette has usually answered already (the app's 500 handler); the exception is
-                # logged here, once, with the request id, and goes no further.
-                error_logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
-                if not status:
-                    await internal_error_response()(scope, receive, send_with_id)
-            finally:
-                method, path = scope["method"], scope["path"]
-                fields = {
-                    "method": method,
-                    "path": path,
-                    "status": status,
-                    "duration_ms": round((perf_counter() - started) * 1000, 2),
-                    **trace,
-                }
-                log_line(access_logger, logging.INFO, f"{method} {path} {status}", fields)
+        bound = REQUEST_ID.set(request_id)
+        method, path = scope["method"], scope["path"]
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Starlette has usually answered already (the app's 500 handler); the exception is
+            # logged here, once, with the request id, and goes no further.
+            error_logger.exception(f"unhandled error on {method} {path}")
+            if not status:
+                await internal_error_response()(scope, receive, send_with_id)
+        finally:
+            access_logger.info(
+                f"{method} {path} {status}",
+                method=method,
+                path=path,
+                status=status,
+                duration_ms=round((perf_counter() - started) * 1000, 2),
+                **trace,
+            )
+            REQUEST_ID.reset(bound)

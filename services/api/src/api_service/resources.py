@@ -1,21 +1,24 @@
 """What the API holds for its whole life: both databases, Redis, the task queue, the checks.
 
-Created once in the lifespan, closed on shutdown; routes reach them through ``dependencies``.
+One pool per database: the user database's engine (sessions) and the general database's read pool
+(the API only reads it). Readiness checks each database through that same pool. Created once in
+the lifespan, closed on shutdown; routes reach them through ``dependencies``.
 """
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from pydantic import SecretStr
 from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api_service.readiness import Check, CheckFailedError, ReadinessProbe
 from api_service.task_queue import TaskQueue
 from core_config import Settings
 from core_telemetry import Telemetry
-from db_core import Database, DatabaseSpec, migration_status
+from db_core import Database, DatabaseSpec, ReadPool, migration_status
 from db_general import GENERAL_DB
 from db_user import USER_DB, CredentialContext, Vault
 
@@ -27,7 +30,7 @@ logger = logging.getLogger(__name__)
 class Resources:
     settings: Settings
     user_db: Database
-    general_db: Database
+    general_db: ReadPool
     redis: Redis
     tasks: TaskQueue
     readiness: ReadinessProbe
@@ -35,9 +38,9 @@ class Resources:
     telemetry: Telemetry
 
 
-def _database_check(db: Database) -> Check:
+def _database_check(pool: Callable[[], AsyncEngine | ReadPool], spec: DatabaseSpec) -> Check:
     async def check() -> None:
-        status = await migration_status(db.async_engine(), db.spec)
+        status = await migration_status(pool(), spec)
         if not status.reachable:
             logger.warning("readiness: %s", status.describe())
             raise CheckFailedError("unreachable")
@@ -62,14 +65,14 @@ def _vault_check(vault: Vault) -> Check:
 
 
 @asynccontextmanager
-async def open_resources(settings: Settings, telemetry: Telemetry | None = None) -> AsyncIterator[Resources]:
+async def open_resources(
+    settings: Settings, telemetry: Telemetry | None = None
+) -> AsyncIterator[Resources]:
     """Every resource of the process; raises ``ConfigError`` when the master key file is not right."""
     vault = Vault.from_settings(settings)
 
-    def database(spec: DatabaseSpec) -> Database:
-        return Database(spec, settings=lambda: settings, application_name=APPLICATION_NAME)
-
-    user_db, general_db = database(USER_DB), database(GENERAL_DB)
+    user_db = Database(USER_DB, settings=lambda: settings, application_name=APPLICATION_NAME)
+    general_db = ReadPool(GENERAL_DB, settings, application_name=APPLICATION_NAME)
     timeout = settings.health_check_timeout
     redis = Redis.from_url(
         settings.redis_url.get_secret_value(),
@@ -90,8 +93,8 @@ async def open_resources(settings: Settings, telemetry: Telemetry | None = None)
 
     readiness = ReadinessProbe(
         {
-            "user_database": _database_check(user_db),
-            "general_database": _database_check(general_db),
+            "user_database": _database_check(user_db.async_engine, USER_DB),
+            "general_database": _database_check(lambda: general_db, GENERAL_DB),
             "redis": redis_check,
             "master_key": _vault_check(vault),
         },
@@ -105,4 +108,4 @@ async def open_resources(settings: Settings, telemetry: Telemetry | None = None)
         tasks.close()
         await redis.aclose()
         await user_db.dispose()
-        await general_db.dispose()
+        await general_db.close()

@@ -6,9 +6,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, PlainSerializer
 
-Category = Literal["spot", "linear", "inverse", "option"]
-KlineCategory = Literal["spot", "linear", "inverse"]
-Interval = Literal["1", "3", "5", "15", "30", "60", "120", "240", "360", "720", "D", "W", "M"]
 Symbol = Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{1,39}$", examples=["BTCUSDT"])]
 
 # Database sessions run in UTC (db-core), so times read there are UTC datetimes, which pydantic

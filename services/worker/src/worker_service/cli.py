@@ -2,16 +2,18 @@
 
     worker-service worker [celery worker options, e.g. --pool solo --concurrency 1]
     worker-service beat   [celery beat options, e.g. --schedule /tmp/beat-schedule]
+    worker-service stream  keep the configured klines live from Bybit's WebSocket (one instance)
     worker-service health [--node celery@HOST]   exit 0 when the worker's heartbeat is fresh
 
 A bad setting stops each of them with core-config's one line per problem.
 """
 
 import argparse
+import asyncio
 import sys
 from collections.abc import Callable, Sequence
 
-from core_config import exit_on_config_error, get_settings
+from core_config import configure_logging, exit_on_config_error, get_settings
 from worker_service.heartbeat import check_health, default_node_name
 
 
@@ -21,6 +23,7 @@ def _parser() -> argparse.ArgumentParser:
     for name, text in (("worker", "run the Celery worker"), ("beat", "run the beat scheduler (one only)")):
         # Every option is celery's own (its --help included).
         commands.add_parser(name, help=text, add_help=False)
+    commands.add_parser("stream", help="keep the configured klines live from Bybit's stream (one instance)")
     health = commands.add_parser("health", help="exit 0 when the worker's heartbeat in Redis is fresh")
     health.add_argument("--node", default=None, help="the worker's node name (default: celery@<hostname>)")
     return parser
@@ -57,11 +60,23 @@ def _health(node: str | None) -> int:
     return 0
 
 
+def _stream() -> int:
+    with exit_on_config_error():
+        settings = get_settings()
+    configure_logging(settings.log_level, json_lines=settings.json_logs)
+    from worker_service.stream_process import run_stream  # noqa: PLC0415 - only this command needs it
+
+    asyncio.run(run_stream(settings))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
+    if args.command in ("health", "stream") and extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command == "health":
-        if extra:
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
         raise SystemExit(_health(args.node))
+    if args.command == "stream":
+        raise SystemExit(_stream())
     raise SystemExit(_run_celery(args.command, extra))

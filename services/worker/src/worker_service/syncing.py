@@ -12,12 +12,21 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
 
-from bybit_client import BybitClient, Category, Instrument, Interval, Kline
+from bybit_client import (
+    KLINE_CATEGORIES,
+    BybitClient,
+    Category,
+    Instrument,
+    Interval,
+    Kline,
+    datetime_to_ms,
+    ms_to_datetime,
+)
 from core_telemetry import telemetry
 from db_core import Database
 from db_general import (
@@ -35,23 +44,10 @@ logger = logging.getLogger(__name__)
 
 # Every category Bybit lists instruments for.
 ALL_CATEGORIES: tuple[str, ...] = tuple(category.value for category in Category)
-KLINE_CATEGORIES = ("spot", "linear", "inverse")
 # Candles written per transaction: one page of Bybit's range fetch.
 KLINE_BATCH = 1000
 # A klines sync without a start and with nothing stored fetches this many candles back from now.
 KLINE_DEFAULT_LOOKBACK = 1000
-
-
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MS = timedelta(milliseconds=1)
-
-
-def datetime_to_ms(moment: datetime) -> int:
-    return (moment - EPOCH) // _MS
-
-
-def ms_to_datetime(ms: int) -> datetime:
-    return EPOCH + ms * _MS
 
 
 class SyncRequestError(ValueError):

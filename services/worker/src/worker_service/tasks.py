@@ -50,6 +50,7 @@ def bybit_client(settings: Settings) -> BybitClient:
         timeout=settings.bybit_timeout,
         recv_window=settings.bybit_recv_window,
         retry=CLIENT_RETRY,
+        ca_file=settings.bybit_ca_file,
         observer=telemetry().bybit_observer(),
     )
 

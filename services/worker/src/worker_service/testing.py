@@ -39,6 +39,13 @@ _PASSED_SETTINGS = (
     "worker_heartbeat_interval",
     "sync_retry_max",
     "sync_retry_backoff",
+    "sync_kline_category",
+    "sync_kline_symbols",
+    "sync_kline_intervals",
+    "bybit_stream_url",
+    "stream_ping_interval",
+    "stream_silence_timeout",
+    "stream_status_interval",
 )
 
 

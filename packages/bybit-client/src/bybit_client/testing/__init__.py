@@ -1,7 +1,8 @@
 """A fake Bybit V5 server for tests and benchmarks (needs the ``testing`` extra: uvicorn).
 
 ``FakeBybit`` listens on a real TCP port and checks signatures, timestamps and recv_window as
-Bybit does. The pytest plugin (registered as ``pytest11``) gives the ``fake_bybit`` fixture.
+Bybit does, and serves its WebSocket streams (with faults) on a second port.
+The pytest plugin (registered as ``pytest11``) gives the ``fake_bybit`` fixture.
 """
 
 from bybit_client.testing.app import FakeBybitApp
@@ -9,14 +10,18 @@ from bybit_client.testing.data import candle, default_instruments
 from bybit_client.testing.exchange import FakeExchange, FakeKey, Fault, RecordedRequest
 from bybit_client.testing.policies import fast_retry_policy
 from bybit_client.testing.server import FakeBybit
+from bybit_client.testing.streams import FakeConnection, FakeStreams, StreamFault
 
 __all__ = [
     "FakeBybit",
     "FakeBybitApp",
+    "FakeConnection",
     "FakeExchange",
     "FakeKey",
+    "FakeStreams",
     "Fault",
     "RecordedRequest",
+    "StreamFault",
     "candle",
     "default_instruments",
     "fast_retry_policy",

@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl, quote
 
 import orjson
 
+from bybit_client.enums import KLINE_CATEGORIES, Category
 from bybit_client.testing.data import candle_page, candle_starts, ticker
 from bybit_client.testing.exchange import FakeExchange, FakeKey, Fault, RecordedRequest
 
@@ -223,7 +224,7 @@ class FakeBybitApp:
         return category
 
     def _instruments(self, params: Params) -> Any:
-        category = self._category(params, ("spot", "linear", "inverse", "option"))
+        category = self._category(params, tuple(Category))
         rows = self.exchange.instruments.get(category, [])
         for name, field_name in (("symbol", "symbol"), ("status", "status"), ("baseCoin", "baseCoin")):
             if params.get(name):
@@ -232,7 +233,7 @@ class FakeBybitApp:
         return {"category": category, "list": page, "nextPageCursor": cursor}
 
     def _tickers(self, params: Params) -> Any:
-        category = self._category(params, ("spot", "linear", "inverse", "option"))
+        category = self._category(params, tuple(Category))
         symbols = [row["symbol"] for row in self.exchange.instruments.get(category, [])]
         if params.get("symbol"):
             if params["symbol"] not in symbols:
@@ -241,8 +242,8 @@ class FakeBybitApp:
         return {"category": category, "list": [ticker(symbol) for symbol in symbols]}
 
     def _klines(self, params: Params) -> Any:
-        category = params.get("category") or "linear"
-        if category not in ("spot", "linear", "inverse"):
+        category = params.get("category") or Category.LINEAR
+        if category not in KLINE_CATEGORIES:
             raise FakeError(10001, "params error: category invalid")
         symbol, interval = params.get("symbol", ""), params.get("interval", "")
         if not symbol:
@@ -327,7 +328,7 @@ class FakeBybitApp:
 
     def _create_order(self, params: Params, key: FakeKey) -> Any:
         self._trading_key(key)
-        category = self._category(params, ("spot", "linear", "inverse", "option"))
+        category = self._category(params, tuple(Category))
         symbol = params.get("symbol", "")
         if symbol not in {row["symbol"] for row in self.exchange.instruments.get(category, [])}:
             raise FakeError(10001, "params error: symbol invalid")
@@ -361,6 +362,8 @@ class FakeBybitApp:
             "createdTime": now,
             "updatedTime": now,
         }
+        if self.exchange.on_order is not None:
+            self.exchange.on_order(key.api_key, dict(orders[order_id]))
         return {"orderId": order_id, "orderLinkId": link_id}
 
     def _cancel_order(self, params: Params, key: FakeKey) -> Any:
@@ -372,11 +375,13 @@ class FakeBybitApp:
             if same and order["symbol"] == params.get("symbol") and order["orderStatus"] == "New":
                 order["orderStatus"] = "Cancelled"
                 order["updatedTime"] = str(self.exchange.now_ms())
+                if self.exchange.on_order is not None:
+                    self.exchange.on_order(key.api_key, dict(order))
                 return {"orderId": order["orderId"], "orderLinkId": order["orderLinkId"]}
         raise FakeError(110001, "Order does not exist.")
 
     def _open_orders(self, params: Params, key: FakeKey) -> Any:
-        category = self._category(params, ("spot", "linear", "inverse", "option"))
+        category = self._category(params, tuple(Category))
         rows = [
             {name: value for name, value in order.items() if name != "category"}
             for order in self.exchange.orders.get(key.api_key, {}).values()

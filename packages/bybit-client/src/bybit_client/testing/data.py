@@ -7,6 +7,9 @@ from typing import Any
 
 import orjson
 
+from bybit_client.enums import Category
+from bybit_client.times import datetime_to_ms, ms_to_datetime
+
 MAJORS = [
     "BTC",
     "ETH",
@@ -117,18 +120,18 @@ def default_instruments() -> dict[str, list[dict[str, Any]]]:
         for strike in range(10_000, 10_000 + 70 * 500, 500)
         for kind in ("Call", "Put")
     ]
-    return {"spot": spot, "linear": linear, "inverse": inverse, "option": option}
+    return {Category.SPOT: spot, Category.LINEAR: linear, Category.INVERSE: inverse, Category.OPTION: option}
 
 
 def _month_start(ms: int) -> int:
-    moment = datetime.fromtimestamp(ms / 1000, UTC)
-    return int(datetime(moment.year, moment.month, 1, tzinfo=UTC).timestamp() * 1000)
+    moment = ms_to_datetime(ms)
+    return datetime_to_ms(datetime(moment.year, moment.month, 1, tzinfo=UTC))
 
 
 def _previous_month(start_ms: int) -> int:
-    moment = datetime.fromtimestamp(start_ms / 1000, UTC)
+    moment = ms_to_datetime(start_ms)
     year, month = (moment.year, moment.month - 1) if moment.month > 1 else (moment.year - 1, 12)
-    return int(datetime(year, month, 1, tzinfo=UTC).timestamp() * 1000)
+    return datetime_to_ms(datetime(year, month, 1, tzinfo=UTC))
 
 
 def candle_starts(interval: str, start: int | None, end: int, limit: int) -> list[int]:

@@ -3,10 +3,12 @@
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from bybit_client.enums import Network
 from bybit_client.testing.data import default_instruments
 
 DEFAULT_BALANCES = {"USDT": "10000", "BTC": "0.5"}
@@ -44,7 +46,7 @@ class FakeKey:
     secret: str = field(repr=False)
     read_only: bool = False
     permissions: dict[str, list[str]] = field(default_factory=lambda: dict(TRADE_PERMISSIONS))
-    network: str = "mainnet"
+    network: Network = Network.MAINNET
     balances: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_BALANCES))
     expired_at: str = ""
     user_id: int = 100_001
@@ -62,9 +64,11 @@ class RecordedRequest:
 class FakeExchange:
     """Everything the fake V5 server knows; tests change it directly between requests."""
 
-    def __init__(self, network: str = "mainnet") -> None:
+    def __init__(self, network: Network = Network.MAINNET) -> None:
         self._lock = threading.Lock()
         self._initial_network = network
+        # Told of every order created or cancelled through REST (the private stream pushes it).
+        self.on_order: Callable[[str, dict[str, Any]], None] | None = None
         self.reset()
 
     def reset(self) -> None:
@@ -93,7 +97,7 @@ class FakeExchange:
         *,
         read_only: bool = False,
         permissions: dict[str, list[str]] | None = None,
-        network: str | None = None,
+        network: Network | str | None = None,
         balances: dict[str, str] | None = None,
         expired_at: str = "",
     ) -> FakeKey:
@@ -103,7 +107,7 @@ class FakeExchange:
             secret,
             read_only=read_only,
             permissions=dict(TRADE_PERMISSIONS) if permissions is None else permissions,
-            network=str(network or self.network),
+            network=Network(network or self.network),
             balances=dict(DEFAULT_BALANCES) if balances is None else balances,
             expired_at=expired_at,
             user_id=100_001 + len(self.keys),

@@ -1,13 +1,18 @@
-"""``FakeBybit``: the fake exchange served by uvicorn on a real TCP port, in a background thread."""
+"""``FakeBybit``: the fake exchange on real TCP ports, in a background thread: REST served by uvicorn,
+the WebSocket streams by aiohttp, both on one event loop and from one ``FakeExchange``."""
 
+import asyncio
 import socket
+import ssl
 import threading
 import time
 from types import TracebackType
 from typing import Any, Self
 
+from bybit_client.enums import Network
 from bybit_client.testing.app import FakeBybitApp
 from bybit_client.testing.exchange import FakeExchange
+from bybit_client.testing.streams import FakeStreams
 
 START_TIMEOUT_SECONDS = 10.0
 
@@ -20,11 +25,33 @@ def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     return sock
 
 
-def make_server(app: FakeBybitApp) -> Any:
+async def serve(
+    server: Any,
+    rest_socket: socket.socket,
+    streams: FakeStreams,
+    ws_socket: socket.socket,
+    ws_tls: ssl.SSLContext | None = None,
+) -> None:
+    """Serve REST (uvicorn) and the streams (aiohttp) on the running loop until uvicorn exits."""
+    from aiohttp import web  # noqa: PLC0415 - aiohttp's server part, needed only by the fake
+
+    runner = web.AppRunner(streams.web_app(), handle_signals=False, shutdown_timeout=1.0)
+    await runner.setup()
+    await web.SockSite(runner, ws_socket, ssl_context=ws_tls).start()
+    try:
+        await server.serve(sockets=[rest_socket])
+    finally:
+        await runner.cleanup()
+
+
+def make_server(app: FakeBybitApp, certfile: str | None = None, keyfile: str | None = None) -> Any:
+    """A uvicorn server for ``app``, speaking HTTPS when given a certificate (PEM) and its key."""
     import uvicorn  # noqa: PLC0415 - the `testing` extra, needed only when a server starts
 
     config = uvicorn.Config(
         app,
+        ssl_certfile=certfile,
+        ssl_keyfile=keyfile,
         log_level="warning",
         access_log=False,
         lifespan="off",
@@ -35,27 +62,61 @@ def make_server(app: FakeBybitApp) -> Any:
 
 
 class FakeBybit(FakeExchange):
-    """A fake Bybit V5 server: ``start()`` it, point a client at ``base_url``, steer it as a FakeExchange."""
+    """A fake Bybit V5 server: ``start()`` it, point a client at ``base_url``, steer it as a FakeExchange.
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, network: str = "mainnet") -> None:
+    Plain HTTP and WebSocket, or HTTPS and WSS with ``certfile`` (the server's PEM certificate
+    chain) and ``keyfile``.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        network: Network = Network.MAINNET,
+        *,
+        certfile: str | None = None,
+        keyfile: str | None = None,
+    ) -> None:
         super().__init__(network=network)
         self._socket = bind_socket(host, port)
         self.host, self.port = self._socket.getsockname()[:2]
+        self.scheme = "https" if certfile else "http"
+        self._ws_tls: ssl.SSLContext | None = None
+        if certfile:
+            self._ws_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            self._ws_tls.load_cert_chain(certfile, keyfile)
+        self._ws_socket = bind_socket(host, 0)
+        self.ws_port = self._ws_socket.getsockname()[1]
         self.app = FakeBybitApp(self)
-        self._server = make_server(self.app)
+        self.streams = FakeStreams(self)
+        self.on_order = self.streams.notify_order
+        self._server = make_server(self.app, certfile, keyfile)
         self._thread: threading.Thread | None = None
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        """The WebSocket base: append ``/v5/public/{category}`` or ``/v5/private``."""
+        return f"{'wss' if self._ws_tls else 'ws'}://{self.host}:{self.ws_port}"
+
+    def reset(self) -> None:
+        """Back to a fresh exchange; the streams close their connections and forget their state."""
+        super().reset()
+        streams: FakeStreams | None = getattr(self, "streams", None)
+        if streams is not None and streams.loop is not None:
+            streams.reset().result(timeout=5)
+
+    def _run(self) -> None:
+        asyncio.run(serve(self._server, self._socket, self.streams, self._ws_socket, self._ws_tls))
 
     def start(self) -> Self:
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, name="fake-bybit", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, name="fake-bybit", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while not self._server.started:
+        while not self._server.started or self.streams.loop is None:
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("the fake Bybit server did not start")
             time.sleep(0.005)
@@ -66,6 +127,7 @@ class FakeBybit(FakeExchange):
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._socket.close()
+        self._ws_socket.close()
 
     def __enter__(self) -> Self:
         return self.start()
@@ -76,4 +138,7 @@ class FakeBybit(FakeExchange):
         self.stop()
 
     def __repr__(self) -> str:
-        return f"FakeBybit(base_url={self.base_url!r}, network={self.network!r}, keys={len(self.keys)})"
+        return (
+            f"FakeBybit(base_url={self.base_url!r}, ws_url={self.ws_url!r}, network={self.network!r},"
+            f" keys={len(self.keys)})"
+        )

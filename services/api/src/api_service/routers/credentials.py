@@ -10,8 +10,7 @@ from api_service.bybit_access import api_error_for, bybit_client_for
 from api_service.dependencies import CurrentUser, ResourcesDep, SettingsDep, UserSession
 from api_service.errors import ApiError, error_responses
 from api_service.schemas import DecimalString, UtcDateTime
-from bybit_client import BybitError
-from core_config import BybitNetwork
+from bybit_client import BybitError, Network
 from db_user import (
     BybitCredential,
     CredentialContext,
@@ -29,7 +28,7 @@ class CredentialIn(BaseModel):
     api_key: str = Field(min_length=6, max_length=64, pattern=r"^[A-Za-z0-9]+$")
     api_secret: SecretStr = Field(min_length=6, max_length=128)
     label: str | None = Field(None, max_length=100)
-    network: BybitNetwork | None = Field(None, description="defaults to the configured network")
+    network: Network | None = Field(None, description="defaults to the configured network")
 
 
 class Credential(BaseModel):
@@ -38,7 +37,7 @@ class Credential(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
-    network: BybitNetwork
+    network: Network
     api_key: str
     label: str | None
     permissions: dict[str, Any]
@@ -67,7 +66,7 @@ class Coin(BaseModel):
 
 class WalletBalance(BaseModel):
     credential_id: int
-    network: BybitNetwork
+    network: Network
     account_type: str
     total_equity: DecimalString | None
     total_wallet_balance: DecimalString | None
@@ -132,7 +131,7 @@ async def delete_credential(credential_id: CredentialId, user: CurrentUser, sess
 
 
 async def _credential_for(
-    session: UserSession, user_id: int, credential_id: int | None, network: BybitNetwork
+    session: UserSession, user_id: int, credential_id: int | None, network: Network
 ) -> BybitCredential:
     if credential_id is not None:
         found = await get_bybit_credential(session, user_id, credential_id)
@@ -162,7 +161,7 @@ async def wallet_balance(
     coin: Annotated[str | None, Query(pattern=r"^[A-Z0-9]{1,20}(,[A-Z0-9]{1,20})*$")] = None,
 ) -> WalletBalance:
     credential = await _credential_for(session, user.id, credential_id, settings.bybit_network)
-    network = BybitNetwork(credential.network)
+    network = Network(credential.network)
     try:
         secret = resources.vault.decrypt(
             credential.secret_ciphertext, credential.key_id, CredentialContext.of(credential)

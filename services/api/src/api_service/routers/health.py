@@ -1,17 +1,23 @@
-"""Liveness (no I/O) and readiness (every dependency, each under a short timeout).
+"""Liveness (no I/O), readiness (every dependency, each under a short timeout) and the live kline
+stream's status (written to Redis by ``worker-service stream``; the API serves without it, so it is
+not part of readiness).
 
 Load balancers call these often, so they are added to the app's own router
 (``add_health_routes``) instead of an included ``APIRouter``: FastAPI matches an included router's
 routes a second time on every request, which costs as much as the liveness answer itself.
 """
 
+from datetime import UTC, datetime
+
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
+from redis.exceptions import RedisError
 
 from api_service.dependencies import ResourcesDep
-from api_service.errors import ErrorBody
+from api_service.errors import ErrorBody, error_response, error_responses
 from api_service.request_id import current_request_id
 from api_service.schemas import CheckOut, Live, Ready
+from db_general import StreamStatus, stream_status_key
 
 # The one liveness answer, encoded once (the route still documents it as ``Live``).
 _LIVE_BODY = Live().model_dump_json().encode()
@@ -47,6 +53,22 @@ async def ready(resources: ResourcesDep) -> Ready | JSONResponse:
     return JSONResponse(body.model_dump(mode="json", exclude_none=True), status_code=503)
 
 
+async def stream_status(resources: ResourcesDep) -> StreamStatus | JSONResponse:
+    key = stream_status_key(resources.settings.celery_queue)
+    try:
+        raw = await resources.redis.get(key)
+    except (RedisError, OSError):
+        return error_response(
+            503, "stream_unknown", "the stream's status cannot be read: Redis is unavailable"
+        )
+    if raw is None:
+        return error_response(503, "stream_down", "no kline stream is running")
+    status = StreamStatus.model_validate_json(raw)
+    if status.stale(datetime.now(UTC)):
+        return error_response(503, "stream_down", "the kline stream stopped reporting")
+    return status
+
+
 def add_health_routes(app: FastAPI) -> None:
     app.add_api_route(
         "/health/live",
@@ -64,4 +86,14 @@ def add_health_routes(app: FastAPI) -> None:
         responses={503: {"model": NotReady, "description": "A dependency failed; the checks say which"}},
         tags=["health"],
         summary="Every dependency answers: both databases at head, Redis, the master key",
+    )
+    app.add_api_route(
+        "/health/stream",
+        stream_status,
+        methods=["GET"],
+        response_model=StreamStatus,
+        responses=error_responses(503),
+        tags=["health"],
+        summary="The live kline stream: connection, reconnects, last push per subscription, write lag",
+        description="Public, as the other health routes: it holds no secret and no user data.",
     )

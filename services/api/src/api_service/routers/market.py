@@ -2,23 +2,15 @@
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, Field
 
 from api_service.dependencies import GeneralDatabase
 from api_service.errors import ApiError, error_responses
 from api_service.json_body import json_response
-from api_service.query_model import query_model, query_parameters
-from api_service.schemas import (
-    Category,
-    Instrument,
-    InstrumentPage,
-    Interval,
-    KlineCategory,
-    KlineList,
-    Symbol,
-)
+from api_service.schemas import Instrument, InstrumentPage, KlineList, Symbol
+from bybit_client import Category, Interval, KlineCategory
 from db_general import InvalidCursorError, get_instrument, list_instruments, list_klines
 
 router = APIRouter(prefix="/v1/market", tags=["market"])
@@ -49,20 +41,19 @@ class KlineQuery(BaseModel):
     limit: int = Field(200, ge=1, le=MAX_KLINES)
 
 
+# The rows the repository reads are already in the response models' JSON shape (decimal text, UTC
+# times) and are written out as they are (``json_body``); test_market holds every body to its model.
 @router.get(
     "/instruments",
     summary="Instruments, filtered, in pages",
     response_model=InstrumentPage,
     responses=error_responses(400, 422, 503),
-    openapi_extra=query_parameters(InstrumentFilters),
 )
-async def instruments(
-    general: GeneralDatabase, filters: Annotated[InstrumentFilters, Depends(query_model(InstrumentFilters))]
-) -> Response:
+async def instruments(general: GeneralDatabase, filters: Annotated[InstrumentFilters, Query()]) -> Response:
     try:
-        async with general.reader() as reader:
+        async with general.connection() as connection:
             page = await list_instruments(
-                reader,
+                connection,
                 category=filters.category,
                 status=filters.status,
                 base_coin=filters.base_coin,
@@ -81,8 +72,8 @@ async def instruments(
     responses=error_responses(404, 422, 503),
 )
 async def instrument(general: GeneralDatabase, category: Category, symbol: Symbol) -> Response:
-    async with general.reader() as reader:
-        row = await get_instrument(reader, category, symbol)
+    async with general.connection() as connection:
+        row = await get_instrument(connection, category, symbol)
     if row is None:
         raise ApiError(404, "instrument_not_found", f"no {category} instrument {symbol}")
     return json_response(row)
@@ -93,16 +84,13 @@ async def instrument(general: GeneralDatabase, category: Category, symbol: Symbo
     summary="Candles of one symbol, oldest first",
     response_model=KlineList,
     responses=error_responses(422, 503),
-    openapi_extra=query_parameters(KlineQuery),
 )
-async def klines(
-    general: GeneralDatabase, query: Annotated[KlineQuery, Depends(query_model(KlineQuery))]
-) -> Response:
+async def klines(general: GeneralDatabase, query: Annotated[KlineQuery, Query()]) -> Response:
     if query.start is not None and query.end is not None and query.start > query.end:
         raise ApiError(422, "validation_error", "start must not be after end")
-    async with general.reader() as reader:
+    async with general.connection() as connection:
         rows = await list_klines(
-            reader,
+            connection,
             category=query.category,
             symbol=query.symbol,
             interval=query.interval,

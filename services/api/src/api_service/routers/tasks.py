@@ -1,6 +1,5 @@
 """Enqueueing market-data syncs on the worker and reading their state."""
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, status
@@ -8,8 +7,9 @@ from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from api_service.dependencies import ResourcesDep
 from api_service.errors import ApiError, error_responses
-from api_service.schemas import Category, Interval, KlineCategory, Symbol, TaskAccepted, TaskStatus
+from api_service.schemas import Symbol, TaskAccepted, TaskStatus
 from api_service.task_queue import SYNC_INSTRUMENTS, SYNC_KLINES, TaskQueueUnavailableError
+from bybit_client import Category, Interval, KlineCategory, datetime_to_ms
 
 router = APIRouter(tags=["tasks"])
 
@@ -37,10 +37,6 @@ class SyncKlines(BaseModel):
 SyncRequest = Annotated[SyncInstruments | SyncKlines, Field(discriminator="kind")]
 
 
-def _ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
-
-
 _UNAVAILABLE = ApiError(503, "task_queue_unavailable", "the task queue (Redis) is not answering; try again")
 
 
@@ -60,8 +56,8 @@ async def enqueue_sync(request: SyncRequest, resources: ResourcesDep) -> TaskAcc
             "category": request.category,
             "symbol": request.symbol,
             "interval": request.interval,
-            "start_ms": _ms(request.start),
-            "end_ms": _ms(request.end),
+            "start_ms": datetime_to_ms(request.start),
+            "end_ms": datetime_to_ms(request.end),
         }
     try:
         task_id = await resources.tasks.send(name, kwargs)

@@ -1,0 +1,323 @@
+"""The live kline stream: Bybit's kline pushes -> the general database, with no hole in the series.
+
+``KlineStreamer`` subscribes to ``kline.{interval}.{symbol}`` for the configured symbols and
+intervals on one supervised connection (``bybit_client.streams``) and upserts every confirmed
+candle as it closes. Three things keep the stored series whole:
+- on every connect (the first included) each series is backfilled through REST from its newest
+  stored candle up to the last closed one, so whatever closed while the connection was down (or
+  the process was not running) is fetched;
+- a confirmed candle that does not follow the previous one of its series (a push lost without a
+  disconnect) backfills that series at once;
+- rows are never dropped: a failed write is retried until it succeeds or the process stops.
+
+Only closed candles are written: the backfill stops before the open candle, whose final values
+come with its confirmed push, so a late backfill can never overwrite a final candle with a
+partial one.
+
+The socket is read on the event loop; database writes are sync (psycopg COPY in ``upsert_klines``)
+and run one batch at a time in a worker thread. Whatever arrives while a batch is being written
+goes into the next batch, so a burst of closes (every series closing at the same minute) costs a
+few transactions, not one per candle.
+"""
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bybit_client import AsyncBybitClient, BybitError, Interval, datetime_to_ms
+from bybit_client.streams import (
+    Backoff,
+    BybitStream,
+    Connected,
+    Disconnected,
+    KlineMessage,
+    StreamSettings,
+    kline_topic,
+    public_url,
+)
+from core_config import get_logger
+from db_core import Database
+from db_general import KlineRow, StreamStatus, StreamTopicStatus, newest_kline_start, upsert_klines
+from worker_service.syncing import KLINE_DEFAULT_LOOKBACK, kline_row
+
+logger = get_logger(__name__)
+
+WRITE_RETRY_SECONDS = 1.0
+BACKFILL_CONCURRENCY = 4
+MONTH_MS = 31 * 86_400_000  # a month candle is closed once this long has passed since its start
+
+
+@dataclass(frozen=True)
+class Series:
+    category: str
+    symbol: str
+    interval: str
+
+    @property
+    def topic(self) -> str:
+        return kline_topic(self.interval, self.symbol)
+
+    @property
+    def length_ms(self) -> int | None:
+        return Interval(self.interval).milliseconds
+
+
+@dataclass(frozen=True)
+class Commit:
+    """One committed batch: how many candles, when, and the push times of the live ones (ms)."""
+
+    rows: int
+    committed_at: float
+    pushed_at_ms: tuple[int, ...]
+
+
+@dataclass
+class _Pending:
+    row: KlineRow
+    pushed_at_ms: int | None
+
+
+@dataclass
+class StreamCounters:
+    candles_written: int = 0
+    backfills: int = 0
+    last_commit_at: float | None = None
+    lag_ms: float | None = None
+    max_lag_ms: float | None = None
+
+
+class CandleWriter:
+    """Writes candles in batches, one transaction at a time, off the event loop; never drops a row."""
+
+    def __init__(
+        self,
+        database: Database,
+        counters: StreamCounters,
+        on_commit: Callable[[Commit], None] | None = None,
+    ) -> None:
+        self._database = database
+        self._counters = counters
+        self._on_commit = on_commit
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._busy = False
+
+    def put(self, row: KlineRow, pushed_at_ms: int | None = None) -> None:
+        self._queue.put_nowait(_Pending(row, pushed_at_ms))
+
+    @property
+    def idle(self) -> bool:
+        return self._queue.empty() and not self._busy
+
+    async def run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            self._busy = True
+            try:
+                await self._write(batch)
+            finally:
+                self._busy = False
+
+    async def _write(self, batch: list[_Pending]) -> None:
+        # The same candle twice in a batch (a backfill and its confirmed push): the last one wins.
+        rows = list({_key(item.row): item.row for item in batch}.values())
+        while True:
+            try:
+                await asyncio.to_thread(self._upsert, rows)
+                break
+            except Exception as error:  # the database is away: wait and write the same rows again
+                logger.warning(
+                    "candle write failed, retrying",
+                    rows=len(rows),
+                    error=f"{type(error).__name__}: {error}",
+                )
+                await asyncio.sleep(WRITE_RETRY_SECONDS)
+        committed_at = time.time()
+        pushed = tuple(item.pushed_at_ms for item in batch if item.pushed_at_ms is not None)
+        counters = self._counters
+        counters.candles_written += len(rows)
+        counters.last_commit_at = committed_at
+        if pushed:
+            lags = [committed_at * 1000 - at for at in pushed]
+            counters.lag_ms = lags[-1]
+            counters.max_lag_ms = max([*lags, counters.max_lag_ms or 0.0])
+        if self._on_commit is not None:
+            self._on_commit(Commit(len(rows), committed_at, pushed))
+
+    def _upsert(self, rows: list[KlineRow]) -> None:
+        with self._database.sync_session() as session:
+            upsert_klines(session, rows)
+
+
+def _key(row: KlineRow) -> tuple[str, str, str, datetime]:
+    return (row.category, row.symbol, row.interval, row.start_time)
+
+
+@dataclass
+class KlineStreamer:
+    """Keeps the configured kline series live in the general database (see the module's docstring)."""
+
+    stream_base_url: str
+    category: str
+    symbols: Sequence[str]
+    intervals: Sequence[str]
+    database: Database
+    rest: AsyncBybitClient
+    stream_settings: StreamSettings = field(default_factory=StreamSettings)
+    on_commit: Callable[[Commit], None] | None = None
+    counters: StreamCounters = field(default_factory=StreamCounters)
+    ca_file: Path | None = None  # the CA bundle the stream trusts (the REST client's BYBIT_CA_FILE)
+
+    def __post_init__(self) -> None:
+        self.series = [
+            Series(self.category, symbol, interval) for symbol in self.symbols for interval in self.intervals
+        ]
+        self._by_topic = {series.topic: series for series in self.series}
+        self._last_confirmed: dict[Series, int] = {}
+        self._writer = CandleWriter(self.database, self.counters, self.on_commit)
+        self._backfill_wanted: set[Series] = set()
+        self._backfill_signal = asyncio.Event()
+        self.stream = BybitStream(
+            public_url(self.stream_base_url, self.category),
+            [series.topic for series in self.series],
+            settings=self.stream_settings,
+            ca_file=self.ca_file,
+        )
+
+    async def run(self) -> None:
+        """Run until cancelled; the socket is closed on the way out."""
+        async with self.stream, asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._writer.run(), name="candle writer")
+            tasks.create_task(self._backfiller(), name="backfill")
+            await self._consume()
+
+    async def flush(self) -> None:
+        """Wait until every received candle is committed (bound it with ``asyncio.timeout``)."""
+        while not self._writer.idle:  # noqa: ASYNC110 - the writer has no event to offer
+            await asyncio.sleep(0.01)
+
+    async def _consume(self) -> None:
+        async for item in self.stream:
+            if isinstance(item, KlineMessage):
+                self._on_klines(item)
+            elif isinstance(item, Connected):
+                # Whatever closed while down (or before this process started) comes through REST.
+                self._want_backfill(self.series)
+            elif isinstance(item, Disconnected):
+                self._last_confirmed.clear()
+
+    def _on_klines(self, message: KlineMessage) -> None:
+        series = self._by_topic.get(message.topic)
+        if series is None:
+            return
+        pushed_at = datetime_to_ms(message.ts)
+        for candle in message.candles:
+            if not candle.confirm:
+                continue
+            start = datetime_to_ms(candle.start)
+            previous = self._last_confirmed.get(series)
+            length = series.length_ms
+            if previous is not None and length is not None and start > previous + length:
+                logger.warning(
+                    "kline push missing, backfilling the series",
+                    topic=series.topic,
+                    after=previous,
+                    received=start,
+                )
+                self._want_backfill([series])
+            if previous is None or start > previous:
+                self._last_confirmed[series] = start
+            self._writer.put(
+                kline_row(series.category, series.symbol, series.interval, candle.kline()), pushed_at
+            )
+
+    def _want_backfill(self, series: Iterable[Series]) -> None:
+        self._backfill_wanted.update(series)
+        self._backfill_signal.set()
+
+    async def _backfiller(self) -> None:
+        while True:
+            await self._backfill_signal.wait()
+            self._backfill_signal.clear()
+            wanted, self._backfill_wanted = self._backfill_wanted, set()
+            try:
+                await self._backfill(wanted)
+            except (BybitError, OSError, TimeoutError) as error:
+                logger.warning("backfill failed, trying again", error=f"{type(error).__name__}: {error}")
+                await asyncio.sleep(WRITE_RETRY_SECONDS)
+                self._want_backfill(wanted)
+
+    async def _backfill(self, wanted: set[Series]) -> None:
+        if not wanted:
+            return
+        server_ms = datetime_to_ms((await self.rest.server_time()).time)
+        limit = asyncio.Semaphore(BACKFILL_CONCURRENCY)
+
+        async def one(series: Series) -> int:
+            async with limit:
+                return await self._backfill_series(series, server_ms)
+
+        counts = await asyncio.gather(*(one(series) for series in sorted(wanted, key=lambda s: s.topic)))
+        self.counters.backfills += 1
+        logger.info("backfilled", series=len(wanted), candles=sum(counts))
+
+    async def _backfill_series(self, series: Series, server_ms: int) -> int:
+        length = series.length_ms
+        newest = await asyncio.to_thread(self._newest, series)
+        # Only closed candles: the open one arrives with its confirmed push.
+        end = server_ms - (length if length is not None else MONTH_MS)
+        if newest is not None:
+            start = datetime_to_ms(newest)
+        else:
+            start = server_ms - KLINE_DEFAULT_LOOKBACK * (length or MONTH_MS)
+        if start > end:
+            return 0
+        count = 0
+        async for kline in self.rest.iter_klines_range(
+            series.category, series.symbol, series.interval, start, end
+        ):
+            self._writer.put(kline_row(series.category, series.symbol, series.interval, kline))
+            count += 1
+        return count
+
+    def _newest(self, series: Series) -> datetime | None:
+        with self.database.sync_session() as session:
+            return newest_kline_start(session, series.category, series.symbol, series.interval)
+
+    def status(self, interval_seconds: float) -> StreamStatus:
+        """The status written to Redis; the per-interval maximum lag starts again after each call."""
+        state = self.stream.status()
+        counters = self.counters
+        status = StreamStatus(
+            at=datetime.now(UTC),
+            interval_seconds=interval_seconds,
+            connected=state.connected,
+            reconnects=state.reconnects,
+            connected_since=_moment(state.connected_since),
+            topics={
+                topic: StreamTopicStatus(
+                    last_message_at=_moment(health.last_message_at), messages=health.messages
+                )
+                for topic, health in state.topics.items()
+            },
+            candles_written=counters.candles_written,
+            last_commit_at=_moment(counters.last_commit_at),
+            lag_ms=counters.lag_ms,
+            max_lag_ms=counters.max_lag_ms,
+            backfills=counters.backfills,
+        )
+        counters.max_lag_ms = None
+        return status
+
+
+def _moment(seconds: float | None) -> datetime | None:
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
+
+
+def stream_settings(ping_interval: float, silence_timeout: float) -> StreamSettings:
+    """The client's timings from ours; the backoff stays the client's (Bybit's limits)."""
+    return StreamSettings(ping_interval=ping_interval, silence_timeout=silence_timeout, backoff=Backoff())
