@@ -233,7 +233,7 @@ def test_scrape_pages_carry_the_operators_series_with_bounded_labels(
         for name, labels in api
         if name == "db_client_connection_count"
     }
-    assert {("general-reads", "used"), ("general-reads", "idle")} <= pools
+    assert {("general", "used"), ("general", "idle")} <= pools  # the read pool, one per database
 
     worker_page = f"http://127.0.0.1:{worker_metrics_port}/metrics"
 

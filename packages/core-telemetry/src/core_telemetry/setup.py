@@ -1,7 +1,7 @@
 """``start_telemetry``: the one call each process (api, worker, beat, stream) makes at start."""
 
-from core_telemetry.environment import plan_from_environment
 from core_config import add_log_processor, get_logger
+from core_telemetry.environment import plan_from_environment
 from core_telemetry.logs import add_trace_fields, install_log_record_fields
 from core_telemetry.telemetry import Telemetry, _install, telemetry
 

@@ -32,9 +32,7 @@ def create_app(settings: Settings, telemetry: Telemetry | None = None) -> FastAP
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_resources(settings, telemetry) as resources:
             app.state.resources = resources
-            telemetry.observe_pools(
-                lambda: [*resources.user_db.pool_stats(), resources.general_db.stats()]
-            )
+            telemetry.observe_pools(lambda: [*resources.user_db.pool_stats(), resources.general_db.stats()])
             yield
 
     app = FastAPI(

@@ -65,9 +65,7 @@ def _vault_check(vault: Vault) -> Check:
 
 
 @asynccontextmanager
-async def open_resources(
-    settings: Settings, telemetry: Telemetry | None = None
-) -> AsyncIterator[Resources]:
+async def open_resources(settings: Settings, telemetry: Telemetry | None = None) -> AsyncIterator[Resources]:
     """Every resource of the process; raises ``ConfigError`` when the master key file is not right."""
     vault = Vault.from_settings(settings)
 
