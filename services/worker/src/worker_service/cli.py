@@ -64,7 +64,11 @@ def _stream() -> int:
     with exit_on_config_error():
         settings = get_settings()
     configure_logging(settings.log_level, json_lines=settings.json_logs)
+    from worker_service.observability import start_observability  # noqa: PLC0415
     from worker_service.stream_process import run_stream  # noqa: PLC0415 - only this command needs it
+
+    with exit_on_config_error():
+        start_observability(settings, "stream")
 
     asyncio.run(run_stream(settings))
     return 0

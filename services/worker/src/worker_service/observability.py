@@ -8,13 +8,13 @@ tasks, so each serves its own port: the main process the configured one, pool pr
 """
 
 from importlib.metadata import version
-from typing import Any
-
-from celery import signals
+from typing import TYPE_CHECKING, Any
 
 from core_config import Settings
 from core_telemetry import Telemetry, start_telemetry, telemetry
-from worker_service.celery_app import WorkerApp
+
+if TYPE_CHECKING:
+    from worker_service.celery_app import WorkerApp
 
 
 def start_observability(settings: Settings, service: str) -> Telemetry:
@@ -33,7 +33,7 @@ def start_observability(settings: Settings, service: str) -> Telemetry:
     return started
 
 
-def observe_worker(app: WorkerApp) -> None:
+def observe_worker(app: "WorkerApp") -> None:
     """The worker's gauges (its database pool, its queue's length) and its scrape ports."""
     current = telemetry()
     if not current.metrics:
@@ -53,6 +53,8 @@ def observe_worker(app: WorkerApp) -> None:
 
     current.observe_queue(queue, queue_length)
     if current.prometheus:
+        from celery import signals  # noqa: PLC0415 - the stream process does without Celery
+
         signals.worker_init.connect(_serve_main, weak=False, dispatch_uid="worker_service.metrics")
         signals.worker_process_init.connect(_serve_pool_process, weak=False, dispatch_uid="worker_service.pm")
 
