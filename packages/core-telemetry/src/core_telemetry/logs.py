@@ -22,9 +22,12 @@ def _enable() -> None:
 
 def bound_ids() -> dict[str, str]:
     """The request id and task id bound to the work in progress (the log lines' fields), if any."""
+    request_id = REQUEST_ID.get()
+    if request_id is not None:  # the API's request: its id has a variable of its own
+        return {"request_id": request_id}
+    # A task (sent by a request or not): structlog's context copies every variable, so read once.
     bound = get_contextvars()
-    # The API's request id has a variable of its own; a task sent by a request binds it as a field.
-    fields = {"request_id": REQUEST_ID.get() or bound.get("request_id"), "task_id": bound.get("task_id")}
+    fields = {"request_id": bound.get("request_id"), "task_id": bound.get("task_id")}
     return {name: str(value) for name, value in fields.items() if value is not None}
 
 
