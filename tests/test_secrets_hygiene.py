@@ -37,7 +37,7 @@ from db_user import (
 MASTER_KEY = b"CANARY-MASTER-KEY-0123456789-ABC"  # exactly 32 bytes
 BYBIT_SECRET = "CanaryBybitSecret9f8e7d6c5b4a"
 WRONG_SECRET = "CanaryWrongSecret1a2b3c4d5e6f"
-TOKEN = "bbt_CanaryToken_5e6f7a8b9c0d1e2f3a4b5c6d7e8f"
+TOKEN = "bbt_CanaryToken_5e6f7a8b9c0d1e2f3a4b5c6d7e8f901"  # the shape of tokens before checksums
 API_KEY = "HYGIENEKEY0001"
 
 

@@ -5,6 +5,7 @@ Real Redis, the session's general database, the fake Bybit server; the API app r
 """
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,23 +17,45 @@ from pydantic import SecretStr
 from sqlalchemy import Engine, text
 
 from api_service import create_app, serve_app
+from api_service.tokens import hash_token, new_token
 from bybit_client.testing import FakeBybit
 from core_config import Settings
+from db_core import Database
 from db_general import INTERRUPTED
-from db_user import generate_key_file
+from db_user import USER_DB, TokenScope, add_api_token, create_user, generate_key_file
 from worker_service.testing import RedisServer, WorkerProcess, wait_until
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 MINUTE_MS = 60_000
 
 
+async def operator_token(settings: Settings) -> str:
+    """A new operator-scope token, committed in the user database (syncs need one)."""
+    database = Database(USER_DB, settings=lambda: settings, application_name="tests")
+    token = new_token()
+    try:
+        async with database.session() as session:
+            user = await create_user(session, f"operator-{uuid.uuid4().hex[:8]}@example.com")
+            await add_api_token(
+                session,
+                user_id=user.id,
+                name="tests",
+                token_hash=hash_token(token),
+                scope=TokenScope.OPERATOR,
+            )
+    finally:
+        await database.dispose()
+    return token
+
+
 @asynccontextmanager
 async def open_api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The API app with ``settings``, its lifespan running, and a client talking to it."""
+    """The API app with ``settings``, its lifespan running, and a client with an operator token."""
     app = create_app(settings)
+    auth = {"Authorization": f"Bearer {await operator_token(settings)}"}
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=serve_app(app))
-        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://api", headers=auth) as client:
             yield client
 
 
@@ -41,7 +64,12 @@ def api_settings(worker_settings: Settings, tmp_path_factory: pytest.TempPathFac
     """The worker's settings plus the master key file the API requires."""
     key_file = tmp_path_factory.mktemp("master-key") / "master.key"
     generate_key_file(key_file)
-    return worker_settings.model_copy(update={"render_master_key_path": key_file})
+    # Tasks are polled often: limits no test here reaches, on counters of this module's own.
+    limits = {"rate_limit_per_address": "100000/minute", "rate_limit_operator": "100000/minute"}
+    prefix = f"test-ratelimit-{uuid.uuid4().hex[:8]}"
+    return worker_settings.model_copy(
+        update={"render_master_key_path": key_file, "rate_limit_key_prefix": prefix, **limits}
+    )
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

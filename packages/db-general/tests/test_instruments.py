@@ -123,3 +123,7 @@ async def test_keyset_pagination_walks_every_row_once(
 
     with pytest.raises(InvalidCursorError):
         await list_instruments(general_connection, limit=3, cursor="not-a-cursor")
+    # Well-formed JSON whose strings PostgreSQL cannot take: a NUL, a lone surrogate.
+    for crafted in ("WyJcdTAwMDAiLCJ4Il0", "WyJcdWQ4MDAiLCJ4Il0"):
+        with pytest.raises(InvalidCursorError):
+            await list_instruments(general_connection, limit=3, cursor=crafted)

@@ -1,8 +1,14 @@
 """Fixtures for the API's tests: the app on real databases and Redis, reached through ASGI."""
 
+import os
+import socket
+import subprocess
+import sys
+import time
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from dataclasses import dataclass
 
 import httpx
 import pytest
@@ -13,13 +19,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api_service import create_app, serve_app
 from api_service.dependencies import general_database as general_database_dependency
 from api_service.dependencies import user_session as user_session_dependency
+from api_service.tokens import hash_token, new_token
 from bybit_client import Network
 from bybit_client.testing import FakeBybit
 from core_config import Settings
-from db_core import ReadConnection
-from db_user import generate_key_file
+from db_core import Database, ReadConnection
+from db_user import USER_DB, TokenScope, add_api_token, create_user, generate_key_file
 
 ClientFor = Callable[[Settings], AbstractAsyncContextManager[httpx.AsyncClient]]
+API_SERVE = os.path.join(os.path.dirname(sys.executable), "api-serve")
 
 
 @pytest.fixture(scope="session")
@@ -37,8 +45,53 @@ def api_settings(
             "celery_queue": f"test-api-{uuid.uuid4().hex[:8]}",
             "health_check_timeout": 1.0,
             "bybit_api_url": fake_bybit_server.base_url,
+            # This run's own counters, with limits no ordinary test reaches (the limits' own tests
+            # set theirs).
+            "rate_limit_key_prefix": f"test-ratelimit-{uuid.uuid4().hex[:8]}",
+            "rate_limit_per_address": "100000/minute",
+            "rate_limit_account": "100000/minute",
+            "rate_limit_credential_writes": "100000/minute",
+            "rate_limit_operator": "100000/minute",
         }
     )
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """A committed user with a user-scope token and an operator-scope token."""
+
+    user_id: int
+    user: str
+    operator: str
+
+    @property
+    def user_auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.user}"}
+
+    @property
+    def operator_auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.operator}"}
+
+
+async def issue_tokens(settings: Settings) -> Tokens:
+    """Create a user with one token of each scope, committed (for servers and committing clients)."""
+    database = Database(USER_DB, settings=lambda: settings, application_name="api-tests")
+    user_token, operator_token = new_token(), new_token()
+    try:
+        async with database.session() as session:
+            user = await create_user(session, f"tests-{uuid.uuid4().hex[:8]}@example.com")
+            for token, scope in ((user_token, TokenScope.USER), (operator_token, TokenScope.OPERATOR)):
+                await add_api_token(
+                    session, user_id=user.id, name=f"tests {scope}", token_hash=hash_token(token), scope=scope
+                )
+    finally:
+        await database.dispose()
+    return Tokens(user.id, user_token, operator_token)
+
+
+@pytest_asyncio.fixture(loop_scope="session", scope="session")
+async def tokens(api_settings: Settings) -> Tokens:
+    return await issue_tokens(api_settings)
 
 
 class RolledBackReads:
@@ -87,3 +140,74 @@ async def rolled_back_client(
     app.dependency_overrides[user_session_dependency] = lambda: user_session
     async with client_for_app(app) as client:
         yield client
+
+
+@dataclass
+class ServedApi:
+    """An ``api-serve`` process on a port of its own."""
+
+    process: subprocess.Popen[str]
+    base_url: str
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+
+def api_environment(settings: Settings, port: int, **extra: str) -> dict[str, str]:
+    """The environment of an ``api-serve`` process on ``settings``' databases, Redis and fake Bybit."""
+    return {
+        **os.environ,
+        "ENVIRONMENT": "test",
+        "LOG_LEVEL": "WARNING",
+        "PORT": str(port),
+        "DATABASE_URL_USER": settings.database_url_user.get_secret_value(),
+        "DATABASE_URL_GENERAL": settings.database_url_general.get_secret_value(),
+        "REDIS_URL": settings.redis_url.get_secret_value(),
+        "RENDER_MASTER_KEY_PATH": str(settings.render_master_key_path),
+        "BYBIT_NETWORK": settings.bybit_network.value,
+        "BYBIT_API_URL": settings.bybit_api_url,
+        "CELERY_QUEUE": settings.celery_queue,
+        "RATE_LIMIT_KEY_PREFIX": settings.rate_limit_key_prefix,
+        **extra,
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+@contextmanager
+def served_apis(count: int, environment: Callable[[int], Mapping[str, str]]) -> Iterator[list[ServedApi]]:
+    """``count`` api-serve processes started together, each with ``environment(port)``; killed after."""
+    started: list[ServedApi] = []
+    try:
+        for _ in range(count):
+            port = free_port()
+            process = subprocess.Popen(
+                [API_SERVE],
+                env=dict(environment(port)),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            started.append(ServedApi(process, f"http://127.0.0.1:{port}"))
+        deadline = time.monotonic() + 60
+        for api in started:
+            while True:
+                try:
+                    httpx.get(f"{api.base_url}/health/live", timeout=1)
+                    break
+                except httpx.TransportError:
+                    assert api.process.poll() is None, api.process.communicate()[0]
+                    assert time.monotonic() < deadline, "api-serve did not start"
+                    time.sleep(0.1)
+        yield started
+    finally:
+        for api in started:
+            if api.process.poll() is None:
+                api.process.kill()
+            api.process.communicate()

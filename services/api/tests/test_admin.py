@@ -7,6 +7,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from pydantic import SecretStr
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from api_service.tokens import hash_token
+from api_service.tokens import hash_token, is_well_formed
 from core_config import Settings
 from db_user import ApiToken, BybitCredential, CredentialContext, User, Vault, load_master_keys
 
@@ -42,6 +43,7 @@ def db(api_settings: Settings) -> Iterator[Session]:
     engine.dispose()
 
 
+@pytest.mark.timeout(300)  # a dozen api-admin processes, each a full start, on a busy machine
 def test_users_and_tokens_lifecycle(api_settings: Settings, db: Session) -> None:
     email = f"ops-{uuid.uuid4().hex[:8]}@Example.com"
     created = admin(api_settings, "users", "create", "--email", email)
@@ -55,12 +57,31 @@ def test_users_and_tokens_lifecycle(api_settings: Settings, db: Session) -> None
     token = issued.stdout.strip()
     assert issued.stdout == f"{token}\n"  # the token alone, once
     assert token.startswith("bbt_")
+    assert is_well_formed(token)
     stored = db.scalars(select(ApiToken).where(ApiToken.token_hash == hash_token(token))).one()
     assert stored.name == "laptop"
+    assert (stored.scope, stored.expires_at) == ("user", None)  # the defaults: user scope, no expiry
     assert token not in str(db.scalars(select(ApiToken.token_hash)).all())  # only the hash is kept
 
+    operator = admin(
+        api_settings, "tokens", "issue", "--email", email, "--name", "ops", "--scope", "operator",
+        "--expires-in", "90d",
+    )  # fmt: skip
+    assert operator.returncode == 0, operator.stderr
+    stored_operator = db.scalars(
+        select(ApiToken).where(ApiToken.token_hash == hash_token(operator.stdout.strip()))
+    ).one()
+    assert stored_operator.scope == "operator"
+    assert stored_operator.expires_at is not None
+    lifetime = stored_operator.expires_at - stored_operator.created_at
+    assert timedelta(days=89, hours=23) < lifetime <= timedelta(days=90)
+    bad = admin(api_settings, "tokens", "issue", "--email", email, "--name", "x", "--expires-in", "soon")
+    assert bad.returncode == 2
+    assert "not a duration" in bad.stderr
+
     listed = admin(api_settings, "tokens", "list", "--email", email)
-    assert f"{stored.id}\tlaptop\tactive" in listed.stdout
+    assert f"{stored.id}\tlaptop\tuser\tactive\t" in listed.stdout
+    assert f"{stored_operator.id}\tops\toperator\tactive until " in listed.stdout
     assert token not in listed.stdout
     revoked = admin(api_settings, "tokens", "revoke", "--email", email, "--id", str(stored.id))
     assert revoked.returncode == 0, revoked.stderr
@@ -71,6 +92,12 @@ def test_users_and_tokens_lifecycle(api_settings: Settings, db: Session) -> None
     nobody = admin(api_settings, "tokens", "issue", "--email", "nobody@example.com", "--name", "x")
     assert nobody.returncode == 1
     assert "no user with email nobody@example.com" in nobody.stderr
+
+    disabled = admin(api_settings, "users", "disable", "--email", email)
+    assert disabled.returncode == 0, disabled.stderr
+    db.expire_all()
+    assert db.scalars(select(User).where(User.id == stored.user_id)).one().disabled_at is not None
+    assert admin(api_settings, "users", "disable", "--email", email).returncode == 1
 
 
 def test_master_key_generate_and_add(api_settings: Settings, tmp_path: Path) -> None:

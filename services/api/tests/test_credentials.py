@@ -178,7 +178,8 @@ async def test_a_dead_user_database_is_a_503(
     dead = SecretStr(f"postgresql+psycopg://postgres:secret-password@127.0.0.1:{closed_port}/gone")
     settings = api_settings.model_copy(update={"database_url_user": dead, "db_pool_timeout": 0.5})
     async with client_for(settings) as client:
-        response = await client.get("/v1/me/bybit-credentials", headers={"Authorization": "Bearer bbt_any"})
+        auth = {"Authorization": f"Bearer {new_token()}"}  # well formed, so it is looked up
+        response = await client.get("/v1/me/bybit-credentials", headers=auth)
     assert response.status_code == 503, response.text
     assert response.json()["error"]["code"] == "database_unavailable"
     assert "secret-password" not in response.text

@@ -10,6 +10,8 @@ from fastapi import FastAPI
 from api_service import serve_app
 from core_config import log_formatter
 
+from .conftest import Tokens
+
 
 def assert_error_shape(response: httpx.Response, status: int, code: str) -> dict[str, object]:
     assert response.status_code == status
@@ -32,9 +34,12 @@ async def test_wrong_method_is_a_405_in_the_error_shape(client: httpx.AsyncClien
     assert_error_shape(await client.delete("/health/live"), 405, "method_not_allowed")
 
 
-async def test_validation_error_lists_details_without_echoing_input(client: httpx.AsyncClient) -> None:
+async def test_validation_error_lists_details_without_echoing_input(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
     secret_looking = "sk-should-not-be-echoed"
-    response = await client.post("/v1/market/sync", json={"kind": "klines", "symbol": secret_looking})
+    body = {"kind": "klines", "symbol": secret_looking}
+    response = await client.post("/v1/market/sync", json=body, headers=tokens.operator_auth)
     error = assert_error_shape(response, 422, "validation_error")
     details = error["details"]
     assert isinstance(details, list)
@@ -42,10 +47,9 @@ async def test_validation_error_lists_details_without_echoing_input(client: http
     assert secret_looking not in response.text
 
 
-async def test_malformed_json_is_a_422(client: httpx.AsyncClient) -> None:
-    response = await client.post(
-        "/v1/market/sync", content=b"{not json", headers={"content-type": "application/json"}
-    )
+async def test_malformed_json_is_a_422(client: httpx.AsyncClient, tokens: Tokens) -> None:
+    headers = {"content-type": "application/json", **tokens.operator_auth}
+    response = await client.post("/v1/market/sync", content=b"{not json", headers=headers)
     assert_error_shape(response, 422, "validation_error")
 
 

@@ -108,9 +108,16 @@ def _renderers(json_lines: bool) -> list[Processor]:
             structlog.processors.EventRenamer("message"),
             structlog.processors.JSONRenderer(serializer=_json_text),
         ]
-    return [
-        structlog.dev.ConsoleRenderer(colors=False, timestamp_key="time", pad_event_to=0, sort_keys=False),
-    ]
+    # A plain traceback always: structlog would draw rich's boxes whenever rich happens to be
+    # installed (a dev tool brings it in), and a log line must not depend on that.
+    console = structlog.dev.ConsoleRenderer(
+        colors=False,
+        timestamp_key="time",
+        pad_event_to=0,
+        sort_keys=False,
+        exception_formatter=structlog.dev.plain_traceback,
+    )
+    return [console]
 
 
 def log_formatter(*, json_lines: bool) -> logging.Formatter:

@@ -2,6 +2,7 @@
 
 from enum import StrEnum
 from functools import lru_cache
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
@@ -29,6 +30,8 @@ _REQUIRED_OUTSIDE_LOCAL = ("database_url_user", "database_url_general", "redis_u
 
 CommaList = Annotated[list[str], NoDecode]
 IntervalList = Annotated[list[Interval], NoDecode]
+# A rate limit as ``limits`` writes it: an amount per second, minute, hour or day.
+RateLimit = Annotated[str, Field(pattern=r"^[1-9][0-9]{0,6}/(second|minute|hour|day)$")]
 
 
 class Settings(BaseSettings):
@@ -77,6 +80,18 @@ class Settings(BaseSettings):
     api_workers: int = Field(1, ge=1, le=64)
     cors_origins: CommaList = Field(default_factory=list)
     health_check_timeout: float = Field(1.5, gt=0, le=10)
+    rate_limits_enabled: bool = True
+    rate_limit_per_address: RateLimit = "600/minute"
+    rate_limit_account: RateLimit = Field("120/minute", description="per token, /v1/me/*")
+    rate_limit_credential_writes: RateLimit = Field("10/minute", description="per token, key checks")
+    rate_limit_operator: RateLimit = Field("60/minute", description="per token, syncs and tasks")
+    rate_limit_key_prefix: str = Field("ratelimit", pattern=r"^[A-Za-z0-9:._-]{1,64}$")
+    trusted_proxies: CommaList = Field(
+        default_factory=list, description="addresses or networks whose X-Forwarded-For is believed"
+    )
+    api_max_body_bytes: int = Field(
+        16_384, ge=1024, le=10_485_760, description="larger request bodies are refused with 413 unread"
+    )
 
     celery_queue: str = Field("default", pattern=r"^[A-Za-z0-9._-]{1,64}$")
     task_result_ttl: int = Field(86_400, ge=60, description="seconds a task's result is kept")
@@ -101,11 +116,20 @@ class Settings(BaseSettings):
     def _upper_log_level(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("cors_origins", "sync_kline_symbols", "sync_kline_intervals", mode="before")
+    @field_validator(
+        "cors_origins", "sync_kline_symbols", "sync_kline_intervals", "trusted_proxies", mode="before"
+    )
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("trusted_proxies", mode="after")
+    @classmethod
+    def _check_networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            ip_network(item, strict=False)  # a ValueError names the bad entry
         return value
 
     @field_validator("database_url_user", "database_url_general", mode="after")

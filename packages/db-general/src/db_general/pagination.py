@@ -15,12 +15,23 @@ def encode_cursor(*key: str) -> str:
     )
 
 
+def _storable(value: object) -> bool:
+    """A string PostgreSQL can take as text: no NUL, no lone surrogate (which UTF-8 cannot encode)."""
+    if not isinstance(value, str) or "\x00" in value:
+        return False
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def decode_cursor(cursor: str, parts: int) -> tuple[str, ...]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         key = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
     except (ValueError, UnicodeError, binascii.Error):
         raise InvalidCursorError("invalid cursor") from None
-    if not isinstance(key, list) or len(key) != parts or not all(isinstance(k, str) for k in key):
+    if not isinstance(key, list) or len(key) != parts or not all(_storable(k) for k in key):
         raise InvalidCursorError("invalid cursor")
     return tuple(key)

@@ -19,12 +19,12 @@ from db_user.master_keys import (
     generate_key_file,
     load_master_keys,
 )
-from db_user.models import ApiToken, BybitCredential, User, UserBase
+from db_user.models import ApiToken, BybitCredential, TokenScope, User, UserBase
 from db_user.rotation import RotationReport, rotate_credentials
 from db_user.session import user_database
 from db_user.spec import USER_DB
 from db_user.tokens import add_api_token, find_active_token, list_api_tokens, revoke_api_token
-from db_user.users import EmailTakenError, create_user, get_user, get_user_by_email
+from db_user.users import EmailTakenError, create_user, disable_user, get_user, get_user_by_email
 from db_user.vault import CredentialContext, Sealed, Vault, VaultError
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "MasterKeyRing",
     "RotationReport",
     "Sealed",
+    "TokenScope",
     "User",
     "UserBase",
     "Vault",
@@ -46,6 +47,7 @@ __all__ = [
     "add_primary_key",
     "create_user",
     "delete_bybit_credential",
+    "disable_user",
     "find_active_token",
     "generate_key_file",
     "get_bybit_credential",

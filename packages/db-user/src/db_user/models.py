@@ -1,6 +1,7 @@
 """The user database's tables: users, their API tokens and their (encrypted) Bybit credentials."""
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -18,6 +19,14 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from bybit_client.enums import Network
 from db_core import TYPE_ANNOTATION_MAP, new_metadata
+
+
+class TokenScope(StrEnum):
+    """What a token may do: ``user`` acts on its user's own data (``/v1/me/*``); ``operator`` runs
+    the service (enqueues syncs, reads any task)."""
+
+    USER = "user"
+    OPERATOR = "operator"
 
 
 class UserBase(DeclarativeBase):
@@ -47,19 +56,24 @@ class ApiToken(UserBase):
     """A bearer token of a user; only a hash of the token is stored."""
 
     __tablename__ = "api_tokens"
+    __table_args__ = (
+        CheckConstraint(f"scope IN ({', '.join(repr(s.value) for s in TokenScope)})", name="scope"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     name: Mapped[str]
     token_hash: Mapped[str] = mapped_column(unique=True)
+    scope: Mapped[str] = mapped_column(server_default=TokenScope.USER.value)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    expires_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship(lazy="raise")
 
     def __repr__(self) -> str:
-        return f"ApiToken(id={self.id}, user_id={self.user_id}, name={self.name!r})"
+        return f"ApiToken(id={self.id}, user_id={self.user_id}, name={self.name!r}, scope={self.scope!r})"
 
 
 class BybitCredential(UserBase):

@@ -1,17 +1,31 @@
-"""API tokens: only a hash of each token is stored; lookups go by that hash."""
+"""API tokens: only a hash of each token is stored; lookups go by that hash.
+
+A token has one scope (``TokenScope``) and may expire; an expired or revoked token, or one whose user
+is disabled, is never found.
+"""
 
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
-from db_user.models import ApiToken, User
+from db_user.models import ApiToken, TokenScope, User
 
 
-async def add_api_token(session: AsyncSession, *, user_id: int, name: str, token_hash: str) -> ApiToken:
-    """Store a new token's hash for a user."""
-    token = ApiToken(user_id=user_id, name=name, token_hash=token_hash)
+async def add_api_token(
+    session: AsyncSession,
+    *,
+    user_id: int,
+    name: str,
+    token_hash: str,
+    scope: TokenScope = TokenScope.USER,
+    expires_at: datetime | None = None,
+) -> ApiToken:
+    """Store a new token's hash for a user, with its scope and optional expiry."""
+    token = ApiToken(
+        user_id=user_id, name=name, token_hash=token_hash, scope=scope.value, expires_at=expires_at
+    )
     session.add(token)
     await session.flush()
     return token
@@ -20,19 +34,25 @@ async def add_api_token(session: AsyncSession, *, user_id: int, name: str, token
 async def find_active_token(
     session: AsyncSession, token_hash: str, *, now: datetime | None = None
 ) -> ApiToken | None:
-    """The unrevoked token with this hash whose user is not disabled, with ``.user`` loaded.
+    """The unrevoked, unexpired token with this hash whose user is not disabled, with ``.user`` loaded.
 
     Records the use in ``last_used_at``.
     """
+    now = now or datetime.now(UTC)
     tokens = await session.scalars(
         select(ApiToken)
         .join(ApiToken.user)
         .options(joinedload(ApiToken.user))
-        .where(ApiToken.token_hash == token_hash, ApiToken.revoked_at.is_(None), User.disabled_at.is_(None))
+        .where(
+            ApiToken.token_hash == token_hash,
+            ApiToken.revoked_at.is_(None),
+            or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now),
+            User.disabled_at.is_(None),
+        )
     )
     token = tokens.unique().one_or_none()
     if token is not None:
-        token.last_used_at = now or datetime.now(UTC)
+        token.last_used_at = now
         await session.flush()
     return token
 

@@ -1,6 +1,8 @@
-"""User queries: create, and look up by id or by email (case-insensitively)."""
+"""User queries: create, disable, and look up by id or by email (case-insensitively)."""
 
-from sqlalchemy import func, select
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,3 +37,15 @@ async def get_user_by_email(session: AsyncSession, email: str) -> User | None:
     """Served by the unique index on ``lower(email)``."""
     query = select(User).where(func.lower(User.email) == email.strip().lower())
     return (await session.scalars(query)).one_or_none()
+
+
+async def disable_user(session: AsyncSession, user_id: int, *, at: datetime | None = None) -> bool:
+    """Disable a user: none of their tokens is accepted any more. False when already disabled."""
+    result = await session.execute(
+        update(User)
+        .where(User.id == user_id, User.disabled_at.is_(None))
+        .values(disabled_at=at or datetime.now(UTC))
+        .returning(User.id)
+        .execution_options(synchronize_session="fetch")
+    )
+    return result.scalar_one_or_none() is not None

@@ -6,8 +6,10 @@ errors as one line on stderr; a bad setting exits with status 2 like every entry
 
 import argparse
 import asyncio
+import re
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from api_service.tokens import hash_token, new_token
@@ -16,11 +18,13 @@ from db_core import Database
 from db_user import (
     USER_DB,
     EmailTakenError,
+    TokenScope,
     User,
     Vault,
     add_api_token,
     add_primary_key,
     create_user,
+    disable_user,
     generate_key_file,
     get_user_by_email,
     list_api_tokens,
@@ -31,6 +35,18 @@ from db_user import (
 
 class AdminError(Exception):
     """A command could not do what it was asked; the message says why."""
+
+
+_DURATION = re.compile(r"(\d{1,5})([mhd])")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+def duration(text: str) -> timedelta:
+    """``90d``, ``12h`` or ``30m`` as a ``timedelta`` (the ``--expires-in`` argument)."""
+    match = _DURATION.fullmatch(text.strip())
+    if match is None or int(match[1]) == 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 90d, 12h or 30m")
+    return timedelta(**{_UNITS[match[2]]: int(match[1])})
 
 
 async def _with_user_db(settings: Settings, work: Callable[[Database], Awaitable[None]]) -> None:
@@ -61,12 +77,31 @@ def users_create(settings: Settings, args: argparse.Namespace) -> None:
     asyncio.run(_with_user_db(settings, work))
 
 
+def users_disable(settings: Settings, args: argparse.Namespace) -> None:
+    async def work(database: Database) -> None:
+        user = await _user(database, args.email)
+        async with database.session() as session:
+            if not await disable_user(session, user.id):
+                raise AdminError(f"{args.email} is disabled already")
+        print(f"user {user.id} {user.email} disabled; none of their tokens is accepted any more")
+
+    asyncio.run(_with_user_db(settings, work))
+
+
 def tokens_issue(settings: Settings, args: argparse.Namespace) -> None:
     async def work(database: Database) -> None:
         user = await _user(database, args.email)
         token = new_token()
+        expires_at = datetime.now(UTC) + args.expires_in if args.expires_in else None
         async with database.session() as session:
-            await add_api_token(session, user_id=user.id, name=args.name, token_hash=hash_token(token))
+            await add_api_token(
+                session,
+                user_id=user.id,
+                name=args.name,
+                token_hash=hash_token(token),
+                scope=TokenScope(args.scope),
+                expires_at=expires_at,
+            )
         print(token)
 
     asyncio.run(_with_user_db(settings, work))
@@ -77,11 +112,18 @@ def tokens_list(settings: Settings, args: argparse.Namespace) -> None:
         user = await _user(database, args.email)
         async with database.session() as session:
             tokens = await list_api_tokens(session, user.id)
+        now = datetime.now(UTC)
         for token in tokens:
-            state = f"revoked {token.revoked_at:%Y-%m-%d %H:%M}" if token.revoked_at else "active"
+            if token.revoked_at:
+                state = f"revoked {token.revoked_at:%Y-%m-%d %H:%M}"
+            elif token.expires_at and token.expires_at <= now:
+                state = f"expired {token.expires_at:%Y-%m-%d %H:%M}"
+            else:
+                state = f"active until {token.expires_at:%Y-%m-%d %H:%M}" if token.expires_at else "active"
             used = f"{token.last_used_at:%Y-%m-%d %H:%M}" if token.last_used_at else "never"
             print(
-                f"{token.id}\t{token.name}\t{state}\tcreated {token.created_at:%Y-%m-%d %H:%M}\tused {used}"
+                f"{token.id}\t{token.name}\t{token.scope}\t{state}"
+                f"\tcreated {token.created_at:%Y-%m-%d %H:%M}\tused {used}"
             )
 
     asyncio.run(_with_user_db(settings, work))
@@ -136,15 +178,27 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="api-admin", description=__doc__.splitlines()[0])
     areas = parser.add_subparsers(required=True, metavar="AREA")
 
-    users = areas.add_parser("users", help="create users").add_subparsers(required=True, metavar="COMMAND")
+    users = areas.add_parser("users", help="create and disable users").add_subparsers(
+        required=True, metavar="COMMAND"
+    )
     create = users.add_parser("create", help="create a user")
     create.add_argument("--email", required=True)
     create.set_defaults(run=users_create)
+    disable = users.add_parser("disable", help="disable a user: none of their tokens works any more")
+    disable.add_argument("--email", required=True)
+    disable.set_defaults(run=users_disable)
 
     tokens = areas.add_parser("tokens", help="API tokens").add_subparsers(required=True, metavar="COMMAND")
     issue = tokens.add_parser("issue", help="issue a token and print it, once")
     issue.add_argument("--email", required=True)
     issue.add_argument("--name", required=True, help="what the token is for")
+    issue.add_argument(
+        "--scope",
+        choices=[scope.value for scope in TokenScope],
+        default=TokenScope.USER.value,
+        help="user: the user's own /v1/me routes (default); operator: enqueue syncs and read tasks",
+    )
+    issue.add_argument("--expires-in", type=duration, help="e.g. 90d, 12h, 30m (default: never)")
     issue.set_defaults(run=tokens_issue)
     listing = tokens.add_parser("list", help="list a user's tokens")
     listing.add_argument("--email", required=True)

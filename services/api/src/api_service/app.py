@@ -11,9 +11,12 @@ from fastapi.responses import Response
 from fastapi.telemetry import TelemetryConfig
 from starlette.types import ASGIApp
 
+from api_service.body_limit import BodyLimitMiddleware
 from api_service.errors import install_error_handlers
 from api_service.middleware import RequestContextMiddleware
 from api_service.observability import start_observability
+from api_service.openapi_errors import document_edge_errors
+from api_service.rate_limits import RateLimitMiddleware, RateLimitPolicy
 from api_service.resources import open_resources
 from api_service.routers import credentials, health, market, meta, tasks
 from core_config import Settings, configure_logging, exit_on_config_error, get_settings
@@ -55,9 +58,15 @@ def create_app(settings: Settings, telemetry: Telemetry | None = None) -> FastAP
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
             expose_headers=["X-Request-ID"],
         )
+    # Added last, so outermost of the app's own middleware: a body too large is refused before
+    # anything reads it, authentication included.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
+    # Outermost: a caller past a limit costs one Redis round trip and nothing more.
+    app.add_middleware(RateLimitMiddleware)
     health.add_health_routes(app)
     for router in (meta.router, market.router, tasks.router, credentials.router):
         app.include_router(router)
+    document_edge_errors(app, RateLimitPolicy(settings), settings.api_max_body_bytes)
     if telemetry.prometheus:
         _add_metrics_route(app, telemetry)
     app.state.telemetry = telemetry

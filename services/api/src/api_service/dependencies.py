@@ -10,10 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api_service.errors import ApiError
 from api_service.resources import Resources
-from api_service.tokens import hash_token
+from api_service.tokens import hash_token, is_well_formed
 from core_config import Settings
 from db_core import ReadPool
-from db_user import User, find_active_token
+from db_user import ApiToken, TokenScope, User, find_active_token
 
 
 # Dependencies that do no I/O are ``async def``: FastAPI would run a plain ``def`` one in a worker
@@ -57,19 +57,40 @@ _bearer = HTTPBearer(auto_error=False, description="An API token issued with `ap
 _UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
 
 
-async def current_user(
-    session: UserSession, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> User:
-    """The user whose active token is in ``Authorization: Bearer``; 401 otherwise."""
+async def _token(
+    session: AsyncSession, credentials: HTTPAuthorizationCredentials | None, scope: TokenScope
+) -> ApiToken:
+    """The active token in ``Authorization: Bearer``: 401 without one, 403 when its scope differs."""
     if credentials is None:
         raise ApiError(401, "unauthorized", "send Authorization: Bearer <token>", headers=_UNAUTHORIZED)
-    token = await find_active_token(session, hash_token(credentials.credentials))
+    # A malformed token (wrong shape, bad checksum) is refused without a database lookup.
+    token = None
+    if is_well_formed(credentials.credentials):
+        token = await find_active_token(session, hash_token(credentials.credentials))
     if token is None:
-        raise ApiError(401, "unauthorized", "the token is unknown or revoked", headers=_UNAUTHORIZED)
+        message = "the token is unknown, expired or revoked"
+        raise ApiError(401, "unauthorized", message, headers=_UNAUTHORIZED)
     # Release the token row's lock (last_used_at) now: the route may wait seconds on Bybit, and
     # every other request with the same token would queue behind it.
     await session.commit()
-    return token.user
+    if token.scope != scope:
+        message = f"this route needs a token of scope {scope.value}; this one has scope {token.scope}"
+        raise ApiError(403, "forbidden", message)
+    return token
+
+
+_Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+async def current_user(session: UserSession, credentials: _Credentials) -> User:
+    """The user whose user-scope token is in ``Authorization: Bearer``; 401 or 403 otherwise."""
+    return (await _token(session, credentials, TokenScope.USER)).user
+
+
+async def current_operator(session: UserSession, credentials: _Credentials) -> User:
+    """The holder of the operator-scope token in ``Authorization: Bearer``; 401 or 403 otherwise."""
+    return (await _token(session, credentials, TokenScope.OPERATOR)).user
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
+Operator = Annotated[User, Depends(current_operator)]

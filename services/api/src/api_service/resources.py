@@ -14,6 +14,7 @@ from pydantic import SecretStr
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api_service.rate_limits import RateLimiter, RateLimitPolicy
 from api_service.readiness import Check, CheckFailedError, ReadinessProbe
 from api_service.task_queue import TaskQueue
 from core_config import Settings
@@ -35,6 +36,7 @@ class Resources:
     tasks: TaskQueue
     readiness: ReadinessProbe
     vault: Vault
+    rate_limiter: RateLimiter
     telemetry: Telemetry
 
 
@@ -99,8 +101,17 @@ async def open_resources(settings: Settings, telemetry: Telemetry | None = None)
         timeout=timeout,
     )
     try:
+        rate_limiter = RateLimiter(RateLimitPolicy(settings), settings, redis)
         yield Resources(
-            settings, user_db, general_db, redis, tasks, readiness, vault, telemetry or Telemetry()
+            settings,
+            user_db,
+            general_db,
+            redis,
+            tasks,
+            readiness,
+            vault,
+            rate_limiter,
+            telemetry or Telemetry(),
         )
     finally:
         tasks.close()

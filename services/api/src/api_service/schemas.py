@@ -4,9 +4,32 @@ from decimal import Decimal
 from operator import methodcaller
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, PlainSerializer
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, PlainSerializer, SecretStr
 
 Symbol = Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{1,39}$", examples=["BTCUSDT"])]
+
+# PostgreSQL's bigint: ids beyond it are refused at the edge (a 422), never sent to the database.
+MAX_ID = 2**63 - 1
+
+
+def _storable(value: str) -> str:
+    """Text PostgreSQL and the signer can take: no NUL, no lone surrogate (UTF-8 cannot encode it)."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (no lone surrogates)") from None
+    return value
+
+
+def _storable_secret(value: SecretStr) -> SecretStr:
+    _storable(value.get_secret_value())
+    return value
+
+
+Text = Annotated[str, AfterValidator(_storable)]
+SecretText = Annotated[SecretStr, AfterValidator(_storable_secret)]
 
 # Database sessions run in UTC (db-core), so times read there are UTC datetimes, which pydantic
 # writes natively as ISO 8601 with ``Z``; no Python conversion per value.

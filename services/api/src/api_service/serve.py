@@ -25,8 +25,10 @@ def main() -> None:
         workers=settings.api_workers,
         log_config=None,
         access_log=False,  # the request middleware writes one richer line per request
-        proxy_headers=True,
-        forwarded_allow_ips="*",
+        # X-Forwarded-For is believed only from the configured proxies (Render's load balancer),
+        # never from any caller: the rate limits count by the address it gives.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies or None,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         server_header=False,
     )

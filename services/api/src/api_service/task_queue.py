@@ -35,6 +35,22 @@ _STATES: dict[str, TaskState] = {
 }
 
 
+# Failures the worker words for the caller itself (what failed and why, no internals); any other
+# exception's text may name hosts or queries, so only a fixed sentence is shown for it.
+_WORDED_FAILURES = frozenset({"SyncFailedError", "SyncRequestError"})
+_UNEXPLAINED_FAILURE = "the sync failed inside the worker; its log has the details under this task id"
+_REVOKED = "the task was cancelled, or expired before a worker started it"
+
+
+def describe_failure(state: str, error: object) -> str:
+    """What the caller is told about a failed task: in words, never an internal exception's text."""
+    if state == "REVOKED":
+        return _REVOKED
+    if type(error).__name__ in _WORDED_FAILURES and str(error):
+        return str(error)
+    return _UNEXPLAINED_FAILURE
+
+
 class TaskQueueUnavailableError(Exception):
     """Redis (the broker and result backend) did not answer in time."""
 
@@ -112,8 +128,7 @@ class TaskQueue:
         if state == "succeeded":
             return TaskInfo(state, result.result, None)
         if state == "failed":
-            error = result.result
-            return TaskInfo(state, None, f"{type(error).__name__}: {error}" if error else "failed")
+            return TaskInfo(state, None, describe_failure(result.state, result.result))
         return TaskInfo(state, None, None)
 
     def close(self) -> None:

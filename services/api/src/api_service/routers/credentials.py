@@ -4,12 +4,12 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response, status
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_serializer
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from api_service.bybit_access import api_error_for, bybit_client_for
 from api_service.dependencies import CurrentUser, ResourcesDep, SettingsDep, UserSession
 from api_service.errors import ApiError, error_responses
-from api_service.schemas import DecimalString, UtcDateTime
+from api_service.schemas import MAX_ID, DecimalString, SecretText, Text, UtcDateTime
 from bybit_client import BybitError, Network
 from db_user import (
     BybitCredential,
@@ -26,8 +26,8 @@ router = APIRouter(prefix="/v1/me", tags=["account"])
 
 class CredentialIn(BaseModel):
     api_key: str = Field(min_length=6, max_length=64, pattern=r"^[A-Za-z0-9]+$")
-    api_secret: SecretStr = Field(min_length=6, max_length=128)
-    label: str | None = Field(None, max_length=100)
+    api_secret: SecretText = Field(min_length=6, max_length=128)
+    label: Text | None = Field(None, max_length=100)
     network: Network | None = Field(None, description="defaults to the configured network")
 
 
@@ -74,13 +74,13 @@ class WalletBalance(BaseModel):
     coins: list[Coin]
 
 
-CredentialId = Annotated[int, Path(ge=1)]
+CredentialId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 @router.put(
     "/bybit-credentials",
     summary="Check a Bybit API key with Bybit, then store it encrypted",
-    responses=error_responses(401, 422, 502, 503),
+    responses=error_responses(401, 403, 422, 502, 503),
 )
 async def put_credential(
     body: CredentialIn,
@@ -112,7 +112,7 @@ async def put_credential(
     return Credential.model_validate(stored)
 
 
-@router.get("/bybit-credentials", summary="The stored keys, masked", responses=error_responses(401, 503))
+@router.get("/bybit-credentials", summary="The stored keys, masked", responses=error_responses(401, 403, 503))
 async def list_credentials(user: CurrentUser, session: UserSession) -> CredentialList:
     rows = await list_bybit_credentials(session, user.id)
     return CredentialList(items=[Credential.model_validate(row) for row in rows])
@@ -122,7 +122,7 @@ async def list_credentials(user: CurrentUser, session: UserSession) -> Credentia
     "/bybit-credentials/{credential_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Forget a stored key",
-    responses=error_responses(401, 404, 422, 503),
+    responses=error_responses(401, 403, 404, 422, 503),
 )
 async def delete_credential(credential_id: CredentialId, user: CurrentUser, session: UserSession) -> Response:
     if not await delete_bybit_credential(session, user.id, credential_id):
@@ -148,7 +148,7 @@ async def _credential_for(
 @router.get(
     "/wallet-balance",
     summary="The unified account's balance, read from Bybit with a stored key",
-    responses=error_responses(401, 404, 409, 422, 502, 503),
+    responses=error_responses(401, 403, 404, 409, 422, 502, 503),
 )
 async def wallet_balance(
     user: CurrentUser,
@@ -156,7 +156,7 @@ async def wallet_balance(
     resources: ResourcesDep,
     settings: SettingsDep,
     credential_id: Annotated[
-        int | None, Query(ge=1, description="default: the newest key of the network")
+        int | None, Query(ge=1, le=MAX_ID, description="default: the newest key of the network")
     ] = None,
     coin: Annotated[str | None, Query(pattern=r"^[A-Z0-9]{1,20}(,[A-Z0-9]{1,20})*$")] = None,
 ) -> WalletBalance:

@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, status
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
-from api_service.dependencies import ResourcesDep
+from api_service.dependencies import Operator, ResourcesDep
 from api_service.errors import ApiError, error_responses
 from api_service.schemas import Symbol, TaskAccepted, TaskStatus
 from api_service.task_queue import SYNC_INSTRUMENTS, SYNC_KLINES, TaskQueueUnavailableError
@@ -43,10 +43,10 @@ _UNAVAILABLE = ApiError(503, "task_queue_unavailable", "the task queue (Redis) i
 @router.post(
     "/v1/market/sync",
     status_code=status.HTTP_202_ACCEPTED,
-    summary="Enqueue a sync of instruments or klines from Bybit",
-    responses=error_responses(422, 503),
+    summary="Enqueue a sync of instruments or klines from Bybit (operator scope)",
+    responses=error_responses(401, 403, 422, 503),
 )
-async def enqueue_sync(request: SyncRequest, resources: ResourcesDep) -> TaskAccepted:
+async def enqueue_sync(request: SyncRequest, resources: ResourcesDep, _: Operator) -> TaskAccepted:
     kwargs: dict[str, str | int | None]
     if isinstance(request, SyncInstruments):
         name, kwargs = SYNC_INSTRUMENTS, {"category": request.category}
@@ -68,11 +68,11 @@ async def enqueue_sync(request: SyncRequest, resources: ResourcesDep) -> TaskAcc
 
 @router.get(
     "/v1/tasks/{task_id}",
-    summary="A sync task's state and result",
-    responses=error_responses(404, 422, 503),
+    summary="A sync task's state and result (operator scope)",
+    responses=error_responses(401, 403, 404, 422, 503),
 )
 async def task_status(
-    task_id: Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$")], resources: ResourcesDep
+    task_id: Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$")], resources: ResourcesDep, _: Operator
 ) -> TaskStatus:
     try:
         info = await resources.tasks.info(task_id)

@@ -1,0 +1,76 @@
+"""The request body limit, enforced as the body arrives: before it is parsed, before authentication.
+
+A declared ``Content-Length`` over the limit is refused at once, without reading a byte of the body;
+a body without one (chunked) is counted as it is read and refused the moment it passes the limit,
+so a large body never sits in memory. Either way the answer is a 413 in the error shape.
+"""
+
+from fastapi import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api_service.errors import error_response
+
+_CODE = "request_entity_too_large"
+# The rest of the body is never read, so the connection cannot carry another request.
+_CLOSE = {"Connection": "close"}
+
+
+class BodyTooLargeError(HTTPException):
+    """The body passed the limit while it was being read. An ``HTTPException``, so that FastAPI,
+    reading the body, lets it through to the error handlers (any other error becomes its 400)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"the request body is larger than {max_bytes} bytes", headers=_CLOSE)
+
+
+def _declared_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+class BodyLimitMiddleware:
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    def _too_large(self) -> ASGIApp:
+        message = f"the request body is larger than {self.max_bytes} bytes"
+        return error_response(413, _CODE, message, headers=_CLOSE)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _declared_length(scope)
+        if declared is not None and declared > self.max_bytes:
+            await self._too_large()(scope, receive, send)
+            return
+        received = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLargeError(self.max_bytes)
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except BodyTooLargeError:
+            if started:
+                raise
+            await self._too_large()(scope, receive, send)

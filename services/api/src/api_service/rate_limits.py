@@ -1,0 +1,166 @@
+"""Rate limits per client address and per token, counted in Redis so every api instance shares them.
+
+The counting is the ``limits`` library's fixed window (one ``INCR`` with an expiry per limit and
+request): each counter lives one window, so the keys in Redis are bounded by the callers of the
+last window. Every request except the health checks counts against its client address; requests
+carrying a well-formed token count against that token too, with the limit of its route group.
+The client address is the connection's peer, or what a trusted proxy says (``TRUSTED_PROXIES``,
+applied by uvicorn); never a header any caller can set.
+
+Past a limit the answer is a 429 in the error shape with ``Retry-After`` and the IETF ``RateLimit``
+and ``RateLimit-Policy`` headers. Checked before the body is read and before authentication, so a
+flood costs one Redis round trip per request. When Redis does not answer, requests go through (the
+limits protect the service; they must not take it down with Redis) and a warning is logged.
+"""
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from limits import RateLimitItem, parse
+from limits.aio.storage import RedisStorage
+from limits.aio.strategies import FixedWindowRateLimiter
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from api_service.errors import error_response
+from api_service.tokens import hash_token, is_well_formed
+from core_config import Settings, get_logger
+
+logger = get_logger(__name__)
+_WARN_EVERY = 30.0  # seconds between two warnings about an unreachable Redis
+
+
+@dataclass(frozen=True)
+class RouteGroup:
+    """Routes sharing a per-token limit; ``per_token`` None means the address limit only."""
+
+    name: str
+    per_token: RateLimitItem | None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a request may go on; when not, which limit it passed and for how long."""
+
+    allowed: bool
+    policy: str = ""
+    limit: RateLimitItem | None = None
+    retry_after: int = 0
+
+
+def _policy(name: str, item: RateLimitItem) -> str:
+    return f'"{name}";q={item.amount};w={item.get_expiry()}'
+
+
+class RateLimitPolicy:
+    """The route groups and their limits, from the settings."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.enabled = settings.rate_limits_enabled
+        self.per_address = parse(settings.rate_limit_per_address)
+        self.public = RouteGroup("public", None)
+        self.account = RouteGroup("account", parse(settings.rate_limit_account))
+        self.credential_writes = RouteGroup("credential-writes", parse(settings.rate_limit_credential_writes))
+        self.operator = RouteGroup("operator", parse(settings.rate_limit_operator))
+
+    def group_for(self, method: str, path: str) -> RouteGroup | None:
+        """The route group of a request; None for the health checks, which are never limited."""
+        if path.startswith("/health/"):
+            return None
+        if path.startswith("/v1/me/"):
+            if method in ("PUT", "DELETE") and path.startswith("/v1/me/bybit-credentials"):
+                return self.credential_writes
+            return self.account
+        if path == "/v1/market/sync" or path.startswith("/v1/tasks/"):
+            return self.operator
+        return self.public
+
+    def describe(self, group: RouteGroup) -> str:
+        """The limits of ``group`` in words, for the OpenAPI document."""
+        address = self.per_address
+        text = f"At most {address.amount} requests per {address.get_expiry()} s per client address"
+        if group.per_token is not None:
+            text += f" and {group.per_token.amount} per {group.per_token.get_expiry()} s per token"
+        return text + " (Retry-After says when to try again)"
+
+
+class RateLimiter:
+    """The counters in Redis, for the policy's limits."""
+
+    def __init__(self, policy: RateLimitPolicy, settings: Settings, redis: Redis) -> None:
+        self.policy = policy
+        self.per_address = policy.per_address
+        # On the process's one Redis pool (its timeouts included), not a second one.
+        options: dict[str, Any] = {"connection_pool": redis.connection_pool}
+        self._storage = RedisStorage(
+            "async+" + settings.redis_url.get_secret_value(),
+            implementation="redispy",
+            key_prefix=settings.rate_limit_key_prefix,
+            **options,
+        )
+        self._limiter = FixedWindowRateLimiter(self._storage)
+        self._warned_at = -math.inf
+
+    async def check(self, group: RouteGroup, address: str, token: str | None) -> Verdict:
+        """Count one request of ``address`` (and ``token``) and say whether it may go on."""
+        hits: list[tuple[str, RateLimitItem, str]] = [("address", self.per_address, f"address:{address}")]
+        if group.per_token is not None and token is not None and is_well_formed(token):
+            # The token's hash names the counter: the token itself never reaches Redis.
+            key = f"token:{group.name}:{hash_token(token)[:32]}"
+            hits.append((group.name, group.per_token, key))
+        try:
+            # One after the other: a caller past its address limit creates no token counters, so
+            # a flood of made-up tokens cannot fill Redis.
+            for policy, item, key in hits:
+                if not await self._limiter.hit(item, key):
+                    stats = await self._limiter.get_window_stats(item, key)
+                    retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+                    return Verdict(False, policy, item, retry_after)
+        except (RedisError, OSError, TimeoutError) as exc:
+            now = time.monotonic()
+            if now - self._warned_at > _WARN_EVERY:
+                self._warned_at = now
+                logger.warning("rate limits not enforced: Redis did not answer", error=type(exc).__name__)
+        return Verdict(True)
+
+
+def _token_of(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            scheme, _, credentials = value.decode("latin-1").partition(" ")
+            return credentials.strip() if scheme.lower() == "bearer" else None
+    return None
+
+
+class RateLimitMiddleware:
+    """Counts each request before anything else reads it; answers 429 past a limit."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limiter: RateLimiter = scope["app"].state.resources.rate_limiter
+        policy = limiter.policy
+        group = policy.group_for(scope["method"], scope["path"]) if policy.enabled else None
+        if group is None:
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        verdict = await limiter.check(group, client[0] if client else "unknown", _token_of(scope))
+        if verdict.allowed:
+            await self.app(scope, receive, send)
+            return
+        assert verdict.limit is not None
+        headers = {
+            "Retry-After": str(verdict.retry_after),
+            "RateLimit-Policy": _policy(verdict.policy, verdict.limit),
+            "RateLimit": f'"{verdict.policy}";r=0;t={verdict.retry_after}',
+        }
+        message = f"too many requests; try again in {verdict.retry_after} s"
+        await error_response(429, "rate_limited", message, headers=headers)(scope, receive, send)
