@@ -7,18 +7,22 @@ and each database write inside it. The scrape pages must carry the operator's se
 route templates and endpoints only.
 """
 
+import asyncio
 import re
 import time
+import uuid
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from api_service.testing import ApiProcess
+from api_service.tokens import hash_token, new_token
 from bybit_client.testing import FakeBybit
 from core_config import Settings
 from core_telemetry.testing import OtlpReceiver, ReceivedSpan
-from db_user import generate_key_file
+from db_core import Database
+from db_user import USER_DB, TokenScope, add_api_token, create_user, generate_key_file
 from worker_service.testing import WorkerProcess, free_port, wait_until
 
 SERVER, CLIENT, PRODUCER, CONSUMER = 2, 3, 4, 5  # OTLP span kinds
@@ -46,9 +50,40 @@ def traced_settings(worker_settings: Settings, tmp_path_factory: pytest.TempPath
     """The worker's settings on a queue of this module's own, plus the API's master key file."""
     key_file = tmp_path_factory.mktemp("master-key") / "master.key"
     generate_key_file(key_file)
+    # Tasks are polled often: limits no test here reaches, on counters of this module's own.
     return worker_settings.model_copy(
-        update={"render_master_key_path": key_file, "celery_queue": f"{worker_settings.celery_queue}-otel"}
+        update={
+            "render_master_key_path": key_file,
+            "celery_queue": f"{worker_settings.celery_queue}-otel",
+            "rate_limit_per_address": "100000/minute",
+            "rate_limit_operator": "100000/minute",
+            "rate_limit_key_prefix": f"test-ratelimit-{uuid.uuid4().hex[:8]}",
+        }
     )
+
+
+async def _operator_token(settings: Settings) -> str:
+    """A new operator-scope token (syncs need one), committed in the user database."""
+    database = Database(USER_DB, settings=lambda: settings, application_name="tests")
+    token = new_token()
+    try:
+        async with database.session() as session:
+            user = await create_user(session, f"operator-{uuid.uuid4().hex[:8]}@example.com")
+            await add_api_token(
+                session,
+                user_id=user.id,
+                name="tests",
+                token_hash=hash_token(token),
+                scope=TokenScope.OPERATOR,
+            )
+    finally:
+        await database.dispose()
+    return token
+
+
+@pytest.fixture(scope="module")
+def operator(traced_settings: Settings) -> dict[str, str]:
+    return {"Authorization": f"Bearer {asyncio.run(_operator_token(traced_settings))}"}
 
 
 @pytest.fixture(scope="module")
@@ -81,15 +116,15 @@ def traced_api(
         api.stop()
 
 
-def run_sync(api: ApiProcess, body: dict[str, object], request_id: str) -> str:
+def run_sync(api: ApiProcess, body: dict[str, object], request_id: str, auth: dict[str, str]) -> str:
     accepted = httpx.post(
-        f"{api.base_url}/v1/market/sync", json=body, headers={"X-Request-ID": request_id}, timeout=10
+        f"{api.base_url}/v1/market/sync", json=body, headers={"X-Request-ID": request_id, **auth}, timeout=10
     )
     assert accepted.status_code == 202, accepted.text
     task_id: str = accepted.json()["task_id"]
     deadline = time.monotonic() + 60
     while True:
-        status = httpx.get(f"{api.base_url}/v1/tasks/{task_id}", timeout=10).json()
+        status = httpx.get(f"{api.base_url}/v1/tasks/{task_id}", headers=auth, timeout=10).json()
         if status["state"] in ("succeeded", "failed"):
             assert status["state"] == "succeeded", status
             return task_id
@@ -111,8 +146,9 @@ def test_a_sync_is_one_trace_from_the_request_to_bybit_and_the_database(
     otlp: OtlpReceiver,
     fake_bybit: FakeBybit,
     clean_general_database: object,
+    operator: dict[str, str],
 ) -> None:
-    task_id = run_sync(traced_api, {"kind": "instruments", "category": "linear"}, "trace-one-sync")
+    task_id = run_sync(traced_api, {"kind": "instruments", "category": "linear"}, "trace-one-sync", operator)
     pages = fake_bybit.count("/v5/market/instruments-info")
     assert pages >= 2  # 640 linear instruments come in several pages
 
@@ -199,9 +235,10 @@ def test_scrape_pages_carry_the_operators_series_with_bounded_labels(
     worker_metrics_port: int,
     fake_bybit: FakeBybit,
     clean_general_database: object,
+    operator: dict[str, str],
 ) -> None:
     base = traced_api.base_url
-    run_sync(traced_api, {"kind": "instruments", "category": "spot"}, "metrics-sync")
+    run_sync(traced_api, {"kind": "instruments", "category": "spot"}, "metrics-sync", operator)
     for path in (
         "/v1/market/instruments?limit=5&base_coin=BTC",
         "/v1/market/instruments?limit=7&cursor=not-a-cursor",

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from core_telemetry.environment import TelemetryPlan, plan_from_environment
 from core_telemetry.logs import add_trace_fields, install_log_record_fields, trace_fields
-from core_telemetry.setup import start_telemetry
+from core_telemetry.setup import start_observability, start_telemetry
 from core_telemetry.telemetry import PoolStats, Telemetry, telemetry
 
 if TYPE_CHECKING:
@@ -25,6 +25,7 @@ __all__ = [
     "plan_from_environment",
     "secret_values",
     "start_error_reports",
+    "start_observability",
     "start_telemetry",
     "telemetry",
     "trace_fields",

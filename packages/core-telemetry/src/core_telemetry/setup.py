@@ -1,6 +1,9 @@
-"""``start_telemetry``: the one call each process (api, worker, beat, stream) makes at start."""
+"""``start_observability`` (telemetry and error reports) and ``start_telemetry``: what each process
+(api, worker, beat, stream) calls at start."""
 
-from core_config import add_log_processor, get_logger
+from collections.abc import Iterable
+
+from core_config import Settings, add_log_processor, get_logger
 from core_telemetry.environment import plan_from_environment
 from core_telemetry.logs import add_trace_fields, install_log_record_fields
 from core_telemetry.telemetry import Telemetry, _install, telemetry
@@ -32,3 +35,22 @@ def start_telemetry(service: str) -> Telemetry:
         "telemetry on", traces=",".join(plan.trace_exporters), metrics=",".join(plan.metric_exporters)
     )
     return active
+
+
+def start_observability(
+    service: str, settings: Settings, *, release: str | None, secrets: Iterable[str] = ()
+) -> Telemetry:
+    """``start_telemetry(service)``, and error reports to ``SENTRY_DSN`` when it is set, scrubbed of
+    the settings' secrets and of ``secrets`` (the master keys, for a process that holds them)."""
+    started = start_telemetry(service)
+    if settings.sentry_dsn is not None:
+        from core_telemetry.errors import secret_values, start_error_reports  # noqa: PLC0415 - Sentry
+
+        start_error_reports(
+            settings.sentry_dsn.get_secret_value(),
+            service=service,
+            environment=settings.environment.value,
+            release=release,
+            secrets=[*secret_values(settings), *secrets],
+        )
+    return started

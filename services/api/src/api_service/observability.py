@@ -9,7 +9,8 @@ from importlib.metadata import version
 from typing import Any
 
 from core_config import Settings, read_secret_file
-from core_telemetry import Telemetry, start_telemetry
+from core_telemetry import Telemetry
+from core_telemetry import start_observability as start_process_observability
 
 SERVICE = "api"
 
@@ -31,15 +32,5 @@ def _master_key_texts(settings: Settings) -> list[str]:
 
 def start_observability(settings: Settings) -> Telemetry:
     """Telemetry from ``OTEL_*`` and Sentry from ``SENTRY_DSN``; ``ConfigError`` for a wrong value."""
-    telemetry = start_telemetry(SERVICE)
-    if settings.sentry_dsn is not None:
-        from core_telemetry import secret_values, start_error_reports  # noqa: PLC0415 - Sentry's SDK
-
-        start_error_reports(
-            settings.sentry_dsn.get_secret_value(),
-            service=SERVICE,
-            environment=settings.environment.value,
-            release=version("api-service"),
-            secrets=[*secret_values(settings), *_master_key_texts(settings)],
-        )
-    return telemetry
+    secrets = _master_key_texts(settings) if settings.sentry_dsn is not None else []
+    return start_process_observability(SERVICE, settings, release=version("api-service"), secrets=secrets)

@@ -29,6 +29,11 @@ _PASSED = (
     "celery_queue",
     "task_result_ttl",
     "render_master_key_path",
+    "rate_limit_per_address",
+    "rate_limit_account",
+    "rate_limit_credential_writes",
+    "rate_limit_operator",
+    "rate_limit_key_prefix",
 )
 
 

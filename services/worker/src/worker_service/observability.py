@@ -11,7 +11,8 @@ from importlib.metadata import version
 from typing import TYPE_CHECKING, Any
 
 from core_config import Settings
-from core_telemetry import Telemetry, start_telemetry, telemetry
+from core_telemetry import Telemetry, telemetry
+from core_telemetry import start_observability as start_process_observability
 
 if TYPE_CHECKING:
     from worker_service.celery_app import WorkerApp
@@ -19,18 +20,7 @@ if TYPE_CHECKING:
 
 def start_observability(settings: Settings, service: str) -> Telemetry:
     """Telemetry from ``OTEL_*`` and Sentry from ``SENTRY_DSN``; ``ConfigError`` for a wrong value."""
-    started = start_telemetry(service)
-    if settings.sentry_dsn is not None:
-        from core_telemetry import secret_values, start_error_reports  # noqa: PLC0415 - Sentry's SDK
-
-        start_error_reports(
-            settings.sentry_dsn.get_secret_value(),
-            service=service,
-            environment=settings.environment.value,
-            release=version("worker-service"),
-            secrets=secret_values(settings),
-        )
-    return started
+    return start_process_observability(service, settings, release=version("worker-service"))
 
 
 def observe_worker(app: "WorkerApp") -> None:
