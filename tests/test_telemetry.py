@@ -181,13 +181,12 @@ def test_a_sync_is_one_trace_from_the_request_to_bybit_and_the_database(
     # One tree: every span but the server span has its parent in the trace.
     assert [s for s in trace if s.parent_span_id not in by_id] == [server]
 
-    publish = next(s for s in trace if s.kind == PRODUCER)
-    assert publish.service == "api"
+    publish = next(s for s in trace if s.kind == PRODUCER and s.service == "api")
     assert server in _ancestors(publish, by_id)
-    run = next(s for s in trace if s.kind == CONSUMER)
+    run = next(s for s in trace if s.kind == CONSUMER and s.parent_span_id == publish.span_id)
     assert run.service == "worker"
     assert run.attributes["messaging.message.id"] == task_id
-    assert _ancestors(run, by_id)[0] == publish  # the context travelled in the message headers
+    # The context travelled in the message headers (a chunked sync's later messages too).
 
     bybit = [s for s in trace if s.name.startswith("bybit ")]
     writes = [s for s in trace if s.service == "worker" and s.name.startswith(("INSERT", "UPDATE"))]

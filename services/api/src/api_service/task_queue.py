@@ -1,12 +1,14 @@
 """Sending sync tasks to the worker and reading their state, through Redis.
 
-The API does not import the worker: it sends tasks by name (the names are the contract) and reads
-results from the shared result backend. Celery's client is blocking, so each call runs in a
-thread under a deadline: a dead Redis gives ``TaskQueueUnavailableError``, never a hang.
+The API does not import the worker: it sends tasks by the names and arguments of the contract in
+``db_general.task_contract`` and reads results from the shared result backend. Celery's client
+is blocking, so each call runs in a thread under a deadline: a dead Redis gives
+``TaskQueueUnavailableError``, never a hang.
 """
 
 import asyncio
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -18,8 +20,6 @@ from redis.exceptions import RedisError
 
 from api_service.request_id import current_request_id
 
-SYNC_INSTRUMENTS = "sync.instruments"
-SYNC_KLINES = "sync.klines"
 _KNOWN_KEY = "api:task:{}"
 _UNAVAILABLE = (TimeoutError, OSError, RedisError, OperationalError)
 
@@ -86,14 +86,14 @@ class TaskQueue:
         self._sender = Celery("api", broker=redis_url, set_as_current=False, config_source=config)
         self._reader = Celery("api", backend=redis_url, set_as_current=False, config_source=config)
 
-    async def send(self, name: str, kwargs: dict[str, Any]) -> str:
+    async def send(self, name: str, kwargs: Mapping[str, Any]) -> str:
         """Enqueue task ``name`` and return its id.
 
         The id is recorded before the task is sent, so that a task which was queued just as the
-        deadline passed is still known when the caller asks about it. The request id travels in
-        the message's headers, so that the worker's log lines of the task carry it too.
+        deadline passed is still known when the caller asks about it.
         """
         task_id = str(uuid.uuid4())
+        # The request id travels in the message's headers: the worker's lines of the task carry it.
         request_id = current_request_id()
         headers = {"request_id": request_id} if request_id else None
         try:
@@ -102,7 +102,7 @@ class TaskQueue:
                 await asyncio.to_thread(
                     self._sender.send_task,
                     name,
-                    kwargs=kwargs,
+                    kwargs=dict(kwargs),
                     queue=self._queue,
                     task_id=task_id,
                     headers=headers,

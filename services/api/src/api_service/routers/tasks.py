@@ -8,8 +8,9 @@ from pydantic import AwareDatetime, BaseModel, Field, model_validator
 from api_service.dependencies import Operator, ResourcesDep
 from api_service.errors import ApiError, error_responses
 from api_service.schemas import Symbol, TaskAccepted, TaskStatus
-from api_service.task_queue import SYNC_INSTRUMENTS, SYNC_KLINES, TaskQueueUnavailableError
+from api_service.task_queue import TaskQueueUnavailableError
 from bybit_client import Category, Interval, KlineCategory, datetime_to_ms
+from db_general import SYNC_INSTRUMENTS, SYNC_KLINES, SyncInstrumentsArgs, SyncKlinesArgs
 
 router = APIRouter(tags=["tasks"])
 
@@ -47,18 +48,19 @@ _UNAVAILABLE = ApiError(503, "task_queue_unavailable", "the task queue (Redis) i
     responses=error_responses(401, 403, 422, 503),
 )
 async def enqueue_sync(request: SyncRequest, resources: ResourcesDep, _: Operator) -> TaskAccepted:
-    kwargs: dict[str, str | int | None]
+    name: str
+    kwargs: SyncInstrumentsArgs | SyncKlinesArgs
     if isinstance(request, SyncInstruments):
-        name, kwargs = SYNC_INSTRUMENTS, {"category": request.category}
+        name, kwargs = SYNC_INSTRUMENTS, SyncInstrumentsArgs(category=request.category)
     else:
         name = SYNC_KLINES
-        kwargs = {
-            "category": request.category,
-            "symbol": request.symbol,
-            "interval": request.interval,
-            "start_ms": datetime_to_ms(request.start),
-            "end_ms": datetime_to_ms(request.end),
-        }
+        kwargs = SyncKlinesArgs(
+            category=request.category,
+            symbol=request.symbol,
+            interval=request.interval,
+            start_ms=datetime_to_ms(request.start),
+            end_ms=datetime_to_ms(request.end),
+        )
     try:
         task_id = await resources.tasks.send(name, kwargs)
     except TaskQueueUnavailableError:
