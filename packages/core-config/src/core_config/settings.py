@@ -101,6 +101,18 @@ class Settings(BaseSettings):
     )
     worker_concurrency: int = Field(2, ge=1, le=64)
     worker_heartbeat_interval: float = Field(10.0, gt=0, le=300, description="seconds between heartbeats")
+    sync_max_candles: int = Field(
+        10_000, ge=1, le=1_000_000, description="candles one API-requested klines sync may cover"
+    )
+    sync_request_expires: int = Field(
+        600, ge=10, description="seconds an API-requested sync may wait for a worker before it is dropped"
+    )
+    sync_max_pending: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="API-requested syncs queued or running at once (keep below the concurrency)",
+    )
     sync_retry_max: int = Field(5, ge=0, le=100, description="retries of a sync after a Bybit outage")
     sync_retry_backoff: float = Field(5.0, ge=0, le=600, description="seconds before the first retry")
 

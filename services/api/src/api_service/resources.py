@@ -84,6 +84,9 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         queue=settings.celery_queue,
         timeout=timeout,
         result_ttl=settings.task_result_ttl,
+        expires=settings.sync_request_expires,
+        max_pending=settings.sync_max_pending,
+        time_limit=settings.task_time_limit,
     )
 
     async def redis_check() -> None:
