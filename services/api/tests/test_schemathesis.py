@@ -21,10 +21,10 @@ from schemathesis.specs.openapi.checks import (
 
 from core_config import Settings
 
+from .conftest import ServedApi, Tokens, api_environment, served_apis
+
 Case = schemathesis.Case[Any]
 Operation = schemathesis.APIOperation[Any, Any, Any, Any]
-
-from .conftest import ServedApi, Tokens, api_environment, served_apis
 
 
 @schemathesis.check
