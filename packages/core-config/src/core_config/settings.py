@@ -25,7 +25,9 @@ class Environment(StrEnum):
 LOCAL_DATABASE_URL_USER = "postgresql+psycopg://postgres@127.0.0.1:5432/bybit_user"
 LOCAL_DATABASE_URL_GENERAL = "postgresql+psycopg://postgres@127.0.0.1:5432/bybit_general"
 LOCAL_REDIS_URL = "redis://127.0.0.1:6379/0"
-_REQUIRED_OUTSIDE_LOCAL = ("database_url_user", "database_url_general", "redis_url")
+# What every service needs; each service requires the rest of what it uses (``Settings.require``),
+# so that none has to be given a secret it never uses (the worker never sees the user database).
+_REQUIRED_OUTSIDE_LOCAL = ("redis_url",)
 
 CommaList = Annotated[list[str], NoDecode]
 IntervalList = Annotated[list[Interval], NoDecode]
@@ -180,6 +182,18 @@ class Settings(BaseSettings):
             )
         if problems:
             raise ValueError("\n".join(problems))
+        return self
+
+    def require(self, *fields: str) -> Self:
+        """These settings, which the calling service uses, must be set outside a developer's machine;
+        raises ``ConfigError`` naming each one missing."""
+        if self.is_local:
+            return self
+        missing = [field for field in fields if field not in self.model_fields_set]
+        if missing:
+            raise ConfigError(
+                [(field.upper(), f"required when ENVIRONMENT is {self.environment}") for field in missing]
+            )
         return self
 
     @property

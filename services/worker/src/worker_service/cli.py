@@ -31,7 +31,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _run_celery(command: str, extra: Sequence[str]) -> int:
     with exit_on_config_error():
-        settings = get_settings()
+        # Never the user database or the master key: the worker and beat are not given them.
+        settings = get_settings().require("database_url_general")
     from worker_service.celery_app import create_app  # noqa: PLC0415 - heavy; `health` does without
 
     app = create_app(settings)
@@ -57,7 +58,7 @@ def _health(node: str | None) -> int:
 
 def _stream() -> int:
     with exit_on_config_error():
-        settings = get_settings()
+        settings = get_settings().require("database_url_general")
     configure_logging(settings.log_level, json_lines=settings.json_logs)
     from worker_service.stream_process import run_stream  # noqa: PLC0415 - only this command needs it
 
