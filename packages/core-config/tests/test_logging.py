@@ -6,6 +6,8 @@ import io
 import json
 import logging
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -154,6 +156,24 @@ async def test_a_line_is_written_when_it_is_logged(stream: io.StringIO) -> None:
     assert [line["message"] for line in json_lines_of(stream)] == ["GET /1 200"]
     await asyncio.sleep(0)
     assert len(json_lines_of(stream)) == 1
+
+
+def test_a_line_logged_just_before_a_crash_is_written() -> None:
+    # Inside a running event loop, as the API logs its access lines.
+    crash = (
+        "import asyncio, os\n"
+        "from core_config import configure_logging, get_logger\n"
+        "async def serve():\n"
+        "    get_logger('api.access').info('GET /last 200')\n"
+        "    os._exit(70)\n"  # no flush, no atexit: a killed process
+        "configure_logging('INFO', json_lines=True)\n"
+        "asyncio.run(serve())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", crash], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 70
+    assert [json.loads(line)["message"] for line in done.stderr.splitlines()] == ["GET /last 200"]
 
 
 def test_a_field_orjson_refuses_is_still_written(stream: io.StringIO) -> None:

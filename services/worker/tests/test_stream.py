@@ -107,7 +107,7 @@ async def test_no_candle_missing_after_a_drop_in_the_middle_of_a_minute(
     fake_bybit.clock_offset_ms += MINUTE
     live_close = _closed_before(fake_bybit)
     await eventually(lambda: all(live_close in stored(engine, s) for s in SYMBOLS), "the pushed close")
-    assert streamer.counters.lag_ms is not None
+    await eventually(lambda: streamer.counters.lag_ms is not None, "a pushed candle committed")
 
     # Mid-minute, the connection drops, and the first two attempts to restore are refused:
     # three minutes close meanwhile, pushed to nobody.

@@ -46,6 +46,8 @@ from worker_service.syncing import KLINE_DEFAULT_LOOKBACK, kline_row
 logger = get_logger(__name__)
 
 WRITE_RETRY_SECONDS = 1.0
+LINGER_STEP = 0.002  # seconds the writer waits for more of a burst, while it keeps coming...
+LINGER_MAX = 0.02  # ...up to this long
 BACKFILL_CONCURRENCY = 4
 MONTH_MS = 31 * 86_400_000  # a month candle is closed once this long has passed since its start
 
@@ -114,9 +116,19 @@ class CandleWriter:
     async def run(self) -> None:
         while True:
             batch = [await self._queue.get()]
-            while not self._queue.empty():
-                batch.append(self._queue.get_nowait())
             self._busy = True
+            # A burst (every series closing at the same minute) arrives over a few milliseconds:
+            # gather it while it keeps coming, up to LINGER_MAX, and write it in one transaction.
+            lingered = 0.0
+            while True:
+                while not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
+                if lingered >= LINGER_MAX:
+                    break
+                await asyncio.sleep(LINGER_STEP)
+                lingered += LINGER_STEP
+                if self._queue.empty():
+                    break
             try:
                 await self._write(batch)
             finally:

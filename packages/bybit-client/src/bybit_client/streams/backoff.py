@@ -23,9 +23,9 @@ class Backoff:
     The attempt count starts again once a connection has stayed up ``reset_after`` seconds.
     """
 
-    base: float = 0.5
+    base: float = 0.2
     cap: float = 30.0
-    reset_after: float = 30.0
+    reset_after: float = 5.0
 
     def delay(self, attempt: int, rand: random.Random | None = None) -> float:
         ceiling = min(self.cap, self.base * 2.0 ** min(attempt, 32))

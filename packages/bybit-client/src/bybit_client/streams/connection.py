@@ -143,6 +143,8 @@ class BybitStream:
         self._background: set[asyncio.Task[Any]] = set()
         self._connections = 0
         self._down_since: float | None = None
+        self._last_frame_mono = 0.0
+        self._backpressured = False
         self.reconnects = 0
         self.connected_since: float | None = None
         self.last_frame_at: float | None = None
@@ -295,18 +297,39 @@ class BybitStream:
         await self._request_topics(ws, "subscribe", [topic])
 
     async def _request_topics(self, ws: aiohttp.ClientWebSocketResponse, op: str, topics: list[str]) -> None:
+        """Send every chunk at once, then wait for all the answers (one round trip, not one per chunk)."""
         step = self.settings.max_args_per_request
-        for index in range(0, len(topics), step):
-            chunk = topics[index : index + step]
-            success, message = await self._request(ws, op, chunk)
+        chunks = [topics[index : index + step] for index in range(0, len(topics), step)]
+        loop = asyncio.get_running_loop()
+        pending: list[tuple[str, asyncio.Future[tuple[bool, str]]]] = []
+        try:
+            for chunk in chunks:
+                req_id = f"{op}-{next(self._req_ids)}"
+                future: asyncio.Future[tuple[bool, str]] = loop.create_future()
+                self._pending[req_id] = future
+                pending.append((req_id, future))
+                await ws.send_str(orjson.dumps({"req_id": req_id, "op": op, "args": chunk}).decode())
+            async with asyncio.timeout(self.settings.reply_timeout):
+                answers = await asyncio.gather(*(future for _, future in pending))
+        except TimeoutError:
+            raise _ConnectionLostError(f"no answer to {op} within {self.settings.reply_timeout} s") from None
+        finally:
+            for req_id, _ in pending:
+                self._pending.pop(req_id, None)
+        refused: list[str] = []
+        reasons: list[str] = []
+        for chunk, (success, message) in zip(chunks, answers, strict=True):
             if not success:
-                raise BybitSubscriptionError(
-                    message or f"{op} refused", topics=tuple(chunk), endpoint=self.url
-                )
-            if op == "subscribe":
+                refused += chunk
+                reasons.append(message or f"{op} refused")
+            elif op == "subscribe":
                 self._active.update(chunk)
             else:
                 self._active.difference_update(chunk)
+        if refused:
+            raise BybitSubscriptionError(
+                "; ".join(dict.fromkeys(reasons)), topics=tuple(refused), endpoint=self.url
+            )
 
     async def _request(
         self, ws: aiohttp.ClientWebSocketResponse, op: str, args: list[Any]
@@ -386,8 +409,10 @@ class BybitStream:
                 self.url, timeout=timeout, autoping=True, max_msg_size=0, ssl=self._ssl
             )
         self._ws = ws
+        self._last_frame_mono = time.monotonic()
         reader = asyncio.create_task(self._read(ws), name="bybit-stream reader")
         pinger = asyncio.create_task(self._ping(ws), name="bybit-stream ping")
+        watchdog = asyncio.create_task(self._watch(reader), name="bybit-stream watchdog")
         try:
             setup = asyncio.create_task(self._setup(ws))
             done, _ = await asyncio.wait({setup, reader}, return_when=asyncio.FIRST_COMPLETED)
@@ -397,11 +422,17 @@ class BybitStream:
                     await setup
             else:
                 setup.result()  # raises a refused login or restore
-            return await reader
+            try:
+                return await reader
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if watchdog.done() and not (current is not None and current.cancelling()):
+                    return f"silent for {self.settings.silence_timeout} s"
+                raise
         finally:
-            pinger.cancel()
-            reader.cancel()
-            await asyncio.gather(pinger, reader, return_exceptions=True)
+            for task in (pinger, reader, watchdog):
+                task.cancel()
+            await asyncio.gather(pinger, reader, watchdog, return_exceptions=True)
             for future in self._pending.values():
                 if not future.done():
                     future.set_exception(_ConnectionLostError("connection lost"))
@@ -453,29 +484,54 @@ class BybitStream:
             await asyncio.sleep(self.settings.ping_interval)
             await ws.send_str(orjson.dumps({"req_id": f"ping-{next(self._req_ids)}", "op": "ping"}).decode())
 
-    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> str:
+    async def _watch(self, reader: "asyncio.Task[str]") -> None:
+        """Stop the reader when no frame came for ``silence_timeout`` while it was waiting for one.
+
+        A timer of its own, checked a few times per period, rather than a timeout on every
+        receive: arming and cancelling a timer per message cost more than parsing it.
+        """
         silence = self.settings.silence_timeout
+        while True:
+            await asyncio.sleep(silence / 4)
+            if self._backpressured:
+                self._last_frame_mono = time.monotonic()  # the consumer is slow, not the server
+            elif time.monotonic() - self._last_frame_mono > silence:
+                reader.cancel()
+                return
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> str:
         receive = ws.receive
         text, binary = aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY
+        queue = self._queue
         while True:
-            try:
-                frame = await receive(timeout=silence)
-            except TimeoutError:
-                return f"silent for {silence} s"
+            frame = await receive()
             if frame.type is text or frame.type is binary:
+                self._last_frame_mono = time.monotonic()
                 self.last_frame_at = time.time()
-                await self._dispatch(orjson.loads(frame.data))
+                message = self._handle(orjson.loads(frame.data))
+                if message is None:
+                    continue
+                if queue.full():
+                    # A slow consumer slows the reading (TCP pushes back), not memory.
+                    self._backpressured = True
+                    try:
+                        await queue.put(message)
+                    finally:
+                        self._backpressured = False
+                else:
+                    queue.put_nowait(message)
             elif frame.type is aiohttp.WSMsgType.ERROR:
                 return f"socket error: {ws.exception()!r}"
             else:
                 return f"closed by the server (code {ws.close_code})"
 
-    async def _dispatch(self, raw: Any) -> None:
+    def _handle(self, raw: Any) -> StreamMessage | None:
+        """The message to deliver, or None (a reply, or an order book update not applicable)."""
         if not isinstance(raw, dict):
-            return
+            return None
         if "topic" not in raw:
             self._on_reply(raw)
-            return
+            return None
         message = parse_message(raw)
         health = self._health.get(message.topic)
         if health is None:
@@ -483,12 +539,8 @@ class BybitStream:
         health.last_message_at = self.last_frame_at
         health.messages += 1
         if isinstance(message, OrderBookMessage) and not self._apply_book(message):
-            return
-        queue = self._queue
-        if queue.full():
-            await queue.put(message)  # a slow consumer slows the reading (TCP pushes back)
-        else:
-            queue.put_nowait(message)
+            return None
+        return message
 
     def _apply_book(self, message: OrderBookMessage) -> bool:
         topic = message.topic
