@@ -215,3 +215,15 @@ def test_a_worker_change_leaves_the_api_alone_and_the_reverse() -> None:
     assert deployed_by("packages/db-user/src/db_user/models.py") == api_only
     assert deployed_by("packages/core-config/src/core_config/settings.py") == api_only | workers
     assert deployed_by("services/api/tests/test_health.py") == set()
+
+
+def test_shutdown_delays_leave_room_for_a_clean_stop() -> None:
+    api_service = pytest.importorskip("api_service.serve")
+    worker = next(s for s in DOCKER.values() if s.get("dockerCommand") == "worker-service worker")
+    defaults = Settings.model_fields
+    # The worker checks its soft shutdown against WORKER_SHUTDOWN_DELAY: it must be this delay.
+    assert "WORKER_SHUTDOWN_DELAY" not in resolved_env(worker)
+    assert worker["maxShutdownDelaySeconds"] == defaults["worker_shutdown_delay"].default
+    assert defaults["worker_soft_shutdown_timeout"].default < worker["maxShutdownDelaySeconds"]
+    # The API finishes requests in flight before Render stops waiting.
+    assert API["maxShutdownDelaySeconds"] > api_service.GRACEFUL_SHUTDOWN_SECONDS

@@ -5,6 +5,7 @@ Real Redis, the session's general database, the fake Bybit server; the API app r
 """
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -21,7 +22,6 @@ from api_service.tokens import hash_token, new_token
 from bybit_client.testing import FakeBybit
 from core_config import Settings
 from db_core import Database
-from db_general import INTERRUPTED
 from db_user import USER_DB, TokenScope, add_api_token, create_user, generate_key_file
 from worker_service.testing import RedisServer, WorkerProcess, wait_until
 
@@ -90,15 +90,15 @@ def private_redis() -> Iterator[RedisServer]:
         yield server
 
 
-async def run_sync(api: httpx.AsyncClient, body: dict[str, Any]) -> dict[str, Any]:
+async def run_sync(api: httpx.AsyncClient, body: dict[str, Any], within: float = 60) -> dict[str, Any]:
     """Enqueue through the API and poll the task until it ends; return its final status."""
     accepted = await api.post("/v1/market/sync", json=body)
     assert accepted.status_code == 202, accepted.text
-    return await wait_for_task(api, accepted.json()["task_id"])
+    return await wait_for_task(api, accepted.json()["task_id"], within)
 
 
-async def wait_for_task(api: httpx.AsyncClient, task_id: str) -> dict[str, Any]:
-    async with asyncio.timeout(60):
+async def wait_for_task(api: httpx.AsyncClient, task_id: str, within: float = 60) -> dict[str, Any]:
+    async with asyncio.timeout(within):
         while True:
             answer = await api.get(f"/v1/tasks/{task_id}")
             assert answer.status_code == 200, answer.text
@@ -241,17 +241,24 @@ def _klines_stored(engine: Engine, symbol: str) -> tuple[int, int, Any, Any]:
     return int(count), int(distinct), first, last
 
 
-async def test_a_worker_killed_mid_sync_is_replaced_and_the_sync_completes(
+# Short bounds, so a lost task is handed on within seconds: chunks of 1 s, killed after 4 s,
+# handed to another worker 6 s after it was taken.
+SHORT_TASKS = {
+    "sync_chunk_seconds": 1.0,
+    "task_soft_time_limit": 3,
+    "task_time_limit": 4,
+    "celery_visibility_timeout": 6,
+}
+
+
+async def test_a_worker_group_killed_mid_backfill_is_replaced_and_the_sync_completes(
     api_settings: Settings,
     fake_bybit: FakeBybit,
     clean_general_database: Engine,
     private_redis: RedisServer,
 ) -> None:
-    # A short visibility timeout: the task of a dead worker goes to another within seconds.
-    settings = api_settings.model_copy(
-        update={"redis_url": SecretStr(private_redis.url), "celery_visibility_timeout": 2}
-    )
-    fake_bybit.delay_seconds = 0.1  # each page of 1000 candles takes a while: the sync is long
+    settings = api_settings.model_copy(update={"redis_url": SecretStr(private_redis.url), **SHORT_TASKS})
+    fake_bybit.delay_seconds = 1.0  # a page of 1000 candles a second: the backfill takes >= 30 s
     candles = 30_000
     body = {
         "kind": "klines",
@@ -262,33 +269,42 @@ async def test_a_worker_killed_mid_sync_is_replaced_and_the_sync_completes(
         "end": "2024-01-21T19:59:00Z",
     }
     async with open_api(settings) as api:
-        with WorkerProcess(settings) as doomed:
+        with WorkerProcess(settings, pool="prefork") as doomed:
             accepted = await api.post("/v1/market/sync", json=body)
             assert accepted.status_code == 202, accepted.text
             task_id = accepted.json()["task_id"]
             await asyncio.to_thread(
                 wait_until,
-                lambda: _klines_stored(clean_general_database, "SOLUSDT")[0] >= 5000,
-                30,
-                "the first pages to be stored",
+                lambda: _klines_stored(clean_general_database, "SOLUSDT")[0] >= 20_000,
+                60,
+                "two thirds of the backfill to be stored",
             )
-            doomed.kill()
+            doomed.kill()  # SIGKILL to its whole process group
+            killed_at = time.monotonic()
         stored_at_kill = _klines_stored(clean_general_database, "SOLUSDT")[0]
         assert stored_at_kill < candles
-        with WorkerProcess(settings):
-            status = await wait_for_task(api, task_id)
+        bound = SHORT_TASKS["sync_chunk_seconds"] + SHORT_TASKS["celery_visibility_timeout"] + 30
+        with WorkerProcess(settings) as successor:
+            status = await wait_for_task(api, task_id, within=bound + 30)
+            finished_in = time.monotonic() - killed_at
 
-    assert status["state"] == "succeeded", status
-    assert status["result"]["resumed_from_ms"] > 1_704_067_200_000  # continued from what was stored
+    assert status["state"] == "succeeded", successor.output()
+    assert finished_in <= bound, f"the sync finished {finished_in:.1f}s after the kill (bound {bound}s)"
+    result = status["result"]
+    assert result["written"] == candles
+    assert result["chunks"] > 10  # a chain of short tasks, not one long one
     count, distinct, first, last = _klines_stored(clean_general_database, "SOLUSDT")
-    assert count == distinct == candles  # nothing duplicated, nothing lost
+    assert count == distinct == candles  # exactly what the exchange has: nothing duplicated or lost
     assert (first.isoformat(), last.isoformat()) == ("2024-01-01T00:00:00+00:00", "2024-01-21T19:59:00+00:00")
     with clean_general_database.connect() as connection:
         runs = [
-            tuple(row) for row in connection.execute(text("SELECT status, error FROM sync_runs ORDER BY id"))
+            tuple(row)
+            for row in connection.execute(
+                text("SELECT status, rows, error, task_id FROM sync_runs ORDER BY id")
+            )
         ]
-    # The killed run is closed as interrupted when the task runs again; the second run succeeds.
-    assert runs == [("failed", INTERRUPTED), ("succeeded", None)]
+    # One row for the whole sync, continued by the chunk that ran again after the kill.
+    assert runs == [("succeeded", candles, None, task_id)]
 
 
 async def test_the_worker_reconnects_after_redis_restarts(
@@ -304,7 +320,8 @@ async def test_the_worker_reconnects_after_redis_restarts(
             assert (await run_sync(api, body))["state"] == "succeeded"
         private_redis.restart()
         async with open_api(settings) as api:
-            status = await run_sync(api, body)
+            # Tasks sent after the restart succeed within 30 s.
+            status = await run_sync(api, body, within=30)
         assert status["state"] == "succeeded", worker.output()
     assert status["result"]["unchanged"] == len(fake_bybit.instruments["inverse"])
 

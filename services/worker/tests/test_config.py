@@ -1,12 +1,18 @@
 """The Celery configuration, beat's schedule and the CLI's start-up, from settings."""
 
+import inspect
 import subprocess
 import sys
+from datetime import timedelta
+from typing import get_type_hints
 
+import pytest
 from celery.schedules import crontab
 
-from core_config import build_settings
-from worker_service import beat_schedule, celery_config, create_app
+from core_config import ConfigError, build_settings
+from db_general import SYNC_INSTRUMENTS, SYNC_KLINES, TASK_ARGUMENTS
+from worker_service import beat_schedule, celery_config, check_timing, create_app
+from worker_service.tasks import sync_instruments_task, sync_klines_task
 
 
 def test_celery_is_configured_for_at_least_once_delivery_from_settings() -> None:
@@ -27,6 +33,59 @@ def test_celery_is_configured_for_at_least_once_delivery_from_settings() -> None
     # A task is handed to another worker only after it could have finished (the hard limit).
     assert config["task_soft_time_limit"] < config["task_time_limit"]
     assert config["broker_transport_options"]["visibility_timeout"] > config["task_time_limit"]
+    # Tasks are chunks of a short bound, so a task lost with its worker runs again within two minutes.
+    assert config["broker_transport_options"]["visibility_timeout"] <= 110
+    assert settings.sync_chunk_seconds < config["task_soft_time_limit"]
+    assert 0 < config["worker_soft_shutdown_timeout"] < settings.worker_shutdown_delay
+    assert config["beat_scheduler"] == "redbeat.RedBeatScheduler"
+    assert config["redbeat_key_prefix"] == "redbeat:syncs:"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "variable"),
+    [
+        ({"celery_visibility_timeout": 50, "task_time_limit": 50}, "CELERY_VISIBILITY_TIMEOUT"),
+        ({"worker_soft_shutdown_timeout": 58, "worker_shutdown_delay": 60}, "WORKER_SOFT_SHUTDOWN_TIMEOUT"),
+        ({"sync_chunk_seconds": 40, "task_soft_time_limit": 40}, "SYNC_CHUNK_SECONDS"),
+        ({"task_soft_time_limit": 50, "task_time_limit": 50}, "TASK_SOFT_TIME_LIMIT"),
+    ],
+)
+def test_time_settings_that_cannot_work_together_are_refused(
+    overrides: dict[str, float], variable: str
+) -> None:
+    settings = build_settings(environment="test", **overrides)
+    with pytest.raises(ConfigError) as refused:
+        check_timing(settings)
+    assert [name for name, _ in refused.value.problems] == [variable]
+    with pytest.raises(ConfigError):
+        create_app(settings)
+
+
+def test_the_worker_stops_at_start_on_time_settings_that_cannot_work_together() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "worker_service", "worker"],
+        env={"PATH": "/usr/bin:/bin", "CELERY_VISIBILITY_TIMEOUT": "30", "TASK_TIME_LIMIT": "50"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "CELERY_VISIBILITY_TIMEOUT: must be above TASK_TIME_LIMIT, or a running task is run twice"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "task"), [(SYNC_INSTRUMENTS, sync_instruments_task), (SYNC_KLINES, sync_klines_task)]
+)
+def test_the_tasks_take_the_arguments_of_the_contract(name: str, task: object) -> None:
+    contract = get_type_hints(TASK_ARGUMENTS[name])
+    parameters = inspect.signature(task.run).parameters  # type: ignore[attr-defined]
+    # ``progress`` is the worker's own: what a sync's earlier chunks did.
+    accepted = {key: get_type_hints(task.run)[key] for key in parameters if key != "progress"}  # type: ignore[attr-defined]
+    assert accepted == contract
+    assert task.name == name  # type: ignore[attr-defined]
 
 
 def test_a_short_visibility_timeout_is_swept_for_often() -> None:
@@ -41,13 +100,14 @@ def test_the_app_registers_the_tasks_by_their_contract_names() -> None:
     assert {"worker.ping", "sync.instruments", "sync.klines"} <= set(app.tasks)
 
 
-def test_beat_syncs_instruments_hourly_and_each_configured_kline_every_minute() -> None:
+def test_beat_syncs_instruments_hourly_and_each_configured_kline_periodically() -> None:
     settings = build_settings(
         environment="test",
         celery_queue="syncs",
         sync_kline_category="spot",
         sync_kline_symbols="BTCUSDT,ETHUSDT",
         sync_kline_intervals="1,60",
+        sync_kline_every=30,
     )
     schedule = beat_schedule(settings)
     instruments = schedule.pop("instruments hourly")
@@ -64,10 +124,10 @@ def test_beat_syncs_instruments_hourly_and_each_configured_kline_every_minute() 
     ]
     for entry in schedule.values():
         assert entry["task"] == "sync.klines"
-        assert entry["schedule"] == crontab()
+        assert entry["schedule"] == timedelta(seconds=30)
         assert entry["kwargs"]["category"] == "spot"
         assert entry["options"]["queue"] == "syncs"
-        assert entry["options"]["expires"] < 60  # a missed minute is not run late
+        assert entry["options"]["expires"] < 30  # a missed period is not run late
 
 
 def test_every_command_stops_on_a_bad_setting_with_one_line_and_no_traceback() -> None:

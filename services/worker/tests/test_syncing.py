@@ -1,6 +1,7 @@
 """The syncs as plain functions, in this process: the session's general database and the fake Bybit server."""
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,7 +12,15 @@ from bybit_client.testing import FakeBybit
 from core_config import Settings, build_settings
 from db_core import Database
 from db_general import GENERAL_DB
-from worker_service import SyncContext, SyncRequestError, sync_instruments, sync_klines
+from worker_service import (
+    Continuation,
+    SyncContext,
+    SyncRequestError,
+    instruments_chunk,
+    klines_chunk,
+    sync_instruments,
+    sync_klines,
+)
 from worker_service.tasks import CLIENT_RETRY, retry_countdown
 
 START_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
@@ -72,6 +81,44 @@ def test_an_interrupted_klines_sync_continues_from_the_newest_stored_candle(
     assert (again["fetched"], again["written"]) == (1, 0)  # a rerun changes nothing
     assert _scalar(clean_general_database, "SELECT count(DISTINCT start_time) FROM klines") == 3000
     assert _scalar(clean_general_database, "SELECT count(*) FROM klines") == 3000
+
+
+def _runs(engine: Engine) -> list[tuple[object, ...]]:
+    with engine.connect() as connection:
+        return [tuple(row) for row in connection.execute(text("SELECT kind, status, rows FROM sync_runs"))]
+
+
+def test_a_bounded_klines_sync_is_a_chain_of_chunks_resuming_from_what_is_stored(
+    context: SyncContext, clean_general_database: Engine
+) -> None:
+    bounded = replace(context, chunk_seconds=0.0)  # every chunk stops after its first page
+    outcome = klines_chunk(bounded, "linear", "BTCUSDT", "1", START_MS, START_MS + 2999 * MINUTE_MS)
+    chunks = 1
+    while isinstance(outcome, Continuation):
+        stored = _scalar(clean_general_database, "SELECT count(*) FROM klines")
+        assert stored == 1000 + 999 * (chunks - 1)  # each chunk committed its page
+        assert _runs(clean_general_database) == [("klines", "running", stored)]  # one row, still open
+        outcome = klines_chunk(bounded, **outcome.kwargs)
+        chunks += 1
+    assert chunks == 4  # the next chunk starts at the newest stored candle: one candle overlaps
+    assert (outcome["chunks"], outcome["written"], outcome["fetched"]) == (4, 3000, 3003)
+    assert _runs(clean_general_database) == [("klines", "succeeded", 3000)]
+    assert _scalar(clean_general_database, "SELECT count(DISTINCT start_time) FROM klines") == 3000
+
+
+def test_a_bounded_instruments_sync_takes_a_category_per_chunk(
+    context: SyncContext, fake_bybit: FakeBybit, clean_general_database: Engine
+) -> None:
+    bounded = replace(context, chunk_seconds=0.0)
+    outcome = instruments_chunk(bounded, None)
+    chunks = 1
+    while isinstance(outcome, Continuation):
+        outcome = instruments_chunk(bounded, **outcome.kwargs)
+        chunks += 1
+    total = sum(len(rows) for rows in fake_bybit.instruments.values())
+    assert chunks == len(fake_bybit.instruments)
+    assert outcome["inserted"] == total
+    assert _runs(clean_general_database) == [("instruments", "succeeded", total)]
 
 
 def test_a_range_before_what_is_stored_is_fetched_whole(

@@ -96,10 +96,24 @@ class Settings(BaseSettings):
 
     celery_queue: str = Field("default", pattern=r"^[A-Za-z0-9._-]{1,64}$")
     task_result_ttl: int = Field(86_400, ge=60, description="seconds a task's result is kept")
-    task_soft_time_limit: int = Field(1500, ge=1, description="seconds before a task is asked to stop")
-    task_time_limit: int = Field(1800, ge=1, description="seconds before a task's process is killed")
+    # A sync task does sync_chunk_seconds of work, then sends the rest as its next message: no
+    # task runs long, so a task lost with its worker is handed on after a short visibility timeout.
+    sync_chunk_seconds: float = Field(
+        20.0, gt=0, le=3600, description="seconds a sync task works before handing on the rest"
+    )
+    task_soft_time_limit: int = Field(40, ge=1, description="seconds before a task is asked to stop")
+    task_time_limit: int = Field(50, ge=1, description="seconds before a task's process is killed")
     celery_visibility_timeout: int = Field(
-        3600, ge=1, description="seconds before an unacknowledged task is given to another worker"
+        100, ge=1, description="seconds before an unacknowledged task is given to another worker"
+    )
+    worker_soft_shutdown_timeout: float = Field(
+        45.0, ge=0, le=3600, description="seconds a stopping worker lets running tasks finish"
+    )
+    worker_shutdown_delay: int = Field(
+        60, ge=1, le=3600, description="seconds the platform waits after SIGTERM before killing the worker"
+    )
+    worker_max_deliveries: int = Field(
+        3, ge=1, le=100, description="times a task may be cut off by its worker dying before it is set aside"
     )
     worker_concurrency: int = Field(2, ge=1, le=64)
     worker_heartbeat_interval: float = Field(10.0, gt=0, le=300, description="seconds between heartbeats")
@@ -121,6 +135,7 @@ class Settings(BaseSettings):
     sync_kline_category: KlineCategory = Category.LINEAR
     sync_kline_symbols: CommaList = Field(default_factory=lambda: ["BTCUSDT", "ETHUSDT"])
     sync_kline_intervals: IntervalList = Field(default_factory=lambda: [Interval.MIN_1])
+    sync_kline_every: int = Field(60, ge=1, le=86_400, description="seconds between beat's klines syncs")
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -17,6 +17,7 @@ from db_core.errors import DatabaseError, DatabaseUnavailableError, UnknownDatab
 from db_core.migrations import (
     MigrationDriftError,
     MigrationStatus,
+    alembic_config,
     check,
     check_identity,
     current_status,
@@ -53,6 +54,7 @@ __all__ = [
     "ReadPool",
     "UnknownDatabaseError",
     "WrongDatabaseError",
+    "alembic_config",
     "async_session_factory",
     "async_session_scope",
     "check",

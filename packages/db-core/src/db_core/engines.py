@@ -58,8 +58,8 @@ def connect_args(settings: Settings, application_name: str) -> dict[str, Any]:
 def ping_idle_connections(engine: Engine, idle_seconds: float = PING_AFTER_IDLE_SECONDS) -> None:
     """Ping a pooled connection at checkout only when it sat idle for ``idle_seconds`` or more.
 
-    SQLAlchemy's ``pool_pre_ping`` pings at every checkout: one more round trip per request, about
-    a tenth of the CPU of a listing. Connections go stale while idle (a server restart, an idle
+    SQLAlchemy's ``pool_pre_ping`` pings at every checkout: one more round trip per request.
+    Connections go stale while idle (a server restart, an idle
     timeout on the way), so those are pinged; one used a moment ago is not. A dead connection is
     replaced before it is handed out, as with ``pool_pre_ping``.
     """

@@ -21,15 +21,26 @@ from db_general.rows import InstrumentRow, KlineRow, UpsertCounts
 from db_general.session import general_database
 from db_general.spec import GENERAL_DB
 from db_general.stream_status import MISSED_STATUS_WRITES, StreamStatus, StreamTopicStatus, stream_status_key
-from db_general.sync_runs import INTERRUPTED, finish_sync_run, list_sync_runs, start_sync_run
+from db_general.sync_runs import add_sync_run_rows, finish_sync_run, list_sync_runs, start_sync_run
+from db_general.task_contract import (
+    PING,
+    SYNC_INSTRUMENTS,
+    SYNC_KLINES,
+    TASK_ARGUMENTS,
+    SyncInstrumentsArgs,
+    SyncKlinesArgs,
+)
 
 __all__ = [
     "GENERAL_DB",
-    "INTERRUPTED",
     "LISTED_INSTRUMENT_COLUMNS",
     "LISTED_KLINE_COLUMNS",
     "MISSED_STATUS_WRITES",
+    "PING",
+    "SYNC_INSTRUMENTS",
+    "SYNC_KLINES",
     "SYNC_STATUSES",
+    "TASK_ARGUMENTS",
     "GeneralBase",
     "Instrument",
     "InstrumentPage",
@@ -39,8 +50,11 @@ __all__ = [
     "KlineRow",
     "StreamStatus",
     "StreamTopicStatus",
+    "SyncInstrumentsArgs",
+    "SyncKlinesArgs",
     "SyncRun",
     "UpsertCounts",
+    "add_sync_run_rows",
     "finish_sync_run",
     "general_database",
     "get_instrument",

@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 from db_general.models import SyncRun
 
 _MAX_ERROR_CHARS = 4000
-INTERRUPTED = "interrupted: the worker stopped before the run finished; the task was run again"
 
 
 def start_sync_run(
@@ -25,19 +24,21 @@ def start_sync_run(
     task_id: str | None = None,
     started_at: datetime | None = None,
 ) -> int:
-    """Record a run as ``running``; return its id. Commit it on its own so a crash leaves a trace.
+    """Record a run as ``running`` and return its id; the caller commits it at once.
 
-    A task run again after its worker died comes back with the same ``task_id``: the run that
-    worker left ``running`` is closed as failed (``INTERRUPTED``), so no row stays running forever.
+    One sync is one row however many times its task runs: a task that comes back with the same
+    ``task_id`` (its next chunk, a retry, a redelivery after its worker died) continues the row it
+    left ``running`` instead of opening another.
     """
-    now = started_at or datetime.now(UTC)
     if task_id is not None:
-        session.execute(
-            update(SyncRun)
+        running = session.scalar(
+            select(SyncRun.id)
             .where(SyncRun.task_id == task_id, SyncRun.status == "running")
-            .values(status="failed", error=INTERRUPTED, finished_at=now)
-            .execution_options(synchronize_session=False)
+            .order_by(SyncRun.id.desc())
+            .limit(1)
         )
+        if running is not None:
+            return running
     run = SyncRun(
         kind=kind,
         category=category,
@@ -48,11 +49,22 @@ def start_sync_run(
         task_id=task_id,
         status="running",
         rows=0,
-        started_at=now,
+        started_at=started_at or datetime.now(UTC),
     )
     session.add(run)
     session.flush()
     return run.id
+
+
+def add_sync_run_rows(session: Session, run_id: int, rows: int) -> None:
+    """Count ``rows`` more written by the run, in the transaction that wrote them."""
+    if rows:
+        session.execute(
+            update(SyncRun)
+            .where(SyncRun.id == run_id)
+            .values(rows=SyncRun.rows + rows)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def finish_sync_run(
@@ -60,22 +72,22 @@ def finish_sync_run(
     run_id: int,
     *,
     status: Literal["succeeded", "failed"],
-    rows: int,
     error: str | None = None,
     finished_at: datetime | None = None,
-) -> None:
-    """Close a run with its outcome, row count and (shortened) error text."""
-    session.execute(
+) -> int:
+    """Close a run with its outcome and (shortened) error text; return the rows it wrote in all."""
+    rows = session.scalar(
         update(SyncRun)
         .where(SyncRun.id == run_id)
         .values(
             status=status,
-            rows=rows,
             error=error[:_MAX_ERROR_CHARS] if error else None,
             finished_at=finished_at or datetime.now(UTC),
         )
+        .returning(SyncRun.rows)
         .execution_options(synchronize_session=False)
     )
+    return int(rows or 0)
 
 
 async def list_sync_runs(session: AsyncSession, *, kind: str | None = None, limit: int = 50) -> list[SyncRun]:

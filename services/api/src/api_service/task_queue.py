@@ -1,8 +1,9 @@
 """Sending sync tasks to the worker and reading their state, through Redis.
 
-The API does not import the worker: it sends tasks by name (the names are the contract) and reads
-results from the shared result backend. Celery's client is blocking, so each call runs in a
-thread under a deadline: a dead Redis gives ``TaskQueueUnavailableError``, never a hang.
+The API does not import the worker: it sends tasks by the names and arguments of the contract in
+``db_general.task_contract`` and reads results from the shared result backend. Celery's client
+is blocking, so each call runs in a thread under a deadline: a dead Redis gives
+``TaskQueueUnavailableError``, never a hang.
 """
 
 import asyncio
@@ -10,6 +11,7 @@ import hashlib
 import json
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -19,8 +21,6 @@ from kombu.exceptions import OperationalError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-SYNC_INSTRUMENTS = "sync.instruments"
-SYNC_KLINES = "sync.klines"
 _KNOWN_KEY = "api:task:{}"
 # The same sync asked again while one is pending: the request's key names the pending task.
 _REQUEST_KEY = "api:sync:{queue}:request:{request}"
@@ -125,7 +125,7 @@ class TaskQueue:
         self._sender = Celery("api", broker=redis_url, set_as_current=False, config_source=config)
         self._reader = Celery("api", backend=redis_url, set_as_current=False, config_source=config)
 
-    async def send(self, name: str, kwargs: dict[str, Any]) -> Sent:
+    async def send(self, name: str, kwargs: Mapping[str, Any]) -> Sent:
         """Enqueue task ``name``, or give the task of the same request still pending.
 
         Bounded three ways: the task expires unless a worker starts it within ``expires`` seconds;
@@ -156,7 +156,7 @@ class TaskQueue:
                 await asyncio.to_thread(
                     self._sender.send_task,
                     name,
-                    kwargs=kwargs,
+                    kwargs=dict(kwargs),
                     queue=self._queue,
                     task_id=task_id,
                     retry=False,

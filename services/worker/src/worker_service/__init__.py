@@ -1,8 +1,8 @@
 """worker-service: the Celery worker and beat that keep the general database in sync with Bybit.
 
 ``create_app(settings)`` builds the Celery app with its tasks; ``worker-service worker|beat|health``
-runs it. The task names (``worker.ping``, ``sync.instruments``, ``sync.klines``) are the contract
-with the API, which sends them without importing this package.
+runs it. The task names and arguments are the contract with the API, declared once in
+``db_general.task_contract``; the API sends them without importing this package.
 
 Names are imported on first use, so that ``worker-service health`` (a liveness probe run every
 few seconds) starts without loading Celery, SQLAlchemy and the Bybit client.
@@ -14,8 +14,16 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from worker_service.celery_app import WorkerApp, celery_config, create_app
     from worker_service.schedule import beat_schedule
-    from worker_service.syncing import SyncContext, SyncRequestError, sync_instruments, sync_klines
-    from worker_service.task_names import PING, SYNC_INSTRUMENTS, SYNC_KLINES
+    from worker_service.syncing import (
+        Continuation,
+        SyncContext,
+        SyncRequestError,
+        instruments_chunk,
+        klines_chunk,
+        sync_instruments,
+        sync_klines,
+    )
+    from worker_service.timing import check_timing
 
 _HOMES = {
     "WorkerApp": "celery_app",
@@ -26,21 +34,23 @@ _HOMES = {
     "SyncRequestError": "syncing",
     "sync_instruments": "syncing",
     "sync_klines": "syncing",
-    "PING": "task_names",
-    "SYNC_INSTRUMENTS": "task_names",
-    "SYNC_KLINES": "task_names",
+    "Continuation": "syncing",
+    "instruments_chunk": "syncing",
+    "klines_chunk": "syncing",
+    "check_timing": "timing",
 }
 
 __all__ = [
-    "PING",
-    "SYNC_INSTRUMENTS",
-    "SYNC_KLINES",
+    "Continuation",
     "SyncContext",
     "SyncRequestError",
     "WorkerApp",
     "beat_schedule",
     "celery_config",
+    "check_timing",
     "create_app",
+    "instruments_chunk",
+    "klines_chunk",
     "sync_instruments",
     "sync_klines",
 ]

@@ -2,23 +2,32 @@
 
 Redis is both broker and result backend. Tasks are acknowledged only after they finish
 (``acks_late``), so a task whose worker dies is handed to another worker once the broker's
-visibility timeout has passed; every task is therefore written to be safe to run twice.
+visibility timeout has passed; every task is therefore written to be safe to run twice, and none
+runs longer than a chunk (``SYNC_CHUNK_SECONDS``), so that timeout is short. On SIGTERM the worker
+stops taking tasks, lets running ones finish for ``WORKER_SOFT_SHUTDOWN_TIMEOUT`` seconds, then
+puts the rest back in the queue at once (Celery's soft shutdown; see ``cli``). Beat keeps its
+schedule and a single-instance lock in Redis (RedBeat), so two overlapping beats send each
+entry once.
 """
 
-import logging
+from functools import cached_property
 from typing import Any
 
 from celery import Celery
+from redis import Redis
 
 from core_config import Settings
 from db_core import Database
 from db_general import GENERAL_DB
+from worker_service.deliveries import DeliveryLedger
 from worker_service.lifecycle import connect_signals
 from worker_service.schedule import beat_schedule
+from worker_service.timing import check_timing
 
 APPLICATION_NAME = "worker"
 TASK_MODULES = ["worker_service.tasks"]
-logger = logging.getLogger(__name__)
+BEAT_MAX_LOOP_SECONDS = 5
+BEAT_LOCK_SECONDS = 30
 
 
 def broker_transport_options(visibility_timeout: int) -> dict[str, Any]:
@@ -69,7 +78,25 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_send_task_events": False,
         "timezone": "UTC",
         "enable_utc": True,
+        "worker_soft_shutdown_timeout": settings.worker_soft_shutdown_timeout,
         "beat_schedule": beat_schedule(settings),
+        **beat_config(settings),
+    }
+
+
+def beat_config(settings: Settings) -> dict[str, Any]:
+    """RedBeat: schedule state and the lock in Redis, under keys of the queue's own.
+
+    A beat holds the lock while it runs and renews it at every tick (at most every
+    ``BEAT_MAX_LOOP_SECONDS``); a second beat waits for it. A beat that died without releasing it
+    is replaced once the lock expires (``BEAT_LOCK_SECONDS``).
+    """
+    return {
+        "beat_scheduler": "redbeat.RedBeatScheduler",
+        "redbeat_redis_url": settings.redis_url.get_secret_value(),
+        "redbeat_key_prefix": f"redbeat:{settings.celery_queue}:",
+        "redbeat_lock_timeout": BEAT_LOCK_SECONDS,
+        "beat_max_loop_interval": BEAT_MAX_LOOP_SECONDS,
     }
 
 
@@ -83,16 +110,18 @@ class WorkerApp(Celery):
         self.general_db = Database(GENERAL_DB, settings=lambda: settings, application_name=APPLICATION_NAME)
         self.conf.update(celery_config(settings))
 
+    @cached_property
+    def deliveries(self) -> DeliveryLedger:
+        """This process's count of task deliveries (poison messages), on a Redis client of its own."""
+        redis = Redis.from_url(
+            self.settings.redis_url.get_secret_value(), socket_timeout=5, socket_connect_timeout=5
+        )
+        return DeliveryLedger(redis, self.settings.celery_queue)
+
 
 def create_app(settings: Settings) -> WorkerApp:
-    """A configured app with the tasks registered."""
-    if settings.celery_visibility_timeout <= settings.task_time_limit:
-        logger.warning(
-            "CELERY_VISIBILITY_TIMEOUT (%ss) is not above TASK_TIME_LIMIT (%ss): a long task may be "
-            "handed to a second worker while the first still runs it",
-            settings.celery_visibility_timeout,
-            settings.task_time_limit,
-        )
+    """A configured app with the tasks registered; ``ConfigError`` for time settings that cannot work."""
+    check_timing(settings)
     connect_signals()
     app = WorkerApp(settings)
     app.loader.import_default_modules()

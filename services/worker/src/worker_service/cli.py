@@ -5,11 +5,18 @@
     worker-service stream  keep the configured klines live from Bybit's WebSocket (one instance)
     worker-service health [--node celery@HOST]   exit 0 when the worker's heartbeat is fresh
 
-A bad setting stops each of them with core-config's one line per problem.
+A bad setting, or time settings that cannot work together (``timing``), stop each of them with
+one line per problem. The worker waits for the general database to be migrated before it takes
+tasks (``schema_wait``). SIGTERM starts Celery's soft shutdown: no new tasks, running ones get
+``WORKER_SOFT_SHUTDOWN_TIMEOUT`` seconds, then go back to the queue (``REMAP_SIGTERM=SIGQUIT``,
+read by Celery when it is imported, turns SIGTERM into that cold shutdown with its soft phase;
+the prefork pool's processes ignore SIGTERM, so a signal sent to the whole process group does
+not cut their tasks short).
 """
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -20,7 +27,10 @@ from worker_service.heartbeat import check_health, default_node_name
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="worker-service", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    for name, text in (("worker", "run the Celery worker"), ("beat", "run the beat scheduler (one only)")):
+    for name, text in (
+        ("worker", "run the Celery worker"),
+        ("beat", "run beat (a second one waits for the lock)"),
+    ):
         # Every option is celery's own (its --help included).
         commands.add_parser(name, help=text, add_help=False)
     commands.add_parser("stream", help="keep the configured klines live from Bybit's stream (one instance)")
@@ -30,11 +40,20 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run_celery(command: str, extra: Sequence[str]) -> int:
+    if command == "worker":
+        # Before Celery (billiard) is imported: it reads the variable once.
+        os.environ["REMAP_SIGTERM"] = "SIGQUIT"
+    from worker_service.celery_app import create_app  # noqa: PLC0415 - heavy; `health` does without
+    from worker_service.schema_wait import wait_for_schema  # noqa: PLC0415
+    from worker_service.timing import check_timing  # noqa: PLC0415
+
     with exit_on_config_error():
         # Never the user database or the master key: the worker and beat are not given them.
         settings = get_settings().require("database_url_general")
-    from worker_service.celery_app import create_app  # noqa: PLC0415 - heavy; `health` does without
-
+        check_timing(settings)
+    if command == "worker":
+        configure_logging(settings.log_level, json_lines=settings.json_logs)
+        wait_for_schema(settings)
     app = create_app(settings)
     # Typed as never returning, but Celery hands back the exit code of click's Exit.
     start: Callable[[list[str]], object] = app.start

@@ -25,7 +25,7 @@ DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/7"
 def worker_settings(
     user_database_url: str, general_database_url: str, fake_bybit_server: FakeBybit
 ) -> Settings:
-    """Settings for a test worker: a queue of this session's own, fast heartbeats and retries."""
+    """Settings for a test worker: a queue of this session's own, fast heartbeats, retries and stops."""
     return build_settings(
         environment="test",
         database_url_user=user_database_url,
@@ -37,6 +37,8 @@ def worker_settings(
         worker_heartbeat_interval=0.5,
         sync_retry_max=5,
         sync_retry_backoff=0.2,
+        worker_soft_shutdown_timeout=2.0,
+        worker_shutdown_delay=10,
     )
 
 

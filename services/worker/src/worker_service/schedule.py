@@ -1,27 +1,29 @@
-"""Beat's schedule: every instrument hourly, the configured klines every minute.
+"""Beat's schedule: every instrument hourly, the configured klines every ``SYNC_KLINE_EVERY`` seconds.
 
 Each entry expires before its next run, so a worker that was away does not come back to a pile
 of stale copies of the same sync.
 """
 
+from datetime import timedelta
 from typing import Any
 
 from celery.schedules import crontab
 
 from core_config import Settings
-from worker_service.task_names import SYNC_INSTRUMENTS, SYNC_KLINES
+from db_general import SYNC_INSTRUMENTS, SYNC_KLINES, SyncInstrumentsArgs, SyncKlinesArgs
 
 INSTRUMENTS_EXPIRE_SECONDS = 3000
-KLINES_EXPIRE_SECONDS = 55
+# A copy left unconsumed this far into its period has been overtaken by the next one.
+EXPIRE_FRACTION = 0.9
 
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
-    """Celery's ``beat_schedule``: instruments of every category at minute 0, klines each minute."""
+    """Celery's ``beat_schedule``: instruments of every category at minute 0, klines periodically."""
     schedule: dict[str, dict[str, Any]] = {
         "instruments hourly": {
             "task": SYNC_INSTRUMENTS,
             "schedule": crontab(minute="0"),
-            "kwargs": {"category": None},
+            "kwargs": SyncInstrumentsArgs(category=None),
             "options": {"queue": settings.celery_queue, "expires": INSTRUMENTS_EXPIRE_SECONDS},
         }
     }
@@ -30,8 +32,17 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             # No range: the task continues from the newest stored candle up to now.
             schedule[f"klines {settings.sync_kline_category} {symbol} {interval}"] = {
                 "task": SYNC_KLINES,
-                "schedule": crontab(),
-                "kwargs": {"category": settings.sync_kline_category, "symbol": symbol, "interval": interval},
-                "options": {"queue": settings.celery_queue, "expires": KLINES_EXPIRE_SECONDS},
+                "schedule": timedelta(seconds=settings.sync_kline_every),
+                "kwargs": SyncKlinesArgs(
+                    category=settings.sync_kline_category,
+                    symbol=symbol,
+                    interval=interval,
+                    start_ms=None,
+                    end_ms=None,
+                ),
+                "options": {
+                    "queue": settings.celery_queue,
+                    "expires": settings.sync_kline_every * EXPIRE_FRACTION,
+                },
             }
     return schedule

@@ -1,18 +1,24 @@
 """The two synchronisations, Bybit -> general database, as plain functions (Celery wraps them in ``tasks``).
 
-Each run is recorded in ``sync_runs``: opened (and committed) first so that even a crash leaves a
-trace, closed with its outcome, row count and error. Both are safe to run again at any moment:
+Every call does one bounded chunk of work: it stops taking new pages once the context's
+``chunk_seconds`` have passed and returns a ``Continuation`` saying how to call it again; the
+worker sends that as the task's next message. Without a bound (``chunk_seconds=None``, the inline
+path) a call runs to the end. Each sync is one ``sync_runs`` row, opened (and committed) by its
+first chunk, continued by the next ones (same task id), closed with its outcome; the rows a chunk
+writes are counted in the transaction that writes them. Every chunk is safe to run again:
 - instruments: one category is fetched completely before anything is written, so an outage
   halfway never delists what simply was not fetched; nothing is ever deleted.
-- klines: written page by page, oldest first, each page committed, so an interrupted run has
-  stored a prefix of its range and the next run continues from the newest stored candle.
+- klines: written page by page, oldest first, each page committed, so an interrupted chunk has
+  stored a prefix of its range and the next chunk continues from the newest stored candle.
 """
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import func, select
@@ -31,6 +37,7 @@ from db_core import Database
 from db_general import (
     InstrumentRow,
     KlineRow,
+    add_sync_run_rows,
     finish_sync_run,
     mark_delisted,
     newest_kline_start,
@@ -53,14 +60,38 @@ class SyncRequestError(ValueError):
     """The sync asked for cannot be done as asked (an unknown category or interval, an empty range)."""
 
 
+def _never(_: BaseException) -> bool:
+    return False
+
+
 @dataclass(frozen=True)
 class SyncContext:
-    """What a sync needs from outside: the database, a Bybit client, the clock, the Celery task id."""
+    """What a sync needs from outside: the database, a Bybit client, the clock, the Celery task id.
+
+    ``chunk_seconds`` bounds a call's work (None: run to the end). ``will_retry`` tells whether an
+    error will be retried with the same task id, in which case the run's row stays open for it.
+    """
 
     database: Database
     client: BybitClient
     task_id: str | None = None
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
+    chunk_seconds: float | None = None
+    will_retry: Callable[[BaseException], bool] = _never
+    clock: Callable[[], float] = time.monotonic
+
+    def deadline(self) -> float | None:
+        return None if self.chunk_seconds is None else self.clock() + self.chunk_seconds
+
+
+@dataclass(frozen=True)
+class Continuation:
+    """The rest of a sync after a chunk: call the same sync again with ``kwargs``."""
+
+    kwargs: dict[str, Any]
+
+
+SyncOutcome = dict[str, Any] | Continuation
 
 
 def instrument_row(instrument: Instrument) -> InstrumentRow:
@@ -103,52 +134,73 @@ def describe_error(error: BaseException) -> str:
 
 @dataclass
 class RunTally:
-    """The open ``sync_runs`` row of a run and the rows it has written so far."""
+    """The ``sync_runs`` row of a sync, and whether this chunk finished the sync."""
 
     run_id: int
+    finished: bool = False
     rows: int = 0
 
 
 @contextmanager
-def recorded_run(database: Database, **what: Any) -> Iterator[RunTally]:
-    """Open a ``sync_runs`` row (committed at once), close it with the block's outcome and rows."""
-    with database.sync_session() as session:
-        tally = RunTally(start_sync_run(session, **what))
+def recorded_chunk(context: SyncContext, **what: Any) -> Iterator[RunTally]:
+    """Open (or continue) the sync's ``sync_runs`` row; close it when the chunk ends the sync.
+
+    The row is closed as ``succeeded`` when the block sets ``finished``, as ``failed`` when it
+    raises an error that will not be retried; otherwise (the next chunk, a retry, a process being
+    stopped, whose task goes back to the queue) it stays ``running`` for the task's next run.
+    """
+    with context.database.sync_session() as session:
+        tally = RunTally(start_sync_run(session, task_id=context.task_id, **what))
     try:
         yield tally
-    except BaseException as exc:
-        with database.sync_session() as session:
-            finish_sync_run(
-                session, tally.run_id, status="failed", rows=tally.rows, error=describe_error(exc)
-            )
+    except Exception as exc:  # not SystemExit and the like: a stopped process's task runs again
+        if not context.will_retry(exc):
+            with context.database.sync_session() as session:
+                finish_sync_run(session, tally.run_id, status="failed", error=describe_error(exc))
         raise
-    with database.sync_session() as session:
-        finish_sync_run(session, tally.run_id, status="succeeded", rows=tally.rows)
+    if tally.finished:
+        with context.database.sync_session() as session:
+            tally.rows = finish_sync_run(session, tally.run_id, status="succeeded")
 
 
-def sync_instruments(context: SyncContext, category: str | None) -> dict[str, Any]:
-    """Upsert every instrument of ``category`` (None: of every category); delist those gone."""
+def instruments_chunk(
+    context: SyncContext, category: str | None, progress: dict[str, Any] | None = None
+) -> SyncOutcome:
+    """Upsert every instrument of ``category`` (None: of every category); delist those gone.
+
+    A chunk syncs whole categories; ``progress`` carries the categories done and the totals so far.
+    """
     database = context.database
+    deadline = context.deadline()
+    done: list[str] = list((progress or {}).get("done", []))
     totals = {"fetched": 0, "inserted": 0, "updated": 0, "unchanged": 0, "delisted": 0}
-    with recorded_run(database, kind="instruments", category=category, task_id=context.task_id) as run:
+    totals.update((progress or {}).get("totals", {}))
+    with recorded_chunk(context, kind="instruments", category=category) as run:
         if category is not None and category not in ALL_CATEGORIES:
             raise SyncRequestError(f"unknown category {category!r}; one of {', '.join(ALL_CATEGORIES)}")
         categories = [category] if category else list(ALL_CATEGORIES)
+        synced_here = 0
         for name in categories:
+            if name in done:
+                continue
+            if deadline is not None and synced_here and context.clock() >= deadline:
+                return Continuation({"category": category, "progress": {"done": done, "totals": totals}})
+            synced_here += 1
             rows = [instrument_row(item) for item in context.client.iter_instruments(name)]
             seen_at = context.now()
             with database.sync_session() as session:
                 counts = upsert_instruments(session, rows, seen_at)
                 # An empty answer is far likelier a glitch than a whole category gone: delist nothing.
                 delisted = mark_delisted(session, name, {row.symbol for row in rows}, seen_at) if rows else 0
+                add_sync_run_rows(session, run.run_id, counts.written + delisted)
             if not rows:
                 logger.warning("Bybit listed no %s instruments; none delisted", name)
+            done.append(name)
             totals["fetched"] += len(rows)
             totals["inserted"] += counts.inserted
             totals["updated"] += counts.updated
             totals["unchanged"] += counts.unchanged
             totals["delisted"] += delisted
-            run.rows += counts.written + delisted
             logger.info(
                 "instruments synced",
                 extra={
@@ -158,6 +210,7 @@ def sync_instruments(context: SyncContext, category: str | None) -> dict[str, An
                     "delisted": delisted,
                 },
             )
+        run.finished = True
     return {"sync_run_id": run.run_id, "kind": "instruments", "categories": categories, **totals}
 
 
@@ -209,9 +262,90 @@ def resume_point(context: SyncContext, key: tuple[str, str, str], start_ms: int 
     return datetime_to_ms(newest) if stored >= expected else start_ms
 
 
-def _write_klines(database: Database, rows: Iterable[KlineRow]) -> int:
+def _write_klines(database: Database, rows: Iterable[KlineRow], run_id: int) -> int:
     with database.sync_session() as session:
-        return upsert_klines(session, rows)
+        written = upsert_klines(session, rows)
+        add_sync_run_rows(session, run_id, written)
+    return written
+
+
+def klines_chunk(
+    context: SyncContext,
+    category: str,
+    symbol: str,
+    interval: str,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+    progress: dict[str, Any] | None = None,
+) -> SyncOutcome:
+    """Fetch the candles of [start, end] (ms; end defaults to now) and upsert them, resuming if it can.
+
+    A chunk stops after the page that crosses its deadline; the next one resumes from what is
+    stored (``progress`` only carries counters for the summary).
+    """
+    end_ms = end_ms if end_ms is not None else datetime_to_ms(context.now())
+    database = context.database
+    deadline = context.deadline()
+    fetched = int((progress or {}).get("fetched", 0))
+    chunks = int((progress or {}).get("chunks", 0)) + 1
+    what = {
+        "kind": "klines",
+        "category": category,
+        "symbol": symbol,
+        "interval": interval,
+        "range_start": None if start_ms is None else ms_to_datetime(start_ms),
+        "range_end": ms_to_datetime(end_ms),
+    }
+    with recorded_chunk(context, **what) as run:
+        if category not in KLINE_CATEGORIES:
+            raise SyncRequestError(
+                f"no klines for category {category!r}; one of {', '.join(KLINE_CATEGORIES)}"
+            )
+        interval = _interval(interval).value
+        if start_ms is not None and start_ms > end_ms:
+            raise SyncRequestError("start_ms is after end_ms")
+        begin_ms = resume_point(context, (category, symbol, interval), start_ms, end_ms)
+        batch: list[KlineRow] = []
+        for kline in context.client.iter_klines_range(category, symbol, interval, begin_ms, end_ms):
+            batch.append(kline_row(category, symbol, interval, kline))
+            if len(batch) >= KLINE_BATCH:
+                _write_klines(database, batch, run.run_id)
+                fetched += len(batch)
+                batch = []
+                if deadline is not None and context.clock() >= deadline:
+                    rest: dict[str, Any] = {"category": category, "symbol": symbol, "interval": interval}
+                    rest |= {"start_ms": start_ms, "end_ms": end_ms}
+                    return Continuation({**rest, "progress": {"fetched": fetched, "chunks": chunks}})
+        if batch:
+            _write_klines(database, batch, run.run_id)
+            fetched += len(batch)
+        run.finished = True
+    return {
+        "sync_run_id": run.run_id,
+        "kind": "klines",
+        "category": category,
+        "symbol": symbol,
+        "interval": interval,
+        "start_ms": start_ms,
+        "end_ms": end_ms,
+        "resumed_from_ms": begin_ms,
+        "chunks": chunks,
+        "fetched": fetched,
+        "written": run.rows,
+        "unchanged": max(0, fetched - run.rows),
+    }
+
+
+def _to_end(chunk: Callable[..., SyncOutcome], kwargs: dict[str, Any]) -> dict[str, Any]:
+    outcome = chunk(**kwargs)
+    while isinstance(outcome, Continuation):
+        outcome = chunk(**outcome.kwargs)
+    return outcome
+
+
+def sync_instruments(context: SyncContext, category: str | None) -> dict[str, Any]:
+    """The whole instruments sync in this process, chunk after chunk; its summary."""
+    return _to_end(partial(instruments_chunk, context), {"category": category})
 
 
 def sync_klines(
@@ -222,48 +356,7 @@ def sync_klines(
     start_ms: int | None = None,
     end_ms: int | None = None,
 ) -> dict[str, Any]:
-    """Fetch the candles of [start, end] (ms; end defaults to now) and upsert them, resuming if it can."""
+    """The whole klines sync in this process, chunk after chunk; its summary."""
     end_ms = end_ms if end_ms is not None else datetime_to_ms(context.now())
-    database = context.database
-    what = {
-        "kind": "klines",
-        "category": category,
-        "symbol": symbol,
-        "interval": interval,
-        "range_start": None if start_ms is None else ms_to_datetime(start_ms),
-        "range_end": ms_to_datetime(end_ms),
-        "task_id": context.task_id,
-    }
-    with recorded_run(database, **what) as run:
-        if category not in KLINE_CATEGORIES:
-            raise SyncRequestError(
-                f"no klines for category {category!r}; one of {', '.join(KLINE_CATEGORIES)}"
-            )
-        interval = _interval(interval).value
-        if start_ms is not None and start_ms > end_ms:
-            raise SyncRequestError("start_ms is after end_ms")
-        begin_ms = resume_point(context, (category, symbol, interval), start_ms, end_ms)
-        fetched = 0
-        batch: list[KlineRow] = []
-        for kline in context.client.iter_klines_range(category, symbol, interval, begin_ms, end_ms):
-            batch.append(kline_row(category, symbol, interval, kline))
-            if len(batch) >= KLINE_BATCH:
-                run.rows += _write_klines(database, batch)
-                fetched += len(batch)
-                batch = []
-        if batch:
-            run.rows += _write_klines(database, batch)
-            fetched += len(batch)
-    return {
-        "sync_run_id": run.run_id,
-        "kind": "klines",
-        "category": category,
-        "symbol": symbol,
-        "interval": interval,
-        "start_ms": start_ms,
-        "end_ms": end_ms,
-        "resumed_from_ms": begin_ms,
-        "fetched": fetched,
-        "written": run.rows,
-        "unchanged": fetched - run.rows,
-    }
+    kwargs: dict[str, Any] = {"category": category, "symbol": symbol, "interval": interval}
+    return _to_end(partial(klines_chunk, context), {**kwargs, "start_ms": start_ms, "end_ms": end_ms})

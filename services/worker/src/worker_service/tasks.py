@@ -1,26 +1,43 @@
-"""The tasks, by the names the API and beat send them with; the work itself is in ``syncing``.
+"""The tasks, by the names of the contract in ``db_general.task_contract``; the work is in ``syncing``.
 
-A Bybit outage or rate limit the client's own short retries could not ride out is retried by
-Celery with a growing countdown (``SYNC_RETRY_BACKOFF`` doubled each time, ``SYNC_RETRY_MAX``
-times); the worker is free for other tasks meanwhile. Anything else fails the task at once with
-a message saying what was asked and what went wrong, also recorded in ``sync_runs``.
+A sync task runs one chunk (at most ``SYNC_CHUNK_SECONDS`` of work); when the sync is not done,
+the task is replaced by its next chunk (Celery's ``replace``: the same task id, so the caller
+follows one task and the sync keeps one ``sync_runs`` row). A Bybit outage or rate limit the
+client's own short retries could not ride out is retried by Celery with a growing countdown
+(``SYNC_RETRY_BACKOFF`` doubled each time, ``SYNC_RETRY_MAX`` times, never longer than the
+visibility timeout allows); the worker is free for other tasks meanwhile. Anything else fails the
+task at once with a message saying what was asked and what went wrong, also recorded in
+``sync_runs``. A task whose worker died under it ``WORKER_MAX_DELIVERIES`` times is set aside
+(``deliveries``).
 """
 
 import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar, cast
+from functools import partial
+from typing import Any, cast
 
 from celery import Task, shared_task
+from celery.exceptions import Ignore
+from celery.states import READY_STATES
 
 from bybit_client import BybitClient, BybitError, BybitRateLimitError, RetryPolicy
-from core_config import Settings, bind_log_context
+from core_config import Settings, bind_log_context, get_logger
+from db_general import PING, SYNC_INSTRUMENTS, SYNC_KLINES, finish_sync_run, start_sync_run
 from worker_service.celery_app import WorkerApp
-from worker_service.syncing import SyncContext, describe_error, sync_instruments, sync_klines
-from worker_service.task_names import PING, SYNC_INSTRUMENTS, SYNC_KLINES
+from worker_service.deliveries import dead_letter_key
+from worker_service.syncing import (
+    Continuation,
+    SyncContext,
+    SyncOutcome,
+    describe_error,
+    instruments_chunk,
+    klines_chunk,
+)
+from worker_service.timing import max_retry_countdown
 
-T = TypeVar("T")
+logger = get_logger(__name__)
 MAX_COUNTDOWN = 600.0
 # The client rides out short blips itself; longer outages are Celery's retries, which free the worker.
 CLIENT_RETRY = RetryPolicy(max_attempts=3, max_total_seconds=15.0, max_rate_limit_wait=5.0)
@@ -30,12 +47,19 @@ class SyncFailedError(Exception):
     """A sync that cannot succeed by retrying (a bad symbol, a refused request) or ran out of retries."""
 
 
+class TaskSetAsideError(Exception):
+    """A task whose worker died under it too many times; it is on the dead-letter list, not run."""
+
+
 def retry_countdown(settings: Settings, retries: int, error: BybitError) -> float:
-    """Seconds before retry ``retries + 1``: exponential, jittered, at least until a rate limit resets."""
+    """Seconds before retry ``retries + 1``: exponential, jittered, at least until a rate limit resets.
+
+    Never longer than the visibility timeout allows: a waiting retry is held unacknowledged.
+    """
     countdown = settings.sync_retry_backoff * 2**retries * (0.8 + 0.4 * random.random())  # noqa: S311
     if isinstance(error, BybitRateLimitError) and error.reset_at is not None:
         countdown = max(countdown, error.reset_at.timestamp() - time.time())
-    return float(min(countdown, MAX_COUNTDOWN))
+    return float(min(countdown, MAX_COUNTDOWN, max_retry_countdown(settings)))
 
 
 def _app(task: Task[Any, Any]) -> WorkerApp:
@@ -53,27 +77,73 @@ def bybit_client(settings: Settings) -> BybitClient:
     )
 
 
+def _will_retry(task: Task[Any, Any], settings: Settings, exc: BaseException) -> bool:
+    return isinstance(exc, BybitError) and exc.retryable and task.request.retries < settings.sync_retry_max
+
+
 @contextmanager
 def _sync_context(task: Task[Any, Any]) -> Iterator[SyncContext]:
     app = _app(task)
-    with bybit_client(app.settings) as client:
-        yield SyncContext(database=app.general_db, client=client, task_id=task.request.id)
+    settings = app.settings
+    with bybit_client(settings) as client:
+        yield SyncContext(
+            database=app.general_db,
+            client=client,
+            task_id=task.request.id,
+            chunk_seconds=settings.sync_chunk_seconds,
+            will_retry=partial(_will_retry, task, settings),
+        )
 
 
-def _run_sync(task: Task[Any, Any], what: str, sync: Callable[[SyncContext], T]) -> T:
-    """Run ``sync``, turning Bybit's errors into a Celery retry or a clear failure."""
-    settings = _app(task).settings
-    with bind_log_context(task_id=task.request.id, task=task.name):
+def _set_aside(task: Task[Any, Any], what: dict[str, Any], deaths: int) -> TaskSetAsideError:
+    """Put the task on the dead-letter list, close its ``sync_runs`` row, say so in the log."""
+    app = _app(task)
+    task_id = str(task.request.id)
+    dead_letters = dead_letter_key(app.settings.celery_queue)
+    error = (
+        f"set aside: its worker died under it {deaths} times "
+        f"(WORKER_MAX_DELIVERIES); its message is on the Redis list {dead_letters}"
+    )
+    app.deliveries.set_aside(task_id, task.name, dict(task.request.kwargs or {}), deaths)
+    with app.general_db.sync_session() as session:
+        run_id = start_sync_run(session, task_id=task_id, **what)
+    with app.general_db.sync_session() as session:
+        finish_sync_run(session, run_id, status="failed", error=error)
+    # The task's id and name are already on every line of this context.
+    logger.error("task set aside", worker_deaths=deaths, dead_letter=dead_letters)
+    return TaskSetAsideError(error)
+
+
+def _run_sync(
+    task: Task[Any, Any], what: str, record: dict[str, Any], chunk: Callable[[SyncContext], SyncOutcome]
+) -> dict[str, Any]:
+    """Run one chunk; hand the rest to the next message, turn Bybit's errors into a retry or a failure."""
+    app = _app(task)
+    settings = app.settings
+    task_id = str(task.request.id)
+    with bind_log_context(task_id=task_id, task=task.name):
+        if task.AsyncResult(task_id).state in READY_STATES:
+            # A copy of an earlier chunk, redelivered after its worker died between handing on
+            # the next chunk and acknowledging its own: the sync it belongs to has ended.
+            logger.info("stale copy of a finished sync dropped")
+            raise Ignore
+        deaths = app.deliveries.begin(task_id)
+        if deaths >= settings.worker_max_deliveries:
+            raise _set_aside(task, record, deaths)
         try:
             with _sync_context(task) as context:
-                return sync(context)
+                outcome = chunk(context)
         except BybitError as exc:
-            retries = task.request.retries
-            if exc.retryable and retries < settings.sync_retry_max:
-                countdown = retry_countdown(settings, retries, exc)
+            if _will_retry(task, settings, exc):
+                countdown = retry_countdown(settings, task.request.retries, exc)
                 raise task.retry(exc=exc, countdown=countdown, max_retries=settings.sync_retry_max) from exc
             reason = "Bybit kept failing" if exc.retryable else "Bybit refused the request"
             raise SyncFailedError(f"{what}: {reason}: {describe_error(exc)}") from exc
+        finally:
+            app.deliveries.end(task_id)
+    if isinstance(outcome, Continuation):
+        raise task.replace(task.signature(kwargs=outcome.kwargs))
+    return outcome
 
 
 @shared_task(name=PING)
@@ -83,10 +153,19 @@ def ping() -> str:
 
 
 @shared_task(bind=True, name=SYNC_INSTRUMENTS)
-def sync_instruments_task(self: Task[Any, Any], category: str | None = None) -> dict[str, Any]:
-    """Upsert the instruments of ``category`` (None: every category), delisting those gone."""
-    what = f"instruments {category or 'all'}"
-    return _run_sync(self, what, lambda context: sync_instruments(context, category))
+def sync_instruments_task(
+    self: Task[Any, Any], category: str | None = None, progress: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Upsert the instruments of ``category`` (None: every category), delisting those gone.
+
+    ``progress`` is the worker's own: what the previous chunks did.
+    """
+    return _run_sync(
+        self,
+        f"instruments {category or 'all'}",
+        {"kind": "instruments", "category": category},
+        lambda context: instruments_chunk(context, category, progress),
+    )
 
 
 @shared_task(bind=True, name=SYNC_KLINES)
@@ -97,10 +176,15 @@ def sync_klines_task(
     interval: str,
     start_ms: int | None = None,
     end_ms: int | None = None,
+    progress: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Backfill the candles of [start_ms, end_ms] (without them: from the newest stored to now)."""
+    """Backfill the candles of [start_ms, end_ms] (without them: from the newest stored to now).
+
+    ``progress`` is the worker's own: what the previous chunks did.
+    """
     return _run_sync(
         self,
         f"klines {category} {symbol} {interval}",
-        lambda context: sync_klines(context, category, symbol, interval, start_ms, end_ms),
+        {"kind": "klines", "category": category, "symbol": symbol, "interval": interval},
+        lambda context: klines_chunk(context, category, symbol, interval, start_ms, end_ms, progress),
     )

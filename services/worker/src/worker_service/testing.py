@@ -1,10 +1,13 @@
-"""Real processes for tests and benchmarks: a worker (``worker-service worker``) and a private Redis.
+"""Real processes for tests and benchmarks: a worker, beat, and a private Redis.
 
-``WorkerProcess`` starts the worker as a subprocess with the given settings and waits until its
-heartbeat shows it consuming; ``RedisServer`` runs a redis-server of its own on a free port, for
-tests that must stop or restart Redis (never the shared one).
+``WorkerProcess`` starts the worker as a subprocess (in a process group of its own, so a test can
+signal the whole group as the platform does) with the given settings and waits until its
+heartbeat shows it consuming; ``BeatProcess`` runs ``worker-service beat``; ``RedisServer`` runs a
+redis-server of its own on a free port, for tests that must stop or restart Redis (never the
+shared one).
 """
 
+import contextlib
 import os
 import shutil
 import signal
@@ -32,9 +35,13 @@ _PASSED_SETTINGS = (
     "bybit_timeout",
     "celery_queue",
     "task_result_ttl",
+    "sync_chunk_seconds",
     "task_soft_time_limit",
     "task_time_limit",
     "celery_visibility_timeout",
+    "worker_soft_shutdown_timeout",
+    "worker_shutdown_delay",
+    "worker_max_deliveries",
     "worker_concurrency",
     "worker_heartbeat_interval",
     "sync_retry_max",
@@ -42,6 +49,7 @@ _PASSED_SETTINGS = (
     "sync_kline_category",
     "sync_kline_symbols",
     "sync_kline_intervals",
+    "sync_kline_every",
     "bybit_stream_url",
     "stream_ping_interval",
     "stream_silence_timeout",
@@ -80,53 +88,34 @@ def wait_until(condition: Any, timeout: float, what: str, interval: float = 0.05
         time.sleep(interval)
 
 
-class WorkerProcess:
-    """``worker-service worker`` in a subprocess, light by default (solo pool, no mingle or gossip)."""
+class _ServiceProcess:
+    """``worker-service <command>`` in a subprocess of its own process group, its output in a file."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        node: str | None = None,
-        pool: str = "solo",
-        concurrency: int = 1,
-        extra_env: dict[str, str] | None = None,
-    ) -> None:
+    command = ""
+
+    def __init__(self, settings: Settings, extra_env: dict[str, str] | None = None) -> None:
         self.settings = settings
-        self.node = node or f"worker-{os.getpid()}-{time.monotonic_ns()}@{socket.gethostname()}"
-        self._args = ["--pool", pool, "--concurrency", str(concurrency), "--hostname", self.node]
         self._env = {**settings_environment(settings), **(extra_env or {})}
-        self._log = tempfile.NamedTemporaryFile(prefix="worker-", suffix=".log", delete=False)  # noqa: SIM115
+        self._log = tempfile.NamedTemporaryFile(prefix=f"{self.command}-", suffix=".log", delete=False)  # noqa: SIM115
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def pid(self) -> int:
         if self.process is None:
-            raise RuntimeError("the worker is not started")
+            raise RuntimeError(f"the {self.command} is not started")
         return self.process.pid
 
-    def start(self, timeout: float = 30.0) -> Self:
-        """Start the worker and wait until it consumes the queue (its heartbeat is written)."""
-        command = [sys.executable, "-m", "worker_service", "worker", *self._args, "--without-mingle"]
+    def _spawn(self, *args: str) -> None:
         self.process = subprocess.Popen(  # noqa: S603 - our own entry point
-            [*command, "--without-gossip"], env=self._env, stdout=self._log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "worker_service", self.command, *args],
+            env=self._env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
-        try:
-            wait_until(self._ready, timeout, f"worker {self.node} to start")
-        except TimeoutError:
-            self.kill()
-            raise TimeoutError(f"worker {self.node} did not start; its output:\n{self.output()}") from None
-        return self
-
-    def _ready(self) -> bool:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            raise RuntimeError(f"worker exited with {self.process.returncode}; its output:\n{self.output()}")
-        beat = read_beat(self.settings.redis_url.get_secret_value(), self.settings.celery_queue, self.node)
-        return beat is not None and beat.pid == self.process.pid
 
     def stop(self, timeout: float = 15.0) -> None:
-        """Warm shutdown (SIGTERM), then SIGKILL when it takes longer than ``timeout``."""
+        """SIGTERM (the worker's soft shutdown), then SIGKILL when it takes longer than ``timeout``."""
         if self.process is None or self.process.poll() is not None:
             return
         self.process.send_signal(signal.SIGTERM)
@@ -136,13 +125,23 @@ class WorkerProcess:
             self.kill()
 
     def kill(self) -> None:
-        """SIGKILL: the worker dies at once, its task unacknowledged."""
+        """SIGKILL to the whole process group (pool processes included), as an out-of-memory kill
+        or a lost instance: everything dies at once, a running task unacknowledged."""
         if self.process is not None and self.process.poll() is None:
-            self.process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
+
+    def terminate_group(self) -> None:
+        """SIGTERM to the whole process group, as a deploy or a scale-down does; returns at once."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
 
     def output(self) -> str:
         return Path(self._log.name).read_text(errors="replace")
+
+    def start(self) -> Self:
+        raise NotImplementedError
 
     def __enter__(self) -> Self:
         return self.start()
@@ -153,6 +152,62 @@ class WorkerProcess:
         self.stop()
         self._log.close()
         Path(self._log.name).unlink(missing_ok=True)
+
+
+class WorkerProcess(_ServiceProcess):
+    """``worker-service worker``, light by default (solo pool, no mingle or gossip)."""
+
+    command = "worker"
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        node: str | None = None,
+        pool: str = "solo",
+        concurrency: int = 1,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(settings, extra_env)
+        self.node = node or f"worker-{os.getpid()}-{time.monotonic_ns()}@{socket.gethostname()}"
+        self._args = ["--pool", pool, "--concurrency", str(concurrency), "--hostname", self.node]
+
+    def start(self, timeout: float = 30.0, *, wait: bool = True) -> Self:
+        """Start the worker and (unless ``wait`` is false) wait until it consumes the queue."""
+        self._spawn(*self._args, "--without-mingle", "--without-gossip")
+        if wait:
+            self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Wait until the started worker consumes the queue (its heartbeat is written)."""
+        try:
+            wait_until(self._ready, timeout, f"worker {self.node} to start")
+        except TimeoutError:
+            self.kill()
+            raise TimeoutError(f"worker {self.node} did not start; its output:\n{self.output()}") from None
+
+    @property
+    def consuming(self) -> bool:
+        """Whether the worker's heartbeat shows it consuming."""
+        return self._ready()
+
+    def _ready(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise RuntimeError(f"worker exited with {self.process.returncode}; its output:\n{self.output()}")
+        beat = read_beat(self.settings.redis_url.get_secret_value(), self.settings.celery_queue, self.node)
+        return beat is not None and beat.pid == self.process.pid
+
+
+class BeatProcess(_ServiceProcess):
+    """``worker-service beat``."""
+
+    command = "beat"
+
+    def start(self) -> Self:
+        self._spawn("--schedule", f"{self._log.name}.schedule")
+        return self
 
 
 class RedisServer:

@@ -9,13 +9,9 @@ from pydantic import AwareDatetime, BaseModel, Field, model_validator
 from api_service.dependencies import Operator, ResourcesDep, SettingsDep
 from api_service.errors import ApiError, error_responses
 from api_service.schemas import Symbol, TaskAccepted, TaskStatus
-from api_service.task_queue import (
-    SYNC_INSTRUMENTS,
-    SYNC_KLINES,
-    TaskQueueUnavailableError,
-    TooManyPendingError,
-)
+from api_service.task_queue import TaskQueueUnavailableError, TooManyPendingError
 from bybit_client import Category, Interval, KlineCategory, datetime_to_ms
+from db_general import SYNC_INSTRUMENTS, SYNC_KLINES, SyncInstrumentsArgs, SyncKlinesArgs
 
 router = APIRouter(tags=["tasks"])
 
@@ -69,21 +65,22 @@ _UNAVAILABLE = ApiError(503, "task_queue_unavailable", "the task queue (Redis) i
 async def enqueue_sync(
     request: SyncRequest, resources: ResourcesDep, settings: SettingsDep, _: Operator
 ) -> TaskAccepted:
-    kwargs: dict[str, str | int | None]
+    name: str
+    kwargs: SyncInstrumentsArgs | SyncKlinesArgs
     if isinstance(request, SyncKlines) and request.candles() > settings.sync_max_candles:
         message = f"the range holds {request.candles()} candles; at most {settings.sync_max_candles} per sync"
         raise ApiError(422, "sync_too_large", message)
     if isinstance(request, SyncInstruments):
-        name, kwargs = SYNC_INSTRUMENTS, {"category": request.category}
+        name, kwargs = SYNC_INSTRUMENTS, SyncInstrumentsArgs(category=request.category)
     else:
         name = SYNC_KLINES
-        kwargs = {
-            "category": request.category,
-            "symbol": request.symbol,
-            "interval": request.interval,
-            "start_ms": datetime_to_ms(request.start),
-            "end_ms": datetime_to_ms(request.end),
-        }
+        kwargs = SyncKlinesArgs(
+            category=request.category,
+            symbol=request.symbol,
+            interval=request.interval,
+            start_ms=datetime_to_ms(request.start),
+            end_ms=datetime_to_ms(request.end),
+        )
     try:
         sent = await resources.tasks.send(name, kwargs)
     except TaskQueueUnavailableError:

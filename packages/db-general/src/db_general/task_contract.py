@@ -1,0 +1,39 @@
+"""The sync tasks' contract between the API (which sends them) and the worker (which runs them).
+
+Task names and the keyword arguments each takes, declared once: the API builds its messages from
+these, the worker's tasks take exactly these arguments (a test compares the signatures). It lives
+here, beside the ``sync_runs`` the tasks record, because both services import db-general and
+never each other; it imports nothing, so the API does not load the worker's Celery app for it.
+"""
+
+from typing import Final, TypedDict
+
+PING: Final = "worker.ping"
+SYNC_INSTRUMENTS: Final = "sync.instruments"
+SYNC_KLINES: Final = "sync.klines"
+
+
+class SyncInstrumentsArgs(TypedDict):
+    """``sync.instruments``: one category, or None for every category."""
+
+    category: str | None
+
+
+class SyncKlinesArgs(TypedDict):
+    """``sync.klines``: candles starting in [start_ms, end_ms] (epoch ms, both inclusive).
+
+    Without ``start_ms`` the sync continues from the newest stored candle; without ``end_ms`` it
+    goes up to now.
+    """
+
+    category: str
+    symbol: str
+    interval: str
+    start_ms: int | None
+    end_ms: int | None
+
+
+TASK_ARGUMENTS: Final[dict[str, type]] = {
+    SYNC_INSTRUMENTS: SyncInstrumentsArgs,
+    SYNC_KLINES: SyncKlinesArgs,
+}

@@ -1,0 +1,191 @@
+"""A worker stopped by a deploy, a task that kills its worker, two beats at once: real processes on Redis.
+
+Each test runs on a queue of its own, with short time settings so that what takes minutes in
+production takes seconds here.
+"""
+
+import json
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from itertools import pairwise
+from typing import Any
+
+import pytest
+from celery import Celery
+from redis import Redis
+from sqlalchemy import Engine, text
+
+from bybit_client.testing import FakeBybit
+from core_config import Settings
+from db_general import SYNC_KLINES, SyncKlinesArgs
+from worker_service import celery_config
+from worker_service.deliveries import dead_letter_key
+from worker_service.testing import BeatProcess, WorkerProcess, wait_until
+
+START_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
+MINUTE_MS = 60_000
+
+
+def _settings(worker_settings: Settings, name: str, **overrides: Any) -> Settings:
+    queue = f"{worker_settings.celery_queue}-{name}"
+    return worker_settings.model_copy(update={"celery_queue": queue, **overrides})
+
+
+@pytest.fixture
+def redis(worker_settings: Settings) -> Iterator[Redis]:
+    client = Redis.from_url(worker_settings.redis_url.get_secret_value())
+    yield client
+    client.close()
+
+
+def _client(settings: Settings) -> Celery:
+    client = Celery("test-resilience", set_as_current=False)
+    client.conf.update(celery_config(settings))
+    return client
+
+
+def _klines(minutes: int) -> SyncKlinesArgs:
+    return SyncKlinesArgs(
+        category="linear",
+        symbol="ETHUSDT",
+        interval="1",
+        start_ms=START_MS,
+        end_ms=START_MS + (minutes - 1) * MINUTE_MS,
+    )
+
+
+def _stored(engine: Engine) -> tuple[int, int]:
+    with engine.connect() as connection:
+        count, distinct = connection.execute(
+            text("SELECT count(*), count(DISTINCT start_time) FROM klines WHERE symbol = 'ETHUSDT'")
+        ).one()
+    return int(count), int(distinct)
+
+
+def _runs(engine: Engine) -> list[tuple[Any, ...]]:
+    with engine.connect() as connection:
+        return [tuple(row) for row in connection.execute(text("SELECT status, rows, error FROM sync_runs"))]
+
+
+def test_sigterm_mid_chunk_puts_the_chunk_back_in_the_queue_at_once(
+    worker_settings: Settings, fake_bybit: FakeBybit, clean_general_database: Engine, redis: Redis
+) -> None:
+    # A chunk takes 3 pages of a second each; the soft shutdown gives it 1 s: it cannot finish.
+    # The visibility timeout is long: a task back within it was put back, not found abandoned.
+    settings = _settings(
+        worker_settings,
+        "term",
+        sync_chunk_seconds=3.0,
+        task_soft_time_limit=10,
+        task_time_limit=12,
+        celery_visibility_timeout=120,
+        worker_soft_shutdown_timeout=1.0,
+        worker_shutdown_delay=10,
+    )
+    fake_bybit.delay_seconds = 1.0
+    client = _client(settings)
+    with WorkerProcess(settings, pool="prefork") as stopping:
+        result = client.send_task(SYNC_KLINES, kwargs=dict(_klines(8000)), queue=settings.celery_queue)
+        wait_until(lambda: _stored(clean_general_database)[0] >= 1000, 30, "the first page to be stored")
+        stopping.terminate_group()  # as a deploy does: SIGTERM to every process
+        signalled = time.monotonic()
+        assert stopping.process is not None
+        stopping.process.wait(settings.worker_shutdown_delay)
+        exited_in = time.monotonic() - signalled
+        output = stopping.output()
+    assert exited_in < settings.worker_shutdown_delay, output
+    assert "Soft Shutdown" in output
+    # Back in the queue at once, nothing left unacknowledged.
+    assert redis.llen(settings.celery_queue) == 1, output
+    assert not result.ready()
+    assert _stored(clean_general_database)[0] < 8000
+
+    with WorkerProcess(settings) as successor:
+        summary = result.get(timeout=60)
+        assert isinstance(summary, dict), successor.output()
+    assert _runs(clean_general_database) == [("succeeded", 8000, None)]
+    assert summary["written"] == 8000
+    assert _stored(clean_general_database) == (8000, 8000)  # nothing lost, nothing duplicated
+    client.close()
+
+
+def test_a_task_that_kills_its_worker_every_time_is_set_aside(
+    worker_settings: Settings, fake_bybit: FakeBybit, clean_general_database: Engine, redis: Redis
+) -> None:
+    settings = _settings(
+        worker_settings,
+        "poison",
+        sync_chunk_seconds=1.0,
+        task_soft_time_limit=2,
+        task_time_limit=3,
+        celery_visibility_timeout=4,
+        worker_max_deliveries=2,
+    )
+    fake_bybit.delay_seconds = 1.0
+    client = _client(settings)
+    result = client.send_task(SYNC_KLINES, kwargs=dict(_klines(5000)), queue=settings.celery_queue)
+    deliveries = f"worker:{settings.celery_queue}:deliveries:{result.id}"
+    for death in (1, 2):
+        # The message brings its worker down (as an out-of-memory kill would), once per delivery.
+        with WorkerProcess(settings) as victim:
+            wait_until(lambda: int(redis.get(deliveries) or 0) == death, 60, f"delivery {death}")  # noqa: B023
+            victim.kill()
+    with WorkerProcess(settings) as survivor:
+        with pytest.raises(Exception, match="set aside: its worker died under it 2 times"):
+            result.get(timeout=60)
+        output = survivor.output()
+    assert "task set aside" in output
+    letters = [json.loads(item) for item in redis.lrange(dead_letter_key(settings.celery_queue), 0, -1)]
+    assert [(letter["task_id"], letter["task"], letter["worker_deaths"]) for letter in letters] == [
+        (result.id, SYNC_KLINES, 2)
+    ]
+    assert letters[0]["kwargs"]["symbol"] == "ETHUSDT"
+    [(status, _, error)] = _runs(clean_general_database)
+    assert status == "failed"
+    assert dead_letter_key(settings.celery_queue) in error
+    assert redis.llen(settings.celery_queue) == 0  # not redelivered again
+    client.close()
+
+
+def _sent_klines(redis: Redis, queue: str, expires_after: float) -> list[datetime]:
+    """When beat sent each klines message waiting in ``queue`` (from its expiry)."""
+    sent = []
+    for raw in redis.lrange(queue, 0, -1):
+        headers = json.loads(raw)["headers"]
+        if headers["task"] == SYNC_KLINES:
+            sent.append(datetime.fromisoformat(headers["expires"]) - timedelta(seconds=expires_after))
+    return sorted(sent)
+
+
+def test_two_overlapping_beats_send_each_scheduled_sync_once_per_period(
+    worker_settings: Settings, redis: Redis
+) -> None:
+    period = 2
+    settings = _settings(
+        worker_settings,
+        "beat",
+        sync_kline_symbols=["BTCUSDT"],
+        sync_kline_intervals=["1"],
+        sync_kline_every=period,
+    )
+    queue = settings.celery_queue
+    with BeatProcess(settings) as old:
+        wait_until(lambda: redis.llen(queue) >= 1, 60, "the first beat to send")
+        started = time.monotonic()
+        with BeatProcess(settings) as new:
+            time.sleep(20)  # both run: a deploy starts the new beat before the old one stops
+            assert old.process is not None
+            assert old.process.poll() is None
+            old.stop()
+            time.sleep(12)  # the new one takes over
+            assert new.process is not None
+            assert new.process.poll() is None, new.output()
+            ran = time.monotonic() - started
+            new_output = new.output()
+    sent = _sent_klines(redis, queue, period * 0.9)
+    gaps = [(later - earlier).total_seconds() for earlier, later in pairwise(sent)]
+    assert min(gaps) >= period * 0.5, gaps  # never twice in one period
+    assert len(sent) >= ran / period * 0.6, (len(sent), ran)  # and not skipped either
+    assert "Acquired lock" in new_output  # the new beat sent only once it held the lock
+    redis.delete(queue)
