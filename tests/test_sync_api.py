@@ -69,6 +69,7 @@ def api_settings(worker_settings: Settings, tmp_path_factory: pytest.TempPathFac
         "rate_limit_per_address": "100000/minute",
         "rate_limit_operator": "100000/minute",
         "sync_max_pending": 64,
+        "sync_max_candles": 100_000,  # the backfill tests ask for 30,000 at once
     }
     prefix = f"test-ratelimit-{uuid.uuid4().hex[:8]}"
     return worker_settings.model_copy(
