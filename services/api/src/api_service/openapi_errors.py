@@ -1,8 +1,8 @@
 """The errors every route may answer before its own code runs, added to the OpenAPI document.
 
 The rate limiter (429, with the route group's limits in words), the body limit (413) and the body
-decoding (400, a body that is not UTF-8) answer ahead of any route, so their statuses are documented here, once, for each
-operation they apply to; a route documents only the errors of its own.
+decoding (400, a body that is not UTF-8) answer ahead of any route, so their statuses are
+documented here, once, for each operation they apply to; a route documents only its own errors.
 """
 
 from typing import Any
