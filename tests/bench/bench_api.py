@@ -9,6 +9,8 @@ Pairs, each measured in the same run, alternating which side goes first, round a
 - ``/v1/market/instruments?limit=50`` of the real API against the same SQL through a raw psycopg
   pool in autocommit answered with orjson (``reference_apps``), both reading one fresh general
   database holding the fake exchange's ~1,900 instruments.
+- The same listing with the rate limiter on (counting every request in Redis, under a limit wrk
+  never reaches) against the same API with ``RATE_LIMITS_ENABLED=false``.
 
 Rows: requests per second, p50/p99 latency and the server process's CPU time per request (far
 steadier than req/s when other work shares the two cores), medians over the rounds. Every server
@@ -19,7 +21,6 @@ when missing.
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,12 +34,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from harness import Row
+from local_stack.ports import free_port
+from test_support.scratch import scratch_database
 
 from bybit_client import Instrument as BybitInstrument
 from bybit_client.testing import default_instruments
 from core_config import Settings, build_settings
 from db_core import Database, upgrade
-from db_core.scratch import scratch_database
 from db_general import GENERAL_DB, upsert_instruments
 from db_user import USER_DB, generate_key_file
 from worker_service.syncing import instrument_row
@@ -48,9 +50,13 @@ CONNECTIONS = 32
 ROUNDS = 5  # paired rounds; the median of five stands up to a busy moment on a shared machine
 SECONDS = 5
 WARM_UP_SECONDS = 2
+START_SECONDS = 120  # a server's start on a busy shared machine
 INSTRUMENTS_PATH = "/v1/market/instruments?limit=50"
 LIVE = "api /health/live vs bare hello"
 INSTRUMENTS = "api instruments vs raw psycopg"
+LIMITER = "/v1/market/instruments rate limiter on vs off"
+# The limiter counts every request (one Redis round trip) but never refuses wrk's flood.
+UNREACHED_LIMIT = "9000000/minute"
 
 # wrk's Lua hook: one machine-readable line with the totals and the latency percentiles (µs).
 WRK_REPORT = """
@@ -99,13 +105,6 @@ def ensure_wrk() -> str:
     return found
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def load_instruments(settings: Settings) -> int:
     """Write the fake exchange's default instruments (every category) as the worker's sync would."""
     rows = [
@@ -141,7 +140,9 @@ def _get(url: str) -> tuple[int, bytes]:
 
 
 @contextmanager
-def server(command: list[str], settings: Settings, log: Path, probe_path: str) -> Iterator[Server]:
+def server(
+    command: list[str], settings: Settings, log: Path, probe_path: str, **extra_env: str
+) -> Iterator[Server]:
     """A server process on a free port with the benchmark's settings (one uvicorn worker, in process)."""
     port = free_port()
     master_key = log.parent / "master.key"
@@ -158,6 +159,9 @@ def server(command: list[str], settings: Settings, log: Path, probe_path: str) -
         "DATABASE_URL_GENERAL": settings.database_url_general.get_secret_value(),
         "REDIS_URL": settings.redis_url.get_secret_value(),
         "RENDER_MASTER_KEY_PATH": str(master_key),
+        "RATE_LIMIT_PER_ADDRESS": UNREACHED_LIMIT,
+        "RATE_LIMIT_KEY_PREFIX": f"bench-{port}",
+        **extra_env,
     }
     base_url = f"http://127.0.0.1:{port}"
     with log.open("wb") as output:
@@ -165,7 +169,7 @@ def server(command: list[str], settings: Settings, log: Path, probe_path: str) -
             command, env=env, cwd=log.parent, stdin=subprocess.DEVNULL, stdout=output, stderr=output
         )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + START_SECONDS
         while True:
             if process.poll() is not None:
                 raise SystemExit(f"{command[-1]} exited with {process.returncode}; its output: {log}")
@@ -175,7 +179,9 @@ def server(command: list[str], settings: Settings, log: Path, probe_path: str) -
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                raise SystemExit(f"{command[-1]} did not answer on {base_url} within 30 s; see {log}")
+                raise SystemExit(
+                    f"{command[-1]} did not answer on {base_url} in {START_SECONDS} s; see {log}"
+                )
             time.sleep(0.1)
         yield Server(base_url, process.pid)
     finally:
@@ -284,6 +290,10 @@ def run() -> list[Row]:
         raw = stack.enter_context(
             server([*reference, "instruments"], settings, work / "raw.log", INSTRUMENTS_PATH)
         )
+        unlimited_log = work / "api-unlimited.log"
+        unlimited = stack.enter_context(
+            server([api_serve], settings, unlimited_log, "/health/live", RATE_LIMITS_ENABLED="false")
+        )
         same_instruments(api, raw)
         loads = measure(
             binary,
@@ -291,6 +301,7 @@ def run() -> list[Row]:
             [
                 Pair(LIVE, api, "/health/live", hello, "/hello"),
                 Pair(INSTRUMENTS, api, INSTRUMENTS_PATH, raw, INSTRUMENTS_PATH),
+                Pair(LIMITER, api, INSTRUMENTS_PATH, unlimited, INSTRUMENTS_PATH),
             ],
         )
         for name, log in (("the API", api_log), ("the hello app", hello_log)):
@@ -310,5 +321,11 @@ def run() -> list[Row]:
             f">= 0.8x ({logged})",
             *loads[INSTRUMENTS],
             p99_goal="p99 <= 1.5x the baseline's (ratio >= 0.67x)",
+        ),
+        *rows_for(
+            LIMITER,
+            "the same API with RATE_LIMITS_ENABLED=false",
+            ">= 0.9x (limiter on: one Redis INCR per request, per client address)",
+            *loads[LIMITER],
         ),
     ]

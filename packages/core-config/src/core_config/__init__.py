@@ -26,6 +26,7 @@ from core_config.urls import database_name, libpq_url, mask_password, with_datab
 if TYPE_CHECKING:
     from core_config.logging_setup import (
         REQUEST_ID,
+        add_log_processor,
         bind_log_context,
         configure_logging,
         get_logger,
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 
 _HOMES: dict[str, str] = {
     "REQUEST_ID": "logging_setup",
+    "add_log_processor": "logging_setup",
     "bind_log_context": "logging_setup",
     "configure_logging": "logging_setup",
     "get_logger": "logging_setup",
@@ -63,6 +65,7 @@ __all__ = [
     "ConfigError",
     "Environment",
     "Settings",
+    "add_log_processor",
     "bind_log_context",
     "build_settings",
     "configure_logging",

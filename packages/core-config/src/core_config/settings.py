@@ -5,6 +5,7 @@ from functools import lru_cache
 from ipaddress import ip_network
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
+from urllib.parse import urlsplit
 
 from pydantic import Field, FilePath, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -25,7 +26,9 @@ class Environment(StrEnum):
 LOCAL_DATABASE_URL_USER = "postgresql+psycopg://postgres@127.0.0.1:5432/bybit_user"
 LOCAL_DATABASE_URL_GENERAL = "postgresql+psycopg://postgres@127.0.0.1:5432/bybit_general"
 LOCAL_REDIS_URL = "redis://127.0.0.1:6379/0"
-_REQUIRED_OUTSIDE_LOCAL = ("database_url_user", "database_url_general", "redis_url")
+# What every service needs; each service requires the rest of what it uses (``Settings.require``),
+# so that none has to be given a secret it never uses (the worker never sees the user database).
+_REQUIRED_OUTSIDE_LOCAL = ("redis_url",)
 
 CommaList = Annotated[list[str], NoDecode]
 IntervalList = Annotated[list[Interval], NoDecode]
@@ -115,8 +118,22 @@ class Settings(BaseSettings):
     )
     worker_concurrency: int = Field(2, ge=1, le=64)
     worker_heartbeat_interval: float = Field(10.0, gt=0, le=300, description="seconds between heartbeats")
+    sync_max_candles: int = Field(
+        10_000, ge=1, le=1_000_000, description="candles one API-requested klines sync may cover"
+    )
+    sync_request_expires: int = Field(
+        600, ge=10, description="seconds an API-requested sync may wait for a worker before it is dropped"
+    )
+    sync_max_pending: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="API-requested syncs queued or running at once (keep below the concurrency)",
+    )
     sync_retry_max: int = Field(5, ge=0, le=100, description="retries of a sync after a Bybit outage")
     sync_retry_backoff: float = Field(5.0, ge=0, le=600, description="seconds before the first retry")
+
+    sentry_dsn: SecretStr | None = Field(None, description="Sentry project DSN; error reports off when unset")
 
     sync_kline_category: KlineCategory = Category.LINEAR
     sync_kline_symbols: CommaList = Field(default_factory=lambda: ["BTCUSDT", "ETHUSDT"])
@@ -148,6 +165,16 @@ class Settings(BaseSettings):
     @classmethod
     def _normalise_postgres(cls, value: SecretStr) -> SecretStr:
         return SecretStr(normalise_postgres_url(value.get_secret_value()))
+
+    @field_validator("sentry_dsn", mode="after")
+    @classmethod
+    def _check_sentry_dsn(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        parts = urlsplit(value.get_secret_value())
+        if parts.scheme not in ("http", "https") or not parts.hostname or not parts.username:
+            raise ValueError("not a Sentry DSN (https://<public key>@<host>/<project id>)")
+        return value
 
     @field_validator("redis_url", mode="after")
     @classmethod
@@ -183,6 +210,18 @@ class Settings(BaseSettings):
             )
         if problems:
             raise ValueError("\n".join(problems))
+        return self
+
+    def require(self, *fields: str) -> Self:
+        """These settings, which the calling service uses, must be set outside a developer's machine;
+        raises ``ConfigError`` naming each one missing."""
+        if self.is_local:
+            return self
+        missing = [field for field in fields if field not in self.model_fields_set]
+        if missing:
+            raise ConfigError(
+                [(field.upper(), f"required when ENVIRONMENT is {self.environment}") for field in missing]
+            )
         return self
 
     @property

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
         run_environment,
         upgrade,
     )
+    from db_core.pool_stats import PoolStats
     from db_core.reads import ReadConnection, ReadPool, fetch_rows, select_list
     from db_core.registry import ENTRY_POINT_GROUP, database_spec, registered_databases
     from db_core.schema import NAMING_CONVENTION, TYPE_ANNOTATION_MAP, new_metadata
@@ -60,6 +61,7 @@ _HOMES: dict[str, str] = {
     "MigrationDriftError": "migrations",
     "MigrationStatus": "status",
     "NAMING_CONVENTION": "schema",
+    "PoolStats": "pool_stats",
     "ReadConnection": "reads",
     "ReadPool": "reads",
     "TYPE_ANNOTATION_MAP": "schema",
@@ -116,6 +118,7 @@ __all__ = [
     "DatabaseUnavailableError",
     "MigrationDriftError",
     "MigrationStatus",
+    "PoolStats",
     "ReadConnection",
     "ReadPool",
     "UnknownDatabaseError",

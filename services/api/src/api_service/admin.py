@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from api_service.resources import REQUIRED_SETTINGS
 from api_service.tokens import hash_token, new_token
 from core_config import ConfigError, Settings, exit_on_config_error, get_settings
 from db_user.scopes import TokenScope
@@ -246,7 +247,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     with exit_on_config_error():
-        settings = get_settings()
+        settings = get_settings().require(*REQUIRED_SETTINGS)
         try:
             args.run(settings, args)
         except AdminError as exc:

@@ -47,16 +47,22 @@ def _run_celery(command: str, extra: Sequence[str]) -> int:
         os.environ["REMAP_SIGTERM"] = "SIGQUIT"
     from core_config import configure_logging  # noqa: PLC0415 - see the imports
     from worker_service.celery_app import create_app  # noqa: PLC0415 - heavy; `health` does without
+    from worker_service.observability import observe_worker, start_observability  # noqa: PLC0415
     from worker_service.schema_wait import wait_for_schema  # noqa: PLC0415
     from worker_service.timing import check_timing  # noqa: PLC0415
 
     with exit_on_config_error():
-        settings = get_settings()
+        # Never the user database or the master key: the worker and beat are not given them.
+        settings = get_settings().require("database_url_general")
         check_timing(settings)
     if command == "worker":
         configure_logging(settings.log_level, json_lines=settings.json_logs)
         wait_for_schema(settings)
+    with exit_on_config_error():
+        start_observability(settings, command)
     app = create_app(settings)
+    if command == "worker":
+        observe_worker(app)
     # Typed as never returning, but Celery hands back the exit code of click's Exit.
     start: Callable[[list[str]], object] = app.start
     code = start([command, "--loglevel", settings.log_level, *extra])
@@ -83,7 +89,7 @@ def _stream() -> int:
     from core_config import configure_logging  # noqa: PLC0415 - see the imports
 
     with exit_on_config_error():
-        settings = get_settings()
+        settings = get_settings().require("database_url_general")
     configure_logging(settings.log_level, json_lines=settings.json_logs)
     from worker_service.stream_process import run_stream  # noqa: PLC0415 - only this command needs it
 
