@@ -26,8 +26,9 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from bench_api import free_port, fresh_databases
+from bench_api import fresh_databases
 from harness import RESULTS, Row
+from local_stack.ports import free_port
 from reference_apps import api_serve_options
 
 from core_config import Settings
