@@ -153,3 +153,7 @@ run-worker: install ## Run the Celery worker (syncs market data from Bybit into 
 run-beat: install ## Run beat, the sync scheduler (one instance only)
 	@mkdir -p .local
 	$(RUN)/worker-service beat --schedule .local/celerybeat-schedule
+
+.PHONY: run-stream
+run-stream: install ## Run the live kline stream (Bybit's WebSocket -> general database; one instance only)
+	$(RUN)/worker-service stream

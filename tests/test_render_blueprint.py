@@ -17,6 +17,7 @@ import pytest
 import yaml
 from pydantic import SecretStr
 
+from api_service.resources import REQUIRED_SETTINGS as API_REQUIRED
 from core_config import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,6 +27,7 @@ DOCKER = {name: s for name, s in SERVICES.items() if s.get("runtime") == "docker
 DATABASES = {d["name"]: d for d in BLUEPRINT["databases"]}
 GROUPS = {g["name"]: g for g in BLUEPRINT["envVarGroups"]}
 API = next(s for s in DOCKER.values() if s["type"] == "web")
+WORKER_REQUIRED = ("database_url_general", "redis_url")
 SECRET_FIELDS = {name for name, field in Settings.model_fields.items() if field.annotation is SecretStr}
 
 
@@ -150,7 +152,18 @@ def test_every_required_setting_is_provided(name: str, monkeypatch: pytest.Monke
     settings = Settings(_env_file=None)  # raises when production lacks a required setting
 
     assert settings.environment == "production"
-    assert settings.render_master_key_path.parent == Path("/etc/secrets")
+    if DOCKER[name] is API:
+        settings.require(*API_REQUIRED)  # raises naming what the api lacks
+        assert settings.render_master_key_path.parent == Path("/etc/secrets")
+    else:
+        settings.require(*WORKER_REQUIRED)
+
+
+@pytest.mark.parametrize("name", [name for name, service in DOCKER.items() if service is not API])
+def test_only_the_api_gets_the_user_database_and_the_master_key(name: str) -> None:
+    keys = {entry["key"] for entry in env_entries(DOCKER[name])}
+    assert not keys & {"DATABASE_URL_USER", "RENDER_MASTER_KEY_PATH"}, name
+    assert {"DATABASE_URL_USER", "RENDER_MASTER_KEY_PATH"} <= {entry["key"] for entry in env_entries(API)}
 
 
 def test_no_secret_value_is_written() -> None:

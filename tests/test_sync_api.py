@@ -65,7 +65,12 @@ def api_settings(worker_settings: Settings, tmp_path_factory: pytest.TempPathFac
     key_file = tmp_path_factory.mktemp("master-key") / "master.key"
     generate_key_file(key_file)
     # Tasks are polled often: limits no test here reaches, on counters of this module's own.
-    limits = {"rate_limit_per_address": "100000/minute", "rate_limit_operator": "100000/minute"}
+    limits = {
+        "rate_limit_per_address": "100000/minute",
+        "rate_limit_operator": "100000/minute",
+        "sync_max_pending": 64,
+        "sync_max_candles": 100_000,  # the backfill tests ask for 30,000 at once
+    }
     prefix = f"test-ratelimit-{uuid.uuid4().hex[:8]}"
     return worker_settings.model_copy(
         update={"render_master_key_path": key_file, "rate_limit_key_prefix": prefix, **limits}

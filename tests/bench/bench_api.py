@@ -9,6 +9,8 @@ Pairs, each measured in the same run, alternating which side goes first, round a
 - ``/v1/market/instruments?limit=50`` of the real API against the same SQL through a raw psycopg
   pool in autocommit answered with orjson (``reference_apps``), both reading one fresh general
   database holding the fake exchange's ~1,900 instruments.
+- The same listing with the rate limiter on (counting every request in Redis, under a limit wrk
+  never reaches) against the same API with ``RATE_LIMITS_ENABLED=false``.
 
 Rows: requests per second, p50/p99 latency and the server process's CPU time per request (far
 steadier than req/s when other work shares the two cores), medians over the rounds. Every server
@@ -51,6 +53,9 @@ WARM_UP_SECONDS = 2
 INSTRUMENTS_PATH = "/v1/market/instruments?limit=50"
 LIVE = "api /health/live vs bare hello"
 INSTRUMENTS = "api instruments vs raw psycopg"
+LIMITER = "/v1/market/instruments rate limiter on vs off"
+# The limiter counts every request (one Redis round trip) but never refuses wrk's flood.
+UNREACHED_LIMIT = "9000000/minute"
 
 # wrk's Lua hook: one machine-readable line with the totals and the latency percentiles (µs).
 WRK_REPORT = """
@@ -141,7 +146,9 @@ def _get(url: str) -> tuple[int, bytes]:
 
 
 @contextmanager
-def server(command: list[str], settings: Settings, log: Path, probe_path: str) -> Iterator[Server]:
+def server(
+    command: list[str], settings: Settings, log: Path, probe_path: str, **extra_env: str
+) -> Iterator[Server]:
     """A server process on a free port with the benchmark's settings (one uvicorn worker, in process)."""
     port = free_port()
     master_key = log.parent / "master.key"
@@ -158,6 +165,9 @@ def server(command: list[str], settings: Settings, log: Path, probe_path: str) -
         "DATABASE_URL_GENERAL": settings.database_url_general.get_secret_value(),
         "REDIS_URL": settings.redis_url.get_secret_value(),
         "RENDER_MASTER_KEY_PATH": str(master_key),
+        "RATE_LIMIT_PER_ADDRESS": UNREACHED_LIMIT,
+        "RATE_LIMIT_KEY_PREFIX": f"bench-{port}",
+        **extra_env,
     }
     base_url = f"http://127.0.0.1:{port}"
     with log.open("wb") as output:
@@ -284,6 +294,10 @@ def run() -> list[Row]:
         raw = stack.enter_context(
             server([*reference, "instruments"], settings, work / "raw.log", INSTRUMENTS_PATH)
         )
+        unlimited_log = work / "api-unlimited.log"
+        unlimited = stack.enter_context(
+            server([api_serve], settings, unlimited_log, "/health/live", RATE_LIMITS_ENABLED="false")
+        )
         same_instruments(api, raw)
         loads = measure(
             binary,
@@ -291,6 +305,7 @@ def run() -> list[Row]:
             [
                 Pair(LIVE, api, "/health/live", hello, "/hello"),
                 Pair(INSTRUMENTS, api, INSTRUMENTS_PATH, raw, INSTRUMENTS_PATH),
+                Pair(LIMITER, api, INSTRUMENTS_PATH, unlimited, INSTRUMENTS_PATH),
             ],
         )
         for name, log in (("the API", api_log), ("the hello app", hello_log)):
@@ -310,5 +325,11 @@ def run() -> list[Row]:
             f">= 0.8x ({logged})",
             *loads[INSTRUMENTS],
             p99_goal="p99 <= 1.5x the baseline's (ratio >= 0.67x)",
+        ),
+        *rows_for(
+            LIMITER,
+            "the same API with RATE_LIMITS_ENABLED=false",
+            ">= 0.9x (limiter on: one Redis INCR per request, per client address)",
+            *loads[LIMITER],
         ),
     ]

@@ -93,7 +93,10 @@ async def test_every_subscription_restored_after_each_fault(
     assert back.reconnects == 1
     assert set(back.topics) == wanted
     await eventually(lambda: fake_bybit.streams.subscriptions() == [wanted])
-    assert fake_bybit.streams.connects["/v5/public/spot"] == (3 if fault is StreamFault.ERROR_FRAME else 2)
+    assert fake_bybit.streams.connects["/v5/public/spot"] == 2
+    # After an error frame the fake refuses the first restore request: its topics are asked again
+    # one by one on the same connection, and all accepted.
+    assert fake_bybit.streams.refuse_subscribes["/v5/public/spot"] == 0
     # Data flows on the new connection.
     await asyncio.wrap_future(fake_bybit.streams.publish_trade(trade_topic("ETHUSDT")))
     trade = await next_of(spot_stream, lambda item: isinstance(item, TradeMessage))
@@ -282,3 +285,17 @@ async def test_connection_budget_waits_when_the_window_is_full() -> None:
     await budget.acquire()  # the fourth waits for the first to leave the window
     assert loop.time() - began >= 0.25
     assert budget.used <= 3 + 1
+
+
+async def test_topics_added_while_connecting_are_sent_and_a_refused_one_dropped(
+    fake_bybit: FakeBybit,
+) -> None:
+    stream = BybitStream(public_url(fake_bybit.ws_url, "linear"), [ticker_topic("BTCUSDT")], settings=FAST)
+    async with stream:
+        await stream.start()
+        # Not connected yet: nothing is sent now, both go with the first connection's requests.
+        await stream.subscribe(ticker_topic("ETHUSDT"), kline_topic("1", "NOSUCHUSDT"))
+        await asyncio.wait_for(stream.wait_ready(), WAIT)
+        assert stream.topics == (ticker_topic("BTCUSDT"), ticker_topic("ETHUSDT"))
+        assert fake_bybit.streams.subscriptions() == [{"tickers.BTCUSDT", "tickers.ETHUSDT"}]
+        assert stream.reconnects == 0

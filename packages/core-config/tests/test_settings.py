@@ -95,14 +95,18 @@ def test_redis_schemes_accepted(scheme: str) -> None:
     assert build_settings(redis_url=url).redis_url.get_secret_value() == url
 
 
-def test_production_requires_database_and_redis_urls() -> None:
+def test_production_requires_redis_and_each_service_what_it_uses() -> None:
     with pytest.raises(ConfigError) as caught:
         build_settings(environment="production")
+    assert caught.value.lines() == ["REDIS_URL: required when ENVIRONMENT is production"]
+    settings = build_settings(environment="production", redis_url="redis://cache:6379/0")
+    with pytest.raises(ConfigError) as caught:
+        settings.require("database_url_user", "database_url_general", "redis_url")
     assert caught.value.lines() == [
         "DATABASE_URL_USER: required when ENVIRONMENT is production",
         "DATABASE_URL_GENERAL: required when ENVIRONMENT is production",
-        "REDIS_URL: required when ENVIRONMENT is production",
     ]
+    assert build_settings().require("database_url_user") is not None  # a developer's defaults do
 
 
 def test_the_two_databases_must_differ() -> None:

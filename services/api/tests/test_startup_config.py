@@ -49,10 +49,15 @@ def run(command: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedPro
         ),
         (
             "api-admin",
-            {"ENVIRONMENT": "production", "DATABASE_URL_USER": f"postgres://u:{CANARY}@db/users"},
+            {
+                "ENVIRONMENT": "production",
+                "DATABASE_URL_USER": f"postgres://u:{CANARY}@db/users",
+                "REDIS_URL": "redis://cache:6379/0",
+            },
+            # What the api uses and was not given, each named.
             [
                 "DATABASE_URL_GENERAL: required when ENVIRONMENT is production",
-                "REDIS_URL: required when ENVIRONMENT is production",
+                "RENDER_MASTER_KEY_PATH: required when ENVIRONMENT is production",
             ],
         ),
     ],

@@ -25,7 +25,9 @@ class Environment(StrEnum):
 LOCAL_DATABASE_URL_USER = "postgresql+psycopg://postgres@127.0.0.1:5432/bybit_user"
 LOCAL_DATABASE_URL_GENERAL = "postgresql+psycopg://postgres@127.0.0.1:5432/bybit_general"
 LOCAL_REDIS_URL = "redis://127.0.0.1:6379/0"
-_REQUIRED_OUTSIDE_LOCAL = ("database_url_user", "database_url_general", "redis_url")
+# What every service needs; each service requires the rest of what it uses (``Settings.require``),
+# so that none has to be given a secret it never uses (the worker never sees the user database).
+_REQUIRED_OUTSIDE_LOCAL = ("redis_url",)
 
 CommaList = Annotated[list[str], NoDecode]
 IntervalList = Annotated[list[Interval], NoDecode]
@@ -115,6 +117,18 @@ class Settings(BaseSettings):
     )
     worker_concurrency: int = Field(2, ge=1, le=64)
     worker_heartbeat_interval: float = Field(10.0, gt=0, le=300, description="seconds between heartbeats")
+    sync_max_candles: int = Field(
+        10_000, ge=1, le=1_000_000, description="candles one API-requested klines sync may cover"
+    )
+    sync_request_expires: int = Field(
+        600, ge=10, description="seconds an API-requested sync may wait for a worker before it is dropped"
+    )
+    sync_max_pending: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="API-requested syncs queued or running at once (keep below the concurrency)",
+    )
     sync_retry_max: int = Field(5, ge=0, le=100, description="retries of a sync after a Bybit outage")
     sync_retry_backoff: float = Field(5.0, ge=0, le=600, description="seconds before the first retry")
 
@@ -183,6 +197,18 @@ class Settings(BaseSettings):
             )
         if problems:
             raise ValueError("\n".join(problems))
+        return self
+
+    def require(self, *fields: str) -> Self:
+        """These settings, which the calling service uses, must be set outside a developer's machine;
+        raises ``ConfigError`` naming each one missing."""
+        if self.is_local:
+            return self
+        missing = [field for field in fields if field not in self.model_fields_set]
+        if missing:
+            raise ConfigError(
+                [(field.upper(), f"required when ENVIRONMENT is {self.environment}") for field in missing]
+            )
         return self
 
     @property

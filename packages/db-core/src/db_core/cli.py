@@ -77,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     steps.setLevel(logging.INFO)
     steps.addFilter(lambda record: record.getMessage().startswith("Running "))
     with exit_on_config_error():
-        settings = get_settings()
+        settings = get_settings().require("database_url_user", "database_url_general")
     try:
         code = _run(args, settings)
     except DatabaseError as exc:

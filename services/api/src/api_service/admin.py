@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from api_service.resources import REQUIRED_SETTINGS
 from api_service.tokens import hash_token, new_token
 from core_config import ConfigError, Settings, exit_on_config_error, get_settings
 from db_core import Database
@@ -231,7 +232,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     with exit_on_config_error():
-        settings = get_settings()
+        settings = get_settings().require(*REQUIRED_SETTINGS)
         try:
             args.run(settings, args)
         except AdminError as exc:

@@ -14,7 +14,7 @@ from api_service.errors import install_error_handlers
 from api_service.middleware import RequestContextMiddleware
 from api_service.openapi_errors import document_edge_errors
 from api_service.rate_limits import RateLimitMiddleware, RateLimitPolicy
-from api_service.resources import open_resources
+from api_service.resources import REQUIRED_SETTINGS, open_resources
 from api_service.routers import credentials, health, market, meta, tasks
 from core_config import Settings, configure_logging, exit_on_config_error, get_settings
 
@@ -69,6 +69,6 @@ def serve_app(app: FastAPI) -> ASGIApp:
 def app_from_environment() -> ASGIApp:
     """Uvicorn's factory: settings from the environment, logging configured, then the app."""
     with exit_on_config_error():
-        settings = get_settings()
+        settings = get_settings().require(*REQUIRED_SETTINGS)
     configure_logging(settings.log_level, json_lines=settings.json_logs)
     return serve_app(create_app(settings))

@@ -1,8 +1,8 @@
 """The errors every route may answer before its own code runs, added to the OpenAPI document.
 
-The rate limiter (429, with the route group's limits in words) and the body limit (413, for routes
-taking a body) answer ahead of any route, so their statuses are documented here, once, for each
-operation they apply to; a route documents only the errors of its own.
+The rate limiter (429, with the route group's limits in words), the body limit (413) and the body
+decoding (400, a body that is not UTF-8) answer ahead of any route, so their statuses are
+documented here, once, for each operation they apply to; a route documents only its own errors.
 """
 
 from typing import Any
@@ -42,6 +42,8 @@ def document_edge_errors(app: FastAPI, policy: RateLimitPolicy, max_body_bytes: 
                     headers = {"Retry-After": _HEADER, "RateLimit": _HEADER, "RateLimit-Policy": _HEADER}
                     responses.setdefault("429", _error(policy.describe(group), headers))
                 if "requestBody" in operation:
+                    # FastAPI's answer to a body it cannot decode (not UTF-8) before validating it.
+                    responses.setdefault("400", _error("The request body could not be decoded"))
                     responses.setdefault(
                         "413", _error(f"The request body is larger than {max_body_bytes} bytes")
                     )

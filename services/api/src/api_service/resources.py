@@ -23,6 +23,9 @@ from db_general import GENERAL_DB
 from db_user import USER_DB, CredentialContext, Vault
 
 APPLICATION_NAME = "api"
+# What the API uses, so what it must be given outside a developer's machine (the worker is given
+# neither the user database nor the master key).
+REQUIRED_SETTINGS = ("database_url_user", "database_url_general", "redis_url", "render_master_key_path")
 logger = logging.getLogger(__name__)
 
 
@@ -84,6 +87,9 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         queue=settings.celery_queue,
         timeout=timeout,
         result_ttl=settings.task_result_ttl,
+        expires=settings.sync_request_expires,
+        max_pending=settings.sync_max_pending,
+        time_limit=settings.task_time_limit,
     )
 
     async def redis_check() -> None:

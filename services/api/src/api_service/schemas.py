@@ -103,6 +103,7 @@ class KlineList(BaseModel):
 
 class TaskAccepted(BaseModel):
     task_id: str
+    existing: bool = Field(False, description="the same sync was pending already: this is its task")
 
 
 class TaskStatus(BaseModel):

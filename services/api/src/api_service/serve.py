@@ -6,6 +6,7 @@ finish within the graceful-shutdown window.
 
 import uvicorn
 
+from api_service.resources import REQUIRED_SETTINGS
 from core_config import configure_logging, exit_on_config_error, get_settings
 from db_user import Vault
 
@@ -14,7 +15,7 @@ GRACEFUL_SHUTDOWN_SECONDS = 20
 
 def main() -> None:
     with exit_on_config_error():
-        settings = get_settings()
+        settings = get_settings().require(*REQUIRED_SETTINGS)
         Vault.from_settings(settings)  # a missing or bad key file stops the start with one line
     configure_logging(settings.log_level, json_lines=settings.json_logs)
     uvicorn.run(

@@ -7,6 +7,9 @@ is blocking, so each call runs in a thread under a deadline: a dead Redis gives
 """
 
 import asyncio
+import hashlib
+import json
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,6 +22,11 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 _KNOWN_KEY = "api:task:{}"
+# The same sync asked again while one is pending: the request's key names the pending task.
+_REQUEST_KEY = "api:sync:{queue}:request:{request}"
+# The API's syncs queued or running, scored by when they are over at the latest.
+_PENDING_KEY = "api:sync:{queue}:pending"
+_FINISHED = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
 _UNAVAILABLE = (TimeoutError, OSError, RedisError, OperationalError)
 
 TaskState = Literal["pending", "running", "succeeded", "failed"]
@@ -49,8 +57,25 @@ def describe_failure(state: str, error: object) -> str:
     return _UNEXPLAINED_FAILURE
 
 
+def _text(value: object) -> str | None:
+    """A Redis reply as text (the client gives bytes)."""
+    if value is None:
+        return None
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 class TaskQueueUnavailableError(Exception):
     """Redis (the broker and result backend) did not answer in time."""
+
+
+class TooManyPendingError(Exception):
+    """As many API-requested syncs as allowed are queued or running already."""
+
+
+@dataclass(frozen=True)
+class Sent:
+    task_id: str
+    existing: bool  # the same sync was pending: this is its task, not a new one
 
 
 @dataclass(frozen=True)
@@ -61,11 +86,27 @@ class TaskInfo:
 
 
 class TaskQueue:
-    def __init__(self, redis_url: str, redis: Redis, *, queue: str, timeout: float, result_ttl: int) -> None:
+    def __init__(
+        self,
+        redis_url: str,
+        redis: Redis,
+        *,
+        queue: str,
+        timeout: float,
+        result_ttl: int,
+        expires: int,
+        max_pending: int,
+        time_limit: int,
+    ) -> None:
         self._redis = redis
         self._queue = queue
         self._timeout = timeout
         self._result_ttl = result_ttl
+        self._expires = expires
+        self._max_pending = max_pending
+        # A sync is over at the latest when it expired unstarted or, started, ran out of time.
+        self._lifetime = expires + time_limit
+        self._pending_key = _PENDING_KEY.format(queue=queue)
         config = {
             "task_serializer": "json",
             "result_serializer": "json",
@@ -84,16 +125,34 @@ class TaskQueue:
         self._sender = Celery("api", broker=redis_url, set_as_current=False, config_source=config)
         self._reader = Celery("api", backend=redis_url, set_as_current=False, config_source=config)
 
-    async def send(self, name: str, kwargs: Mapping[str, Any]) -> str:
-        """Enqueue task ``name`` and return its id.
+    async def send(self, name: str, kwargs: Mapping[str, Any]) -> Sent:
+        """Enqueue task ``name``, or give the task of the same request still pending.
 
+        Bounded three ways: the task expires unless a worker starts it within ``expires`` seconds;
+        at most ``max_pending`` are queued or running at once (``TooManyPendingError``), so beat's
+        own syncs keep finding a worker; and the same request while one is pending is that task.
         The id is recorded before the task is sent, so that a task which was queued just as the
         deadline passed is still known when the caller asks about it.
         """
+        request = json.dumps([name, kwargs], sort_keys=True, separators=(",", ":"))
+        digest = hashlib.sha256(request.encode()).hexdigest()[:32]
+        request_key = _REQUEST_KEY.format(queue=self._queue, request=digest)
         task_id = str(uuid.uuid4())
         try:
             async with asyncio.timeout(self._timeout * 2):
+                pending = await self._pending()
+                existing = _text(await self._redis.get(request_key))
+                if existing is not None and existing in pending:
+                    return Sent(existing, existing=True)
+                if len(pending) >= self._max_pending:
+                    raise TooManyPendingError
+                # NX when no task was recorded for the request: of two racing requests, one sends.
+                claimed = await self._redis.set(request_key, task_id, ex=self._lifetime, nx=existing is None)
+                if not claimed:
+                    racer = _text(await self._redis.get(request_key))
+                    return Sent(racer or task_id, existing=racer is not None)
                 await self._redis.set(_KNOWN_KEY.format(task_id), name, ex=self._result_ttl)
+                await self._redis.zadd(self._pending_key, {task_id: time.time() + self._lifetime})
                 await asyncio.to_thread(
                     self._sender.send_task,
                     name,
@@ -101,10 +160,23 @@ class TaskQueue:
                     queue=self._queue,
                     task_id=task_id,
                     retry=False,
+                    expires=self._expires,
                 )
         except _UNAVAILABLE as exc:
             raise TaskQueueUnavailableError from exc
-        return task_id
+        return Sent(task_id, existing=False)
+
+    async def _pending(self) -> set[str]:
+        """The ids of the API's syncs still queued or running; finished ones are forgotten."""
+        await self._redis.zremrangebyscore(self._pending_key, "-inf", time.time())
+        members = {str(_text(member)) for member in await self._redis.zrange(self._pending_key, 0, -1)}
+        states = await asyncio.to_thread(
+            lambda: {task_id: AsyncResult(task_id, app=self._reader).state for task_id in members}
+        )
+        finished = [task_id for task_id, state in states.items() if state in _FINISHED]
+        if finished:
+            await self._redis.zrem(self._pending_key, *finished)
+        return members - set(finished)
 
     async def info(self, task_id: str) -> TaskInfo | None:
         """The task's state, or None when no task with that id was sent through this API."""

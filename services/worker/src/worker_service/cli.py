@@ -48,7 +48,8 @@ def _run_celery(command: str, extra: Sequence[str]) -> int:
     from worker_service.timing import check_timing  # noqa: PLC0415
 
     with exit_on_config_error():
-        settings = get_settings()
+        # Never the user database or the master key: the worker and beat are not given them.
+        settings = get_settings().require("database_url_general")
         check_timing(settings)
     if command == "worker":
         configure_logging(settings.log_level, json_lines=settings.json_logs)
@@ -76,7 +77,7 @@ def _health(node: str | None) -> int:
 
 def _stream() -> int:
     with exit_on_config_error():
-        settings = get_settings()
+        settings = get_settings().require("database_url_general")
     configure_logging(settings.log_level, json_lines=settings.json_logs)
     from worker_service.stream_process import run_stream  # noqa: PLC0415 - only this command needs it
 

@@ -130,6 +130,7 @@ class BybitStream:
         self._ssl = ssl_context(ca_file)  # the REST clients' policy: certifi's bundle or ca_file
         self._topics: dict[str, None] = dict.fromkeys(topics)  # ordered set: the wanted subscriptions
         self._active: set[str] = set()  # acknowledged on the current connection
+        self._acknowledged: set[str] = set()  # acknowledged on any connection
         self._books: dict[str, OrderBook] = {}
         self._health: dict[str, TopicHealth] = {}
         self._queue: asyncio.Queue[Any] = asyncio.Queue(self.settings.queue_size)
@@ -324,6 +325,7 @@ class BybitStream:
                 reasons.append(message or f"{op} refused")
             elif op == "subscribe":
                 self._active.update(chunk)
+                self._acknowledged.update(chunk)
             else:
                 self._active.difference_update(chunk)
         if refused:
@@ -446,11 +448,13 @@ class BybitStream:
             await self._login(ws)
         for book in self._books.values():
             book.clear()  # a new connection starts every book from a new snapshot
-        try:
-            await self._request_topics(ws, "subscribe", list(self._topics))
-        except BybitSubscriptionError as error:
-            # A topic accepted before and refused now: the exchange is having trouble; try again later.
-            raise _ConnectionLostError(f"subscriptions not restored: {error.ret_msg}") from error
+        # Topics added by ``subscribe`` while this ran are sent too, before the stream is ready.
+        while missing := [topic for topic in self._topics if topic not in self._active]:
+            try:
+                await self._request_topics(ws, "subscribe", missing)
+            except BybitSubscriptionError as error:
+                await self._isolate_refused(ws, error.topics)
+
         self.reconnects = self._connections
         self._connections += 1
         self.connected_since = time.time()
@@ -469,6 +473,25 @@ class BybitStream:
                 down_seconds=down,
             )
         )
+
+    async def _isolate_refused(self, ws: aiohttp.ClientWebSocketResponse, topics: tuple[str, ...]) -> None:
+        """A request was refused as a whole: ask for its topics one by one to find the bad ones.
+
+        A topic accepted on an earlier connection and refused now means the exchange is in
+        trouble (the connection is given up and tried again later); a topic never accepted (added
+        while connecting) is dropped with an error line, or every reconnect would fail on it.
+        """
+        for topic in topics:
+            try:
+                await self._request_topics(ws, "subscribe", [topic])
+            except BybitSubscriptionError as error:
+                if topic in self._acknowledged:
+                    raise _ConnectionLostError(f"subscriptions not restored: {error.ret_msg}") from error
+                self._topics.pop(topic, None)
+                logger.error(
+                    "bybit stream subscription refused",
+                    extra={"url": self.url, "topic": topic, "ret_msg": error.ret_msg},
+                )
 
     async def _login(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         assert self._api_key is not None

@@ -139,6 +139,8 @@ class FakeStreams:
             async for frame in ws:
                 if frame.type is WSMsgType.TEXT:
                     await self._on_request(connection, frame.data)
+        except ConnectionResetError:
+            pass  # the client went away mid-answer (a pong to a client that gave up): nothing to do
         finally:
             self.connections.discard(connection)
         return ws

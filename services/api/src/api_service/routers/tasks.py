@@ -1,14 +1,15 @@
 """Enqueueing market-data syncs on the worker and reading their state."""
 
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, status
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
-from api_service.dependencies import Operator, ResourcesDep
+from api_service.dependencies import Operator, ResourcesDep, SettingsDep
 from api_service.errors import ApiError, error_responses
 from api_service.schemas import Symbol, TaskAccepted, TaskStatus
-from api_service.task_queue import TaskQueueUnavailableError
+from api_service.task_queue import TaskQueueUnavailableError, TooManyPendingError
 from bybit_client import Category, Interval, KlineCategory, datetime_to_ms
 from db_general import SYNC_INSTRUMENTS, SYNC_KLINES, SyncInstrumentsArgs, SyncKlinesArgs
 
@@ -32,7 +33,14 @@ class SyncKlines(BaseModel):
     def _ordered(self) -> "SyncKlines":
         if self.start >= self.end:
             raise ValueError("start must be before end")
+        if self.end > datetime.now(UTC):
+            raise ValueError("end must not be in the future")
         return self
+
+    def candles(self) -> int:
+        """How many candles the range covers (a month counted as 28 days: the most candles)."""
+        length = self.interval.milliseconds or 28 * 86_400_000
+        return int((self.end - self.start) / timedelta(milliseconds=length)) + 1
 
 
 SyncRequest = Annotated[SyncInstruments | SyncKlines, Field(discriminator="kind")]
@@ -45,11 +53,23 @@ _UNAVAILABLE = ApiError(503, "task_queue_unavailable", "the task queue (Redis) i
     "/v1/market/sync",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Enqueue a sync of instruments or klines from Bybit (operator scope)",
-    responses=error_responses(401, 403, 422, 503),
+    description=(
+        "A klines sync covers at most SYNC_MAX_CANDLES candles (10,000 by default) and ends no later "
+        "than now. The same sync asked again while it is pending gives that task (`existing`). A sync "
+        "not started within SYNC_REQUEST_EXPIRES seconds is dropped; at most SYNC_MAX_PENDING "
+        "requested syncs are queued or running at once (429 past that), so the scheduled syncs "
+        "always find a worker."
+    ),
+    responses=error_responses(401, 403, 422, 429, 503),
 )
-async def enqueue_sync(request: SyncRequest, resources: ResourcesDep, _: Operator) -> TaskAccepted:
+async def enqueue_sync(
+    request: SyncRequest, resources: ResourcesDep, settings: SettingsDep, _: Operator
+) -> TaskAccepted:
     name: str
     kwargs: SyncInstrumentsArgs | SyncKlinesArgs
+    if isinstance(request, SyncKlines) and request.candles() > settings.sync_max_candles:
+        message = f"the range holds {request.candles()} candles; at most {settings.sync_max_candles} per sync"
+        raise ApiError(422, "sync_too_large", message)
     if isinstance(request, SyncInstruments):
         name, kwargs = SYNC_INSTRUMENTS, SyncInstrumentsArgs(category=request.category)
     else:
@@ -62,10 +82,15 @@ async def enqueue_sync(request: SyncRequest, resources: ResourcesDep, _: Operato
             end_ms=datetime_to_ms(request.end),
         )
     try:
-        task_id = await resources.tasks.send(name, kwargs)
+        sent = await resources.tasks.send(name, kwargs)
     except TaskQueueUnavailableError:
         raise _UNAVAILABLE from None
-    return TaskAccepted(task_id=task_id)
+    except TooManyPendingError:
+        message = (
+            f"{settings.sync_max_pending} requested syncs are pending already; try again when one is done"
+        )
+        raise ApiError(429, "too_many_pending_syncs", message, headers={"Retry-After": "30"}) from None
+    return TaskAccepted(task_id=sent.task_id, existing=sent.existing)
 
 
 @router.get(
