@@ -14,6 +14,8 @@ import httpx
 import psycopg
 import pytest
 from celery import Celery
+from test_support.scratch import scratch_database
+from test_support.worker_process import WorkerProcess
 
 from api_service.testing import ApiProcess
 from api_service.tokens import hash_token, new_token
@@ -21,9 +23,7 @@ from bybit_client.testing import FakeBybit
 from core_config import Settings, libpq_url
 from core_telemetry.testing import SentryIngest
 from db_core import Database, upgrade
-from db_core.scratch import scratch_database
 from db_user import USER_DB, add_api_token, create_user, generate_key_file
-from worker_service.testing import WorkerProcess
 
 DB_PASSWORD = "canary-db-password-5e1f0b"
 BYBIT_SECRET = "canary-bybit-secret-77d2a9c4"

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from local_stack.ports import free_port
+from test_support.worker_process import WorkerProcess, wait_until
 
 from api_service.testing import ApiProcess
 from api_service.tokens import hash_token, new_token
@@ -23,7 +25,6 @@ from core_config import Settings
 from core_telemetry.testing import OtlpReceiver, ReceivedSpan
 from db_core import Database
 from db_user import USER_DB, TokenScope, add_api_token, create_user, generate_key_file
-from worker_service.testing import WorkerProcess, free_port, wait_until
 
 SERVER, CLIENT, PRODUCER, CONSUMER = 2, 3, 4, 5  # OTLP span kinds
 

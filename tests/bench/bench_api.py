@@ -21,7 +21,6 @@ when missing.
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,12 +34,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from harness import Row
+from local_stack.ports import free_port
+from test_support.scratch import scratch_database
 
 from bybit_client import Instrument as BybitInstrument
 from bybit_client.testing import default_instruments
 from core_config import Settings, build_settings
 from db_core import Database, upgrade
-from db_core.scratch import scratch_database
 from db_general import GENERAL_DB, upsert_instruments
 from db_user import USER_DB, generate_key_file
 from worker_service.syncing import instrument_row
@@ -103,13 +103,6 @@ def ensure_wrk() -> str:
     if not found:
         raise SystemExit("bench_api needs wrk: install it with `apt-get install wrk` (as root) and run again")
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def load_instruments(settings: Settings) -> int:
