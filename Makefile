@@ -16,7 +16,9 @@ PIP_INDEX = $(or $(PIP_INDEX_URL),$(shell $(PYTHON) -m pip config get global.ind
 POETRY_ENV = POETRY_PYPI_MIRROR_URL="$(PIP_INDEX)" POETRY_VIRTUALENVS_IN_PROJECT=true POETRY_NO_INTERACTION=1
 
 PROJECTS := $(wildcard packages/*) $(wildcard services/*)
-PYPROJECTS := pyproject.toml $(addsuffix /pyproject.toml,$(PROJECTS))
+# Development-only projects, never released: the local stack and the shared test support.
+DEV_PROJECTS := infra/local test-support
+PYPROJECTS := pyproject.toml $(addsuffix /pyproject.toml,$(PROJECTS) $(DEV_PROJECTS))
 # `make test PKG=db-user` tests one package or service alone.
 PKG ?=
 TEST_PATHS = $(if $(PKG),$(firstword $(wildcard packages/$(PKG) services/$(PKG)))/tests,)
@@ -35,7 +37,7 @@ $(VENV)/.installed: $(POETRY) poetry.lock $(PYPROJECTS)
 	$(POETRY_ENV) $(POETRY) env use --quiet $(PYTHON)
 	@# Poetry keeps an editable project whose version did not change even when its metadata (console
 	@# scripts, entry points) did: drop our own projects' records so that sync installs them afresh.
-	@for dir in $(PROJECTS); do \
+	@for dir in $(PROJECTS) $(DEV_PROJECTS); do \
 	  name=$$(sed -n 's/^name = "\(.*\)"/\1/p' $$dir/pyproject.toml | head -1 | tr - _); \
 	  rm -rf $(VENV)/lib/python*/site-packages/$$name-*.dist-info; \
 	done
@@ -56,20 +58,45 @@ test: install ## Run the whole test suite (PKG=name tests one package or service
 	$(RUN)/python infra/local/stack.py test-servers -- $(RUN)/pytest $(TEST_PATHS)
 
 .PHONY: lint
-lint: install ## ruff check, ruff format --check, mypy --strict, poetry check --lock
+lint: install ## ruff check, ruff format --check, mypy --strict, the import contracts, poetry check --lock
 	$(RUN)/ruff check .
 	$(RUN)/ruff format --check .
 	@for dir in $(PROJECTS); do \
 	  echo "mypy --strict $$dir"; \
 	  $(RUN)/mypy $$dir/src $$(compgen -G "$$dir/tests/*.py" >/dev/null && echo $$dir/tests); \
 	done
-	$(RUN)/mypy tests infra/local
+	$(RUN)/mypy tests infra/local test-support/src tools conftest.py
+	@$(MAKE) --no-print-directory lint-imports
 	$(POETRY_ENV) $(POETRY) check --lock
+
+# The sources of this checkout come first on the path, so the contracts judge the files here even
+# where the environment's editable installs point at another checkout.
+SOURCE_PATHS = $(subst $(eval) ,:,$(abspath $(addsuffix /src,$(PROJECTS))))
+
+.PHONY: lint-imports
+lint-imports: ## The layering contracts alone (import-linter; [tool.importlinter] in pyproject.toml)
+	PYTHONPATH=$(SOURCE_PATHS) $(RUN)/lint-imports --no-cache
 
 .PHONY: fmt
 fmt: install ## Format and auto-fix the code
 	$(RUN)/ruff check --fix .
 	$(RUN)/ruff format .
+
+##@ Monorepo
+BASE ?=
+
+.PHONY: test-affected
+test-affected: install ## Test what changed since BASE (default: merge base with main) and its dependents
+	$(RUN)/python tools/affected.py $(if $(BASE),--base $(BASE)) -- \
+	  $(RUN)/python infra/local/stack.py test-servers -- $(RUN)/pytest
+
+.PHONY: graph
+graph: ## Show the package graph: what each package and service uses and what uses it
+	@$(PYTHON) tools/graph.py
+
+.PHONY: dist
+dist: install ## Build wheel and sdist of each package and service into dist/ (PKG=name: one), twine-checked
+	$(RUN)/python tools/dist.py $(PKG)
 
 ##@ Run
 .PHONY: run

@@ -10,6 +10,8 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+# What a change must touch for `make test-affected` to run these checks (tools/affected.py).
+SUBJECTS = ("infra/compose", "services/*/Dockerfile")
 COMPOSE_FILE = ROOT / "infra/compose/compose.yaml"
 COMPOSE: dict[str, Any] = yaml.safe_load(COMPOSE_FILE.read_text())
 SERVICES: dict[str, Any] = COMPOSE["services"]

@@ -16,6 +16,8 @@ from types import ModuleType
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# What a change must touch for `make test-affected` to run these checks (tools/affected.py).
+SUBJECTS = ("infra/images", "services/*/Dockerfile", "services/*/requirements.txt")
 SERVICES = {"api": "api-service", "worker": "worker-service"}
 HADOLINT = shutil.which("hadolint", path=str(Path(sys.executable).parent))
 

@@ -22,14 +22,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from local_stack.discovery import plan_servers
+from local_stack.ports import answers, free_port
 
 from core_config import LOCAL_DATABASE_URL_USER, LOCAL_REDIS_URL, build_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 STACK = ROOT / "infra" / "local" / "stack.py"
-sys.path.insert(0, str(STACK.parent))
-
-from local_stack.discovery import plan_servers  # noqa: E402 - found through the path above
 
 BIN = Path(sys.executable).parent
 READY_SECONDS = 120.0
@@ -38,21 +37,6 @@ STOP_SECONDS = 60.0
 _SERVER_VARIABLES = ("DATABASE_URL_USER", "DATABASE_URL_GENERAL", "REDIS_URL", "TEST_DATABASE_URL")
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 def _redis(port: int, *command: str) -> bytes:
@@ -190,9 +174,9 @@ def stack(stack_folder: Path) -> Iterator[Stack]:
     env = {k: v for k, v in os.environ.items() if k not in _SERVER_VARIABLES}
     env.update(
         ENVIRONMENT="local",
-        LOCAL_POSTGRES_PORT=str(_free_port()),
-        LOCAL_REDIS_PORT=str(_free_port()),
-        PORT=str(_free_port()),
+        LOCAL_POSTGRES_PORT=str(free_port()),
+        LOCAL_REDIS_PORT=str(free_port()),
+        PORT=str(free_port()),
         API_HOST="127.0.0.1",
         BYBIT_API_URL="http://127.0.0.1:9",  # no Bybit here: the scheduled syncs fail fast
         LOG_LEVEL="WARNING",
@@ -251,7 +235,7 @@ def _stop_and_check_everything_is_gone(stack: Stack, sig: signal.Signals) -> Non
     assert stack.stop(sig) == 0, stack.output
     assert _still_running(children) == set(), stack.output
     for port in ("LOCAL_POSTGRES_PORT", "LOCAL_REDIS_PORT", "PORT"):
-        assert not _answers(int(stack.env[port])), f"{port} still answers after the stop"
+        assert not answers(int(stack.env[port])), f"{port} still answers after the stop"
     assert not (stack.folder / ".local" / "stack.pid").read_text().strip()
 
 
@@ -301,7 +285,7 @@ def local_ports(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[int, i
     monkeypatch.chdir(tmp_path)
     for variable in _SERVER_VARIABLES:
         monkeypatch.delenv(variable, raising=False)
-    ports = _free_port(), _free_port()
+    ports = free_port(), free_port()
     monkeypatch.setenv("LOCAL_POSTGRES_PORT", str(ports[0]))
     monkeypatch.setenv("LOCAL_REDIS_PORT", str(ports[1]))
     return ports
@@ -363,9 +347,10 @@ raise SystemExit(7)
 """
 
 
-def test_test_servers_embeds_both_when_none_answer(local_ports: tuple[int, int]) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in _SERVER_VARIABLES}
-    before = set(Path(tempfile.gettempdir()).glob("test-servers-*"))
+def test_test_servers_embeds_both_when_none_answer(local_ports: tuple[int, int], tmp_path: Path) -> None:
+    temporary = tmp_path / "tmp"  # where the private servers' folders go, to see them removed
+    temporary.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in _SERVER_VARIABLES} | {"TMPDIR": str(temporary)}
     result = subprocess.run(
         [sys.executable, str(STACK), "test-servers", "--", sys.executable, "-c", _PROBE],
         env=env,
@@ -376,7 +361,7 @@ def test_test_servers_embeds_both_when_none_answer(local_ports: tuple[int, int])
     )
     assert result.returncode == 7, result.stdout + result.stderr
     assert result.stdout.splitlines()[-2:] == ["42", "+PONG"]
-    assert set(Path(tempfile.gettempdir()).glob("test-servers-*")) == before  # removed afterwards
+    assert list(temporary.iterdir()) == []  # removed afterwards
 
 
 def test_test_servers_runs_the_command_as_it_is_when_servers_answer(local_ports: tuple[int, int]) -> None:

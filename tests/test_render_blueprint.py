@@ -21,6 +21,8 @@ from api_service.resources import REQUIRED_SETTINGS as API_REQUIRED
 from core_config import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
+# What a change must touch for `make test-affected` to run these checks (tools/affected.py).
+SUBJECTS = ("infra/render", "services/*/Dockerfile")
 BLUEPRINT: dict[str, Any] = yaml.safe_load((ROOT / "render.yaml").read_text())
 SERVICES = {s["name"]: s for s in BLUEPRINT["services"]}
 DOCKER = {name: s for name, s in SERVICES.items() if s.get("runtime") == "docker"}

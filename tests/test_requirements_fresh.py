@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# What a change must touch for `make test-affected` to run these checks (tools/affected.py).
+SUBJECTS = ("infra/images/requirements.py", "*/*/pyproject.toml", "services/*/requirements.txt")
 SCRIPT = ROOT / "infra/images/requirements.py"
 POETRY = ROOT / ".tools/poetry/bin/poetry"
 SERVICES = ("api", "worker")
@@ -37,7 +39,7 @@ def test_requirements_are_fresh() -> None:
 def test_a_stale_file_is_reported(tmp_path: Path) -> None:
     for item in ("pyproject.toml", "poetry.lock"):
         shutil.copy(ROOT / item, tmp_path / item)
-    for folder in ("packages", "services"):
+    for folder in ("packages", "services", "infra/local", "test-support"):
         shutil.copytree(
             ROOT / folder, tmp_path / folder, ignore=shutil.ignore_patterns("tests", "__pycache__")
         )

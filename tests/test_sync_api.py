@@ -7,15 +7,17 @@ Real Redis, the session's general database, the fake Bybit server; the API app r
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
+from local_stack.private import PrivateServer
 from pydantic import SecretStr
 from sqlalchemy import Engine, text
+from test_support.worker_process import WorkerProcess, wait_until
 
 from api_service import create_app, serve_app
 from api_service.tokens import hash_token, new_token
@@ -23,7 +25,6 @@ from bybit_client.testing import FakeBybit
 from core_config import Settings
 from db_core import Database
 from db_user import USER_DB, TokenScope, add_api_token, create_user, generate_key_file
-from worker_service.testing import RedisServer, WorkerProcess, wait_until
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 MINUTE_MS = 60_000
@@ -82,13 +83,6 @@ async def api(api_settings: Settings, worker: WorkerProcess) -> AsyncIterator[ht
     """The API in front of the module's worker."""
     async with open_api(api_settings) as client:
         yield client
-
-
-@pytest.fixture
-def private_redis() -> Iterator[RedisServer]:
-    """A Redis of this test's own, to stop and restart freely."""
-    with RedisServer() as server:
-        yield server
 
 
 async def run_sync(api: httpx.AsyncClient, body: dict[str, Any], within: float = 60) -> dict[str, Any]:
@@ -256,7 +250,7 @@ async def test_a_worker_group_killed_mid_backfill_is_replaced_and_the_sync_compl
     api_settings: Settings,
     fake_bybit: FakeBybit,
     clean_general_database: Engine,
-    private_redis: RedisServer,
+    private_redis: PrivateServer,
 ) -> None:
     settings = api_settings.model_copy(update={"redis_url": SecretStr(private_redis.url), **SHORT_TASKS})
     fake_bybit.delay_seconds = 1.0  # a page of 1000 candles a second: the backfill takes >= 30 s
@@ -312,7 +306,7 @@ async def test_the_worker_reconnects_after_redis_restarts(
     api_settings: Settings,
     fake_bybit: FakeBybit,
     clean_general_database: Engine,
-    private_redis: RedisServer,
+    private_redis: PrivateServer,
 ) -> None:
     settings = api_settings.model_copy(update={"redis_url": SecretStr(private_redis.url)})
     body = {"kind": "instruments", "category": "inverse"}

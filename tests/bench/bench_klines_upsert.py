@@ -16,10 +16,10 @@ from statistics import median
 from harness import Row, stopwatch
 from psycopg import Connection as PsycopgConnection
 from sqlalchemy import func, select
+from test_support.scratch import scratch_database
 
 from core_config import build_settings
 from db_core import create_sync_database_engine, session_scope, sync_session_factory, upgrade
-from db_core.scratch import scratch_database
 from db_general import GENERAL_DB, Kline, KlineRow, upsert_klines
 
 ROWS = 100_000

@@ -30,6 +30,7 @@ from typing import Any
 from harness import Row
 from pybit.unified_trading import WebSocket as PybitWebSocket
 from sqlalchemy import text
+from test_support.scratch import scratch_database
 
 from bybit_client import AsyncBybitClient, datetime_to_ms
 from bybit_client.streams import (
@@ -44,7 +45,6 @@ from bybit_client.streams import (
 from bybit_client.testing import fast_retry_policy
 from core_config import build_settings, with_database
 from db_core import Database, upgrade
-from db_core.scratch import scratch_database
 from db_general import GENERAL_DB, KlineRow, upsert_klines
 from worker_service.streaming import Commit, KlineStreamer
 

@@ -18,10 +18,10 @@ from harness import Row, stopwatch
 from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from test_support.scratch import scratch_database
 
 from core_config import build_settings
 from db_core import Database, async_session_scope, upgrade
-from db_core.scratch import scratch_database
 from db_user import (
     USER_DB,
     BybitCredential,

@@ -28,16 +28,16 @@ from celery import Celery
 from harness import Row, stopwatch
 from redis import Redis
 from sqlalchemy import text
+from test_support.scratch import scratch_database
+from test_support.worker_process import WorkerProcess, wait_until
 
 from bybit_client import BybitClient
 from core_config import Settings, build_settings, with_database
 from db_core import Database, upgrade
-from db_core.scratch import scratch_database
 from db_general import GENERAL_DB
 from worker_service.celery_app import celery_config
 from worker_service.syncing import SyncContext, sync_instruments, sync_klines
 from worker_service.tasks import CLIENT_RETRY
-from worker_service.testing import WorkerProcess, wait_until
 
 INSTRUMENTS = 2_000
 KLINES = 100_000

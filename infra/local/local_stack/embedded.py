@@ -12,6 +12,7 @@ SERVER_STOP_SECONDS = 20.0
 class EmbeddedServer(Protocol):
     data_dir: Path
     log_path: Path
+    port: int
 
     @property
     def url(self) -> str: ...

@@ -1,20 +1,18 @@
-"""`make test`: run the test command against PostgreSQL and Redis, embedded ones when none answer.
+"""`make test`: run the test command against PostgreSQL and Redis, private ones when none answer.
 
 With ``TEST_DATABASE_URL`` / ``REDIS_URL`` set, or servers on the local ports (5432 and 6379
 unless ``LOCAL_POSTGRES_PORT`` / ``LOCAL_REDIS_PORT`` say otherwise; the CI case), the command runs
-as it is. Otherwise throw-away embedded servers start on free ports in a temporary folder, and the
-command gets ``TEST_DATABASE_URL`` (the db-core fixtures' server) and
-``REDIS_URL`` (and ``TEST_WORKER_REDIS_URL``, the worker fixtures' Redis) pointing at them.
+as it is. Otherwise private servers (``local_stack.private``) start on free ports, and the command
+gets ``TEST_DATABASE_URL`` (where the database fixtures create their databases) and ``REDIS_URL``
+(and ``TEST_WORKER_REDIS_URL``, the worker fixtures' Redis) pointing at them.
 """
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
+from contextlib import ExitStack
 
 from local_stack.ports import (
     DEFAULT_POSTGRES_PORT,
@@ -22,13 +20,12 @@ from local_stack.ports import (
     POSTGRES_PORT_VARIABLE,
     REDIS_PORT_VARIABLE,
     answers,
-    free_port,
     port_setting,
 )
 
 TEST_DATABASE_VARIABLE = "TEST_DATABASE_URL"
 REDIS_VARIABLE = "REDIS_URL"
-# The worker's test fixtures keep to a Redis database index of their own (worker_service.pytest_plugin).
+# The worker's test fixtures keep to a Redis database index of their own (test_support.worker).
 WORKER_REDIS_VARIABLE = "TEST_WORKER_REDIS_URL"
 WORKER_REDIS_DATABASE = 7
 
@@ -40,44 +37,29 @@ def run_with_test_servers(command: Sequence[str]) -> int:
     need_redis = not os.environ.get(REDIS_VARIABLE) and not answers(redis_port)
     if not need_postgres and not need_redis:
         os.execvp(command[0], list(command))  # noqa: S606 - the Makefile's own test command
-    return _run_with_embedded(command, postgres=need_postgres, redis=need_redis)
+    return _run_with_private_servers(command, postgres=need_postgres, redis=need_redis)
 
 
-def _run_with_embedded(command: Sequence[str], *, postgres: bool, redis: bool) -> int:
+def _run_with_private_servers(command: Sequence[str], *, postgres: bool, redis: bool) -> int:
     # Imported here: the common case above (servers present) starts nothing and stays quick.
-    from local_stack.embedded import SERVER_STOP_SECONDS, EmbeddedServer, start_embedded  # noqa: PLC0415
-    from local_stack.postgres_server import EmbeddedPostgres  # noqa: PLC0415
-    from local_stack.processes import stop_all  # noqa: PLC0415
-    from local_stack.redis_server import EmbeddedRedis  # noqa: PLC0415
+    from local_stack.private import private_postgres, private_redis  # noqa: PLC0415
 
-    folder = Path(tempfile.mkdtemp(prefix="test-servers-"))
-    folder.chmod(0o755)  # the embedded PostgreSQL may run as another user (see server_user)
-    servers: list[EmbeddedServer] = []
     env = dict(os.environ)
-    if postgres:
-        embedded_postgres = EmbeddedPostgres(folder / "postgres", free_port(), ephemeral=True)
-        servers.append(embedded_postgres)
-        env[TEST_DATABASE_VARIABLE] = embedded_postgres.url
-    if redis:
-        embedded_redis = EmbeddedRedis(folder / "redis", free_port(), ephemeral=True)
-        servers.append(embedded_redis)
-        env[REDIS_VARIABLE] = embedded_redis.url
-        env.setdefault(
-            WORKER_REDIS_VARIABLE, f"redis://127.0.0.1:{embedded_redis.port}/{WORKER_REDIS_DATABASE}"
-        )
-        if shutil.which("redis-server") is None:
-            # Tests that start a private Redis look for redis-server on PATH: the wheel's one, last.
-            env["PATH"] = os.pathsep.join(filter(None, [env.get("PATH"), str(Path(sys.executable).parent)]))
-    where = ", ".join(f"{type(s).__name__} at {s.url}" for s in servers)
-    print(f"test servers: {where}", flush=True)
-    children = start_embedded(servers, lambda: False)
-    # Ctrl-C reaches the test command through the terminal; this process waits for it to finish.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
+    with ExitStack() as servers:
+        started = []
+        if postgres:
+            server = servers.enter_context(private_postgres())
+            env[TEST_DATABASE_VARIABLE] = server.url
+            started.append(f"PostgreSQL at {server.url}")
+        if redis:
+            server = servers.enter_context(private_redis())
+            env[REDIS_VARIABLE] = server.url
+            env.setdefault(WORKER_REDIS_VARIABLE, f"redis://127.0.0.1:{server.port}/{WORKER_REDIS_DATABASE}")
+            started.append(f"Redis at {server.url}")
+        print(f"test servers: {', '.join(started)}", flush=True)
+        # Ctrl-C reaches the test command through the terminal; this process waits for it to finish.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         return subprocess.call(list(command), env=env)  # noqa: S603
-    finally:
-        stop_all(children, timeout=SERVER_STOP_SECONDS)
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def main(command: Sequence[str]) -> int:

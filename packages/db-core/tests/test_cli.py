@@ -6,8 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from db_core.scratch import scratch_database
+from test_support.scratch import scratch_database
 
 DB_MIGRATE = Path(sys.executable).with_name("db-migrate")
 

@@ -1,7 +1,6 @@
 """Fixtures for the API's tests: the app on real databases and Redis, reached through ASGI."""
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ import httpx
 import pytest
 import pytest_asyncio
 from fastapi import FastAPI
+from local_stack.ports import free_port
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api_service import create_app, serve_app
@@ -173,13 +173,6 @@ def api_environment(settings: Settings, port: int, **extra: str) -> dict[str, st
         "RATE_LIMIT_KEY_PREFIX": settings.rate_limit_key_prefix,
         **extra,
     }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 @contextmanager

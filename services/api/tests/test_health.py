@@ -1,15 +1,13 @@
 """Liveness, and readiness with each dependency up, stopped or unmigrated in turn."""
 
 import asyncio
-import shutil
-import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from local_stack.private import PrivateServer
 from pydantic import SecretStr
 from redis import Redis
 
@@ -79,37 +77,14 @@ async def test_unmigrated_database_is_not_ready(
     assert "not migrated to head" in _failed(body)["general_database"]
 
 
-@pytest.fixture
-def private_redis(closed_port: int) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """A Redis server of this test's own, so that stopping it disturbs nobody."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed")
-    port = closed_port
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    ping = ["redis-cli", "-p", str(port), "ping"]
-    while subprocess.run(ping, capture_output=True, check=False).stdout != b"PONG\n":
-        assert time.monotonic() < deadline, "private redis did not start"
-        time.sleep(0.05)
-    yield f"redis://127.0.0.1:{port}/0", process
-    process.kill()
-    process.wait()
-
-
 @pytest.mark.timeout(30)  # a hang, not a slow answer, is what this guards against
 async def test_redis_stopped_while_running_turns_ready_into_503(
-    api_settings: Settings, client_for: ClientFor, private_redis: tuple[str, subprocess.Popen[bytes]]
+    api_settings: Settings, client_for: ClientFor, private_redis: PrivateServer
 ) -> None:
-    url, server = private_redis
-    settings = api_settings.model_copy(update={"redis_url": SecretStr(url)})
+    settings = api_settings.model_copy(update={"redis_url": SecretStr(private_redis.url)})
     async with client_for(settings) as client:
         assert (await client.get("/health/ready")).status_code == 200
-        server.terminate()
-        server.wait()
+        private_redis.stop()
         response = await client.get("/health/ready")
         assert response.status_code == 503
         assert _failed(response.json()).keys() == {"redis"}

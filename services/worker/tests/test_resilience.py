@@ -15,13 +15,13 @@ import pytest
 from celery import Celery
 from redis import Redis
 from sqlalchemy import Engine, text
+from test_support.worker_process import BeatProcess, WorkerProcess, wait_until
 
 from bybit_client.testing import FakeBybit
 from core_config import Settings
 from db_general import SYNC_KLINES, SyncKlinesArgs
 from worker_service import celery_config
 from worker_service.deliveries import dead_letter_key
-from worker_service.testing import BeatProcess, WorkerProcess, wait_until
 
 START_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
 MINUTE_MS = 60_000

@@ -3,12 +3,12 @@
 import time
 
 from pydantic import SecretStr
+from test_support.scratch import scratch_database
+from test_support.worker_process import WorkerProcess, wait_until
 
 from core_config import Settings
 from db_core import upgrade
-from db_core.scratch import scratch_database
 from db_general import GENERAL_DB
-from worker_service.testing import WorkerProcess, wait_until
 
 
 def test_the_worker_waits_for_the_migration_then_consumes(worker_settings: Settings) -> None:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import pytest
 from redis import Redis
 from sqlalchemy import Engine, text
+from test_support.worker_process import settings_environment, wait_until
 
 from bybit_client import AsyncBybitClient
 from bybit_client.streams import Backoff, StreamSettings
@@ -19,7 +20,6 @@ from core_config import Settings, build_settings
 from db_core import Database
 from db_general import GENERAL_DB, StreamStatus, stream_status_key
 from worker_service.streaming import KlineStreamer
-from worker_service.testing import settings_environment, wait_until
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
 MINUTE = 60_000

@@ -6,10 +6,10 @@ import sys
 import pytest
 from celery import Celery
 from sqlalchemy import Engine, text
+from test_support.worker_process import WorkerProcess, settings_environment
 
 from bybit_client.testing import FakeBybit
 from core_config import Settings
-from worker_service.testing import WorkerProcess, settings_environment
 
 KLINES = "/v5/market/kline"
 START_MS = 1_700_000_000_000 // 60_000 * 60_000

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
         Ticker,
         WalletBalance,
     )
+    from bybit_client.observe import CallEvents, CallObserver
     from bybit_client.retry import RetryPolicy
     from bybit_client.signing import build_query, sign, string_to_sign
     from bybit_client.sync_client import BybitClient
@@ -82,6 +83,8 @@ _LAZY: dict[str, str] = {
     "ServerTime": "models",
     "Ticker": "models",
     "WalletBalance": "models",
+    "CallEvents": "observe",
+    "CallObserver": "observe",
     "RetryPolicy": "retry",
     "build_query": "signing",
     "sign": "signing",
@@ -117,6 +120,8 @@ __all__ = [
     "BybitSubscriptionError",
     "BybitTimeWindowError",
     "BybitTransientError",
+    "CallEvents",
+    "CallObserver",
     "Category",
     "CoinBalance",
     "Instrument",

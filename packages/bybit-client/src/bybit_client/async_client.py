@@ -37,6 +37,7 @@ from bybit_client.models import (
     Ticker,
     WalletBalance,
 )
+from bybit_client.observe import CallObserver
 from bybit_client.retry import RetryPolicy
 from bybit_client.tls import UNTRUSTED_CERTIFICATE, CaFile, ssl_context
 
@@ -62,6 +63,7 @@ class AsyncBybitClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         max_connections: int = 64,
         ca_file: CaFile | None = None,
+        observer: CallObserver | None = None,
     ) -> None:
         self._core = ClientCore(
             base_url, api_key, api_secret, recv_window=recv_window, retry=retry, clock=clock
@@ -71,6 +73,7 @@ class AsyncBybitClient:
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
         self._sleep = sleep
+        self._observer = observer
 
     def __repr__(self) -> str:
         return f"AsyncBybitClient({self._core!r})"
@@ -140,7 +143,11 @@ class AsyncBybitClient:
             return done.value  # type: ignore[no-any-return]
 
     async def _call(self, call: Call[T]) -> T:
-        return await self._drive(self._core.run(call))
+        observer = self._observer
+        if observer is None:
+            return await self._drive(self._core.run(call))
+        with observer.call(call.method, call.path) as events:
+            return await self._drive(self._core.run(call, events))
 
     async def _iterate(self, pager: Pager[P, I]) -> AsyncIterator[I]:
         call: Call[P] | None = pager.first

@@ -27,6 +27,7 @@ from bybit_client.errors import (
     error_for_ret_code,
 )
 from bybit_client.models import RateLimitStatus
+from bybit_client.observe import CallEvents
 from bybit_client.retry import RetryPolicy
 from bybit_client.signing import auth_headers, build_body, build_query
 from bybit_client.times import datetime_to_ms, ms_to_datetime
@@ -188,8 +189,9 @@ class ClientCore:
 
     # -- the flow ---------------------------------------------------------------------------------
 
-    def run(self, call: Call[T]) -> Flow[T]:
-        """Send ``call`` until it succeeds, fails for good, or the retry budget runs out."""
+    def run(self, call: Call[T], events: CallEvents | None = None) -> Flow[T]:
+        """Send ``call`` until it succeeds, fails for good, or the retry budget runs out; ``events``
+        hears of each retry."""
         started = time.monotonic()
         attempt = 0
         clock_refreshed = False
@@ -224,6 +226,8 @@ class ClientCore:
                 if delay is None:
                     raise
                 log.info("bybit %s: %s; retry %d in %.3f s", call.path, type(error).__name__, attempt, delay)
+                if events is not None:
+                    events.retry(error, delay)
                 yield Sleep(delay)
 
     def sync_clock(self) -> Flow[int]:

@@ -33,6 +33,7 @@ from bybit_client.models import (
     Ticker,
     WalletBalance,
 )
+from bybit_client.observe import CallObserver
 from bybit_client.retry import RetryPolicy
 from bybit_client.tls import CaFile
 
@@ -58,6 +59,7 @@ class BybitClient:
         sleep: Callable[[float], None] = time.sleep,
         max_connections: int = 4,
         ca_file: CaFile | None = None,
+        observer: CallObserver | None = None,
     ) -> None:
         self._core = ClientCore(
             base_url, api_key, api_secret, recv_window=recv_window, retry=retry, clock=clock
@@ -66,6 +68,7 @@ class BybitClient:
             timeout=timeout, connect_timeout=connect_timeout, max_connections=max_connections, ca_file=ca_file
         )
         self._sleep = sleep
+        self._observer = observer
 
     def __repr__(self) -> str:
         return f"BybitClient({self._core!r})"
@@ -111,7 +114,11 @@ class BybitClient:
             return done.value  # type: ignore[no-any-return]
 
     def _call(self, call: Call[T]) -> T:
-        return self._drive(self._core.run(call))
+        observer = self._observer
+        if observer is None:
+            return self._drive(self._core.run(call))
+        with observer.call(call.method, call.path) as events:
+            return self._drive(self._core.run(call, events))
 
     def _iterate(self, pager: Pager[P, I]) -> Iterator[I]:
         call: Call[P] | None = pager.first

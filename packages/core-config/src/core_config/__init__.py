@@ -7,6 +7,7 @@ stops the process with one line per problem and no traceback.
 from core_config.errors import ConfigError, exit_on_config_error
 from core_config.logging_setup import (
     REQUEST_ID,
+    add_log_processor,
     bind_log_context,
     configure_logging,
     get_logger,
@@ -33,6 +34,7 @@ __all__ = [
     "ConfigError",
     "Environment",
     "Settings",
+    "add_log_processor",
     "bind_log_context",
     "build_settings",
     "configure_logging",

@@ -5,6 +5,7 @@ from functools import lru_cache
 from ipaddress import ip_network
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
+from urllib.parse import urlsplit
 
 from pydantic import Field, FilePath, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -132,6 +133,8 @@ class Settings(BaseSettings):
     sync_retry_max: int = Field(5, ge=0, le=100, description="retries of a sync after a Bybit outage")
     sync_retry_backoff: float = Field(5.0, ge=0, le=600, description="seconds before the first retry")
 
+    sentry_dsn: SecretStr | None = Field(None, description="Sentry project DSN; error reports off when unset")
+
     sync_kline_category: KlineCategory = Category.LINEAR
     sync_kline_symbols: CommaList = Field(default_factory=lambda: ["BTCUSDT", "ETHUSDT"])
     sync_kline_intervals: IntervalList = Field(default_factory=lambda: [Interval.MIN_1])
@@ -162,6 +165,16 @@ class Settings(BaseSettings):
     @classmethod
     def _normalise_postgres(cls, value: SecretStr) -> SecretStr:
         return SecretStr(normalise_postgres_url(value.get_secret_value()))
+
+    @field_validator("sentry_dsn", mode="after")
+    @classmethod
+    def _check_sentry_dsn(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        parts = urlsplit(value.get_secret_value())
+        if parts.scheme not in ("http", "https") or not parts.hostname or not parts.username:
+            raise ValueError("not a Sentry DSN (https://<public key>@<host>/<project id>)")
+        return value
 
     @field_validator("redis_url", mode="after")
     @classmethod

@@ -27,6 +27,7 @@ from db_core.migrations import (
     run_environment,
     upgrade,
 )
+from db_core.pool_stats import PoolStats
 from db_core.reads import ReadConnection, ReadPool, fetch_rows, select_list
 from db_core.registry import ENTRY_POINT_GROUP, database_spec, registered_databases
 from db_core.schema import NAMING_CONVENTION, TYPE_ANNOTATION_MAP, new_metadata
@@ -50,6 +51,7 @@ __all__ = [
     "DatabaseUnavailableError",
     "MigrationDriftError",
     "MigrationStatus",
+    "PoolStats",
     "ReadConnection",
     "ReadPool",
     "UnknownDatabaseError",

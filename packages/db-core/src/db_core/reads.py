@@ -32,6 +32,7 @@ from db_core.engines import (
     unavailable,
 )
 from db_core.errors import DatabaseUnavailableError
+from db_core.pool_stats import PoolStats
 from db_core.spec import DatabaseSpec
 
 ReadConnection = psycopg.AsyncConnection[tuple[Any, ...]]
@@ -183,6 +184,13 @@ class ReadPool:
         except psycopg.errors.UndefinedTable:
             return ()
         return tuple(sorted(revision for (revision,) in rows))
+
+    def stats(self) -> PoolStats:
+        """The pool's usage, for the db.client.connection.* gauges."""
+        counts = self.pool.get_stats()
+        size, idle = counts.get("pool_size", 0), counts.get("pool_available", 0)
+        waiting = counts.get("requests_waiting", 0)
+        return PoolStats(self.spec.name, size - idle, idle, waiting, self.pool.max_size)
 
     async def close(self) -> None:
         self._closed = True

@@ -20,6 +20,7 @@ from db_core.engines import (
     means_unavailable,
     unavailable,
 )
+from db_core.pool_stats import PoolStats, engine_pool_stats
 from db_core.spec import DatabaseSpec
 
 
@@ -113,6 +114,13 @@ class Database:
             if not means_unavailable(exc):
                 raise
             raise unavailable(self.spec, engine.url.render_as_string(hide_password=True), exc) from exc
+
+    def pool_stats(self) -> list[PoolStats]:
+        """The usage of the engine pools this process opened to the database (none before first use)."""
+        engines = [self._async_engine.sync_engine] if self._async_engine is not None else []
+        if self._sync_engine is not None:
+            engines.append(self._sync_engine)
+        return [engine_pool_stats(self.spec.name, engine) for engine in engines]
 
     def sync_session(self) -> AbstractContextManager[Session]:
         """``with db.sync_session() as session:`` commits on success, rolls back on error."""

@@ -3,36 +3,45 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
+from typing import cast
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import Response
 from fastapi.telemetry import TelemetryConfig
 from starlette.types import ASGIApp
 
 from api_service.body_limit import BodyLimitMiddleware
 from api_service.errors import install_error_handlers
 from api_service.middleware import RequestContextMiddleware
+from api_service.observability import start_observability
 from api_service.openapi_errors import document_edge_errors
 from api_service.rate_limits import RateLimitMiddleware, RateLimitPolicy
 from api_service.resources import REQUIRED_SETTINGS, open_resources
 from api_service.routers import credentials, health, market, meta, tasks
 from core_config import Settings, configure_logging, exit_on_config_error, get_settings
+from core_telemetry import Telemetry
 
-# FastAPI's native OpenTelemetry, off: the service sets up no OpenTelemetry provider, and with it on
-# FastAPI looks the global providers up on every request (2 us, a sixth of a liveness answer).
-# Whoever adds a provider turns the parts they export back on here.
+# FastAPI's own OpenTelemetry (HTTP server spans, http.server.request.duration per route template)
+# is on only for what ``start_observability`` switched on: with it on and no provider set up, FastAPI
+# looks the global providers up on every request (2 us, a sixth of a liveness answer).
 NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, telemetry: Telemetry | None = None) -> FastAPI:
+    telemetry = telemetry or Telemetry()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_resources(settings) as resources:
+        async with open_resources(settings, telemetry) as resources:
             app.state.resources = resources
+            telemetry.observe_pools(lambda: [*resources.user_db.pool_stats(), resources.general_db.stats()])
             yield
 
     app = FastAPI(
-        telemetry=NO_TELEMETRY,
+        telemetry=cast(TelemetryConfig, telemetry.fastapi_config())
+        if telemetry.plan.enabled
+        else NO_TELEMETRY,
         title="Bybit trading backend API",
         version=version("api-service"),
         lifespan=lifespan,
@@ -58,12 +67,31 @@ def create_app(settings: Settings) -> FastAPI:
     for router in (meta.router, market.router, tasks.router, credentials.router):
         app.include_router(router)
     document_edge_errors(app, RateLimitPolicy(settings), settings.api_max_body_bytes)
+    if telemetry.prometheus:
+        _add_metrics_route(app, telemetry)
+    app.state.telemetry = telemetry
     return app
+
+
+def _add_metrics_route(app: FastAPI, telemetry: Telemetry) -> None:
+    async def metrics() -> Response:
+        body, content_type = telemetry.prometheus_text()
+        return Response(body, media_type=content_type)
+
+    # Left out of the OpenAPI document: it is the Prometheus scraper's, not the API's callers'.
+    app.add_api_route(
+        "/metrics",
+        metrics,
+        methods=["GET"],
+        include_in_schema=False,
+        summary="Prometheus scrape page, for a scraper on a private network",
+    )
 
 
 def serve_app(app: FastAPI) -> ASGIApp:
     """The ASGI app as served: the request-context middleware outermost, so even a 500 has an id."""
-    return RequestContextMiddleware(app)
+    telemetry: Telemetry | None = getattr(app.state, "telemetry", None)
+    return RequestContextMiddleware(app, traced=bool(telemetry and telemetry.traces))
 
 
 def app_from_environment() -> ASGIApp:
@@ -71,4 +99,6 @@ def app_from_environment() -> ASGIApp:
     with exit_on_config_error():
         settings = get_settings().require(*REQUIRED_SETTINGS)
     configure_logging(settings.log_level, json_lines=settings.json_logs)
-    return serve_app(create_app(settings))
+    with exit_on_config_error():
+        telemetry = start_observability(settings)
+    return serve_app(create_app(settings, telemetry))

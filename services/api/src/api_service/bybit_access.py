@@ -13,6 +13,7 @@ from bybit_client import (
     Network,
 )
 from core_config import Settings
+from core_telemetry import telemetry
 
 _AUTH_PROBLEMS = {
     10003: ("bybit_key_invalid", "Bybit does not know this API key on {network}: is it a {network} key?"),
@@ -35,6 +36,7 @@ def bybit_client_for(
         timeout=settings.bybit_timeout,
         recv_window=settings.bybit_recv_window,
         ca_file=settings.bybit_ca_file,
+        observer=telemetry().bybit_observer(),
     )
 
 

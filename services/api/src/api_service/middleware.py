@@ -11,6 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api_service.errors import internal_error_response
 from api_service.request_id import REQUEST_ID_HEADER, request_id_for
 from core_config import REQUEST_ID, get_logger
+from core_telemetry import trace_fields
 
 access_logger = get_logger("api.access")
 error_logger = get_logger("api.errors")
@@ -18,8 +19,12 @@ _HEADER_NAME = REQUEST_ID_HEADER.lower().encode()
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    """``traced``: the access line carries the trace id and span id of FastAPI's server span, read
+    when the answer starts (the line itself is written after that span has ended)."""
+
+    def __init__(self, app: ASGIApp, *, traced: bool = False) -> None:
         self.app = app
+        self.traced = traced
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -28,12 +33,16 @@ class RequestContextMiddleware:
         request_id = request_id_for(scope)
         header = (_HEADER_NAME, request_id.encode())
         status = 0
+        traced = self.traced
+        trace: dict[str, str] = {}
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, trace
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message["headers"] = [*message.get("headers", ()), header]
+                if traced:
+                    trace = trace_fields()
             await send(message)
 
         started = perf_counter()
@@ -54,5 +63,6 @@ class RequestContextMiddleware:
                 path=path,
                 status=status,
                 duration_ms=round((perf_counter() - started) * 1000, 2),
+                **trace,
             )
             REQUEST_ID.reset(bound)

@@ -18,6 +18,7 @@ from api_service.rate_limits import RateLimiter, RateLimitPolicy
 from api_service.readiness import Check, CheckFailedError, ReadinessProbe
 from api_service.task_queue import TaskQueue
 from core_config import Settings
+from core_telemetry import Telemetry
 from db_core import Database, DatabaseSpec, ReadPool, migration_status
 from db_general import GENERAL_DB
 from db_user import USER_DB, CredentialContext, Vault
@@ -39,6 +40,7 @@ class Resources:
     readiness: ReadinessProbe
     vault: Vault
     rate_limiter: RateLimiter
+    telemetry: Telemetry
 
 
 def _database_check(pool: Callable[[], AsyncEngine | ReadPool], spec: DatabaseSpec) -> Check:
@@ -68,7 +70,7 @@ def _vault_check(vault: Vault) -> Check:
 
 
 @asynccontextmanager
-async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
+async def open_resources(settings: Settings, telemetry: Telemetry | None = None) -> AsyncIterator[Resources]:
     """Every resource of the process; raises ``ConfigError`` when the master key file is not right."""
     vault = Vault.from_settings(settings)
 
@@ -106,7 +108,17 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     )
     try:
         rate_limiter = RateLimiter(RateLimitPolicy(settings), settings, redis)
-        yield Resources(settings, user_db, general_db, redis, tasks, readiness, vault, rate_limiter)
+        yield Resources(
+            settings,
+            user_db,
+            general_db,
+            redis,
+            tasks,
+            readiness,
+            vault,
+            rate_limiter,
+            telemetry or Telemetry(),
+        )
     finally:
         tasks.close()
         await redis.aclose()

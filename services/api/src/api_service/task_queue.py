@@ -21,6 +21,8 @@ from kombu.exceptions import OperationalError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from api_service.request_id import current_request_id
+
 _KNOWN_KEY = "api:task:{}"
 # The same sync asked again while one is pending: the request's key names the pending task.
 _REQUEST_KEY = "api:sync:{queue}:request:{request}"
@@ -138,6 +140,9 @@ class TaskQueue:
         digest = hashlib.sha256(request.encode()).hexdigest()[:32]
         request_key = _REQUEST_KEY.format(queue=self._queue, request=digest)
         task_id = str(uuid.uuid4())
+        # The request id travels in the message's headers: the worker's lines of the task carry it.
+        request_id = current_request_id()
+        headers = {"request_id": request_id} if request_id else None
         try:
             async with asyncio.timeout(self._timeout * 2):
                 pending = await self._pending()
@@ -159,6 +164,7 @@ class TaskQueue:
                     kwargs=dict(kwargs),
                     queue=self._queue,
                     task_id=task_id,
+                    headers=headers,
                     retry=False,
                     expires=self._expires,
                 )

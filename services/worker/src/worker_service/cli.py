@@ -44,6 +44,7 @@ def _run_celery(command: str, extra: Sequence[str]) -> int:
         # Before Celery (billiard) is imported: it reads the variable once.
         os.environ["REMAP_SIGTERM"] = "SIGQUIT"
     from worker_service.celery_app import create_app  # noqa: PLC0415 - heavy; `health` does without
+    from worker_service.observability import observe_worker, start_observability  # noqa: PLC0415
     from worker_service.schema_wait import wait_for_schema  # noqa: PLC0415
     from worker_service.timing import check_timing  # noqa: PLC0415
 
@@ -54,7 +55,11 @@ def _run_celery(command: str, extra: Sequence[str]) -> int:
     if command == "worker":
         configure_logging(settings.log_level, json_lines=settings.json_logs)
         wait_for_schema(settings)
+    with exit_on_config_error():
+        start_observability(settings, command)
     app = create_app(settings)
+    if command == "worker":
+        observe_worker(app)
     # Typed as never returning, but Celery hands back the exit code of click's Exit.
     start: Callable[[list[str]], object] = app.start
     code = start([command, "--loglevel", settings.log_level, *extra])

@@ -15,6 +15,7 @@ from redis.exceptions import RedisError
 
 from bybit_client import AsyncBybitClient
 from core_config import Settings, get_logger
+from core_telemetry import telemetry
 from db_core import Database
 from db_general import GENERAL_DB, MISSED_STATUS_WRITES, stream_status_key
 from worker_service.streaming import KlineStreamer, stream_settings
@@ -78,11 +79,15 @@ async def run_stream(settings: Settings) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     database = Database(GENERAL_DB, settings=lambda: settings, application_name=APPLICATION_NAME)
+    telemetry().observe_pools(database.pool_stats)
     key = stream_status_key(settings.celery_queue)
     redis = Redis.from_url(settings.redis_url.get_secret_value(), socket_timeout=5, socket_connect_timeout=5)
     try:
         async with AsyncBybitClient(
-            settings.bybit_api_url, timeout=settings.bybit_timeout, ca_file=settings.bybit_ca_file
+            settings.bybit_api_url,
+            timeout=settings.bybit_timeout,
+            ca_file=settings.bybit_ca_file,
+            observer=telemetry().bybit_observer(),  # the REST backfill's calls
         ) as rest:
             streamer = build_streamer(settings, database, rest)
             logger.info(

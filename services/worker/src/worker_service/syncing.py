@@ -33,6 +33,7 @@ from bybit_client import (
     datetime_to_ms,
     ms_to_datetime,
 )
+from core_telemetry import telemetry
 from db_core import Database
 from db_general import (
     InstrumentRow,
@@ -157,10 +158,12 @@ def recorded_chunk(context: SyncContext, **what: Any) -> Iterator[RunTally]:
         if not context.will_retry(exc):
             with context.database.sync_session() as session:
                 finish_sync_run(session, tally.run_id, status="failed", error=describe_error(exc))
+            telemetry().record_sync(str(what.get("kind")), tally.rows, "failed")
         raise
     if tally.finished:
         with context.database.sync_session() as session:
             tally.rows = finish_sync_run(session, tally.run_id, status="succeeded")
+        telemetry().record_sync(str(what.get("kind")), tally.rows, "succeeded")
 
 
 def instruments_chunk(

@@ -24,6 +24,7 @@ from celery.states import READY_STATES
 
 from bybit_client import BybitClient, BybitError, BybitRateLimitError, RetryPolicy
 from core_config import Settings, bind_log_context, get_logger
+from core_telemetry import telemetry
 from db_general import PING, SYNC_INSTRUMENTS, SYNC_KLINES, finish_sync_run, start_sync_run
 from worker_service.celery_app import WorkerApp
 from worker_service.deliveries import dead_letter_key
@@ -74,6 +75,7 @@ def bybit_client(settings: Settings) -> BybitClient:
         recv_window=settings.bybit_recv_window,
         retry=CLIENT_RETRY,
         ca_file=settings.bybit_ca_file,
+        observer=telemetry().bybit_observer(),
     )
 
 
@@ -121,7 +123,10 @@ def _run_sync(
     app = _app(task)
     settings = app.settings
     task_id = str(task.request.id)
-    with bind_log_context(task_id=task_id, task=task.name):
+    # The request that sent the task (the API puts its id in the message headers), if any.
+    sent_by = getattr(task.request, "request_id", None)
+    fields = {"request_id": sent_by} if isinstance(sent_by, str) else {}
+    with bind_log_context(**fields, task_id=task_id, task=task.name):
         if task.AsyncResult(task_id).state in READY_STATES:
             # A copy of an earlier chunk, redelivered after its worker died between handing on
             # the next chunk and acknowledging its own: the sync it belongs to has ended.

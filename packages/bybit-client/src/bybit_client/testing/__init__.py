@@ -2,7 +2,8 @@
 
 ``FakeBybit`` listens on a real TCP port and checks signatures, timestamps and recv_window as
 Bybit does, and serves its WebSocket streams (with faults) on a second port.
-The pytest plugin (registered as ``pytest11``) gives the ``fake_bybit`` fixture.
+``bybit_client.testing.plugin`` has the pytest fixture ``fake_bybit``, for suites that name it in
+``pytest_plugins``.
 """
 
 from bybit_client.testing.app import FakeBybitApp

@@ -1,7 +1,8 @@
-"""The pytest plugin (entry point ``pytest11``): the ``fake_bybit`` fixture.
+"""pytest fixtures for the fake exchange: ``fake_bybit`` and ``fake_bybit_server``.
 
-One server per test session on a real port; each test gets it reset (no keys, default data, no
-faults, zero counters).
+Not loaded on its own: a test suite names it, ``pytest_plugins = ["bybit_client.testing.plugin"]``
+in its root conftest.py. One server per test session on a real port; each test gets it reset (no
+keys, default data, no faults, zero counters).
 """
 
 from collections.abc import Iterator

@@ -168,6 +168,9 @@ async def wallet_balance(
         )
     except VaultError as exc:
         raise ApiError(409, "credential_unreadable", f"{exc}; store the key again") from None
+    # Give the database connection back before waiting on Bybit (seconds, at worst): a slow Bybit
+    # must not hold the pool's connections.
+    await session.commit()
     try:
         async with bybit_client_for(settings, network, credential.api_key, secret) as bybit:
             balance = await bybit.wallet_balance(coin)

@@ -1,8 +1,9 @@
-"""pytest fixtures for tests that need a real worker (registered through the ``pytest11`` entry point).
+"""pytest fixtures for tests that need a real worker (loaded by the root conftest.py).
 
-The worker talks to the session's fresh general database (db_core's fixtures), the session's fake
-Bybit server (bybit_client's fixtures) and Redis. Test runs sharing a Redis stay apart: each
-session consumes a queue of its own, in a Redis database index of its own (``TEST_WORKER_REDIS_URL``).
+The worker talks to the session's fresh general database (``test_support.databases``), the
+session's fake Bybit server (``bybit_client.testing.plugin``) and Redis. Test runs sharing a Redis
+stay apart: each session consumes a queue of its own, in a Redis database index of its own
+(``TEST_WORKER_REDIS_URL``).
 """
 
 import os
@@ -15,8 +16,8 @@ from sqlalchemy import Engine, text
 
 from bybit_client.testing import FakeBybit
 from core_config import Settings, build_settings
+from test_support.worker_process import WorkerProcess
 from worker_service.celery_app import celery_config
-from worker_service.testing import WorkerProcess
 
 DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/7"
 

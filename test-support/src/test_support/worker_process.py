@@ -1,15 +1,13 @@
-"""Real processes for tests and benchmarks: a worker, beat, and a private Redis.
+"""Real processes for tests and benchmarks: ``worker-service worker`` and ``worker-service beat``.
 
 ``WorkerProcess`` starts the worker as a subprocess (in a process group of its own, so a test can
 signal the whole group as the platform does) with the given settings and waits until its
-heartbeat shows it consuming; ``BeatProcess`` runs ``worker-service beat``; ``RedisServer`` runs a
-redis-server of its own on a free port, for tests that must stop or restart Redis (never the
-shared one).
+heartbeat shows it consuming; ``BeatProcess`` runs ``worker-service beat``. (A private Redis to
+stop and restart: ``local_stack.private``.)
 """
 
 import contextlib
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -71,13 +69,6 @@ def settings_environment(settings: Settings) -> dict[str, str]:
     for name in _PASSED_SETTINGS:
         env[name.upper()] = _text(getattr(settings, name))
     return env
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def wait_until(condition: Any, timeout: float, what: str, interval: float = 0.05) -> None:
@@ -208,51 +199,3 @@ class BeatProcess(_ServiceProcess):
     def start(self) -> Self:
         self._spawn("--schedule", f"{self._log.name}.schedule")
         return self
-
-
-class RedisServer:
-    """A private redis-server on a free port, without persistence; ``restart`` keeps the port."""
-
-    def __init__(self, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self, timeout: float = 10.0) -> Self:
-        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-        self.process = subprocess.Popen(  # noqa: S603 - a fixed binary with fixed arguments
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_until(self._answers, timeout, f"redis-server on port {self.port}")
-        return self
-
-    def _answers(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as connection:
-                connection.sendall(b"PING\r\n")
-                return connection.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
-        self.process = None
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()

@@ -1,13 +1,11 @@
-"""pytest fixtures for every test in the repository (registered through the ``pytest11`` entry point).
+"""pytest fixtures for the databases (loaded by the root conftest.py).
 
 Session scope: one fresh database per registered database (unique names on the server named by
 ``TEST_DATABASE_URL``), migrated with Alembic, dropped at the end; created only when a test asks.
 Function scope: sessions inside a transaction that is rolled back after the test, with
-``join_transaction_mode="create_savepoint"`` so the code under test may commit freely; and two
-dead servers for any dependency, ``closed_port`` (down) and ``silent_port`` (hung).
+``join_transaction_mode="create_savepoint"`` so the code under test may commit freely.
 """
 
-import socket
 from collections.abc import AsyncIterator, Iterator
 from typing import cast
 
@@ -22,7 +20,7 @@ from db_core.engines import create_async_database_engine, create_sync_database_e
 from db_core.migrations import upgrade
 from db_core.reads import ReadConnection
 from db_core.registry import database_spec
-from db_core.scratch import scratch_database, test_server_url
+from test_support.scratch import scratch_database, test_server_url
 
 
 def _migrated_database(name: str) -> Iterator[str]:
@@ -139,21 +137,3 @@ def general_sync_session(general_sync_engine: Engine) -> Iterator[Session]:
         finally:
             session.close()
             transaction.rollback()
-
-
-@pytest.fixture
-def closed_port() -> int:
-    """A local port nothing listens on (bound, then released): a server that is down."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
-@pytest.fixture
-def silent_port() -> Iterator[int]:
-    """A local port that accepts TCP connections and never says a word: a server that hung."""
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen(16)
-        yield server.getsockname()[1]

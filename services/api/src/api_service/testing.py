@@ -1,0 +1,98 @@
+"""A real API process for tests and benchmarks: ``api-serve`` on a free port, its output in a file.
+
+``ApiProcess(settings, extra_env, folder)`` starts it with ``settings`` spelled out as variables
+(a developer's ``.env`` does not leak in), ``wait_ready()`` waits for its liveness answer,
+``output()`` reads what it wrote, ``stop()`` sends SIGTERM (then SIGKILL after 30 s).
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from core_config import Settings
+
+API_SERVE = Path(sys.executable).with_name("api-serve")
+# Settings the process is given explicitly, whatever the environment or a .env file says.
+_PASSED = (
+    "environment",
+    "log_level",
+    "database_url_user",
+    "database_url_general",
+    "redis_url",
+    "bybit_network",
+    "bybit_api_url",
+    "bybit_timeout",
+    "celery_queue",
+    "task_result_ttl",
+    "render_master_key_path",
+    "rate_limit_per_address",
+    "rate_limit_account",
+    "rate_limit_credential_writes",
+    "rate_limit_operator",
+    "rate_limit_key_prefix",
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _text(value: object) -> str:
+    secret = getattr(value, "get_secret_value", None)
+    if secret is not None:
+        return str(secret())
+    return str(getattr(value, "value", value))
+
+
+class ApiProcess:
+    """``api-serve`` on a free port with ``settings`` (and ``extra_env``), its output in ``cwd``."""
+
+    def __init__(self, settings: Settings, extra_env: dict[str, str], cwd: Path) -> None:
+        self.port = _free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        env = {
+            **os.environ,
+            **{name.upper(): _text(getattr(settings, name)) for name in _PASSED},
+            "PORT": str(self.port),
+            **extra_env,
+        }
+        self.log = cwd / "api.log"
+        self._output = self.log.open("wb")
+        self.process = subprocess.Popen(  # noqa: S603 - our own entry point
+            [str(API_SERVE)], env=env, cwd=cwd, stdout=self._output, stderr=subprocess.STDOUT
+        )
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"api-serve exited with {self.process.returncode}:\n{self.output()}")
+            try:
+                with urllib.request.urlopen(f"{self.base_url}/health/live", timeout=1) as answer:  # noqa: S310
+                    if answer.status == 200:
+                        return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"api-serve did not answer within {timeout:g} s:\n{self.output()}")
+            time.sleep(0.1)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._output.close()

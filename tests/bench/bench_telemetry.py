@@ -1,0 +1,98 @@
+"""Telemetry's cost to the API (wrk, 32 connections), each pair measured side by side in one run.
+
+- Off: ``api-serve`` with no OTEL_* variable against the same server started as if telemetry's
+  libraries were not installed (``without_telemetry.py``), on ``/health/live`` and on
+  ``/v1/market/instruments?limit=50``: switched off, telemetry must cost nothing.
+- On: ``api-serve`` exporting traces and metrics over OTLP/HTTP to a local receiver (FastAPI's
+  server span, one psycopg span per query, ``http.server.request.duration``, pool gauges) against
+  the same server with telemetry off, on the instruments listing: goal >= 0.7x; and the same with
+  one trace in ten kept (``OTEL_TRACES_SAMPLER_ARG=0.1``), reported.
+
+Same databases, settings and uvicorn options as ``bench_api`` (whose helpers these are).
+"""
+
+import sys
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+
+from bench_api import (
+    INSTRUMENTS_PATH,
+    WRK_REPORT,
+    Pair,
+    ensure_wrk,
+    fresh_databases,
+    measure,
+    rows_for,
+    server,
+)
+from harness import Row
+
+from core_telemetry.testing import OtlpReceiver
+
+HERE = Path(__file__).resolve().parent
+LIVE_OFF = "api /health/live telemetry off vs not installed"
+INSTRUMENTS_OFF = "api instruments telemetry off vs not installed"
+INSTRUMENTS_ON = "api instruments telemetry on (OTLP) vs off"
+INSTRUMENTS_SAMPLED = "api instruments telemetry on, 10% traced vs off"
+
+
+def run() -> list[Row]:
+    binary = ensure_wrk()
+    api_serve = str(Path(sys.executable).parent / "api-serve")
+    without = [sys.executable, str(HERE / "without_telemetry.py")]
+    with ExitStack() as stack:
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-telemetry-")))
+        script = work / "report.lua"
+        script.write_text(WRK_REPORT)
+        settings = stack.enter_context(fresh_databases())
+        otlp = stack.enter_context(OtlpReceiver())
+        exporting = [
+            "env",
+            f"OTEL_EXPORTER_OTLP_ENDPOINT={otlp.endpoint}",
+            "OTEL_METRIC_EXPORT_INTERVAL=5000",
+            api_serve,
+        ]
+        # The same, keeping one trace in ten (metrics count every request): OpenTelemetry's own
+        # sampler, the usual setting where traffic is high.
+        sampled = [
+            *exporting[:-1],
+            "OTEL_TRACES_SAMPLER=parentbased_traceidratio",
+            "OTEL_TRACES_SAMPLER_ARG=0.1",
+        ]
+        sampled.append(api_serve)
+        off = stack.enter_context(server([api_serve], settings, work / "off.log", "/health/live"))
+        bare = stack.enter_context(server(without, settings, work / "bare.log", "/health/live"))
+        on = stack.enter_context(server(exporting, settings, work / "on.log", "/health/live"))
+        tenth = stack.enter_context(server(sampled, settings, work / "sampled.log", "/health/live"))
+        loads = measure(
+            binary,
+            script,
+            [
+                Pair(LIVE_OFF, off, "/health/live", bare, "/health/live"),
+                Pair(INSTRUMENTS_OFF, off, INSTRUMENTS_PATH, bare, INSTRUMENTS_PATH),
+                Pair(INSTRUMENTS_ON, on, INSTRUMENTS_PATH, off, INSTRUMENTS_PATH),
+                Pair(INSTRUMENTS_SAMPLED, tenth, INSTRUMENTS_PATH, off, INSTRUMENTS_PATH),
+            ],
+        )
+        spans = otlp.spans()
+        print(f"  the receiver got {len(spans):,} spans and metrics {sorted(otlp.metric_names())}")
+        if not any(span.name == "GET /v1/market/instruments" for span in spans):
+            raise SystemExit("the exporting API sent no server spans: the 'on' side measured nothing")
+    not_installed = "api-serve with telemetry's libraries refused at import (as if not installed)"
+    return [
+        *rows_for(LIVE_OFF, not_installed, "~1.0x (within noise)", *loads[LIVE_OFF]),
+        *rows_for(INSTRUMENTS_OFF, not_installed, "~1.0x (within noise)", *loads[INSTRUMENTS_OFF]),
+        *rows_for(
+            INSTRUMENTS_ON,
+            "the same api-serve with telemetry off",
+            ">= 0.7x (traces + metrics over OTLP/HTTP to a local receiver)",
+            *loads[INSTRUMENTS_ON],
+        ),
+        *rows_for(
+            INSTRUMENTS_SAMPLED,
+            "the same api-serve with telemetry off",
+            "reported (OTEL_TRACES_SAMPLER=parentbased_traceidratio, OTEL_TRACES_SAMPLER_ARG=0.1)",
+            *loads[INSTRUMENTS_SAMPLED],
+        ),
+    ]
