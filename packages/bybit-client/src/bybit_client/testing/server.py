@@ -110,7 +110,10 @@ class FakeBybit(FakeExchange):
             streams.reset().result(timeout=5)
 
     def _run(self) -> None:
-        asyncio.run(serve(self._server, self._socket, self.streams, self._ws_socket, self._ws_tls))
+        # The event loop uvicorn itself would choose (uvloop when installed): on the default loop a
+        # keep-alive client waits on every response.
+        with asyncio.Runner(loop_factory=self._server.config.get_loop_factory()) as runner:
+            runner.run(serve(self._server, self._socket, self.streams, self._ws_socket, self._ws_tls))
 
     def start(self) -> Self:
         self._thread = threading.Thread(target=self._run, name="fake-bybit", daemon=True)
