@@ -1,0 +1,107 @@
+"""The public names of this package, read by type checkers and by lazy_loader (loaded on first use)."""
+
+from .async_client import (
+    AsyncBybitClient,
+)
+from .clock import (
+    ServerClock,
+)
+from .enums import (
+    KLINE_CATEGORIES,
+    Category,
+    Interval,
+    KlineCategory,
+    Network,
+    OrderType,
+    Side,
+    TimeInForce,
+)
+from .errors import (
+    BybitAuthError,
+    BybitError,
+    BybitInvalidRequestError,
+    BybitRateLimitError,
+    BybitStreamAuthError,
+    BybitStreamError,
+    BybitSubscriptionError,
+    BybitTimeWindowError,
+    BybitTransientError,
+    OrderBookGapError,
+)
+from .models import (
+    ApiKeyInfo,
+    CoinBalance,
+    Instrument,
+    InstrumentsPage,
+    Kline,
+    Klines,
+    Order,
+    OrderAck,
+    RateLimitStatus,
+    ServerTime,
+    Ticker,
+    WalletBalance,
+)
+from .observe import (
+    CallEvents,
+    CallObserver,
+)
+from .retry import (
+    RetryPolicy,
+)
+from .signing import (
+    build_query,
+    sign,
+    string_to_sign,
+)
+from .sync_client import (
+    BybitClient,
+)
+from .times import (
+    datetime_to_ms,
+    ms_to_datetime,
+)
+
+__all__ = [
+    "KLINE_CATEGORIES",
+    "ApiKeyInfo",
+    "AsyncBybitClient",
+    "BybitAuthError",
+    "BybitClient",
+    "BybitError",
+    "BybitInvalidRequestError",
+    "BybitRateLimitError",
+    "BybitStreamAuthError",
+    "BybitStreamError",
+    "BybitSubscriptionError",
+    "BybitTimeWindowError",
+    "BybitTransientError",
+    "CallEvents",
+    "CallObserver",
+    "Category",
+    "CoinBalance",
+    "Instrument",
+    "InstrumentsPage",
+    "Interval",
+    "Kline",
+    "KlineCategory",
+    "Klines",
+    "Network",
+    "Order",
+    "OrderAck",
+    "OrderBookGapError",
+    "OrderType",
+    "RateLimitStatus",
+    "RetryPolicy",
+    "ServerClock",
+    "ServerTime",
+    "Side",
+    "Ticker",
+    "TimeInForce",
+    "WalletBalance",
+    "build_query",
+    "datetime_to_ms",
+    "ms_to_datetime",
+    "sign",
+    "string_to_sign",
+]

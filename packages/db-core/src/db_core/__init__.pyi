@@ -1,0 +1,103 @@
+"""The public names of this package, read by type checkers and by lazy_loader (loaded on first use)."""
+
+from .engines import (
+    connect_args,
+    create_async_database_engine,
+    create_sync_database_engine,
+    default_application_name,
+    means_unavailable,
+    ping_idle_connections,
+)
+from .errors import (
+    DatabaseError,
+    DatabaseUnavailableError,
+    UnknownDatabaseError,
+    WrongDatabaseError,
+)
+from .migrations import (
+    MigrationDriftError,
+    alembic_config,
+    check,
+    check_identity,
+    downgrade,
+    head_revisions,
+    revision,
+    run_environment,
+    upgrade,
+)
+from .pool_stats import (
+    PoolStats,
+)
+from .reads import (
+    ReadConnection,
+    ReadPool,
+    fetch_rows,
+    select_list,
+)
+from .registry import (
+    ENTRY_POINT_GROUP,
+    database_spec,
+    registered_databases,
+)
+from .schema import (
+    NAMING_CONVENTION,
+    TYPE_ANNOTATION_MAP,
+    new_metadata,
+)
+from .sessions import (
+    Database,
+    async_session_factory,
+    async_session_scope,
+    session_scope,
+    sync_session_factory,
+)
+from .spec import (
+    DatabaseSpec,
+)
+from .status import (
+    MigrationStatus,
+    current_status,
+    migration_status,
+)
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "NAMING_CONVENTION",
+    "TYPE_ANNOTATION_MAP",
+    "Database",
+    "DatabaseError",
+    "DatabaseSpec",
+    "DatabaseUnavailableError",
+    "MigrationDriftError",
+    "MigrationStatus",
+    "PoolStats",
+    "ReadConnection",
+    "ReadPool",
+    "UnknownDatabaseError",
+    "WrongDatabaseError",
+    "alembic_config",
+    "async_session_factory",
+    "async_session_scope",
+    "check",
+    "check_identity",
+    "connect_args",
+    "create_async_database_engine",
+    "create_sync_database_engine",
+    "current_status",
+    "database_spec",
+    "default_application_name",
+    "downgrade",
+    "fetch_rows",
+    "head_revisions",
+    "means_unavailable",
+    "migration_status",
+    "new_metadata",
+    "ping_idle_connections",
+    "registered_databases",
+    "revision",
+    "run_environment",
+    "select_list",
+    "session_scope",
+    "sync_session_factory",
+    "upgrade",
+]
