@@ -66,7 +66,7 @@ class FakeConnection:
 
     ws: web.WebSocketResponse
     path: str
-    transport: asyncio.BaseTransport | None
+    transport: asyncio.Transport | None
     conn_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     topics: set[str] = field(default_factory=set)
     api_key: str | None = None
@@ -433,7 +433,7 @@ class FakeStreams:
                 )
                 await connection.ws.close(code=1011, message=b"internal error")
             elif fault is StreamFault.CLOSE_1006:
-                if isinstance(connection.transport, asyncio.Transport):
+                if connection.transport is not None:
                     connection.transport.abort()
             elif fault is StreamFault.SKIP_DELTA:
                 connection.skip_deltas += 1
