@@ -6,6 +6,7 @@ master keys (``load_master_keys``) and ``rotate_credentials`` moves them to a ne
 """
 
 from db_user.credentials import (
+    credential_key_ids,
     delete_bybit_credential,
     get_bybit_credential,
     list_bybit_credentials,
@@ -18,6 +19,7 @@ from db_user.master_keys import (
     add_primary_key,
     generate_key_file,
     load_master_keys,
+    remove_key,
 )
 from db_user.models import ApiToken, BybitCredential, TokenScope, User, UserBase
 from db_user.rotation import RotationReport, rotate_credentials
@@ -46,6 +48,7 @@ __all__ = [
     "add_api_token",
     "add_primary_key",
     "create_user",
+    "credential_key_ids",
     "delete_bybit_credential",
     "disable_user",
     "find_active_token",
@@ -56,6 +59,7 @@ __all__ = [
     "list_api_tokens",
     "list_bybit_credentials",
     "load_master_keys",
+    "remove_key",
     "revoke_api_token",
     "rotate_credentials",
     "save_bybit_credential",
