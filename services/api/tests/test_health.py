@@ -19,7 +19,9 @@ from sqlalchemy.orm import Session
 from api_service.readiness import ReadinessProbe
 from core_config import Settings
 from db_general import StreamStatus, StreamTopicStatus, stream_status_key
-from db_user import BybitCredential, CredentialContext, User, Vault, generate_key_file, load_master_keys
+from db_user import User, Vault, generate_key_file, load_master_keys
+
+from .conftest import SealCredential
 
 ClientFor = Callable[[Settings], AbstractAsyncContextManager[httpx.AsyncClient]]
 
@@ -118,7 +120,7 @@ async def test_redis_stopped_while_running_turns_ready_into_degraded(
 
 
 async def test_a_key_in_use_missing_from_the_key_file_is_a_503_naming_its_id(
-    api_settings: Settings, client_for: ClientFor, tmp_path: Path
+    api_settings: Settings, client_for: ClientFor, tmp_path: Path, seal_credential: SealCredential
 ) -> None:
     # A credential sealed under this run's key, then an api given a key file without that key.
     vault = Vault(load_master_keys(api_settings.render_master_key_path, strict_permissions=False))
@@ -129,19 +131,7 @@ async def test_a_key_in_use_missing_from_the_key_file_is_a_503_naming_its_id(
         user = User(email=f"ready-{uuid.uuid4().hex[:8]}@example.com")
         db.add(user)
         db.flush()
-        context = CredentialContext(user.id, "testnet", "READYKEY")
-        sealed = vault.encrypt(SecretStr("the-secret"), context)
-        db.add(
-            BybitCredential(
-                user_id=user.id,
-                network="testnet",
-                api_key=context.api_key,
-                secret_ciphertext=sealed.ciphertext,
-                key_id=sealed.key_id,
-                read_only=True,
-                permissions={},
-            )
-        )
+        db.add(seal_credential(vault, user.id, "READYKEY", "the-secret"))
         db.commit()
         try:
             assert (await _ready_with(client_for, api_settings))[0] == 200  # its own file has the key
