@@ -55,7 +55,8 @@ lock: $(POETRY) ## Re-resolve poetry.lock after a dependency change
 .PHONY: test
 test: install ## Run the whole test suite (PKG=name tests one package or service)
 	@# PostgreSQL and Redis on the default ports are used as they are; without them, embedded ones.
-	$(RUN)/python infra/local/stack.py test-servers -- $(RUN)/pytest $(TEST_PATHS)
+	@# The whole suite leaves its JUnit report (times per test) for `make bench BENCH=startup`.
+	$(RUN)/python infra/local/stack.py test-servers -- $(RUN)/pytest $(TEST_PATHS) $(if $(PKG),,--junitxml=.bench/test-suite.xml)
 
 .PHONY: lint
 lint: install ## ruff check, ruff format --check, mypy --strict, the import contracts, poetry check --lock

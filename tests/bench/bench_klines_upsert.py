@@ -4,13 +4,14 @@ Baselines: ``session.add`` per row, then one commit, into its own fresh database
 no upsert can beat, a raw ``COPY`` of the same rows (same driver, same row feed) straight into the
 empty ``klines`` table of another fresh database. Ours: ``db_general.upsert_klines`` (COPY into a
 staging table, one INSERT .. ON CONFLICT). The re-upsert of the same rows must write nothing and
-leave the row count unchanged; it is measured too. Each side runs twice, alternated; the best
-of each counts.
+leave the row count unchanged; it is measured too. Each side runs REPEATS times, alternated (the
+machine is shared and noisy); the median of each counts.
 """
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from operator import attrgetter
+from statistics import median
 
 from harness import Row, stopwatch
 from psycopg import Connection as PsycopgConnection
@@ -22,6 +23,7 @@ from db_core import create_sync_database_engine, session_scope, sync_session_fac
 from db_general import GENERAL_DB, Kline, KlineRow, upsert_klines
 
 ROWS = 100_000
+REPEATS = 5
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT")
 START = datetime(2023, 1, 1, tzinfo=UTC)
 
@@ -126,7 +128,7 @@ def run() -> list[Row]:
     with scratch_database("bench_naive") as url:
         naive_seconds = naive_orm_loop(url, rows)
     copies, firsts, agains = [], [], []
-    for _ in range(2):
+    for _ in range(REPEATS):
         with scratch_database("bench_copy") as url:
             copies.append(raw_copy(url, rows))
         with scratch_database("bench_upsert") as url:
@@ -137,11 +139,13 @@ def run() -> list[Row]:
             )
         firsts.append(first_seconds)
         agains.append(again_seconds)
-    copy_seconds, first_seconds, again_seconds = min(copies), min(firsts), min(agains)
+    copy_seconds, first_seconds, again_seconds = median(copies), median(firsts), median(agains)
     print(
         f"{len(rows):,} klines: naive ORM loop {naive_seconds:.2f} s, raw COPY {copy_seconds:.2f} s, "
         f"upsert {first_seconds:.2f} s, re-upsert of the same rows {again_seconds:.2f} s "
-        f"(nothing changed, {len(rows):,} rows stored)"
+        f"(nothing changed, {len(rows):,} rows stored); medians of {REPEATS}, samples (s): "
+        f"COPY {[round(s, 2) for s in copies]}, upsert {[round(s, 2) for s in firsts]}, "
+        f"re-upsert {[round(s, 2) for s in agains]}"
     )
     naive_rate = len(rows) / naive_seconds
     copy_rate = len(rows) / copy_seconds

@@ -1,5 +1,7 @@
 """The Alembic runner against real PostgreSQL: full cycles, drift, isolation, wrong-database refusal."""
 
+import dataclasses
+
 import psycopg
 import pytest
 
@@ -39,6 +41,26 @@ def test_both_databases_are_registered() -> None:
     assert set(registered_databases()) == {"user", "general"}
     assert database_spec("user").version_table == "alembic_version_user"
     assert database_spec("general").version_table == "alembic_version_general"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_specs_head_revision_is_the_head_of_its_scripts(name: str) -> None:
+    # Readiness compares the stored revision with head_revision without loading Alembic.
+    spec = database_spec(name)
+    assert head_revisions(spec) == (spec.head_revision,)
+
+
+def test_check_refuses_a_head_revision_behind_the_scripts(settings: Settings) -> None:
+    spec = dataclasses.replace(database_spec("user"), head_revision="0001")
+    with pytest.raises(MigrationDriftError, match=r"head_revision=.0001. .*head is 0002"):
+        check(spec, settings)
+
+
+def test_a_database_not_yet_migrated_has_no_revision(empty_database_url: str, settings: Settings) -> None:
+    status = current_status(database_spec("general"), settings, url=empty_database_url)
+    assert status.reachable
+    assert status.current == ()
+    assert not status.at_head
 
 
 @pytest.mark.parametrize("name", NAMES)

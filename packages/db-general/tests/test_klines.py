@@ -66,6 +66,14 @@ def test_duplicates_within_one_batch_keep_the_last(general_sync_session: Session
     assert upsert_klines(general_sync_session, []) == 0
 
 
+def test_duplicates_keep_the_last_even_when_it_is_the_stored_one(general_sync_session: Session) -> None:
+    assert upsert_klines(general_sync_session, [kline(0, close="2")]) == 1
+    # The first copy differs from the stored row, the last equals it: the last wins, nothing written.
+    assert upsert_klines(general_sync_session, [kline(0, close="1"), kline(0, close="2")]) == 0
+    general_sync_session.expire_all()
+    assert general_sync_session.get_one(Kline, ("linear", "BTCUSDT", "1", T0)).close == 2
+
+
 def test_newest_kline_start_is_the_resume_point(general_sync_session: Session) -> None:
     assert newest_kline_start(general_sync_session, "linear", "BTCUSDT", "1") is None
     upsert_klines(general_sync_session, [kline(3), kline(7), kline(5), kline(9, symbol="ETHUSDT")])

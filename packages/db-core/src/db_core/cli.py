@@ -14,12 +14,15 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from core_config import Settings, exit_on_config_error, get_settings
-from db_core import migrations
-from db_core.errors import DatabaseError
-from db_core.registry import database_spec, registered_databases
-from db_core.spec import DatabaseSpec
+
+if TYPE_CHECKING:
+    from db_core.spec import DatabaseSpec
+
+# Below, db_core (SQLAlchemy, psycopg) loads once the arguments are parsed, and Alembic only for the
+# commands that run it: `--help` and a usage error answer without them.
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,11 +46,23 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _chosen(names: Sequence[str]) -> list[DatabaseSpec]:
+def _chosen(names: Sequence[str]) -> list["DatabaseSpec"]:
+    from db_core.registry import database_spec, registered_databases  # noqa: PLC0415 - see the imports
+
     return [database_spec(n) for n in names] if names else list(registered_databases().values())
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from db_core.registry import database_spec  # noqa: PLC0415 - see the imports
+    from db_core.status import current_status  # noqa: PLC0415
+
+    if args.command == "current":  # one query per database; Alembic is not needed
+        statuses = [current_status(spec, settings) for spec in _chosen(args.names)]
+        for status in statuses:
+            print(status.describe())
+        return 0 if all(s.at_head for s in statuses) else 1
+    from db_core import migrations  # noqa: PLC0415 - Alembic and Mako load only for the commands using them
+
     if args.command == "upgrade":
         for spec in _chosen(args.names):
             migrations.upgrade(spec, settings)
@@ -59,13 +74,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         for spec in _chosen(args.names):
             migrations.check(spec, settings)
             print(f"{spec.name}: no drift")
-    elif args.command == "revision":
-        migrations.revision(database_spec(args.name), settings, args.message, autogenerate=not args.empty)
     else:
-        statuses = [migrations.current_status(spec, settings) for spec in _chosen(args.names)]
-        for status in statuses:
-            print(status.describe())
-        return 0 if all(s.at_head for s in statuses) else 1
+        spec = database_spec(args.name)
+        written = migrations.revision(spec, settings, args.message, autogenerate=not args.empty)
+        print(f"{spec.name}: wrote revision {written}; set head_revision={written!r} in its DatabaseSpec")
     return 0
 
 
@@ -78,6 +90,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     steps.addFilter(lambda record: record.getMessage().startswith("Running "))
     with exit_on_config_error():
         settings = get_settings().require("database_url_user", "database_url_general")
+    from db_core.errors import DatabaseError  # noqa: PLC0415 - see the imports
+
     try:
         code = _run(args, settings)
     except DatabaseError as exc:

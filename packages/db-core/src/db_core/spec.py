@@ -21,6 +21,9 @@ class DatabaseSpec:
     url_setting: str
     script_location: str
     version_table: str
+    # The newest revision in ``script_location``'s versions/, written here so that readiness knows
+    # it without loading Alembic; ``db-migrate check`` and db-core's tests hold it to the scripts.
+    head_revision: str
     description: str = field(default="", compare=False)
 
     @property

@@ -7,7 +7,6 @@ from operator import attrgetter
 from typing import Any, LiteralString
 
 from sqlalchemy import Column, CursorResult, func, select, text
-from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.orm import Session
 
 from db_core import ReadConnection, fetch_rows, select_list
@@ -23,15 +22,21 @@ _TYPES = copy_types(_TABLE, _COLUMNS)
 _KEY = tuple(column.name for column in _TABLE.primary_key)
 _KEY_OF = attrgetter(*_KEY)
 _VALUES = tuple(name for name in _COLUMNS if name not in _KEY)
-_CARDINALITY_VIOLATION = "21000"  # ON CONFLICT DO UPDATE met the same key twice in one statement
 
-# The WHERE clause skips rows whose values did not change: a re-upsert writes nothing. Column names
-# come from the table and the row class, never from input.
+# Rows already stored with the same values are left out before the insert (an anti-join on the
+# primary key), so an unchanged re-upsert never enters the conflict check at all. ON CONFLICT stays
+# for rows another writer stores meanwhile; its WHERE clause keeps an unchanged row unwritten then
+# too. Column names come from the table and the row class, never from input.
 _MERGE = text(
     f"""
     INSERT INTO klines AS k ({column_list(_COLUMNS)})
-    SELECT {column_list(_COLUMNS)}
-    FROM _stage_klines
+    SELECT {column_list(_COLUMNS, "s.")}
+    FROM _stage_klines AS s
+    WHERE NOT EXISTS (
+        SELECT FROM klines AS stored
+        WHERE {" AND ".join(f"stored.{name} = s.{name}" for name in _KEY)}
+          AND ({column_list(_VALUES, "stored.")}) IS NOT DISTINCT FROM ({column_list(_VALUES, "s.")})
+    )
     ON CONFLICT ({column_list(_KEY)}) DO UPDATE SET
         {", ".join(f"{name} = excluded.{name}" for name in _VALUES)}
     WHERE ({column_list(_VALUES, "k.")})
@@ -44,28 +49,17 @@ _MERGE = text(
 def upsert_klines(session: Session, rows: Iterable[KlineRow]) -> int:
     """Insert new candles and update changed ones in one statement; return how many rows were written.
 
-    Idempotent: upserting the same rows again writes nothing and returns 0. When a batch holds the
+    Idempotent: upsert the same rows again and nothing is written, 0 returned. When a batch holds the
     same candle twice, the last one wins.
     """
-    batch = rows if isinstance(rows, list) else list(rows)
-    if not batch:
+    # One row per key before the merge: the anti-join must see the candle that wins, and ON CONFLICT
+    # cannot update one row twice in a statement.
+    unique = {_KEY_OF(row): row for row in rows}
+    if not unique:
         return 0
-    load_staging(session, target="klines", columns=_COLUMNS, types=_TYPES, rows=map(_VALUES_OF, batch))
-    try:
-        # Duplicates are rare, so they are looked for only when PostgreSQL trips over them.
-        with session.begin_nested():
-            return _merge(session)
-    except ProgrammingError as exc:
-        if getattr(exc.orig, "sqlstate", None) != _CARDINALITY_VIOLATION:
-            raise
-    unique = {_KEY_OF(row): row for row in batch}
     load_staging(
         session, target="klines", columns=_COLUMNS, types=_TYPES, rows=map(_VALUES_OF, unique.values())
     )
-    return _merge(session)
-
-
-def _merge(session: Session) -> int:
     result = session.execute(_MERGE)
     return int(result.rowcount) if isinstance(result, CursorResult) else 0
 

@@ -1,7 +1,6 @@
 """The user database's tables: users, their API tokens and their (encrypted) Bybit credentials."""
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -19,14 +18,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from bybit_client.enums import Network
 from db_core import TYPE_ANNOTATION_MAP, new_metadata
-
-
-class TokenScope(StrEnum):
-    """What a token may do: ``user`` acts on its user's own data (``/v1/me/*``); ``operator`` runs
-    the service (enqueues syncs, reads any task)."""
-
-    USER = "user"
-    OPERATOR = "operator"
+from db_user.scopes import TokenScope
 
 
 class UserBase(DeclarativeBase):

@@ -9,5 +9,6 @@ USER_DB = DatabaseSpec(
     url_setting="database_url_user",
     script_location="db_user:migrations",
     version_table="alembic_version_user",
+    head_revision="0002",  # a new revision updates this line
     description="users, API tokens, encrypted Bybit credentials",
 )

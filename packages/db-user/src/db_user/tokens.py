@@ -10,7 +10,8 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
-from db_user.models import ApiToken, TokenScope, User
+from db_user.models import ApiToken, User
+from db_user.scopes import TokenScope
 
 
 async def add_api_token(

@@ -4,6 +4,8 @@ Every command prints its result on stdout (``tokens issue`` prints the token alo
 errors as one line on stderr; a bad setting exits with status 2 like every entry point.
 """
 
+from __future__ import annotations
+
 import argparse
 import asyncio
 import re
@@ -11,30 +13,18 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from api_service.resources import REQUIRED_SETTINGS
 from api_service.tokens import hash_token, new_token
 from core_config import ConfigError, Settings, exit_on_config_error, get_settings
-from db_core import Database
-from db_user import (
-    USER_DB,
-    EmailTakenError,
-    TokenScope,
-    User,
-    Vault,
-    add_api_token,
-    add_primary_key,
-    create_user,
-    credential_key_ids,
-    disable_user,
-    generate_key_file,
-    get_user_by_email,
-    list_api_tokens,
-    load_master_keys,
-    remove_key,
-    revoke_api_token,
-    rotate_credentials,
-)
+from db_user.scopes import TokenScope
+
+if TYPE_CHECKING:
+    from db_core import Database
+    from db_user import User
+
+# Each command imports the database and crypto code it uses in its own body: `--help`, a usage
+# error and the key-file commands answer without loading SQLAlchemy and the drivers.
 
 
 class AdminError(Exception):
@@ -54,6 +44,9 @@ def duration(text: str) -> timedelta:
 
 
 async def _with_user_db(settings: Settings, work: Callable[[Database], Awaitable[None]]) -> None:
+    from db_core import Database  # noqa: PLC0415 - see the imports
+    from db_user import USER_DB  # noqa: PLC0415
+
     database = Database(USER_DB, settings=lambda: settings, application_name="api-admin")
     try:
         await work(database)
@@ -62,6 +55,8 @@ async def _with_user_db(settings: Settings, work: Callable[[Database], Awaitable
 
 
 async def _user(database: Database, email: str) -> User:
+    from db_user import get_user_by_email  # noqa: PLC0415 - see the imports
+
     async with database.session() as session:
         user = await get_user_by_email(session, email)
     if user is None:
@@ -70,6 +65,8 @@ async def _user(database: Database, email: str) -> User:
 
 
 def users_create(settings: Settings, args: argparse.Namespace) -> None:
+    from db_user import EmailTakenError, create_user  # noqa: PLC0415 - see the imports
+
     async def work(database: Database) -> None:
         async with database.session() as session:
             try:
@@ -82,6 +79,8 @@ def users_create(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def users_disable(settings: Settings, args: argparse.Namespace) -> None:
+    from db_user import disable_user  # noqa: PLC0415 - see the imports
+
     async def work(database: Database) -> None:
         user = await _user(database, args.email)
         async with database.session() as session:
@@ -93,6 +92,8 @@ def users_disable(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def tokens_issue(settings: Settings, args: argparse.Namespace) -> None:
+    from db_user import add_api_token  # noqa: PLC0415 - see the imports
+
     async def work(database: Database) -> None:
         user = await _user(database, args.email)
         token = new_token()
@@ -112,6 +113,8 @@ def tokens_issue(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def tokens_list(settings: Settings, args: argparse.Namespace) -> None:
+    from db_user import list_api_tokens  # noqa: PLC0415 - see the imports
+
     async def work(database: Database) -> None:
         user = await _user(database, args.email)
         async with database.session() as session:
@@ -134,6 +137,8 @@ def tokens_list(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def tokens_revoke(settings: Settings, args: argparse.Namespace) -> None:
+    from db_user import revoke_api_token  # noqa: PLC0415 - see the imports
+
     async def work(database: Database) -> None:
         user = await _user(database, args.email)
         async with database.session() as session:
@@ -145,17 +150,23 @@ def tokens_revoke(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def master_key_generate(settings: Settings, args: argparse.Namespace) -> None:
+    from db_user import generate_key_file  # noqa: PLC0415 - see the imports
+
     path = args.path or settings.render_master_key_path
     print(f"wrote {path} (mode 0600) with primary key {generate_key_file(path)}")
 
 
 def master_key_add(settings: Settings, args: argparse.Namespace) -> None:
+    from db_user import add_primary_key  # noqa: PLC0415 - see the imports
+
     path = args.path or settings.render_master_key_path
     key_id = add_primary_key(path)
     print(f"added primary key {key_id} to {path}; run 'api-admin vault rotate' once it is deployed")
 
 
 def master_key_remove(settings: Settings, args: argparse.Namespace) -> None:
+    from db_user import credential_key_ids, load_master_keys, remove_key  # noqa: PLC0415 - see the imports
+
     path = args.path or settings.render_master_key_path
     ring = load_master_keys(path, strict_permissions=True)
     if args.id not in ring.keys:
@@ -164,7 +175,7 @@ def master_key_remove(settings: Settings, args: argparse.Namespace) -> None:
         raise AdminError(f"{args.id} is the primary key of {path}; add a new primary key first")
 
     async def work(database: Database) -> None:
-        async with database.async_sessions()() as session:
+        async with database.session() as session:
             in_use = await credential_key_ids(session)
         if args.id in in_use:
             raise AdminError(f"credentials still use key {args.id}; run 'api-admin vault rotate' first")
@@ -176,6 +187,8 @@ def master_key_remove(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def vault_rotate(settings: Settings, args: argparse.Namespace) -> None:
+    from db_user import Vault, rotate_credentials  # noqa: PLC0415 - see the imports
+
     vault = Vault.from_settings(settings)
 
     def progress(batches: int, rotated: int) -> None:
@@ -260,6 +273,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
+    from api_service.resources import REQUIRED_SETTINGS  # noqa: PLC0415 - its module loads the web stack
+
     with exit_on_config_error():
         settings = get_settings().require(*REQUIRED_SETTINGS)
         try:

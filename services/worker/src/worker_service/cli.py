@@ -20,8 +20,10 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from core_config import configure_logging, exit_on_config_error, get_settings
-from worker_service.heartbeat import check_health, default_node_name
+from core_config import exit_on_config_error, get_settings
+
+# Each command imports what it runs in its own body: `--help` and a usage error load no more than
+# the settings.
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,6 +45,7 @@ def _run_celery(command: str, extra: Sequence[str]) -> int:
     if command == "worker":
         # Before Celery (billiard) is imported: it reads the variable once.
         os.environ["REMAP_SIGTERM"] = "SIGQUIT"
+    from core_config import configure_logging  # noqa: PLC0415 - see the imports
     from worker_service.celery_app import create_app  # noqa: PLC0415 - heavy; `health` does without
     from worker_service.observability import observe_worker, start_observability  # noqa: PLC0415
     from worker_service.schema_wait import wait_for_schema  # noqa: PLC0415
@@ -67,6 +70,8 @@ def _run_celery(command: str, extra: Sequence[str]) -> int:
 
 
 def _health(node: str | None) -> int:
+    from worker_service.heartbeat import check_health, default_node_name  # noqa: PLC0415 - see the imports
+
     with exit_on_config_error():
         settings = get_settings()
     node = node or default_node_name()
@@ -81,6 +86,8 @@ def _health(node: str | None) -> int:
 
 
 def _stream() -> int:
+    from core_config import configure_logging  # noqa: PLC0415 - see the imports
+
     with exit_on_config_error():
         settings = get_settings().require("database_url_general")
     configure_logging(settings.log_level, json_lines=settings.json_logs)

@@ -19,13 +19,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
 from bybit_client import (
     KLINE_CATEGORIES,
-    BybitClient,
     Category,
     Instrument,
     Interval,
@@ -46,6 +45,9 @@ from db_general import (
     upsert_instruments,
     upsert_klines,
 )
+
+if TYPE_CHECKING:  # the stream process imports this module too, and has no use for the sync transport
+    from bybit_client import BybitClient
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +76,7 @@ class SyncContext:
     """
 
     database: Database
-    client: BybitClient
+    client: "BybitClient"
     task_id: str | None = None
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
     chunk_seconds: float | None = None
