@@ -1,5 +1,7 @@
 """Bybit credentials: add/replace per (user, network, api_key), scoped reads, network constraint."""
 
+import uuid
+
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
@@ -7,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db_user import (
     create_user,
+    credential_key_ids,
     delete_bybit_credential,
     get_bybit_credential,
     list_bybit_credentials,
@@ -94,3 +97,23 @@ async def test_deleting_a_user_cascades_to_credentials(user_session: AsyncSessio
         text("SELECT count(*) FROM bybit_credentials WHERE user_id = :id"), {"id": user.id}
     )
     assert remaining.scalar_one() == 0
+
+
+async def test_key_ids_in_use_follow_the_stored_credentials(user_session: AsyncSession) -> None:
+    user = await create_user(user_session, "ivan@example.com")
+    before = await credential_key_ids(user_session)
+    old, new = f"old-{uuid.uuid4().hex[:8]}", f"new-{uuid.uuid4().hex[:8]}"
+    saved = {}
+    for api_key, key_id in (("KEYA", old), ("KEYB", new), ("KEYC", new)):
+        saved[api_key] = await save_bybit_credential(
+            user_session,
+            user_id=user.id,
+            network="testnet",
+            api_key=api_key,
+            secret_ciphertext=b"c",
+            key_id=key_id,
+            read_only=True,
+        )
+    assert await credential_key_ids(user_session) == before | {old, new}
+    assert await delete_bybit_credential(user_session, user.id, saved["KEYA"].id)
+    assert await credential_key_ids(user_session) == before | {new}

@@ -14,6 +14,7 @@ import pytest
 import pytest_asyncio
 from fastapi import FastAPI
 from local_stack.ports import free_port
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api_service import create_app, serve_app
@@ -24,7 +25,16 @@ from bybit_client import Network
 from bybit_client.testing import FakeBybit
 from core_config import Settings
 from db_core import Database, ReadConnection
-from db_user import USER_DB, TokenScope, add_api_token, create_user, generate_key_file
+from db_user import (
+    USER_DB,
+    BybitCredential,
+    CredentialContext,
+    TokenScope,
+    Vault,
+    add_api_token,
+    create_user,
+    generate_key_file,
+)
 
 ClientFor = Callable[[Settings], AbstractAsyncContextManager[httpx.AsyncClient]]
 API_SERVE = os.path.join(os.path.dirname(sys.executable), "api-serve")
@@ -56,6 +66,29 @@ def api_settings(
             "sync_max_pending": 64,
         }
     )
+
+
+SealCredential = Callable[[Vault, int, str, str], BybitCredential]
+
+
+def _seal_credential(vault: Vault, user_id: int, api_key: str, secret: str) -> BybitCredential:
+    context = CredentialContext(user_id, "testnet", api_key)
+    sealed = vault.encrypt(SecretStr(secret), context)
+    return BybitCredential(
+        user_id=user_id,
+        network="testnet",
+        api_key=api_key,
+        secret_ciphertext=sealed.ciphertext,
+        key_id=sealed.key_id,
+        read_only=True,
+        permissions={},
+    )
+
+
+@pytest.fixture
+def seal_credential() -> SealCredential:
+    """A testnet credential row for ``user_id`` with ``secret`` sealed by ``vault`` (not added)."""
+    return _seal_credential
 
 
 @dataclass(frozen=True)

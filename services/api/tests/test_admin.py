@@ -11,13 +11,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from api_service.tokens import hash_token, is_well_formed
 from core_config import Settings
 from db_user import ApiToken, BybitCredential, CredentialContext, User, Vault, load_master_keys
+
+from .conftest import SealCredential
 
 API_ADMIN = Path(sys.executable).with_name("api-admin")
 
@@ -117,7 +118,56 @@ def test_master_key_generate_and_add(api_settings: Settings, tmp_path: Path) -> 
         assert material.hex() not in generated.stdout + added.stdout
 
 
-def test_rotation_killed_midway_then_rerun(api_settings: Settings, db: Session, tmp_path: Path) -> None:
+@pytest.mark.timeout(300)  # several api-admin processes, each a full start, on a busy machine
+def test_master_key_remove_refuses_the_primary_and_keys_in_use(
+    api_settings: Settings, db: Session, tmp_path: Path, seal_credential: SealCredential
+) -> None:
+    key_file = tmp_path / "master.key"
+    assert admin(api_settings, "master-key", "generate", "--path", str(key_file)).returncode == 0
+    old = load_master_keys(key_file, strict_permissions=True)
+    assert admin(api_settings, "master-key", "add", "--path", str(key_file)).returncode == 0
+    new_primary = load_master_keys(key_file, strict_permissions=True).primary_id
+
+    def remove(key_id: str) -> subprocess.CompletedProcess[str]:
+        return admin(api_settings, "master-key", "remove", "--path", str(key_file), "--id", key_id)
+
+    primary = remove(new_primary)
+    assert primary.returncode != 0
+    assert primary.stderr.strip().splitlines() == [
+        f"api-admin: {new_primary} is the primary key of {key_file}; add a new primary key first"
+    ]
+    unknown = remove("no-such-key")
+    assert unknown.returncode != 0
+    assert len(unknown.stderr.strip().splitlines()) == 1
+
+    user = User(email=f"remove-{uuid.uuid4().hex[:8]}@example.com")
+    db.add(user)
+    db.flush()
+    # Sealed under the old key, now a secondary one.
+    db.add(seal_credential(Vault(old), user.id, "REMOVEKEY", "old-secret"))
+    db.commit()
+    try:
+        in_use = remove(old.primary_id)
+        assert in_use.returncode != 0
+        assert in_use.stderr.strip().splitlines() == [
+            f"api-admin: credentials still use key {old.primary_id}; run 'api-admin vault rotate' first"
+        ]
+        assert set(load_master_keys(key_file, strict_permissions=True).keys) == {old.primary_id, new_primary}
+    finally:
+        db.delete(db.get(User, user.id))
+        db.commit()
+
+    removed = remove(old.primary_id)  # its last credential is gone
+    assert removed.returncode == 0, removed.stderr
+    after = load_master_keys(key_file, strict_permissions=True)
+    assert (after.primary_id, set(after.keys)) == (new_primary, {new_primary})
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert old.primary.material.hex() not in removed.stdout + removed.stderr
+
+
+def test_rotation_killed_midway_then_rerun(
+    api_settings: Settings, db: Session, tmp_path: Path, seal_credential: SealCredential
+) -> None:
     key_file = tmp_path / "master.key"
     assert admin(api_settings, "master-key", "generate", "--path", str(key_file)).returncode == 0
     vault = Vault(load_master_keys(key_file, strict_permissions=True))
@@ -126,20 +176,9 @@ def test_rotation_killed_midway_then_rerun(api_settings: Settings, db: Session, 
     db.flush()
     secrets = {}
     for n in range(600):
-        context = CredentialContext(user.id, "testnet", f"ROTATEKEY{n:04d}")
-        secrets[context.api_key] = f"secret-{n}-{uuid.uuid4().hex}"
-        sealed = vault.encrypt(SecretStr(secrets[context.api_key]), context)
-        db.add(
-            BybitCredential(
-                user_id=user.id,
-                network="testnet",
-                api_key=context.api_key,
-                secret_ciphertext=sealed.ciphertext,
-                key_id=sealed.key_id,
-                read_only=True,
-                permissions={},
-            )
-        )
+        api_key = f"ROTATEKEY{n:04d}"
+        secrets[api_key] = f"secret-{n}-{uuid.uuid4().hex}"
+        db.add(seal_credential(vault, user.id, api_key, secrets[api_key]))
     db.commit()
     assert admin(api_settings, "master-key", "add", "--path", str(key_file)).returncode == 0
     new_key = load_master_keys(key_file, strict_permissions=True).primary_id

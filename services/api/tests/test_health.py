@@ -1,19 +1,27 @@
-"""Liveness, and readiness with each dependency up, stopped or unmigrated in turn."""
+"""Liveness, and readiness with each dependency up, stopped or unmigrated in turn: a required one
+(a database, the master key file) down is a 503, Redis alone down is a 200 "degraded"."""
 
 import asyncio
+import uuid
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
 from local_stack.private import PrivateServer
 from pydantic import SecretStr
 from redis import Redis
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
 
 from api_service.readiness import ReadinessProbe
 from core_config import Settings
 from db_general import StreamStatus, StreamTopicStatus, stream_status_key
+from db_user import User, Vault, generate_key_file, load_master_keys
+
+from .conftest import SealCredential
 
 ClientFor = Callable[[Settings], AbstractAsyncContextManager[httpx.AsyncClient]]
 
@@ -31,6 +39,8 @@ async def test_ready_when_every_dependency_answers(client: httpx.AsyncClient) ->
     assert body["status"] == "ready"
     assert set(body["checks"]) == {"user_database", "general_database", "redis", "master_key"}
     assert all(check["ok"] and check["latency_ms"] >= 0 for check in body["checks"].values())
+    required = {name for name, check in body["checks"].items() if check["required"]}
+    assert required == {"user_database", "general_database", "master_key"}
 
 
 async def _ready_with(client_for: ClientFor, settings: Settings) -> tuple[int, dict[str, object]]:
@@ -45,13 +55,31 @@ def _failed(body: dict[str, object]) -> dict[str, str]:
     return {name: check["error"] for name, check in checks.items() if not check["ok"]}
 
 
-async def test_dead_redis_port_is_a_503_naming_redis(
+async def test_dead_redis_alone_is_degraded_not_unavailable(
     api_settings: Settings, client_for: ClientFor, closed_port: int
 ) -> None:
+    # Only syncs and task status need Redis: the instance stays in rotation for everything else.
     dead = api_settings.model_copy(update={"redis_url": SecretStr(f"redis://127.0.0.1:{closed_port}/0")})
     status, body = await _ready_with(client_for, dead)
-    assert status == 503
+    assert status == 200, body
+    assert body["status"] == "degraded"
     assert _failed(body).keys() == {"redis"}
+    assert "error" not in body
+
+
+async def test_dead_redis_with_a_dead_database_is_a_503_naming_both(
+    api_settings: Settings, client_for: ClientFor, closed_port: int
+) -> None:
+    dead = api_settings.model_copy(
+        update={
+            "redis_url": SecretStr(f"redis://127.0.0.1:{closed_port}/0"),
+            "database_url_general": SecretStr(f"postgresql+psycopg://postgres@127.0.0.1:{closed_port}/x"),
+        }
+    )
+    status, body = await _ready_with(client_for, dead)
+    assert status == 503
+    assert body["status"] == "unavailable"
+    assert _failed(body).keys() == {"redis", "general_database"}
     assert body["error"]["code"] == "not_ready"  # type: ignore[index]
     assert "redis" in body["error"]["message"]  # type: ignore[index]
 
@@ -78,16 +106,48 @@ async def test_unmigrated_database_is_not_ready(
 
 
 @pytest.mark.timeout(30)  # a hang, not a slow answer, is what this guards against
-async def test_redis_stopped_while_running_turns_ready_into_503(
+async def test_redis_stopped_while_running_turns_ready_into_degraded(
     api_settings: Settings, client_for: ClientFor, private_redis: PrivateServer
 ) -> None:
     settings = api_settings.model_copy(update={"redis_url": SecretStr(private_redis.url)})
     async with client_for(settings) as client:
-        assert (await client.get("/health/ready")).status_code == 200
+        assert (await client.get("/health/ready")).json()["status"] == "ready"
         private_redis.stop()
         response = await client.get("/health/ready")
-        assert response.status_code == 503
+        assert response.status_code == 200
+        assert response.json()["status"] == "degraded"
         assert _failed(response.json()).keys() == {"redis"}
+
+
+async def test_a_key_in_use_missing_from_the_key_file_is_a_503_naming_its_id(
+    api_settings: Settings, client_for: ClientFor, tmp_path: Path, seal_credential: SealCredential
+) -> None:
+    # A credential sealed under this run's key, then an api given a key file without that key.
+    vault = Vault(load_master_keys(api_settings.render_master_key_path, strict_permissions=False))
+    other_file = tmp_path / "master.key"
+    generate_key_file(other_file)
+    engine = create_engine(api_settings.database_url_user.get_secret_value())
+    with Session(engine) as db:
+        user = User(email=f"ready-{uuid.uuid4().hex[:8]}@example.com")
+        db.add(user)
+        db.flush()
+        db.add(seal_credential(vault, user.id, "READYKEY", "the-secret"))
+        db.commit()
+        try:
+            assert (await _ready_with(client_for, api_settings))[0] == 200  # its own file has the key
+            settings = api_settings.model_copy(update={"render_master_key_path": other_file})
+            status, body = await _ready_with(client_for, settings)
+        finally:
+            db.delete(user)
+            db.commit()
+    engine.dispose()
+    assert status == 503
+    assert _failed(body) == {
+        "master_key": f"stored credentials use master keys missing from the key file: {vault.primary_key_id}"
+    }
+    key_bytes = load_master_keys(api_settings.render_master_key_path, strict_permissions=False).primary
+    assert key_bytes.material.hex() not in str(body)
+    assert "the-secret" not in str(body)
 
 
 async def test_concurrent_probes_share_one_round_of_checks() -> None:

@@ -1,6 +1,7 @@
 """The public names of this package, read by type checkers and by lazy_loader (loaded on first use)."""
 
 from .credentials import (
+    credential_key_ids,
     delete_bybit_credential,
     get_bybit_credential,
     list_bybit_credentials,
@@ -13,6 +14,7 @@ from .master_keys import (
     add_primary_key,
     generate_key_file,
     load_master_keys,
+    remove_key,
 )
 from .models import (
     ApiToken,
@@ -72,6 +74,7 @@ __all__ = [
     "add_api_token",
     "add_primary_key",
     "create_user",
+    "credential_key_ids",
     "delete_bybit_credential",
     "disable_user",
     "find_active_token",
@@ -82,6 +85,7 @@ __all__ = [
     "list_api_tokens",
     "list_bybit_credentials",
     "load_master_keys",
+    "remove_key",
     "revoke_api_token",
     "rotate_credentials",
     "save_bybit_credential",

@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, distinct, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -68,3 +68,8 @@ async def delete_bybit_credential(session: AsyncSession, user_id: int, credentia
         .returning(BybitCredential.id)
     )
     return result.scalar_one_or_none() is not None
+
+
+async def credential_key_ids(session: AsyncSession) -> set[str]:
+    """The ids of the master keys stored credentials are encrypted under (one query)."""
+    return set((await session.scalars(select(distinct(BybitCredential.key_id)))).all())

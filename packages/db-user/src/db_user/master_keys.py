@@ -148,3 +148,15 @@ def add_primary_key(path: Path) -> str:
     keys[key_id] = _encode(secrets.token_bytes(KEY_BYTES))
     _write_private(path, {"primary": key_id, "keys": keys}, replace=True)
     return key_id
+
+
+def remove_key(path: Path, key_id: str) -> None:
+    """Remove a key that is not the primary one from the file (the caller checks no credential
+    still uses it)."""
+    ring = load_master_keys(path, strict_permissions=True)
+    if key_id not in ring.keys:
+        raise _problem(f"{path} holds no key {key_id!r}")
+    if key_id == ring.primary_id:
+        raise _problem(f"{key_id!r} is the primary key of {path}; add a new primary key first")
+    keys = {kept.key_id: _encode(kept.material) for kept in ring.keys.values() if kept.key_id != key_id}
+    _write_private(path, {"primary": ring.primary_id, "keys": keys}, replace=True)

@@ -78,6 +78,10 @@ class Vault:
     def primary_key_id(self) -> str:
         return self._keys.primary_id
 
+    @property
+    def key_ids(self) -> frozenset[str]:
+        return frozenset(self._keys.keys)
+
     def encrypt(self, secret: SecretStr, context: CredentialContext) -> Sealed:
         """Encrypt under the primary key with a fresh random nonce."""
         key = self._keys.primary

@@ -164,6 +164,28 @@ def master_key_add(settings: Settings, args: argparse.Namespace) -> None:
     print(f"added primary key {key_id} to {path}; run 'api-admin vault rotate' once it is deployed")
 
 
+def master_key_remove(settings: Settings, args: argparse.Namespace) -> None:
+    from db_user import credential_key_ids, load_master_keys, remove_key  # noqa: PLC0415 - see the imports
+
+    path = args.path or settings.render_master_key_path
+    ring = load_master_keys(path, strict_permissions=True)
+    if args.id not in ring.keys:
+        raise AdminError(f"{path} holds no key {args.id}")
+    if args.id == ring.primary_id:  # checked before the database: no credential matters here
+        raise AdminError(f"{args.id} is the primary key of {path}; add a new primary key first")
+
+    async def work(database: Database) -> None:
+        async with database.session() as session:
+            in_use = await credential_key_ids(session)
+        if args.id in in_use:
+            raise AdminError(f"credentials still use key {args.id}; run 'api-admin vault rotate' first")
+
+    # No credential can start using the key meanwhile: new secrets go under the primary key only.
+    asyncio.run(_with_user_db(settings, work))
+    remove_key(path, args.id)
+    print(f"removed key {args.id} from {path}; redeploy with the new file")
+
+
 def vault_rotate(settings: Settings, args: argparse.Namespace) -> None:
     from db_user import Vault, rotate_credentials  # noqa: PLC0415 - see the imports
 
@@ -233,6 +255,12 @@ def _parser() -> argparse.ArgumentParser:
         command = keys.add_parser(name, help=text)
         command.add_argument("--path", type=Path, help="default: RENDER_MASTER_KEY_PATH")
         command.set_defaults(run=run)
+    remove = keys.add_parser(
+        "remove", help="remove a key that is not the primary one and that no stored credential uses"
+    )
+    remove.add_argument("--path", type=Path, help="default: RENDER_MASTER_KEY_PATH")
+    remove.add_argument("--id", required=True, help="the key's id")
+    remove.set_defaults(run=master_key_remove)
 
     vault = areas.add_parser("vault", help="encrypted credentials").add_subparsers(
         required=True, metavar="COMMAND"

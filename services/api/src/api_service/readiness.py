@@ -8,7 +8,7 @@ that stopped answering); until it has stopped, later rounds wait on it instead o
 
 import asyncio
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Collection, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,8 +28,11 @@ class CheckResult:
 
 
 class ReadinessProbe:
-    def __init__(self, checks: Mapping[str, Check], timeout: float) -> None:
+    def __init__(self, checks: Mapping[str, Check], timeout: float, optional: Collection[str] = ()) -> None:
+        """``optional`` names the checks of what only some routes need: their failure alone
+        leaves the service able to serve (``degraded``)."""
         self._checks = dict(checks)
+        self.optional = frozenset(optional)
         self._timeout = timeout
         self._round: asyncio.Task[dict[str, CheckResult]] | None = None
         self._in_flight: dict[str, asyncio.Task[None]] = {}

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from pydantic import SecretStr
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api_service.rate_limits import RateLimiter, RateLimitPolicy
 from api_service.readiness import Check, CheckFailedError, ReadinessProbe
@@ -21,12 +22,16 @@ from core_config import Settings
 from core_telemetry import Telemetry
 from db_core import Database, DatabaseSpec, ReadPool, migration_status
 from db_general import GENERAL_DB
-from db_user import USER_DB, CredentialContext, Vault
+from db_user import USER_DB, CredentialContext, Vault, credential_key_ids
 
 APPLICATION_NAME = "api"
 # What the API uses, so what it must be given outside a developer's machine (the worker is given
 # neither the user database nor the master key).
 REQUIRED_SETTINGS = ("database_url_user", "database_url_general", "redis_url", "render_master_key_path")
+# Checks of what only some routes need (Redis: requested syncs and task status; the rate limits
+# let requests through without it): when
+# only these fail, readiness answers 200 "degraded", so the instance stays in rotation.
+OPTIONAL_CHECKS = frozenset({"redis"})
 logger = logging.getLogger(__name__)
 
 
@@ -60,11 +65,21 @@ def _database_check(pool: Callable[[], AsyncEngine | ReadPool], spec: DatabaseSp
 _PROBE_CONTEXT = CredentialContext(user_id=0, network="probe", api_key="probe")
 
 
-def _vault_check(vault: Vault) -> Check:
+def _vault_check(vault: Vault, sessions: Callable[[], async_sessionmaker[AsyncSession]]) -> Check:
     async def check() -> None:
         sealed = vault.encrypt(SecretStr("probe"), _PROBE_CONTEXT)
         if vault.decrypt(sealed.ciphertext, sealed.key_id, _PROBE_CONTEXT).get_secret_value() != "probe":
             raise CheckFailedError("the primary master key does not decrypt what it encrypts")
+        try:
+            async with sessions()() as session:
+                in_use = await credential_key_ids(session)
+        except (SQLAlchemyError, OSError):
+            return  # the user database's own check reports it
+        missing = sorted(in_use - vault.key_ids)
+        if missing:
+            raise CheckFailedError(
+                f"stored credentials use master keys missing from the key file: {', '.join(missing)}"
+            )
 
     return check
 
@@ -102,9 +117,10 @@ async def open_resources(settings: Settings, telemetry: Telemetry | None = None)
             "user_database": _database_check(user_db.async_engine, USER_DB),
             "general_database": _database_check(lambda: general_db, GENERAL_DB),
             "redis": redis_check,
-            "master_key": _vault_check(vault),
+            "master_key": _vault_check(vault, user_db.async_sessions),
         },
         timeout=timeout,
+        optional=OPTIONAL_CHECKS,
     )
     try:
         rate_limiter = RateLimiter(RateLimitPolicy(settings), settings, redis)

@@ -45,12 +45,16 @@ class Live(BaseModel):
 
 class CheckOut(BaseModel):
     ok: bool
+    required: bool = Field(
+        description="the service cannot serve without it; when only checks not required fail, "
+        "readiness answers 200 with status degraded"
+    )
     latency_ms: float
     error: str | None = None
 
 
 class Ready(BaseModel):
-    status: Literal["ready", "unavailable"]
+    status: Literal["ready", "degraded", "unavailable"]
     checks: dict[str, CheckOut]
 
 

@@ -2,6 +2,12 @@
 stream's status (written to Redis by ``worker-service stream``; the API serves without it, so it is
 not part of readiness).
 
+Readiness is the path Render's health check calls: it answers 503 only when a required check
+fails (a database, the master key file), since then the instance cannot serve at all. When only
+an optional one fails (Redis: requested syncs and task status; rate limits let requests through)
+it answers 200 with status ``degraded`` and every check's outcome, so one dead dependency of a
+few routes does not take every instance out of rotation.
+
 Load balancers call these often, so they are added to the app's own router
 (``add_health_routes``) instead of an included ``APIRouter``: FastAPI matches an included router's
 routes a second time on every request, which costs as much as the liveness answer itself.
@@ -36,10 +42,16 @@ async def live() -> Response:
 
 async def ready(resources: ResourcesDep) -> Ready | JSONResponse:
     results = await resources.readiness.run()
-    checks = {name: CheckOut(ok=r.ok, latency_ms=r.latency_ms, error=r.error) for name, r in results.items()}
+    optional = resources.readiness.optional
+    checks = {
+        name: CheckOut(ok=r.ok, required=name not in optional, latency_ms=r.latency_ms, error=r.error)
+        for name, r in results.items()
+    }
     failed = [name for name, result in results.items() if not result.ok]
     if not failed:
         return Ready(status="ready", checks=checks)
+    if all(name in optional for name in failed):
+        return Ready(status="degraded", checks=checks)
     body = NotReady(
         status="unavailable",
         checks=checks,
@@ -83,9 +95,16 @@ def add_health_routes(app: FastAPI) -> None:
         ready,
         methods=["GET"],
         response_model=Ready,
-        responses={503: {"model": NotReady, "description": "A dependency failed; the checks say which"}},
+        responses={
+            503: {"model": NotReady, "description": "A required dependency failed; the checks say which"}
+        },
         tags=["health"],
         summary="Every dependency answers: both databases at head, Redis, the master key",
+        description="Public, as the other health routes. 200 `ready` when every check passes, "
+        "200 `degraded` when only checks that are not `required` fail (Redis: requested syncs "
+        "and task status answer 503 meanwhile and rate limits are not enforced), 503 when a "
+        "required one fails (a database unreachable or not at head, the master key file "
+        "unusable or missing a key that stored credentials use).",
     )
     app.add_api_route(
         "/health/stream",
