@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from api_service import create_app, serve_app
 from api_service.tokens import hash_token
@@ -26,6 +26,7 @@ from db_user import (
     USER_DB,
     BybitCredential,
     CredentialContext,
+    User,
     Vault,
     add_api_token,
     add_primary_key,
@@ -121,8 +122,8 @@ async def test_whole_flow_leaks_no_secret(
                 str(resources.settings),
             ]
     assert [r.status_code for r in responses[:-1]] == [422, 200, 200, 200, 422, 200]
-    # Readiness is here for what it writes, not for its verdict: the run's user database also holds
-    # other tests' credentials, sealed under keys this canary file lacks, which makes it a 503.
+    # Readiness is here for what it writes, not for its verdict: the run's user database may also
+    # hold other tests' credentials, sealed under keys this canary file lacks (then a 503).
     ready = responses[-1].json()
     assert responses[-1].status_code == (200 if ready["checks"]["master_key"]["ok"] else 503)
     seen += [r.text for r in responses] + [str(r.headers) for r in responses]
@@ -144,6 +145,9 @@ async def test_whole_flow_leaks_no_secret(
             repr(vault),
             repr(load_master_keys(canary_key_file, strict_permissions=True)),
         ]
+    # The run's user database is shared: a credential under keys no other test knows must not stay.
+    async with database.session() as session:
+        await session.execute(delete(User).where(User.id == user.id))
     await database.dispose()
 
     # Errors raised with the canaries at hand.
