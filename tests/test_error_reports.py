@@ -14,10 +14,10 @@ import httpx
 import psycopg
 import pytest
 from celery import Celery
+from test_support.api_process import ApiProcess
 from test_support.scratch import scratch_database
 from test_support.worker_process import WorkerProcess
 
-from api_service.testing import ApiProcess
 from api_service.tokens import hash_token, new_token
 from bybit_client.testing import FakeBybit
 from core_config import Settings, libpq_url

@@ -16,9 +16,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from local_stack.ports import free_port
+from test_support.api_process import ApiProcess
 from test_support.worker_process import WorkerProcess, wait_until
 
-from api_service.testing import ApiProcess
 from api_service.tokens import hash_token, new_token
 from bybit_client.testing import FakeBybit
 from core_config import Settings

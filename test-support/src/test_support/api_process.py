@@ -6,12 +6,13 @@
 """
 
 import os
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+
+from local_stack.ports import free_port
 
 from core_config import Settings
 
@@ -37,13 +38,6 @@ _PASSED = (
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _text(value: object) -> str:
     secret = getattr(value, "get_secret_value", None)
     if secret is not None:
@@ -55,7 +49,7 @@ class ApiProcess:
     """``api-serve`` on a free port with ``settings`` (and ``extra_env``), its output in ``cwd``."""
 
     def __init__(self, settings: Settings, extra_env: dict[str, str], cwd: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         env = {
             **os.environ,
