@@ -5,7 +5,8 @@ in and the first module of ours that brought it. The deny lists are the document
 
 - the api (``import api_service.app``) never loads the migration runner (Alembic, and Mako and
   Pygments with it), the worker (its Celery app lives in ``worker_service``) nor the worker's Bybit
-  transport (pycurl);
+  transport (pycurl); Celery (the task queue's client) and aiohttp (the Bybit client of the
+  credential routes) load on first use, not before the first request;
 - the worker's Celery app and tasks never load the migration runner, the web stack nor the async
   Bybit transport (aiohttp); its stream process (asyncio) never loads the sync one (pycurl);
 - ``--help`` of ``api-admin``, ``db-migrate`` and ``worker-service`` loads no database, queue,
@@ -36,7 +37,16 @@ from db_core.migrations import upgrade
 from db_core.registry import database_spec
 from db_user import generate_key_file
 
-API_DENIED = ("alembic", "mako", "pygments", "worker_service", "pycurl", "db_core.migrations")
+API_DENIED = (
+    "alembic",
+    "mako",
+    "pygments",
+    "worker_service",
+    "pycurl",
+    "db_core.migrations",
+    "celery",
+    "aiohttp",
+)
 WORKER_DENIED = ("alembic", "mako", "pygments", "fastapi", "uvicorn", "api_service", "aiohttp")
 STREAM_DENIED = ("alembic", "mako", "pygments", "fastapi", "uvicorn", "api_service", "pycurl", "celery")
 HELP_DENIED = (
@@ -145,7 +155,7 @@ def _denied(statement: str, denied: tuple[str, ...], env: dict[str, str] | None 
     return found
 
 
-def test_the_api_app_loads_no_migration_runner_worker_or_sync_transport() -> None:
+def test_the_api_app_loads_no_migration_runner_worker_task_client_or_bybit_transport() -> None:
     assert _denied("import api_service.app", API_DENIED) == []
 
 

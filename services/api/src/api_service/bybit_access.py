@@ -1,10 +1,16 @@
-"""Talking to Bybit on a user's behalf: the client for a network, and Bybit's errors as API errors."""
+"""Talking to Bybit on a user's behalf: the client for a network, and Bybit's errors as API errors.
+
+The client's module (and aiohttp with it) loads with the first client made: only the credential
+routes call Bybit, so the API serves its first request without it.
+"""
+
+from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
+import bybit_client
 from api_service.errors import ApiError
 from bybit_client import (
-    AsyncBybitClient,
     BybitAuthError,
     BybitError,
     BybitRateLimitError,
@@ -14,6 +20,9 @@ from bybit_client import (
 )
 from core_config import Settings
 from core_telemetry import telemetry
+
+if TYPE_CHECKING:
+    from bybit_client import AsyncBybitClient
 
 _AUTH_PROBLEMS = {
     10003: ("bybit_key_invalid", "Bybit does not know this API key on {network}: is it a {network} key?"),
@@ -25,11 +34,11 @@ _AUTH_PROBLEMS = {
 
 def bybit_client_for(
     settings: Settings, network: Network, api_key: str, api_secret: SecretStr
-) -> AsyncBybitClient:
+) -> "AsyncBybitClient":
     """A signed client for ``network``: the configured URL for the configured network (so tests and
     regional hosts work), Bybit's own host for the others."""
     base_url = settings.bybit_api_url if network == settings.bybit_network else network.rest_url
-    return AsyncBybitClient(
+    return bybit_client.AsyncBybitClient(
         base_url,
         api_key,
         api_secret,

@@ -4,24 +4,29 @@ The API does not import the worker: it sends tasks by the names and arguments of
 ``db_general.task_contract`` and reads results from the shared result backend. Celery's client
 is blocking, so each call runs in a thread under a deadline: a dead Redis gives
 ``TaskQueueUnavailableError``, never a hang.
+
+Celery's clients are made on first use, in that thread: the API serves its other routes without
+loading Celery, and a process no one asks for a sync never loads it.
 """
 
 import asyncio
 import hashlib
 import json
+import threading
 import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from celery import Celery
-from celery.result import AsyncResult
 from kombu.exceptions import OperationalError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from api_service.request_id import current_request_id
+
+if TYPE_CHECKING:
+    from celery import Celery
 
 _KNOWN_KEY = "api:task:{}"
 # The same sync asked again while one is pending: the request's key names the pending task.
@@ -109,7 +114,8 @@ class TaskQueue:
         # A sync is over at the latest when it expired unstarted or, started, ran out of time.
         self._lifetime = expires + time_limit
         self._pending_key = _PENDING_KEY.format(queue=queue)
-        config = {
+        self._redis_url = redis_url
+        self._config = {
             "task_serializer": "json",
             "result_serializer": "json",
             "accept_content": ["json"],
@@ -121,11 +127,36 @@ class TaskQueue:
             "redis_socket_connect_timeout": timeout,
             "redis_retry_on_timeout": False,
         }
-        # Two clients: the sender has no result backend, because Celery's Redis backend subscribes
-        # to every sent task's result channel (a subscription per task for the life of the API);
-        # results are read with plain GETs through the reader.
-        self._sender = Celery("api", broker=redis_url, set_as_current=False, config_source=config)
-        self._reader = Celery("api", backend=redis_url, set_as_current=False, config_source=config)
+        self._clients: tuple[Celery, Celery] | None = None
+        self._clients_made = threading.Lock()
+
+    def _celery(self) -> tuple["Celery", "Celery"]:
+        """The sender and the reader, made on first use (called in a worker thread).
+
+        Two clients: the sender has no result backend, because Celery's Redis backend subscribes to
+        every sent task's result channel (a subscription per task for the life of the API); results
+        are read with plain GETs through the reader.
+        """
+        with self._clients_made:
+            if self._clients is None:
+                from celery import Celery  # noqa: PLC0415 - on first use, see the module docstring
+
+                url, config = self._redis_url, self._config
+                self._clients = (
+                    Celery("api", broker=url, set_as_current=False, config_source=config),
+                    Celery("api", backend=url, set_as_current=False, config_source=config),
+                )
+            return self._clients
+
+    def _send_task(self, name: str, **options: Any) -> None:
+        sender, _ = self._celery()
+        sender.send_task(name, **options)
+
+    def _states(self, task_ids: set[str]) -> dict[str, str]:
+        from celery.result import AsyncResult  # noqa: PLC0415 - on first use, see the module docstring
+
+        _, reader = self._celery()
+        return {task_id: AsyncResult(task_id, app=reader).state for task_id in task_ids}
 
     async def send(self, name: str, kwargs: Mapping[str, Any]) -> Sent:
         """Enqueue task ``name``, or give the task of the same request still pending.
@@ -159,7 +190,7 @@ class TaskQueue:
                 await self._redis.set(_KNOWN_KEY.format(task_id), name, ex=self._result_ttl)
                 await self._redis.zadd(self._pending_key, {task_id: time.time() + self._lifetime})
                 await asyncio.to_thread(
-                    self._sender.send_task,
+                    self._send_task,
                     name,
                     kwargs=dict(kwargs),
                     queue=self._queue,
@@ -176,9 +207,7 @@ class TaskQueue:
         """The ids of the API's syncs still queued or running; finished ones are forgotten."""
         await self._redis.zremrangebyscore(self._pending_key, "-inf", time.time())
         members = {str(_text(member)) for member in await self._redis.zrange(self._pending_key, 0, -1)}
-        states = await asyncio.to_thread(
-            lambda: {task_id: AsyncResult(task_id, app=self._reader).state for task_id in members}
-        )
+        states = await asyncio.to_thread(self._states, members)
         finished = [task_id for task_id, state in states.items() if state in _FINISHED]
         if finished:
             await self._redis.zrem(self._pending_key, *finished)
@@ -195,7 +224,10 @@ class TaskQueue:
             raise TaskQueueUnavailableError from exc
 
     def _read(self, task_id: str) -> TaskInfo:
-        result: AsyncResult[Any] = AsyncResult(task_id, app=self._reader)
+        from celery.result import AsyncResult  # noqa: PLC0415 - on first use, see the module docstring
+
+        _, reader = self._celery()
+        result: AsyncResult[Any] = AsyncResult(task_id, app=reader)
         state = _STATES.get(result.state, "running")
         if state == "succeeded":
             return TaskInfo(state, result.result, None)
@@ -204,5 +236,6 @@ class TaskQueue:
         return TaskInfo(state, None, None)
 
     def close(self) -> None:
-        self._sender.close()
-        self._reader.close()
+        with self._clients_made:
+            for client in self._clients or ():
+                client.close()
