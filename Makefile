@@ -44,8 +44,16 @@ $(VENV)/.installed: $(POETRY) poetry.lock $(PYPROJECTS)
 	$(POETRY_ENV) $(POETRY) sync --all-groups
 	@touch $@
 
+# Bytecode for every module, written once here as pip would at install (Poetry does not): a process
+# started where PYTHONDONTWRITEBYTECODE is set (as in the images) otherwise compiles every module it
+# imports, every time it starts; the test suite starts hundreds. A source edited later is compiled
+# again at import, as always.
+$(VENV)/.compiled: $(VENV)/.installed
+	$(RUN)/python -m compileall -q -j 0 $(VENV)/lib $(wildcard $(addsuffix /src,$(PROJECTS) $(DEV_PROJECTS))) infra/local/local_stack >/dev/null
+	@touch $@
+
 .PHONY: install
-install: $(VENV)/.installed ## Install the pinned Poetry when missing, then every dependency
+install: $(VENV)/.installed $(VENV)/.compiled ## Install the pinned Poetry when missing, then every dependency
 
 .PHONY: lock
 lock: $(POETRY) ## Re-resolve poetry.lock after a dependency change
