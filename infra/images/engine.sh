@@ -76,8 +76,12 @@ image_name() { # service
 
 # Builds services/$1/Dockerfile with the repository root as context.
 build_service_image() { # service
-  local args=(build --file "$ROOT/services/$1/Dockerfile" --tag "$(image_name "$1")"
-    --build-arg "BASE_IMAGE=$BASE_IMAGE" --network host)
+  build_image "$ROOT/services/$1/Dockerfile" "$(image_name "$1")"
+}
+
+# Builds the Dockerfile $1 as image $2, with the repository root as context.
+build_image() { # dockerfile tag
+  local args=(build --file "$1" --tag "$2" --build-arg "BASE_IMAGE=$BASE_IMAGE" --network host)
   if [ -s "$CA_BUNDLE" ]; then
     args+=(--secret "id=pipca,src=$CA_BUNDLE")
   fi
