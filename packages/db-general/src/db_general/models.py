@@ -4,7 +4,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from sqlalchemy import BigInteger, CheckConstraint, Identity, Index, func, text
+from sqlalchemy import BigInteger, CheckConstraint, Identity, Index, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from db_core import TYPE_ANNOTATION_MAP, new_metadata
@@ -76,8 +76,6 @@ class SyncRun(GeneralBase):
     __table_args__ = (
         CheckConstraint(f"status IN ({', '.join(repr(s) for s in SYNC_STATUSES)})", name="status"),
         Index("ix_sync_runs_kind_started_at", "kind", "started_at"),
-        # A task's next chunk, retry or redelivery finds the row its sync left running.
-        Index("ix_sync_runs_running_task_id", "task_id", postgresql_where=text("status = 'running'")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -87,7 +85,8 @@ class SyncRun(GeneralBase):
     interval: Mapped[str | None]
     range_start: Mapped[datetime | None]
     range_end: Mapped[datetime | None]
-    task_id: Mapped[str | None]
+    # The sync's task id (one row per sync): its next chunk, a retry or a redelivery finds the row.
+    task_id: Mapped[str | None] = mapped_column(unique=True)
     status: Mapped[str] = mapped_column(server_default="running")
     rows: Mapped[int] = mapped_column(server_default="0")
     error: Mapped[str | None]

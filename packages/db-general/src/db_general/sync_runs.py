@@ -1,9 +1,11 @@
-"""The record of synchronisations: one ``sync_runs`` row per run, opened and closed by the worker."""
+"""The record of synchronisations: one ``sync_runs`` row per sync (its task id), opened and closed by
+the worker."""
 
 from datetime import UTC, datetime
 from typing import Literal
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -26,20 +28,12 @@ def start_sync_run(
 ) -> int:
     """Record a run as ``running`` and return its id; the caller commits it at once.
 
-    One sync is one row however many times its task runs: a task that comes back with the same
-    ``task_id`` (its next chunk, a retry, a redelivery after its worker died) continues the row it
-    left ``running`` instead of opening another.
+    One sync is one row however many times its task runs, one statement whoever runs it at the
+    same time: a task that comes back with the same ``task_id`` (its next chunk, a retry, a
+    redelivery after its worker died, a duplicated delivery running beside the first) continues
+    its row, reopened if a copy had closed it. A second opener waits for the first one's commit.
     """
-    if task_id is not None:
-        running = session.scalar(
-            select(SyncRun.id)
-            .where(SyncRun.task_id == task_id, SyncRun.status == "running")
-            .order_by(SyncRun.id.desc())
-            .limit(1)
-        )
-        if running is not None:
-            return running
-    run = SyncRun(
+    opened = insert(SyncRun).values(
         kind=kind,
         category=category,
         symbol=symbol,
@@ -51,9 +45,14 @@ def start_sync_run(
         rows=0,
         started_at=started_at or datetime.now(UTC),
     )
-    session.add(run)
-    session.flush()
-    return run.id
+    run_id = session.scalar(
+        opened.on_conflict_do_update(
+            index_elements=[SyncRun.task_id], set_={"status": "running", "finished_at": None}
+        ).returning(SyncRun.id)
+    )
+    if run_id is None:  # RETURNING always gives the inserted or the continued row
+        raise RuntimeError("sync_runs: no row returned")
+    return run_id
 
 
 def add_sync_run_rows(session: Session, run_id: int, rows: int) -> None:
