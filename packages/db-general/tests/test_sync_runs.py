@@ -13,7 +13,16 @@ from sqlalchemy.orm import Session
 
 from core_config import build_settings
 from db_core import upgrade
-from db_general import GENERAL_DB, SyncRun, add_sync_run_rows, finish_sync_run, list_sync_runs, start_sync_run
+from db_general import (
+    GENERAL_DB,
+    MAX_ATTEMPT_ERRORS,
+    SyncRun,
+    add_sync_run_rows,
+    finish_sync_run,
+    list_sync_runs,
+    record_attempt_error,
+    start_sync_run,
+)
 
 
 def test_run_is_recorded_from_start_to_finish(general_sync_session: Session) -> None:
@@ -143,3 +152,15 @@ def test_the_migration_merges_the_rows_a_duplicated_delivery_split(empty_databas
         assert runs[0].id == 1
     finally:
         engine.dispose()
+
+
+def test_failed_attempts_are_counted_and_the_newest_kept(general_sync_session: Session) -> None:
+    run_id = start_sync_run(general_sync_session, kind="klines", task_id="attempts")
+    for attempt in range(MAX_ATTEMPT_ERRORS + 2):
+        record_attempt_error(general_sync_session, run_id, f"attempt {attempt} " + "x" * 1000)
+    general_sync_session.expire_all()
+    run = general_sync_session.get_one(SyncRun, run_id)
+    assert run.failed_attempts == MAX_ATTEMPT_ERRORS + 2
+    said = [entry["error"].split(" x")[0] for entry in run.attempt_errors]
+    assert said == [f"attempt {n}" for n in range(2, MAX_ATTEMPT_ERRORS + 2)]  # the newest, oldest first
+    assert all(len(entry["error"]) == 500 and entry["at"] for entry in run.attempt_errors)

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from bybit_client import BybitClient, BybitRateLimitError, BybitTransientError
-from bybit_client.testing import FakeBybit
+from bybit_client.testing import FakeBybit, Fault
 from core_config import Settings, build_settings
 from db_core import Database
 from db_general import GENERAL_DB
@@ -24,6 +24,7 @@ from worker_service import (
     sync_instruments,
     sync_klines,
 )
+from worker_service.syncing import WORKER_LOST
 from worker_service.tasks import CLIENT_RETRY, retry_countdown
 
 START_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
@@ -192,3 +193,24 @@ def test_retries_wait_longer_each_time_and_at_least_until_a_rate_limit_resets() 
     reset_at = datetime.now(UTC) + timedelta(seconds=30)
     limited = BybitRateLimitError("too many", ret_code=10006, reset_at=reset_at)
     assert 25 < retry_countdown(settings, 0, limited) <= 30
+
+
+def test_each_failed_attempt_is_recorded_on_the_sync_row(
+    context: SyncContext, fake_bybit: FakeBybit, clean_general_database: Engine
+) -> None:
+    # Bybit answers 502 to every try of the client's own: the task will retry later.
+    fake_bybit.fail_next(CLIENT_RETRY.max_attempts, Fault.HTTP_5XX)
+    one_candle = ("linear", "BTCUSDT", "1", START_MS, START_MS)
+    with pytest.raises(BybitTransientError):
+        klines_chunk(replace(context, will_retry=lambda _: True), *one_candle)
+    # The retry runs on a worker that took the task over from one lost under it, and succeeds.
+    outcome = klines_chunk(replace(context, worker_deaths=1), *one_candle)
+    assert isinstance(outcome, dict)
+    with clean_general_database.connect() as connection:
+        run = connection.execute(text("SELECT status, failed_attempts, attempt_errors FROM sync_runs")).one()
+    assert (run.status, run.failed_attempts) == ("succeeded", 2)
+    retried, lost = (entry["error"] for entry in run.attempt_errors)
+    assert "BybitTransientError" in retried
+    assert "HTTP 502" in retried
+    assert retried.endswith("(retried)")
+    assert lost == WORKER_LOST

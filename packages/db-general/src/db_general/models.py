@@ -4,7 +4,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from sqlalchemy import BigInteger, CheckConstraint, Identity, Index, func
+from sqlalchemy import BigInteger, CheckConstraint, Identity, Index, func, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from db_core import TYPE_ANNOTATION_MAP, new_metadata
@@ -90,6 +91,10 @@ class SyncRun(GeneralBase):
     status: Mapped[str] = mapped_column(server_default="running")
     rows: Mapped[int] = mapped_column(server_default="0")
     error: Mapped[str | None]
+    # Attempts that failed (a Bybit outage retried, a worker lost mid-chunk, the last failure), and
+    # what the newest of them said, oldest first: [{"at": ISO time, "error": words}].
+    failed_attempts: Mapped[int] = mapped_column(server_default="0")
+    attempt_errors: Mapped[list[dict[str, str]]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
     started_at: Mapped[datetime] = mapped_column(server_default=func.now())
     finished_at: Mapped[datetime | None]
 

@@ -9,6 +9,6 @@ GENERAL_DB = DatabaseSpec(
     url_setting="database_url_general",
     script_location="db_general:migrations",
     version_table="alembic_version_general",
-    head_revision="0003",  # a new revision updates this line
+    head_revision="0004",  # a new revision updates this line
     description="instruments, klines, sync runs",
 )

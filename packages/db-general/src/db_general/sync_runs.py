@@ -4,14 +4,18 @@ the worker."""
 from datetime import UTC, datetime
 from typing import Literal
 
-from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import cast, func, select, update
+from sqlalchemy.dialects.postgresql import JSONPATH, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from db_general.models import SyncRun
 
 _MAX_ERROR_CHARS = 4000
+# What a run keeps of its failed attempts: the newest few, each shortened.
+MAX_ATTEMPT_ERRORS = 5
+_MAX_ATTEMPT_ERROR_CHARS = 500
+_NEWEST_ATTEMPTS = f"$[last - {MAX_ATTEMPT_ERRORS - 1} to last]"
 
 
 def start_sync_run(
@@ -64,6 +68,29 @@ def add_sync_run_rows(session: Session, run_id: int, rows: int) -> None:
             .values(rows=SyncRun.rows + rows)
             .execution_options(synchronize_session=False)
         )
+
+
+def record_attempt_error(session: Session, run_id: int, error: str, *, at: datetime | None = None) -> None:
+    """Count a failed attempt of the run and keep what it said (the newest ``MAX_ATTEMPT_ERRORS``).
+
+    ``error`` is shown to operators as it is: words about the failure, never a secret or an address.
+    """
+    entry = func.jsonb_build_array(
+        func.jsonb_build_object(
+            "at", (at or datetime.now(UTC)).isoformat(), "error", error[:_MAX_ATTEMPT_ERROR_CHARS]
+        )
+    )
+    session.execute(
+        update(SyncRun)
+        .where(SyncRun.id == run_id)
+        .values(
+            failed_attempts=SyncRun.failed_attempts + 1,
+            attempt_errors=func.jsonb_path_query_array(
+                SyncRun.attempt_errors.op("||")(entry), cast(_NEWEST_ATTEMPTS, JSONPATH)
+            ),
+        )
+        .execution_options(synchronize_session=False)
+    )
 
 
 def finish_sync_run(
