@@ -2,7 +2,7 @@
 the worker."""
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, TypedDict, Unpack
 
 from sqlalchemy import cast, func, select, update
 from sqlalchemy.dialects.postgresql import JSONPATH, insert
@@ -18,17 +18,23 @@ _MAX_ATTEMPT_ERROR_CHARS = 500
 _NEWEST_ATTEMPTS = f"$[last - {MAX_ATTEMPT_ERRORS - 1} to last]"
 
 
+class SyncRunScope(TypedDict, total=False):
+    """What a run covers, beyond its kind; what it leaves out is stored as NULL (e.g. every category)."""
+
+    category: str | None
+    symbol: str | None
+    interval: str | None
+    range_start: datetime | None
+    range_end: datetime | None
+
+
 def start_sync_run(
     session: Session,
     *,
     kind: str,
-    category: str | None = None,
-    symbol: str | None = None,
-    interval: str | None = None,
-    range_start: datetime | None = None,
-    range_end: datetime | None = None,
     task_id: str | None = None,
     started_at: datetime | None = None,
+    **scope: Unpack[SyncRunScope],
 ) -> int:
     """Record a run as ``running`` and return its id; the caller commits it at once.
 
@@ -39,15 +45,11 @@ def start_sync_run(
     """
     opened = insert(SyncRun).values(
         kind=kind,
-        category=category,
-        symbol=symbol,
-        interval=interval,
-        range_start=range_start,
-        range_end=range_end,
         task_id=task_id,
         status="running",
         rows=0,
         started_at=started_at or datetime.now(UTC),
+        **scope,
     )
     run_id = session.scalar(
         opened.on_conflict_do_update(
