@@ -33,8 +33,9 @@ WORKSPACE = load(ROOT)
 UV = shutil.which("uv", path=str(Path(sys.executable).parent)) or "uv"
 PROJECTS = WORKSPACE.order()
 # Modules not meant to be imported on their own: Alembic runs the migration environments, `python
-# -m` runs __main__, and the fake exchange needs bybit-client's `testing` extra.
-NOT_IMPORTED_ALONE = (".migrations", ".__main__", "bybit_client.testing")
+# -m` runs __main__, the fake exchange needs bybit-client's `testing` extra and the Redis budget its
+# `redis` extra.
+NOT_IMPORTED_ALONE = (".migrations", ".__main__", "bybit_client.testing", "bybit_client.redis_budget")
 IMPORT_EVERY_MODULE = f"""
 import importlib, pkgutil, sys
 package = importlib.import_module(sys.argv[1])
