@@ -26,6 +26,9 @@ IP_WINDOW_SECONDS = 5.0
 BAN_SECONDS = 600.0
 # A window opened before Bybit stated its reset lasts this long (Bybit's endpoint windows are 1 s).
 GUESSED_WINDOW_SECONDS = 1.0
+# A window opened from a learnt limit keeps a tenth of it back: calls sent just before a reset may
+# reach Bybit just after it and count in the new window.
+RESERVE_SHARE = 10
 # A window ends this long after the reset Bybit stated: our clock may run a little ahead of Bybit's.
 RESET_MARGIN_SECONDS = 0.05
 # A limit learnt from the headers is remembered this long after the last answer that stated it.
@@ -134,7 +137,8 @@ class LocalBudget:
                 return Hold(ip.ends - now, "the address's own limit is spent for this window")
             known = self._limits.get(group)
             limit = known[0] if known is not None and known[1] > now else None
-            window = self._window(group, now, limit, GUESSED_WINDOW_SECONDS)
+            opening = None if limit is None else limit - limit // RESERVE_SHARE
+            window = self._window(group, now, opening, GUESSED_WINDOW_SECONDS)
             if window is not None and window.remaining <= 0:
                 return Hold(window.ends - now, f"Bybit's limit of {group} is spent for this window")
             for taken in (ip, window):

@@ -41,6 +41,7 @@ _RETRY_REDIS_AFTER = 5.0
 # KEYS: pause, the address's window, the group's window, the group's limit.
 # ARGV: the address's limit (0: none), its window (ms), the length of a window opened before Bybit
 # stated one (ms).
+# A window opened from a learnt limit keeps a tenth of it back (budget.RESERVE_SHARE).
 # Returns {0, ""} when the call may go (one taken from each window), else {ms to wait, why}.
 ADMIT = """
 local paused = redis.call('PTTL', KEYS[1])
@@ -65,7 +66,10 @@ if window then
   redis.call('DECR', KEYS[3])
 else
   local limit = redis.call('GET', KEYS[4])
-  if limit then redis.call('SET', KEYS[3], tonumber(limit) - 1, 'PX', ARGV[3]) end
+  if limit then
+    limit = tonumber(limit)
+    redis.call('SET', KEYS[3], limit - math.floor(limit / 10) - 1, 'PX', ARGV[3])
+  end
 end
 return {0, ''}
 """
