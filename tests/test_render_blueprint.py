@@ -17,7 +17,7 @@ import pytest
 import yaml
 from pydantic import SecretStr
 
-from api_service.resources import REQUIRED_SETTINGS as API_REQUIRED
+from api_service.required_settings import REQUIRED_SETTINGS as API_REQUIRED
 from core_config import Settings
 
 ROOT = Path(__file__).resolve().parents[1]

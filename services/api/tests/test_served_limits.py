@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from redis import Redis
 
 from api_service.tokens import new_token
@@ -22,6 +23,14 @@ from .conftest import ServedApi, Tokens, api_environment, served_apis
 ADDRESS_LIMIT = 40
 ACCOUNT_LIMIT = 10
 FIFTY_MB = 50 * 1024 * 1024
+BLUEPRINT = Path(__file__).resolve().parents[3] / "render.yaml"
+CLOUDFLARE_EDGE = "104.22.17.40"  # an address of Cloudflare's, as Render's proxy reports it
+
+
+def render_trusted_proxies() -> str:
+    """The api's ``TRUSTED_PROXIES`` in the Render Blueprint."""
+    api = next(s for s in yaml.safe_load(BLUEPRINT.read_text())["services"] if s["name"] == "bybit-api")
+    return str(next(v["value"] for v in api["envVars"] if v.get("key") == "TRUSTED_PROXIES"))
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +40,8 @@ def prefix() -> str:
 
 @pytest.fixture(scope="module")
 def apis(api_settings: Settings, prefix: str) -> Iterator[list[ServedApi]]:
-    """Two API processes sharing Redis; each believes X-Forwarded-For from 127.0.0.1 only."""
+    """Two API processes sharing Redis, trusting what Render's api trusts, with 127.0.0.1 standing
+    in for Render's proxy: X-Forwarded-For from any other peer is not believed."""
 
     def environment(port: int) -> dict[str, str]:
         return api_environment(
@@ -40,7 +50,7 @@ def apis(api_settings: Settings, prefix: str) -> Iterator[list[ServedApi]]:
             RATE_LIMIT_KEY_PREFIX=prefix,
             RATE_LIMIT_PER_ADDRESS=f"{ADDRESS_LIMIT}/minute",
             RATE_LIMIT_ACCOUNT=f"{ACCOUNT_LIMIT}/minute",
-            TRUSTED_PROXIES="127.0.0.1",
+            TRUSTED_PROXIES=f"127.0.0.1, {render_trusted_proxies()}",
             # The limiter lets requests through when Redis does not answer in time; on a loaded
             # machine that must not blur the counts.
             HEALTH_CHECK_TIMEOUT="10",
@@ -111,6 +121,20 @@ def test_an_untrusted_peer_cannot_choose_its_address(apis: list[ServedApi]) -> N
     headers = [{"X-Forwarded-For": f"192.0.2.{i}"} for i in range(ADDRESS_LIMIT + 5)]
     responses = flood(apis, "/v1/meta", len(headers), headers, local_address="127.0.0.2")
     assert statuses(responses) == {200: ADDRESS_LIMIT, 429: 5}
+
+
+def test_behind_renders_proxies_each_caller_is_counted_by_its_own_address(apis: list[ServedApi]) -> None:
+    # Render's proxy reports "<caller>, <Cloudflare edge>": callers sharing an edge are not one.
+    headers = [
+        {"X-Forwarded-For": f"198.51.100.{100 + i}, {CLOUDFLARE_EDGE}"} for i in range(ADDRESS_LIMIT + 5)
+    ]
+    assert statuses(flood(apis, "/v1/meta", len(headers), headers)) == {200: ADDRESS_LIMIT + 5}
+    # Whatever a caller writes in front of the chain is not believed: it is counted as itself.
+    forged = [
+        {"X-Forwarded-For": f"192.0.2.{i}, 198.51.100.50, {CLOUDFLARE_EDGE}"}
+        for i in range(ADDRESS_LIMIT + 5)
+    ]
+    assert statuses(flood(apis, "/v1/meta", len(forged), forged)) == {200: ADDRESS_LIMIT, 429: 5}
 
 
 def test_the_limiters_keys_stay_bounded(apis: list[ServedApi], redis: Redis, prefix: str) -> None:

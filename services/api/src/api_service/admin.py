@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from api_service.required_settings import REQUIRED_SETTINGS
 from api_service.tokens import hash_token, new_token
 from core_config import ConfigError, Settings, exit_on_config_error, get_settings
 from db_user.scopes import TokenScope
@@ -273,8 +274,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
-    from api_service.resources import REQUIRED_SETTINGS  # noqa: PLC0415 - its module loads the web stack
-
     with exit_on_config_error():
         settings = get_settings().require(*REQUIRED_SETTINGS)
         try:

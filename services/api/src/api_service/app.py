@@ -17,7 +17,8 @@ from api_service.middleware import RequestContextMiddleware
 from api_service.observability import start_observability
 from api_service.openapi_errors import document_edge_errors
 from api_service.rate_limits import RateLimitMiddleware, RateLimitPolicy
-from api_service.resources import REQUIRED_SETTINGS, open_resources
+from api_service.required_settings import REQUIRED_SETTINGS
+from api_service.resources import open_resources
 from api_service.routers import credentials, health, market, meta, tasks
 from core_config import Settings, configure_logging, exit_on_config_error, get_settings
 from core_telemetry import Telemetry

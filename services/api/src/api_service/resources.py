@@ -27,9 +27,6 @@ from db_general import GENERAL_DB
 from db_user import USER_DB, CredentialContext, Vault, credential_key_ids
 
 APPLICATION_NAME = "api"
-# What the API uses, so what it must be given outside a developer's machine (the worker is given
-# neither the user database nor the master key).
-REQUIRED_SETTINGS = ("database_url_user", "database_url_general", "redis_url", "render_master_key_path")
 # Checks of what only some routes need (Redis: requested syncs and task status; the rate limits
 # let requests through without it): when
 # only these fail, readiness answers 200 "degraded", so the instance stays in rotation.

@@ -6,7 +6,7 @@ finish within the graceful-shutdown window.
 
 import uvicorn
 
-from api_service.resources import REQUIRED_SETTINGS
+from api_service.required_settings import REQUIRED_SETTINGS
 from core_config import configure_logging, exit_on_config_error, get_settings
 from db_user import Vault
 
