@@ -16,12 +16,12 @@ import pytest
 from celery import Celery
 from test_support.api_process import ApiProcess
 from test_support.scratch import scratch_database
+from test_support.telemetry import SentryIngest
 from test_support.worker_process import WorkerProcess
 
 from api_service.tokens import hash_token, new_token
 from bybit_client.testing import FakeBybit
 from core_config import Settings, libpq_url
-from core_telemetry.testing import SentryIngest
 from db_core import Database, upgrade
 from db_user import USER_DB, add_api_token, create_user, generate_key_file
 

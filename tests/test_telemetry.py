@@ -17,12 +17,12 @@ import httpx
 import pytest
 from local_stack.ports import free_port
 from test_support.api_process import ApiProcess
+from test_support.telemetry import OtlpReceiver, ReceivedSpan
 from test_support.worker_process import WorkerProcess, wait_until
 
 from api_service.tokens import hash_token, new_token
 from bybit_client.testing import FakeBybit
 from core_config import Settings
-from core_telemetry.testing import OtlpReceiver, ReceivedSpan
 from db_core import Database
 from db_user import USER_DB, TokenScope, add_api_token, create_user, generate_key_file
 

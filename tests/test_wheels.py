@@ -36,6 +36,9 @@ PROJECTS = WORKSPACE.order()
 # -m` runs __main__, the fake exchange needs bybit-client's `testing` extra and the Redis budget its
 # `redis` extra.
 NOT_IMPORTED_ALONE = (".migrations", ".__main__", "bybit_client.testing", "bybit_client.redis_budget")
+# Test doubles ship in a runtime wheel only as bybit-client's public `testing` extra (the fake
+# exchange, which users of the client want); every other test helper lives in test-support.
+PUBLIC_TEST_SUPPORT = ("bybit_client/testing/",)
 IMPORT_EVERY_MODULE = f"""
 import importlib, pkgutil, sys
 package = importlib.import_module(sys.argv[1])
@@ -83,6 +86,13 @@ def test_wheel_and_sdist_are_built(project: Project, wheelhouse: Path) -> None:
         names = archive.namelist()
         metadata = archive.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
     assert any(name.startswith(f"{project.module}/") for name in names)
+    test_support = [
+        name
+        for name in names
+        if any(part in {"testing", "testing.py", "conftest.py", "tests"} for part in name.split("/"))
+        and not name.startswith(PUBLIC_TEST_SUPPORT)
+    ]
+    assert test_support == [], f"test helpers in the runtime wheel: {test_support}"
     requires = [
         Requirement(line.split(": ", 1)[1])
         for line in metadata.splitlines()

@@ -27,8 +27,7 @@ from bench_api import (
     server,
 )
 from harness import Row
-
-from core_telemetry.testing import OtlpReceiver
+from test_support.telemetry import OtlpReceiver
 
 HERE = Path(__file__).resolve().parent
 LIVE_OFF = "api /health/live telemetry off vs not installed"

@@ -1,6 +1,7 @@
 """The error hierarchy, mapped from Bybit's retCode and HTTP status. No error ever carries a secret."""
 
 from datetime import UTC, datetime, timedelta
+from typing import TypedDict, Unpack
 
 AUTH_CODES = frozenset({10003, 10004, 10005, 10007, 10008, 10009, 10010, 10027})
 RATE_LIMIT_CODES = frozenset({10006, 10018})
@@ -8,23 +9,24 @@ TIME_WINDOW_CODES = frozenset({10002})
 TRANSIENT_CODES = frozenset({10000, 10016})
 
 
+class ErrorDetails(TypedDict, total=False):
+    """Where and how a call failed: the keywords every ``BybitError`` takes."""
+
+    ret_code: int | None
+    endpoint: str
+    http_status: int | None
+
+
 class BybitError(Exception):
     """A failed call. ``retryable`` says whether the same request may succeed if sent again later."""
 
     retryable = False
 
-    def __init__(
-        self,
-        ret_msg: str,
-        *,
-        ret_code: int | None = None,
-        endpoint: str = "",
-        http_status: int | None = None,
-    ) -> None:
-        self.ret_code = ret_code
+    def __init__(self, ret_msg: str, **details: Unpack[ErrorDetails]) -> None:
+        self.ret_code = details.get("ret_code")
         self.ret_msg = ret_msg
-        self.endpoint = endpoint
-        self.http_status = http_status
+        self.endpoint = details.get("endpoint", "")
+        self.http_status = details.get("http_status")
         super().__init__(str(self))
 
     def __str__(self) -> str:
@@ -46,18 +48,12 @@ class BybitRateLimitError(BybitError):
     retryable = True
 
     def __init__(
-        self,
-        ret_msg: str,
-        *,
-        ret_code: int | None = None,
-        endpoint: str = "",
-        http_status: int | None = None,
-        reset_at: datetime | None = None,
+        self, ret_msg: str, *, reset_at: datetime | None = None, **details: Unpack[ErrorDetails]
     ) -> None:
         self.reset_at = reset_at
-        super().__init__(ret_msg, ret_code=ret_code, endpoint=endpoint, http_status=http_status)
+        super().__init__(ret_msg, **details)
         # HTTP 403 is an IP ban for minutes ("access too frequent"): retrying soon only extends it.
-        self.retryable = http_status != 403
+        self.retryable = self.http_status != 403
 
 
 class BybitBudgetError(BybitRateLimitError):

@@ -4,7 +4,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
 from itertools import repeat
-from typing import Annotated, Any, NamedTuple, cast
+from typing import Annotated, Any, Generic, NamedTuple, TypeVar, cast
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
@@ -89,37 +89,63 @@ class Instrument(_Model):
         return flat
 
 
-class InstrumentsPage(_Model):
+ItemT = TypeVar("ItemT")
+
+
+class _Page(_Model, Generic[ItemT]):
+    """One page of a cursor-paged list of one category (``result.list`` and ``nextPageCursor``)."""
+
     category: Category
-    items: list[Instrument]
+    items: list[ItemT]
     next_page_cursor: str = ""
 
     @model_validator(mode="before")
     @classmethod
     def _from_result(cls, data: Any) -> Any:
         if isinstance(data, dict) and "list" in data:
-            category = data["category"]
             return {
-                "category": category,
-                "items": [{**row, "category": category} for row in data["list"]],
+                "category": data["category"],
+                "items": cls._items(data["category"], data["list"]),
                 "next_page_cursor": data.get("nextPageCursor") or "",
             }
         return data
 
+    @staticmethod
+    def _items(category: str, rows: list[Any]) -> list[Any]:
+        return rows
 
-class Ticker(_Model):
+
+class InstrumentsPage(_Page[Instrument]):
+    @staticmethod
+    def _items(category: str, rows: list[Any]) -> list[Any]:
+        # An instrument row does not repeat its category: each gets the page's.
+        return [{**row, "category": category} for row in rows]
+
+
+class TickerFields(_Model):
+    """A ticker's fields, as ``/v5/market/tickers`` and the tickers stream name them; any may be absent
+    (a category does not have it, a stream delta did not change it)."""
+
     symbol: str
-    last_price: Decimal = Field(alias="lastPrice")
+    last_price: OptionalDecimal = Field(None, alias="lastPrice")
     bid1_price: OptionalDecimal = Field(None, alias="bid1Price")
     ask1_price: OptionalDecimal = Field(None, alias="ask1Price")
-    volume_24h: Decimal = Field(alias="volume24h")
-    turnover_24h: Decimal = Field(alias="turnover24h")
+    volume_24h: OptionalDecimal = Field(None, alias="volume24h")
+    turnover_24h: OptionalDecimal = Field(None, alias="turnover24h")
     price_24h_pcnt: OptionalDecimal = Field(None, alias="price24hPcnt")
     mark_price: OptionalDecimal = Field(None, alias="markPrice")
     index_price: OptionalDecimal = Field(None, alias="indexPrice")
     open_interest: OptionalDecimal = Field(None, alias="openInterest")
     funding_rate: OptionalDecimal = Field(None, alias="fundingRate")
     next_funding_time: OptionalMsDatetime = Field(None, alias="nextFundingTime")
+
+
+class Ticker(TickerFields):
+    """A ticker of ``/v5/market/tickers``: its last price and 24 h volume and turnover are always there."""
+
+    last_price: Decimal = Field(alias="lastPrice")
+    volume_24h: Decimal = Field(alias="volume24h")
+    turnover_24h: Decimal = Field(alias="turnover24h")
 
 
 class Kline(NamedTuple):
@@ -267,21 +293,8 @@ class Order(_Model):
     updated_time: MsDatetime = Field(alias="updatedTime")
 
 
-class OrdersPage(_Model):
-    category: Category
-    items: list[Order]
-    next_page_cursor: str = ""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _from_result(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "list" in data:
-            return {
-                "category": data["category"],
-                "items": data["list"],
-                "next_page_cursor": data.get("nextPageCursor") or "",
-            }
-        return data
+class OrdersPage(_Page[Order]):
+    pass
 
 
 class RateLimitStatus(_Model):

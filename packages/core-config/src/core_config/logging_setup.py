@@ -14,8 +14,6 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +21,8 @@ from typing import Any
 import orjson
 import structlog
 from structlog.contextvars import bound_contextvars, merge_contextvars
+from structlog.dev import ConsoleRenderer, plain_traceback
+from structlog.processors import EventRenamer, JSONRenderer, format_exc_info
 from structlog.stdlib import BoundLogger, ProcessorFormatter
 from structlog.typing import EventDict, Processor, WrappedLogger
 
@@ -87,11 +87,9 @@ def get_logger(name: str) -> BoundLogger:
     return BoundLogger(logging.getLogger(name), _STRUCTLOG_CHAIN, {})
 
 
-@contextmanager
-def bind_log_context(**fields: Any) -> Iterator[None]:
-    """Add ``fields`` to every line logged inside the block (this task or thread only)."""
-    with bound_contextvars(**fields):
-        yield
+# ``with bind_log_context(**fields):`` adds the fields to every line logged inside the block (this
+# task or thread only).
+bind_log_context = bound_contextvars
 
 
 def _json_text(event_dict: Any, **_: Any) -> str:
@@ -103,19 +101,15 @@ def _json_text(event_dict: Any, **_: Any) -> str:
 
 def _renderers(json_lines: bool) -> list[Processor]:
     if json_lines:
-        return [
-            structlog.processors.format_exc_info,
-            structlog.processors.EventRenamer("message"),
-            structlog.processors.JSONRenderer(serializer=_json_text),
-        ]
+        return [format_exc_info, EventRenamer("message"), JSONRenderer(serializer=_json_text)]
     # A plain traceback always: structlog would draw rich's boxes whenever rich happens to be
     # installed (a dev tool brings it in), and a log line must not depend on that.
-    console = structlog.dev.ConsoleRenderer(
+    console = ConsoleRenderer(
         colors=False,
         timestamp_key="time",
         pad_event_to=0,
         sort_keys=False,
-        exception_formatter=structlog.dev.plain_traceback,
+        exception_formatter=plain_traceback,
     )
     return [console]
 

@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bybit_client.enums import PUBLIC_STREAM_HOSTS, Category, Interval, KlineCategory, Network
 from core_config.errors import ConfigError
-from core_config.urls import check_http_url, check_redis_url, check_ws_url, normalise_postgres_url
+from core_config.urls import check_base_url, check_redis_url, normalise_postgres_url
 
 
 class Environment(StrEnum):
@@ -197,20 +197,10 @@ class Settings(BaseSettings):
                     problems.append(f"{field.upper()}: required when ENVIRONMENT is {self.environment}")
         if self.database_url_user.get_secret_value() == self.database_url_general.get_secret_value():
             problems.append("DATABASE_URL_GENERAL: must name another database than DATABASE_URL_USER")
-        if self.bybit_api_url:
-            try:
-                self.bybit_api_url = check_http_url(self.bybit_api_url, allow_plain_http=self.is_local)
-            except ValueError as exc:
-                problems.append(f"BYBIT_API_URL: {exc}")
-        else:
-            self.bybit_api_url = self.bybit_network.rest_url
-        if self.bybit_stream_url:
-            try:
-                self.bybit_stream_url = check_ws_url(self.bybit_stream_url, allow_plain=self.is_local)
-            except ValueError as exc:
-                problems.append(f"BYBIT_STREAM_URL: {exc}")
-        else:
-            self.bybit_stream_url = PUBLIC_STREAM_HOSTS[self.bybit_network]
+        api_url = self._base_url("BYBIT_API_URL", self.bybit_api_url, "http", problems)
+        self.bybit_api_url = api_url or self.bybit_network.rest_url
+        stream_url = self._base_url("BYBIT_STREAM_URL", self.bybit_stream_url, "ws", problems)
+        self.bybit_stream_url = stream_url or PUBLIC_STREAM_HOSTS[self.bybit_network]
         if self.stream_silence_timeout <= self.stream_ping_interval:
             problems.append(
                 "STREAM_SILENCE_TIMEOUT: must be longer than STREAM_PING_INTERVAL (pongs prove life)"
@@ -218,6 +208,15 @@ class Settings(BaseSettings):
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+    def _base_url(self, variable: str, url: str, scheme: Literal["http", "ws"], problems: list[str]) -> str:
+        """``url`` checked and normalised (unset stays unset); a wrong one is added to ``problems``."""
+        if url:
+            try:
+                return check_base_url(url, scheme=scheme, allow_plain=self.is_local)
+            except ValueError as exc:
+                problems.append(f"{variable}: {exc}")
+        return url
 
     def require(self, *fields: str) -> Self:
         """These settings, which the calling service uses, must be set outside a developer's machine;

@@ -4,6 +4,7 @@ Every function raises ``ValueError`` with a message that never repeats the URL, 
 passwords.
 """
 
+from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
 POSTGRES_DRIVER_SCHEME = "postgresql+psycopg"
@@ -63,21 +64,14 @@ def check_redis_url(url: str) -> str:
     return url
 
 
-def check_http_url(url: str, *, allow_plain_http: bool) -> str:
-    """Accept an ``https://`` base URL (``http://`` only when allowed); drop a trailing slash."""
+def check_base_url(url: str, *, scheme: Literal["http", "ws"], allow_plain: bool) -> str:
+    """Accept a secure base URL (``https://``, ``wss://``; the plain ``http://``, ``ws://`` only when
+    allowed); drop a trailing slash."""
     parts = urlsplit(url)
-    if parts.scheme not in {"http", "https"} or not parts.netloc:
-        raise ValueError("not an http(s) URL")
-    if parts.scheme == "http" and not allow_plain_http:
-        raise ValueError("must be https:// (plain http:// is allowed only when ENVIRONMENT is local or test)")
-    return url.rstrip("/")
-
-
-def check_ws_url(url: str, *, allow_plain: bool) -> str:
-    """Accept a ``wss://`` WebSocket base URL (``ws://`` only when allowed); drop a trailing slash."""
-    parts = urlsplit(url)
-    if parts.scheme not in {"ws", "wss"} or not parts.netloc:
-        raise ValueError("not a ws(s) URL")
-    if parts.scheme == "ws" and not allow_plain:
-        raise ValueError("must be wss:// (plain ws:// is allowed only when ENVIRONMENT is local or test)")
+    if parts.scheme not in {scheme, f"{scheme}s"} or not parts.netloc:
+        raise ValueError(f"not a {scheme}s:// or {scheme}:// URL")
+    if parts.scheme == scheme and not allow_plain:
+        raise ValueError(
+            f"must be {scheme}s:// (plain {scheme}:// is allowed only when ENVIRONMENT is local or test)"
+        )
     return url.rstrip("/")

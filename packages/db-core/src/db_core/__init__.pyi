@@ -43,6 +43,7 @@ from .schema import (
     NAMING_CONVENTION,
     TYPE_ANNOTATION_MAP,
     new_metadata,
+    new_registry,
 )
 from .sessions import (
     Database,
@@ -92,6 +93,7 @@ __all__ = [
     "means_unavailable",
     "migration_status",
     "new_metadata",
+    "new_registry",
     "ping_idle_connections",
     "registered_databases",
     "revision",

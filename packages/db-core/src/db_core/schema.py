@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, MetaData, Numeric
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import registry
 
 NAMING_CONVENTION: dict[str, str] = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -28,3 +29,11 @@ TYPE_ANNOTATION_MAP: dict[Any, Any] = {
 def new_metadata() -> MetaData:
     """A fresh ``MetaData`` carrying the shared naming convention (one per database)."""
     return MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def new_registry() -> registry:
+    """A fresh ORM registry (one per database): its own ``new_metadata()`` and the shared type map.
+
+    A database's declarative base takes it as its ``registry`` attribute.
+    """
+    return registry(metadata=new_metadata(), type_annotation_map=TYPE_ANNOTATION_MAP)

@@ -1,6 +1,6 @@
 """``DatabaseSpec``: everything db_core needs to know about one database, registered by its package."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy import MetaData
 
@@ -17,14 +17,27 @@ class DatabaseSpec:
     """
 
     name: str
+    # The package that registers it and holds its Alembic scripts in ``<package>/migrations``.
+    package: str
     metadata: MetaData
-    url_setting: str
-    script_location: str
-    version_table: str
-    # The newest revision in ``script_location``'s versions/, written here so that readiness knows
-    # it without loading Alembic; ``db-migrate check`` and db-core's tests hold it to the scripts.
+    # The newest revision in the package's migrations/versions/, written here so that readiness
+    # knows it without loading Alembic; ``db-migrate check`` and db-core's tests hold it to the scripts.
     head_revision: str
-    description: str = field(default="", compare=False)
+
+    @property
+    def url_setting(self) -> str:
+        """The settings field of its URL."""
+        return f"database_url_{self.name}"
+
+    @property
+    def url_variable(self) -> str:
+        """The environment variable of its URL, as shown in errors."""
+        return self.url_setting.upper()
+
+    @property
+    def version_table(self) -> str:
+        """Its own Alembic version table: both databases may live on one server."""
+        return f"alembic_version_{self.name}"
 
     @property
     def marker_tables(self) -> frozenset[str]:
@@ -32,9 +45,9 @@ class DatabaseSpec:
         return frozenset({self.version_table, *self.metadata.tables})
 
     @property
-    def url_variable(self) -> str:
-        """The environment variable of its URL, as shown in errors."""
-        return self.url_setting.upper()
+    def script_location(self) -> str:
+        """Where Alembic finds its scripts."""
+        return f"{self.package}:migrations"
 
     def url(self, settings: Settings) -> str:
         """The database's SQLAlchemy URL (psycopg 3 driver) from ``settings``."""

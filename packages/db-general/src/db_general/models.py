@@ -2,21 +2,20 @@
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any
 
 from sqlalchemy import BigInteger, CheckConstraint, Identity, Index, func, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from db_core import TYPE_ANNOTATION_MAP, new_metadata
+from db_core import new_registry
 
 SYNC_STATUSES = ("running", "succeeded", "failed")
 
 
 class GeneralBase(DeclarativeBase):
-    """Declarative base of the general database only (its own MetaData)."""
+    """Declarative base of the general database only (its own registry and MetaData)."""
 
-    metadata = new_metadata()
-    type_annotation_map: ClassVar[dict[Any, Any]] = TYPE_ANNOTATION_MAP
+    registry = new_registry()
 
 
 class Instrument(GeneralBase):

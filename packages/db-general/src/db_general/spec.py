@@ -1,14 +1,10 @@
-"""``GENERAL_DB``: how db_core finds, connects to and migrates the general database."""
+"""``GENERAL_DB``, the general database (instruments, klines, sync runs): how db_core finds, connects to and
+migrates it."""
 
 from db_core import DatabaseSpec
 from db_general.models import GeneralBase
 
+# A new revision updates head_revision.
 GENERAL_DB = DatabaseSpec(
-    name="general",
-    metadata=GeneralBase.metadata,
-    url_setting="database_url_general",
-    script_location="db_general:migrations",
-    version_table="alembic_version_general",
-    head_revision="0002",  # a new revision updates this line
-    description="instruments, klines, sync runs",
+    name="general", package="db_general", metadata=GeneralBase.metadata, head_revision="0002"
 )

@@ -1,7 +1,7 @@
 """The record of synchronisations: one ``sync_runs`` row per run, opened and closed by the worker."""
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, TypedDict, Unpack
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,17 +12,23 @@ from db_general.models import SyncRun
 _MAX_ERROR_CHARS = 4000
 
 
+class SyncRunScope(TypedDict, total=False):
+    """What a run covers, beyond its kind; what it leaves out is stored as NULL (e.g. every category)."""
+
+    category: str | None
+    symbol: str | None
+    interval: str | None
+    range_start: datetime | None
+    range_end: datetime | None
+
+
 def start_sync_run(
     session: Session,
     *,
     kind: str,
-    category: str | None = None,
-    symbol: str | None = None,
-    interval: str | None = None,
-    range_start: datetime | None = None,
-    range_end: datetime | None = None,
     task_id: str | None = None,
     started_at: datetime | None = None,
+    **scope: Unpack[SyncRunScope],
 ) -> int:
     """Record a run as ``running`` and return its id; the caller commits it at once.
 
@@ -39,18 +45,8 @@ def start_sync_run(
         )
         if running is not None:
             return running
-    run = SyncRun(
-        kind=kind,
-        category=category,
-        symbol=symbol,
-        interval=interval,
-        range_start=range_start,
-        range_end=range_end,
-        task_id=task_id,
-        status="running",
-        rows=0,
-        started_at=started_at or datetime.now(UTC),
-    )
+    started_at = started_at or datetime.now(UTC)
+    run = SyncRun(kind=kind, task_id=task_id, status="running", rows=0, started_at=started_at, **scope)
     session.add(run)
     session.flush()
     return run.id

@@ -1,7 +1,7 @@
 """The user database's tables: users, their API tokens and their (encrypted) Bybit credentials."""
 
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -17,15 +17,14 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from bybit_client.enums import Network
-from db_core import TYPE_ANNOTATION_MAP, new_metadata
+from db_core import new_registry
 from db_user.scopes import TokenScope
 
 
 class UserBase(DeclarativeBase):
-    """Declarative base of the user database only (its own MetaData)."""
+    """Declarative base of the user database only (its own registry and MetaData)."""
 
-    metadata = new_metadata()
-    type_annotation_map: ClassVar[dict[Any, Any]] = TYPE_ANNOTATION_MAP
+    registry = new_registry()
 
 
 class User(UserBase):

@@ -17,6 +17,7 @@ from bybit_client.models import (
     OptionalDecimal,
     OptionalMsDatetime,
     Order,
+    TickerFields,
     WalletBalance,
 )
 
@@ -62,25 +63,13 @@ class KlineMessage(_Message):
         return Interval(self.topic.split(".")[1])
 
 
-class TickerUpdate(_Message):
+class TickerUpdate(TickerFields):
     """A ticker snapshot, or a delta where only the changed fields are set (derivatives)."""
 
-    symbol: str
-    last_price: OptionalDecimal = Field(None, alias="lastPrice")
-    bid1_price: OptionalDecimal = Field(None, alias="bid1Price")
     bid1_size: OptionalDecimal = Field(None, alias="bid1Size")
-    ask1_price: OptionalDecimal = Field(None, alias="ask1Price")
     ask1_size: OptionalDecimal = Field(None, alias="ask1Size")
     high_price_24h: OptionalDecimal = Field(None, alias="highPrice24h")
     low_price_24h: OptionalDecimal = Field(None, alias="lowPrice24h")
-    volume_24h: OptionalDecimal = Field(None, alias="volume24h")
-    turnover_24h: OptionalDecimal = Field(None, alias="turnover24h")
-    price_24h_pcnt: OptionalDecimal = Field(None, alias="price24hPcnt")
-    mark_price: OptionalDecimal = Field(None, alias="markPrice")
-    index_price: OptionalDecimal = Field(None, alias="indexPrice")
-    open_interest: OptionalDecimal = Field(None, alias="openInterest")
-    funding_rate: OptionalDecimal = Field(None, alias="fundingRate")
-    next_funding_time: OptionalMsDatetime = Field(None, alias="nextFundingTime")
 
 
 class TickerMessage(_Message):

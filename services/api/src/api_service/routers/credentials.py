@@ -180,12 +180,7 @@ async def wallet_balance(
             balance = await bybit.wallet_balance(coin)
     except BybitError as exc:
         raise api_error_for(exc, network) from None
-    return WalletBalance(
-        credential_id=credential.id,
-        network=network,
-        account_type=balance.account_type,
-        total_equity=balance.total_equity,
-        total_wallet_balance=balance.total_wallet_balance,
-        total_available_balance=balance.total_available_balance,
-        coins=[Coin.model_validate(c, from_attributes=True) for c in balance.coins],
+    # Bybit's balance, field by field under the same names, and the key it was read with.
+    return WalletBalance.model_validate(
+        {**dict(balance), "credential_id": credential.id, "network": network}, from_attributes=True
     )

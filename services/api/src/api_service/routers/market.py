@@ -21,7 +21,7 @@ Status = Literal["Trading", "PreLaunch", "Delivering", "Closed"]
 
 
 class InstrumentFilters(BaseModel):
-    """The instrument list's query parameters."""
+    """The instrument list's query parameters, named as ``list_instruments`` takes them."""
 
     category: Category | None = None
     status: Status | None = None
@@ -31,7 +31,8 @@ class InstrumentFilters(BaseModel):
 
 
 class KlineQuery(BaseModel):
-    """The candle list's query parameters; ``start`` and ``end`` are inclusive."""
+    """The candle list's query parameters, named as ``list_klines`` takes them; ``start`` and ``end``
+    are inclusive."""
 
     category: KlineCategory
     symbol: Symbol
@@ -52,14 +53,7 @@ class KlineQuery(BaseModel):
 async def instruments(general: GeneralDatabase, filters: Annotated[InstrumentFilters, Query()]) -> Response:
     try:
         async with general.connection() as connection:
-            page = await list_instruments(
-                connection,
-                category=filters.category,
-                status=filters.status,
-                base_coin=filters.base_coin,
-                limit=filters.limit,
-                cursor=filters.cursor,
-            )
+            page = await list_instruments(connection, **filters.model_dump())
     except InvalidCursorError:
         raise ApiError(400, "invalid_cursor", "cursor is not one this API returned") from None
     return json_response({"items": page.items, "next_cursor": page.next_cursor})
@@ -89,14 +83,6 @@ async def klines(general: GeneralDatabase, query: Annotated[KlineQuery, Query()]
     if query.start is not None and query.end is not None and query.start > query.end:
         raise ApiError(422, "validation_error", "start must not be after end")
     async with general.connection() as connection:
-        rows = await list_klines(
-            connection,
-            category=query.category,
-            symbol=query.symbol,
-            interval=query.interval,
-            start=query.start,
-            end=query.end,
-            limit=query.limit,
-        )
+        rows = await list_klines(connection, **query.model_dump())
     series = {"category": query.category, "symbol": query.symbol, "interval": query.interval}
     return json_response({**series, "items": rows})

@@ -58,10 +58,13 @@ def _decompress(body: bytes, encoding: str) -> bytes:
     return body
 
 
-class _Server:
-    """A threading HTTP server on a free loopback port, handing each POST to ``handle``."""
+class _Receiver:
+    """A threading HTTP server on a free loopback port, handing each POST to ``_handle``; a context
+    manager that serves in a thread while open."""
 
-    def __init__(self, handle: Callable[[str, bytes], tuple[int, bytes, str]]) -> None:
+    def __init__(self) -> None:
+        handle = self._handle
+
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -76,43 +79,50 @@ class _Server:
             def log_message(self, *_: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = int(self._server.server_address[1])
-        self._thread = threading.Thread(target=self._server.serve_forever, name="test-receiver", daemon=True)
+        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = int(self._http.server_address[1])
+        self._thread = threading.Thread(target=self._http.serve_forever, name="test-receiver", daemon=True)
         self.lock = threading.Lock()
 
-    def start(self) -> None:
+    def _handle(self, path: str, body: bytes) -> tuple[int, bytes, str]:
+        """The status, body and content type of the answer to a POST of ``body`` to ``path``."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
         self._thread.start()
+        return self
 
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._http.shutdown()
+        self._http.server_close()
 
 
-class OtlpReceiver:
+class OtlpReceiver(_Receiver):
     """An OTLP/HTTP (protobuf) receiver of traces and metrics."""
 
     def __init__(self) -> None:
         self._traces: list[ExportTraceServiceRequest] = []
         self._metrics: list[ExportMetricsServiceRequest] = []
-        self._server = _Server(self._handle)
-        self.endpoint = f"http://127.0.0.1:{self._server.port}"
+        super().__init__()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
 
     def _handle(self, path: str, body: bytes) -> tuple[int, bytes, str]:
         if path == "/v1/traces":
             request = ExportTraceServiceRequest.FromString(body)
-            with self._server.lock:
+            with self.lock:
                 self._traces.append(request)
             return 200, ExportTraceServiceResponse().SerializeToString(), "application/x-protobuf"
         if path == "/v1/metrics":
             metrics_request = ExportMetricsServiceRequest.FromString(body)
-            with self._server.lock:
+            with self.lock:
                 self._metrics.append(metrics_request)
             return 200, b"", "application/x-protobuf"
         return 404, b"", "text/plain"
 
     def spans(self) -> list[ReceivedSpan]:
-        with self._server.lock:
+        with self.lock:
             requests = list(self._traces)
         found: list[ReceivedSpan] = []
         for request in requests:
@@ -134,7 +144,7 @@ class OtlpReceiver:
         return found
 
     def metric_names(self) -> set[str]:
-        with self._server.lock:
+        with self.lock:
             requests = list(self._metrics)
         return {
             metric.name
@@ -162,39 +172,30 @@ class OtlpReceiver:
                 raise TimeoutError(f"the {len(spans)} spans received never met the condition:\n{seen}")
             time.sleep(0.05)
 
-    def __enter__(self) -> Self:
-        self._server.start()
-        return self
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._server.stop()
-
-
-class SentryIngest:
+class SentryIngest(_Receiver):
     """Sentry's envelope endpoint (``POST /api/<project>/envelope/``), keeping every envelope."""
 
     def __init__(self) -> None:
         self._envelopes: list[bytes] = []
-        self._server = _Server(self._handle)
-        self.dsn = f"http://publickey@127.0.0.1:{self._server.port}/1"
+        super().__init__()
+        self.dsn = f"http://publickey@127.0.0.1:{self.port}/1"
 
     def _handle(self, path: str, body: bytes) -> tuple[int, bytes, str]:
         if path.endswith("/envelope/") or path.endswith("/store/"):
-            with self._server.lock:
+            with self.lock:
                 self._envelopes.append(body)
             return 200, b"{}", "application/json"
         return 404, b"", "text/plain"
 
     def raw(self) -> bytes:
         """Every envelope received, concatenated, as sent (decompressed)."""
-        with self._server.lock:
+        with self.lock:
             return b"\n".join(self._envelopes)
 
     def events(self) -> list[dict[str, Any]]:
         """The error events among the envelopes' items."""
-        with self._server.lock:
+        with self.lock:
             envelopes = list(self._envelopes)
         events: list[dict[str, Any]] = []
         for envelope in envelopes:
@@ -215,12 +216,3 @@ class SentryIngest:
                 raise TimeoutError(f"{len(events)} Sentry events received, {count} expected")
             time.sleep(0.05)
         return events
-
-    def __enter__(self) -> Self:
-        self._server.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._server.stop()
