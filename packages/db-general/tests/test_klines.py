@@ -1,10 +1,13 @@
 """Klines: Decimal round trip, bulk upsert idempotency, range reads oldest first, resume point."""
 
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import Engine, delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -125,3 +128,49 @@ async def test_list_klines_oldest_first_within_the_range(
         general_connection, category="linear", symbol="BTCUSDT", interval="5", limit=3
     )
     assert other_interval == []
+
+
+def _lock_waiters(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return int(
+            connection.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            )
+            or 0
+        )
+
+
+def _upsert_and_commit(engine: Engine, rows: list[KlineRow]) -> int:
+    with Session(engine) as session:
+        written = upsert_klines(session, rows)
+        session.commit()
+    return written
+
+
+def test_two_writers_of_a_series_at_once_take_turns(general_sync_engine: Engine) -> None:
+    symbol = f"RACE{uuid.uuid4().hex[:8].upper()}"
+    try:
+        with Session(general_sync_engine) as first, ThreadPoolExecutor(1) as pool:
+            assert upsert_klines(first, [kline(m, symbol=symbol) for m in range(3)]) == 3  # not committed
+            # The same candles, one new and one changed, from another writer meanwhile (the stream
+            # beside a sync): it waits for the first writer rather than colliding with its inserts.
+            later = [kline(2, close="1", symbol=symbol), kline(3, symbol=symbol)]
+            second = pool.submit(_upsert_and_commit, general_sync_engine, later)
+            deadline = time.monotonic() + 10
+            while not _lock_waiters(general_sync_engine):
+                assert not second.done(), f"the second writer did not wait: {second.result()}"
+                assert time.monotonic() < deadline, "the second writer neither waited nor finished"
+                time.sleep(0.02)
+            first.commit()
+            assert second.result(timeout=10) == 2
+        with Session(general_sync_engine) as session:
+            closes = session.scalars(
+                select(Kline.close).where(Kline.symbol == symbol).order_by(Kline.start_time)
+            ).all()
+        assert closes == [Decimal("65000.5"), Decimal("65000.5"), Decimal(1), Decimal("65000.5")]
+    finally:
+        with general_sync_engine.begin() as connection:
+            connection.execute(delete(Kline).where(Kline.symbol == symbol))

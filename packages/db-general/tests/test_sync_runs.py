@@ -1,13 +1,28 @@
 """sync_runs: a run is opened as running and closed with its outcome."""
 
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import Engine, create_engine, delete, func, make_url, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from db_general import SyncRun, add_sync_run_rows, finish_sync_run, list_sync_runs, start_sync_run
+from core_config import build_settings
+from db_core import upgrade
+from db_general import (
+    GENERAL_DB,
+    MAX_ATTEMPT_ERRORS,
+    SyncRun,
+    add_sync_run_rows,
+    finish_sync_run,
+    list_sync_runs,
+    record_attempt_error,
+    start_sync_run,
+)
 
 
 def test_run_is_recorded_from_start_to_finish(general_sync_session: Session) -> None:
@@ -50,13 +65,102 @@ async def test_list_sync_runs_newest_first(general_session: AsyncSession) -> Non
     assert [r.started_at.minute for r in runs] == [3, 2]
 
 
-def test_a_task_that_comes_back_continues_its_running_row(general_sync_session: Session) -> None:
+def test_a_task_that_comes_back_continues_its_row(general_sync_session: Session) -> None:
     first = start_sync_run(general_sync_session, kind="klines", task_id="task-1")
     other = start_sync_run(general_sync_session, kind="klines", task_id="task-2")
+    add_sync_run_rows(general_sync_session, first, 7)
     # The next chunk, a retry or a redelivery after a worker died: the same row.
     assert start_sync_run(general_sync_session, kind="klines", task_id="task-1") == first
     finish_sync_run(general_sync_session, first, status="succeeded")
-    # Once closed, the same task id (a result looked up again much later) opens a new row.
-    again = start_sync_run(general_sync_session, kind="klines", task_id="task-1")
-    assert again not in (first, other)
-    assert start_sync_run(general_sync_session, kind="klines") not in (first, other, again)
+    # A late copy of a chunk whose sync a copy already closed: still the same row, open again.
+    assert start_sync_run(general_sync_session, kind="klines", task_id="task-1") == first
+    general_sync_session.expire_all()
+    run = general_sync_session.get_one(SyncRun, first)
+    assert (run.status, run.rows, run.finished_at) == ("running", 7, None)
+    # Without a task id (a sync run inline) every run is a row of its own.
+    assert start_sync_run(general_sync_session, kind="klines") != start_sync_run(
+        general_sync_session, kind="klines"
+    )
+    assert other != first
+
+
+def _lock_waiters(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return int(
+            connection.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            )
+            or 0
+        )
+
+
+def _open_and_commit(engine: Engine, task_id: str) -> int:
+    with Session(engine) as session:
+        run_id = start_sync_run(session, kind="klines", task_id=task_id)
+        session.commit()
+    return run_id
+
+
+def test_a_duplicated_delivery_beside_the_first_opens_no_second_row(general_sync_engine: Engine) -> None:
+    task_id = f"duplicated-{uuid.uuid4()}"
+    try:
+        with Session(general_sync_engine) as first, ThreadPoolExecutor(1) as pool:
+            first_id = start_sync_run(first, kind="klines", task_id=task_id)  # not committed yet
+            second = pool.submit(_open_and_commit, general_sync_engine, task_id)
+            # The copy must wait for the first opener's transaction rather than open a row of its own.
+            deadline = time.monotonic() + 10
+            while not _lock_waiters(general_sync_engine):
+                assert not second.done(), f"the copy did not wait: it opened run {second.result()}"
+                assert time.monotonic() < deadline, "the copy neither waited nor finished"
+                time.sleep(0.02)
+            first.commit()
+            assert second.result(timeout=10) == first_id
+        with general_sync_engine.connect() as connection:
+            rows = connection.scalar(
+                select(func.count()).select_from(SyncRun).where(SyncRun.task_id == task_id)
+            )
+        assert rows == 1
+    finally:
+        with general_sync_engine.begin() as connection:
+            connection.execute(delete(SyncRun).where(SyncRun.task_id == task_id))
+
+
+def test_the_migration_merges_the_rows_a_duplicated_delivery_split(empty_database_url: str) -> None:
+    settings = build_settings(environment="test")
+    upgrade(GENERAL_DB, settings, "0002", url=empty_database_url)
+    engine = create_engine(make_url(empty_database_url))
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO sync_runs (kind, task_id, status, rows, finished_at) VALUES"
+                    " ('klines', 'split', 'running', 5, NULL),"
+                    " ('klines', 'split', 'succeeded', 3, now()),"
+                    " ('klines', 'whole', 'failed', 2, now())"
+                )
+            )
+        upgrade(GENERAL_DB, settings, url=empty_database_url)
+        with engine.connect() as connection:
+            runs = connection.execute(
+                text("SELECT id, task_id, status, rows FROM sync_runs ORDER BY id")
+            ).all()
+        # The sync keeps its first row, with every row counted and the newest outcome.
+        assert [tuple(run)[1:] for run in runs] == [("split", "succeeded", 8), ("whole", "failed", 2)]
+        assert runs[0].id == 1
+    finally:
+        engine.dispose()
+
+
+def test_failed_attempts_are_counted_and_the_newest_kept(general_sync_session: Session) -> None:
+    run_id = start_sync_run(general_sync_session, kind="klines", task_id="attempts")
+    for attempt in range(MAX_ATTEMPT_ERRORS + 2):
+        record_attempt_error(general_sync_session, run_id, f"attempt {attempt} " + "x" * 1000)
+    general_sync_session.expire_all()
+    run = general_sync_session.get_one(SyncRun, run_id)
+    assert run.failed_attempts == MAX_ATTEMPT_ERRORS + 2
+    said = [entry["error"].split(" x")[0] for entry in run.attempt_errors]
+    assert said == [f"attempt {n}" for n in range(2, MAX_ATTEMPT_ERRORS + 2)]  # the newest, oldest first
+    assert all(len(entry["error"]) == 500 and entry["at"] for entry in run.attempt_errors)

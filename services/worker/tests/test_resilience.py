@@ -5,6 +5,8 @@ production takes seconds here.
 """
 
 import json
+import os
+import signal
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -21,6 +23,7 @@ from bybit_client.testing import FakeBybit
 from core_config import Settings
 from db_general import SYNC_KLINES, SyncKlinesArgs
 from worker_service import celery_config
+from worker_service.celery_app import BEAT_LOCK_SECONDS
 from worker_service.deliveries import dead_letter_key
 
 START_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
@@ -172,20 +175,32 @@ def test_two_overlapping_beats_send_each_scheduled_sync_once_per_period(
     queue = settings.celery_queue
     with BeatProcess(settings) as old:
         wait_until(lambda: redis.llen(queue) >= 1, 60, "the first beat to send")
-        started = time.monotonic()
         with BeatProcess(settings) as new:
-            time.sleep(20)  # both run: a deploy starts the new beat before the old one stops
+            time.sleep(8)  # both run: a deploy starts the new beat before the old one stops
             assert old.process is not None
             assert old.process.poll() is None
-            old.stop()
-            time.sleep(12)  # the new one takes over
+            # The old beat stalls holding the lock (a frozen instance, a long pause): once the lock
+            # expires the new beat takes it over while the old one is still alive.
+            os.killpg(old.process.pid, signal.SIGSTOP)
+            wait_until(
+                lambda: "Acquired lock" in new.output(),
+                BEAT_LOCK_SECONDS + 30,
+                "the new beat to take over the expired lock",
+            )
+            took_over = time.monotonic()
+            before = len(_sent_klines(redis, queue, period * 0.9))
+            time.sleep(4)
+            # Thawed, the old beat finds its lock taken: it stops instead of sending beside the new one.
+            os.killpg(old.process.pid, signal.SIGCONT)
+            old.process.wait(timeout=30)
+            old_output = old.output()
+            time.sleep(6)
             assert new.process is not None
             assert new.process.poll() is None, new.output()
-            ran = time.monotonic() - started
-            new_output = new.output()
+            ran = time.monotonic() - took_over
     sent = _sent_klines(redis, queue, period * 0.9)
     gaps = [(later - earlier).total_seconds() for earlier, later in pairwise(sent)]
     assert min(gaps) >= period * 0.5, gaps  # never twice in one period
-    assert len(sent) >= ran / period * 0.6, (len(sent), ran)  # and not skipped either
-    assert "Acquired lock" in new_output  # the new beat sent only once it held the lock
+    assert len(sent) - before >= ran / period * 0.6, (len(sent) - before, ran)  # and not skipped either
+    assert "LockNotOwnedError" in old_output
     redis.delete(queue)

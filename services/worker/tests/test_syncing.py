@@ -1,14 +1,17 @@
 """The syncs as plain functions, in this process: the session's general database and the fake Bybit server."""
 
+import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import pytest
 from sqlalchemy import Engine, text
 
 from bybit_client import BybitClient, BybitRateLimitError, BybitTransientError
-from bybit_client.testing import FakeBybit
+from bybit_client.testing import FakeBybit, Fault
 from core_config import Settings, build_settings
 from db_core import Database
 from db_general import GENERAL_DB
@@ -21,6 +24,7 @@ from worker_service import (
     sync_instruments,
     sync_klines,
 )
+from worker_service.syncing import WORKER_LOST
 from worker_service.tasks import CLIENT_RETRY, retry_countdown
 
 START_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
@@ -37,6 +41,11 @@ def context(
     database.dispose_sync()
 
 
+def _next_sync(context: SyncContext) -> SyncContext:
+    """The context of another sync: each sync is a task of its own, with a ``sync_runs`` row of its own."""
+    return replace(context, task_id=f"task-{uuid.uuid4().hex[:8]}")
+
+
 def _scalar(engine: Engine, sql: str) -> object:
     with engine.connect() as connection:
         return connection.scalar(text(sql))
@@ -50,11 +59,11 @@ def test_instruments_are_never_deleted_and_an_empty_answer_delists_nothing(
     assert (first["inserted"], first["updated"], first["delisted"]) == (len(inverse), 0, 0)
 
     fake_bybit.set_instruments("inverse", [])
-    empty = sync_instruments(context, "inverse")
+    empty = sync_instruments(_next_sync(context), "inverse")
     assert (empty["fetched"], empty["delisted"]) == (0, 0)
 
     fake_bybit.set_instruments("inverse", inverse[5:])
-    shrunk = sync_instruments(context, "inverse")
+    shrunk = sync_instruments(_next_sync(context), "inverse")
     assert (shrunk["inserted"], shrunk["updated"], shrunk["delisted"]) == (0, 0, 5)
     assert _scalar(clean_general_database, "SELECT count(*) FROM instruments") == len(inverse)
     assert (
@@ -62,7 +71,7 @@ def test_instruments_are_never_deleted_and_an_empty_answer_delists_nothing(
     )
 
     fake_bybit.set_instruments("inverse", inverse)  # listed again
-    back = sync_instruments(context, "inverse")
+    back = sync_instruments(_next_sync(context), "inverse")
     assert back["updated"] == 5
     assert (
         _scalar(clean_general_database, "SELECT count(*) FROM instruments WHERE delisted_at IS NOT NULL") == 0
@@ -74,10 +83,11 @@ def test_an_interrupted_klines_sync_continues_from_the_newest_stored_candle(
 ) -> None:
     # An earlier run stored the first half of the range before it was cut off.
     sync_klines(context, "linear", "BTCUSDT", "1", START_MS, START_MS + 1499 * MINUTE_MS)
-    resumed = sync_klines(context, "linear", "BTCUSDT", "1", START_MS, START_MS + 2999 * MINUTE_MS)
+    whole = ("linear", "BTCUSDT", "1", START_MS, START_MS + 2999 * MINUTE_MS)
+    resumed = sync_klines(_next_sync(context), *whole)
     assert resumed["resumed_from_ms"] == START_MS + 1499 * MINUTE_MS
     assert (resumed["fetched"], resumed["written"]) == (1501, 1500)
-    again = sync_klines(context, "linear", "BTCUSDT", "1", START_MS, START_MS + 2999 * MINUTE_MS)
+    again = sync_klines(_next_sync(context), *whole)
     assert (again["fetched"], again["written"]) == (1, 0)  # a rerun changes nothing
     assert _scalar(clean_general_database, "SELECT count(DISTINCT start_time) FROM klines") == 3000
     assert _scalar(clean_general_database, "SELECT count(*) FROM klines") == 3000
@@ -106,6 +116,20 @@ def test_a_bounded_klines_sync_is_a_chain_of_chunks_resuming_from_what_is_stored
     assert _scalar(clean_general_database, "SELECT count(DISTINCT start_time) FROM klines") == 3000
 
 
+def test_the_same_chunk_delivered_twice_at_once_keeps_one_row(
+    context: SyncContext, clean_general_database: Engine
+) -> None:
+    chunk = partial(klines_chunk, context, "linear", "SOLUSDT", "1", START_MS, START_MS + 1999 * MINUTE_MS)
+    with ThreadPoolExecutor(2) as pool:
+        first, second = pool.map(lambda _: chunk(), range(2))
+    assert isinstance(first, dict)
+    assert isinstance(second, dict)
+    assert first["sync_run_id"] == second["sync_run_id"]
+    # Each candle written once whichever copy wrote it, all counted on the sync's one row.
+    assert _runs(clean_general_database) == [("klines", "succeeded", 2000)]
+    assert _scalar(clean_general_database, "SELECT count(*) FROM klines") == 2000
+
+
 def test_a_bounded_instruments_sync_takes_a_category_per_chunk(
     context: SyncContext, fake_bybit: FakeBybit, clean_general_database: Engine
 ) -> None:
@@ -127,7 +151,9 @@ def test_a_range_before_what_is_stored_is_fetched_whole(
     sync_klines(
         context, "linear", "ETHUSDT", "5", START_MS + 500 * 5 * MINUTE_MS, START_MS + 999 * 5 * MINUTE_MS
     )
-    earlier = sync_klines(context, "linear", "ETHUSDT", "5", START_MS, START_MS + 999 * 5 * MINUTE_MS)
+    earlier = sync_klines(
+        _next_sync(context), "linear", "ETHUSDT", "5", START_MS, START_MS + 999 * 5 * MINUTE_MS
+    )
     assert earlier["resumed_from_ms"] == START_MS  # a gap before the stored candles: no shortcut
     assert (earlier["fetched"], earlier["written"]) == (1000, 500)
     assert _scalar(clean_general_database, "SELECT count(*) FROM klines") == 1000
@@ -139,7 +165,7 @@ def test_without_a_range_klines_continue_from_the_newest_stored_up_to_now(
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     recent = sync_klines(context, "spot", "BTCUSDT", "60")
     assert recent["fetched"] == 1000  # nothing stored yet: the default look-back
-    later = sync_klines(context, "spot", "BTCUSDT", "60")
+    later = sync_klines(_next_sync(context), "spot", "BTCUSDT", "60")
     assert later["resumed_from_ms"] >= int((now - timedelta(hours=1)).timestamp() * 1000)
     assert later["fetched"] <= 2
 
@@ -167,3 +193,24 @@ def test_retries_wait_longer_each_time_and_at_least_until_a_rate_limit_resets() 
     reset_at = datetime.now(UTC) + timedelta(seconds=30)
     limited = BybitRateLimitError("too many", ret_code=10006, reset_at=reset_at)
     assert 25 < retry_countdown(settings, 0, limited) <= 30
+
+
+def test_each_failed_attempt_is_recorded_on_the_sync_row(
+    context: SyncContext, fake_bybit: FakeBybit, clean_general_database: Engine
+) -> None:
+    # Bybit answers 502 to every try of the client's own: the task will retry later.
+    fake_bybit.fail_next(CLIENT_RETRY.max_attempts, Fault.HTTP_5XX)
+    one_candle = ("linear", "BTCUSDT", "1", START_MS, START_MS)
+    with pytest.raises(BybitTransientError):
+        klines_chunk(replace(context, will_retry=lambda _: True), *one_candle)
+    # The retry runs on a worker that took the task over from one lost under it, and succeeds.
+    outcome = klines_chunk(replace(context, worker_deaths=1), *one_candle)
+    assert isinstance(outcome, dict)
+    with clean_general_database.connect() as connection:
+        run = connection.execute(text("SELECT status, failed_attempts, attempt_errors FROM sync_runs")).one()
+    assert (run.status, run.failed_attempts) == ("succeeded", 2)
+    retried, lost = (entry["error"] for entry in run.attempt_errors)
+    assert "BybitTransientError" in retried
+    assert "HTTP 502" in retried
+    assert retried.endswith("(retried)")
+    assert lost == WORKER_LOST

@@ -21,7 +21,14 @@ from db_general.rows import InstrumentRow, KlineRow, UpsertCounts
 from db_general.session import general_database
 from db_general.spec import GENERAL_DB
 from db_general.stream_status import MISSED_STATUS_WRITES, StreamStatus, StreamTopicStatus, stream_status_key
-from db_general.sync_runs import add_sync_run_rows, finish_sync_run, list_sync_runs, start_sync_run
+from db_general.sync_runs import (
+    MAX_ATTEMPT_ERRORS,
+    add_sync_run_rows,
+    finish_sync_run,
+    list_sync_runs,
+    record_attempt_error,
+    start_sync_run,
+)
 from db_general.task_contract import (
     PING,
     SYNC_INSTRUMENTS,
@@ -35,6 +42,7 @@ __all__ = [
     "GENERAL_DB",
     "LISTED_INSTRUMENT_COLUMNS",
     "LISTED_KLINE_COLUMNS",
+    "MAX_ATTEMPT_ERRORS",
     "MISSED_STATUS_WRITES",
     "PING",
     "SYNC_INSTRUMENTS",
@@ -63,6 +71,7 @@ __all__ = [
     "list_sync_runs",
     "mark_delisted",
     "newest_kline_start",
+    "record_attempt_error",
     "start_sync_run",
     "stream_status_key",
     "upsert_instruments",

@@ -5,6 +5,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import BigInteger, CheckConstraint, Identity, Index, func, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from db_core import new_registry
@@ -75,8 +76,6 @@ class SyncRun(GeneralBase):
     __table_args__ = (
         CheckConstraint(f"status IN ({', '.join(repr(s) for s in SYNC_STATUSES)})", name="status"),
         Index("ix_sync_runs_kind_started_at", "kind", "started_at"),
-        # A task's next chunk, retry or redelivery finds the row its sync left running.
-        Index("ix_sync_runs_running_task_id", "task_id", postgresql_where=text("status = 'running'")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -86,10 +85,15 @@ class SyncRun(GeneralBase):
     interval: Mapped[str | None]
     range_start: Mapped[datetime | None]
     range_end: Mapped[datetime | None]
-    task_id: Mapped[str | None]
+    # The sync's task id (one row per sync): its next chunk, a retry or a redelivery finds the row.
+    task_id: Mapped[str | None] = mapped_column(unique=True)
     status: Mapped[str] = mapped_column(server_default="running")
     rows: Mapped[int] = mapped_column(server_default="0")
     error: Mapped[str | None]
+    # Attempts that failed (a Bybit outage retried, a worker lost mid-chunk, the last failure), and
+    # what the newest of them said, oldest first: [{"at": ISO time, "error": words}].
+    failed_attempts: Mapped[int] = mapped_column(server_default="0")
+    attempt_errors: Mapped[list[dict[str, str]]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
     started_at: Mapped[datetime] = mapped_column(server_default=func.now())
     finished_at: Mapped[datetime | None]
 

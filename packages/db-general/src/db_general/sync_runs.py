@@ -1,15 +1,21 @@
-"""The record of synchronisations: one ``sync_runs`` row per run, opened and closed by the worker."""
+"""The record of synchronisations: one ``sync_runs`` row per sync (its task id), opened and closed by
+the worker."""
 
 from datetime import UTC, datetime
 from typing import Literal, TypedDict, Unpack
 
-from sqlalchemy import select, update
+from sqlalchemy import cast, func, select, update
+from sqlalchemy.dialects.postgresql import JSONPATH, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from db_general.models import SyncRun
 
 _MAX_ERROR_CHARS = 4000
+# What a run keeps of its failed attempts: the newest few, each shortened.
+MAX_ATTEMPT_ERRORS = 5
+_MAX_ATTEMPT_ERROR_CHARS = 500
+_NEWEST_ATTEMPTS = f"$[last - {MAX_ATTEMPT_ERRORS - 1} to last]"
 
 
 class SyncRunScope(TypedDict, total=False):
@@ -32,24 +38,27 @@ def start_sync_run(
 ) -> int:
     """Record a run as ``running`` and return its id; the caller commits it at once.
 
-    One sync is one row however many times its task runs: a task that comes back with the same
-    ``task_id`` (its next chunk, a retry, a redelivery after its worker died) continues the row it
-    left ``running`` instead of opening another.
+    One sync is one row however many times its task runs, one statement whoever runs it at the
+    same time: a task that comes back with the same ``task_id`` (its next chunk, a retry, a
+    redelivery after its worker died, a duplicated delivery running beside the first) continues
+    its row, reopened if a copy had closed it. A second opener waits for the first one's commit.
     """
-    if task_id is not None:
-        running = session.scalar(
-            select(SyncRun.id)
-            .where(SyncRun.task_id == task_id, SyncRun.status == "running")
-            .order_by(SyncRun.id.desc())
-            .limit(1)
-        )
-        if running is not None:
-            return running
-    started_at = started_at or datetime.now(UTC)
-    run = SyncRun(kind=kind, task_id=task_id, status="running", rows=0, started_at=started_at, **scope)
-    session.add(run)
-    session.flush()
-    return run.id
+    opened = insert(SyncRun).values(
+        kind=kind,
+        task_id=task_id,
+        status="running",
+        rows=0,
+        started_at=started_at or datetime.now(UTC),
+        **scope,
+    )
+    run_id = session.scalar(
+        opened.on_conflict_do_update(
+            index_elements=[SyncRun.task_id], set_={"status": "running", "finished_at": None}
+        ).returning(SyncRun.id)
+    )
+    if run_id is None:  # RETURNING always gives the inserted or the continued row
+        raise RuntimeError("sync_runs: no row returned")
+    return run_id
 
 
 def add_sync_run_rows(session: Session, run_id: int, rows: int) -> None:
@@ -61,6 +70,29 @@ def add_sync_run_rows(session: Session, run_id: int, rows: int) -> None:
             .values(rows=SyncRun.rows + rows)
             .execution_options(synchronize_session=False)
         )
+
+
+def record_attempt_error(session: Session, run_id: int, error: str, *, at: datetime | None = None) -> None:
+    """Count a failed attempt of the run and keep what it said (the newest ``MAX_ATTEMPT_ERRORS``).
+
+    ``error`` is shown to operators as it is: words about the failure, never a secret or an address.
+    """
+    entry = func.jsonb_build_array(
+        func.jsonb_build_object(
+            "at", (at or datetime.now(UTC)).isoformat(), "error", error[:_MAX_ATTEMPT_ERROR_CHARS]
+        )
+    )
+    session.execute(
+        update(SyncRun)
+        .where(SyncRun.id == run_id)
+        .values(
+            failed_attempts=SyncRun.failed_attempts + 1,
+            attempt_errors=func.jsonb_path_query_array(
+                SyncRun.attempt_errors.op("||")(entry), cast(_NEWEST_ATTEMPTS, JSONPATH)
+            ),
+        )
+        .execution_options(synchronize_session=False)
+    )
 
 
 def finish_sync_run(

@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 
 from bybit_client import (
     KLINE_CATEGORIES,
+    BybitError,
     Category,
     Instrument,
     Interval,
@@ -41,6 +42,7 @@ from db_general import (
     finish_sync_run,
     mark_delisted,
     newest_kline_start,
+    record_attempt_error,
     start_sync_run,
     upsert_instruments,
     upsert_klines,
@@ -63,6 +65,10 @@ class SyncRequestError(ValueError):
     """The sync asked for cannot be done as asked (an unknown category or interval, an empty range)."""
 
 
+# What a failed attempt says when its worker died under it (the process killed or its instance lost).
+WORKER_LOST = "the worker running this chunk stopped before it ended (killed or lost); run again"
+
+
 def _never(_: BaseException) -> bool:
     return False
 
@@ -73,6 +79,7 @@ class SyncContext:
 
     ``chunk_seconds`` bounds a call's work (None: run to the end). ``will_retry`` tells whether an
     error will be retried with the same task id, in which case the run's row stays open for it.
+    ``worker_deaths``: how many earlier runs of this chunk ended with their worker (killed, lost).
     """
 
     database: Database
@@ -82,6 +89,7 @@ class SyncContext:
     chunk_seconds: float | None = None
     will_retry: Callable[[BaseException], bool] = _never
     clock: Callable[[], float] = time.monotonic
+    worker_deaths: int = 0
 
     def deadline(self) -> float | None:
         return None if self.chunk_seconds is None else self.clock() + self.chunk_seconds
@@ -135,6 +143,15 @@ def describe_error(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
+def attempt_words(error: BaseException) -> str:
+    """What a failed attempt says on its ``sync_runs`` row, for operators: Bybit's answer and our own
+    refusals in full (they name no host and carry no secret); anything else (a database error names
+    its server, a statement its parameters) only by its kind, the details being in the log."""
+    if isinstance(error, BybitError | SyncRequestError):
+        return describe_error(error)
+    return f"{type(error).__name__} (details in the worker's log)"
+
+
 @dataclass
 class RunTally:
     """The ``sync_runs`` row of a sync, and whether this chunk finished the sync."""
@@ -150,16 +167,24 @@ def recorded_chunk(context: SyncContext, **what: Any) -> Iterator[RunTally]:
 
     The row is closed as ``succeeded`` when the block sets ``finished``, as ``failed`` when it
     raises an error that will not be retried; otherwise (the next chunk, a retry, a process being
-    stopped, whose task goes back to the queue) it stays ``running`` for the task's next run.
+    stopped, whose task goes back to the queue) it stays ``running`` for the task's next run. Each
+    failed attempt (an error, retried or not; the worker of the previous run lost) is counted on
+    the row with what it said.
     """
     with context.database.sync_session() as session:
         tally = RunTally(start_sync_run(session, task_id=context.task_id, **what))
+        if context.worker_deaths:
+            record_attempt_error(session, tally.run_id, WORKER_LOST)
     try:
         yield tally
     except Exception as exc:  # not SystemExit and the like: a stopped process's task runs again
-        if not context.will_retry(exc):
-            with context.database.sync_session() as session:
+        retried = context.will_retry(exc)
+        with context.database.sync_session() as session:
+            said = attempt_words(exc) + (" (retried)" if retried else "")
+            record_attempt_error(session, tally.run_id, said)
+            if not retried:
                 finish_sync_run(session, tally.run_id, status="failed", error=describe_error(exc))
+        if not retried:
             telemetry().record_sync(str(what.get("kind")), tally.rows, "failed")
         raise
     if tally.finished:

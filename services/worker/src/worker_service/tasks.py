@@ -93,7 +93,7 @@ def _will_retry(task: Task[Any, Any], settings: Settings, exc: BaseException) ->
 
 
 @contextmanager
-def _sync_context(task: Task[Any, Any]) -> Iterator[SyncContext]:
+def _sync_context(task: Task[Any, Any], worker_deaths: int) -> Iterator[SyncContext]:
     app = _app(task)
     settings = app.settings
     with bybit_client(settings, app.bybit_budget) as client:
@@ -103,6 +103,7 @@ def _sync_context(task: Task[Any, Any]) -> Iterator[SyncContext]:
             task_id=task.request.id,
             chunk_seconds=settings.sync_chunk_seconds,
             will_retry=partial(_will_retry, task, settings),
+            worker_deaths=worker_deaths,
         )
 
 
@@ -145,7 +146,7 @@ def _run_sync(
         if deaths >= settings.worker_max_deliveries:
             raise _set_aside(task, record, deaths)
         try:
-            with _sync_context(task) as context:
+            with _sync_context(task, deaths) as context:
                 outcome = chunk(context)
         except BybitError as exc:
             if _will_retry(task, settings, exc):
