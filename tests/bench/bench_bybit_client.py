@@ -5,11 +5,18 @@ into typed models, pybit's raw dicts) in requests per second; client CPU time pe
 for klines pages that each bring a start time the client has not seen yet (its start-time cache
 misses); the async client with 32 requests in flight against a server answering in 20 ms, versus
 pybit sequential on the same server; and the cost of building and signing one request.
+
+The fake announces a limit no run reaches, and our clients hold a budget without a limit of the
+address's own (Bybit's 600 per 5 s would cap any run at 120 req/s): they consult it on every call,
+as in production, without being held. The Redis rows put the same signed GETs with the budget
+shared in Redis (``RedisBudget``, one Lua script per call and one per answer) beside the
+in-process budget every client has by default: the cost of sharing it.
 """
 
 import asyncio
 import itertools
 import logging
+import os
 import subprocess
 import sys
 import time
@@ -18,9 +25,11 @@ from contextlib import contextmanager
 
 from harness import Row, stopwatch
 from pybit.unified_trading import HTTP
+from redis import Redis
 
-from bybit_client import AsyncBybitClient, BybitClient, endpoints
+from bybit_client import AsyncBybitClient, AsyncLocalBudget, BudgetPolicy, BybitClient, LocalBudget, endpoints
 from bybit_client.core import ClientCore
+from bybit_client.redis_budget import RedisBudget
 
 BENCHMARK = "bybit-client vs pybit"
 KEY, SECRET = "benchkey0001", "benchsecret0001"
@@ -29,6 +38,10 @@ PYBIT_DELAYED_REQUESTS = 200  # pybit at 20 ms per answer: 200 sequential reques
 IN_FLIGHT = 32
 HOUR_MS = 3_600_000
 GOAL = ">= 1.5x"
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+# Our clients' budget here: no limit of the address's own (the fake is not Bybit).
+UNCAPPED = BudgetPolicy(ip_limit=None)
+ANNOUNCED_LIMIT = 1_000_000_000
 
 
 @contextmanager
@@ -40,6 +53,8 @@ def fake_server(delay: float = 0.0) -> Iterator[str]:
         "bybit_client.testing",
         "--delay",
         str(delay),
+        "--rate-limit",
+        str(ANNOUNCED_LIMIT),
         "--key",
         f"{KEY}:{SECRET}",
     ]
@@ -79,7 +94,8 @@ def measure(count: int, work: Callable[[], object]) -> tuple[float, float]:
 
 async def in_flight(base_url: str, total: int, concurrency: int) -> float:
     """Requests per second of ``total`` signed GETs with ``concurrency`` in flight."""
-    async with AsyncBybitClient(base_url, KEY, SECRET, max_connections=concurrency) as client:
+    budget = AsyncLocalBudget(LocalBudget(UNCAPPED))
+    async with AsyncBybitClient(base_url, KEY, SECRET, max_connections=concurrency, budget=budget) as client:
         await asyncio.gather(*(client.api_key_info() for _ in range(concurrency)))  # open the pool
         remaining = iter(range(total))
 
@@ -108,10 +124,39 @@ def signing_cost(base_url: str) -> tuple[float, float]:
     return ours() / rounds * 1e6, theirs() / rounds * 1e6
 
 
+def budget_cost(base_url: str) -> tuple[tuple[float, float], tuple[float, float]]:
+    """(req/s, CPU us per request) of sequential signed GETs: the in-process budget, the Redis one,
+    alternated in rounds so that the machine's noise falls on both alike."""
+    redis = Redis.from_url(REDIS_URL)
+    prefix = f"bench-budget-{os.getpid()}"
+    shared = RedisBudget(redis, prefix=prefix, policy=UNCAPPED)
+    rounds, per_round = 4, REQUESTS // 4
+    totals: dict[str, list[float]] = {"local": [0.0, 0.0], "redis": [0.0, 0.0]}
+    try:
+        with (
+            BybitClient(base_url, KEY, SECRET, budget=LocalBudget(UNCAPPED)) as local,
+            BybitClient(base_url, KEY, SECRET, budget=shared) as remote,
+        ):
+            for _ in range(rounds):
+                for name, client in (("local", local), ("redis", remote)):
+                    rate, cpu = measure(per_round, client.api_key_info)
+                    totals[name][0] += per_round / rate
+                    totals[name][1] += cpu * per_round
+    finally:
+        keys = list(redis.scan_iter(match=f"{{{prefix}}}:*"))
+        if keys:
+            redis.delete(*keys)
+        redis.close()
+    count = rounds * per_round
+    local_rate, local_cpu = count / totals["local"][0], totals["local"][1] / count
+    redis_rate, redis_cpu = count / totals["redis"][0], totals["redis"][1] / count
+    return (local_rate, local_cpu), (redis_rate, redis_cpu)
+
+
 def run() -> list[Row]:
     with fake_server() as base_url:
         session = pybit_session(base_url)
-        with BybitClient(base_url, KEY, SECRET) as client:
+        with BybitClient(base_url, KEY, SECRET, budget=LocalBudget(UNCAPPED)) as client:
             ours_signed = measure(REQUESTS, client.api_key_info)
             pybit_signed = measure(REQUESTS, session.get_api_key_information)
             ours_klines = measure(REQUESTS, lambda: client.klines("linear", "BTCUSDT", "60", limit=200))
@@ -130,6 +175,7 @@ def run() -> list[Row]:
                 ),
             )
         sign_ours, sign_pybit = signing_cost(base_url)
+        local_budget, redis_budget = budget_cost(base_url)
     with fake_server(delay=0.02) as delayed_url:
         ours_parallel = asyncio.run(in_flight(delayed_url, REQUESTS, IN_FLIGHT))
         pybit_sequential, _ = measure(
@@ -180,6 +226,35 @@ def run() -> list[Row]:
             "pybit sequential",
             pybit_sequential,
             ">= 20x",
+        ),
+        Row(
+            BENCHMARK,
+            "signed req/s, Redis budget",
+            redis_budget[0],
+            "req/s",
+            "in-process budget",
+            local_budget[0],
+            "report",
+        ),
+        Row(
+            BENCHMARK,
+            "client cpu per request, Redis budget",
+            redis_budget[1],
+            "us cpu per signed GET",
+            "in-process budget",
+            local_budget[1],
+            "report",
+            higher_is_better=False,
+        ),
+        Row(
+            BENCHMARK,
+            "Redis budget wall time per call",
+            (1 / redis_budget[0] - 1 / local_budget[0]) * 1e6,
+            "us added per signed GET",
+            "in-process budget",
+            0.0,
+            "report",
+            higher_is_better=False,
         ),
         Row(
             BENCHMARK,

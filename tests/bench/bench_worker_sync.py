@@ -172,6 +172,7 @@ def _bench_settings(url: str, base_url: str, **overrides: Any) -> Settings:
         database_url_user=with_database(url, "bench_worker_unused_user"),
         redis_url=REDIS_URL,
         celery_queue=f"bench-{uuid.uuid4().hex[:12]}",
+        bybit_budget_prefix=f"bench-budget-{uuid.uuid4().hex[:12]}",
         bybit_api_url=base_url,
         **overrides,
     )

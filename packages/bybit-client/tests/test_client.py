@@ -2,6 +2,7 @@
 
 import itertools
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -9,6 +10,7 @@ import pytest
 
 from bybit_client import (
     BybitAuthError,
+    BybitBudgetError,
     BybitClient,
     BybitError,
     BybitInvalidRequestError,
@@ -18,6 +20,7 @@ from bybit_client import (
     Category,
     Interval,
 )
+from bybit_client.budget import RESET_MARGIN_SECONDS
 from bybit_client.testing import FakeBybit, Fault
 from bybit_client.testing import fast_retry_policy as fast_retry
 
@@ -242,14 +245,19 @@ def test_auth_errors_are_not_retried(bybit: FakeBybit) -> None:
 
 def test_rate_limit_wait_honours_a_future_reset(client: BybitClient, bybit: FakeBybit) -> None:
     sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        time.sleep(seconds)
+
     bybit.rate_limit_reset_ms = 200
     bybit.fail_next(1, Fault.RATE_LIMIT_RESET_FUTURE)
-    with BybitClient(
-        bybit.base_url, API_KEY, API_SECRET, retry=fast_retry(), sleep=sleeps.append
-    ) as recorder:
+    with BybitClient(bybit.base_url, API_KEY, API_SECRET, retry=fast_retry(), sleep=sleep) as recorder:
         recorder.api_key_info()
-    assert len(sleeps) == 1
-    assert 0.1 < sleeps[0] <= 0.2
+    assert 0.1 < sleeps[0] <= 0.2  # the retry waits for the reset Bybit stated
+    # The budget may hold it a little longer: the window ends a margin after Bybit's reset.
+    assert sum(sleeps[1:]) <= RESET_MARGIN_SECONDS + 0.01
+    assert bybit.count(QUERY_API) == 2
 
 
 def test_rate_limit_wait_for_a_past_reset_is_short_and_not_negative(bybit: FakeBybit) -> None:
@@ -261,14 +269,19 @@ def test_rate_limit_wait_for_a_past_reset_is_short_and_not_negative(bybit: FakeB
     assert all(0 <= seconds <= 0.005 for seconds in sleeps)
 
 
-def test_rate_limit_wait_is_capped(bybit: FakeBybit) -> None:
+def test_a_reset_beyond_the_wait_allowed_fails_without_calling_again(bybit: FakeBybit) -> None:
     sleeps: list[float] = []
     bybit.rate_limit_reset_ms = 600_000
     bybit.fail_next(1, Fault.RATE_LIMIT_RESET_FUTURE)
     policy = fast_retry(max_rate_limit_wait=0.05)
-    with BybitClient(bybit.base_url, API_KEY, API_SECRET, retry=policy, sleep=sleeps.append) as client:
+    with (
+        BybitClient(bybit.base_url, API_KEY, API_SECRET, retry=policy, sleep=sleeps.append) as client,
+        pytest.raises(BybitBudgetError) as raised,
+    ):
         client.api_key_info()
-    assert sleeps == [0.05]
+    assert sleeps == [0.05]  # the retry's own wait is capped ...
+    assert bybit.count(QUERY_API) == 1  # ... but the budget does not send before Bybit's reset
+    assert 590 < raised.value.retry_after <= 600.1
 
 
 def test_rate_limit_status_is_exposed(client: BybitClient) -> None:

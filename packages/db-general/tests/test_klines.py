@@ -174,3 +174,20 @@ def test_two_writers_of_a_series_at_once_take_turns(general_sync_engine: Engine)
     finally:
         with general_sync_engine.begin() as connection:
             connection.execute(delete(Kline).where(Kline.symbol == symbol))
+
+
+def test_a_first_backfill_does_not_read_the_table_it_fills(general_sync_session: Session) -> None:
+    # Statistics that say klines is empty (a new database) once led the planner to check each new
+    # candle against klines by scanning it while the same statement filled it: quadratic, minutes
+    # for a batch. The statement timeout is a hang guard, far above a linear write of these rows.
+    session = general_sync_session
+    session.execute(text("TRUNCATE klines"))  # rolled back with the test, as everything here
+    session.execute(text("ANALYZE klines"))
+    session.execute(text("SET LOCAL statement_timeout = '60s'"))
+    first = [kline(minute) for minute in range(60_000)]
+    assert upsert_klines(session, first) == 60_000
+    # A resumed sync's batch starts at the newest stored candle: mostly new, a few stored.
+    overlapping = [kline(minute, close="1") for minute in range(59_990, 120_000)]
+    assert upsert_klines(session, overlapping) == 60_010
+    assert count(session) == 120_000
+    assert session.scalar(select(func.count()).where(Kline.close == Decimal("1"))) == 60_010

@@ -204,6 +204,7 @@ def api_environment(settings: Settings, port: int, **extra: str) -> dict[str, st
         "BYBIT_API_URL": settings.bybit_api_url,
         "CELERY_QUEUE": settings.celery_queue,
         "RATE_LIMIT_KEY_PREFIX": settings.rate_limit_key_prefix,
+        "BYBIT_BUDGET_PREFIX": settings.bybit_budget_prefix,
         **extra,
     }
 

@@ -5,7 +5,9 @@ import json
 from collections.abc import AsyncIterator
 
 import httpx
+from starlette.types import Message, Receive, Scope, Send
 
+from api_service.body_limit import BodyLimitMiddleware
 from api_service.task_queue import describe_failure
 from bybit_client.testing import FakeBybit
 
@@ -76,3 +78,33 @@ def test_task_failures_are_told_in_words() -> None:
     internal = ConnectionError("could not connect to db-internal.example:5432")
     assert "db-internal" not in describe_failure("FAILURE", internal)
     assert "expired" in describe_failure("REVOKED", None)
+
+
+async def test_a_body_without_length_headers_is_counted_unless_http_1_rules_it_out() -> None:
+    """HTTP/1 has no body without Content-Length or Transfer-Encoding, so such a request is passed
+    on as it is; any other protocol's body is counted as it arrives all the same."""
+
+    async def reader(scope: Scope, receive: Receive, send: Send) -> None:
+        while (await receive())["more_body"]:
+            pass
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"read"})
+
+    async def serve(http_version: str) -> int:
+        chunk: Message = {"type": "http.request", "body": b"x" * 600, "more_body": True}
+        messages = iter([chunk, chunk, {"type": "http.request", "body": b"", "more_body": False}])
+        statuses: list[int] = []
+
+        async def receive() -> Message:
+            return next(messages)
+
+        async def send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+
+        scope: Scope = {"type": "http", "http_version": http_version, "method": "POST", "headers": []}
+        await BodyLimitMiddleware(reader, max_bytes=1000)(scope, receive, send)
+        return statuses[0]
+
+    assert await serve("2") == 413
+    assert await serve("1.1") == 200  # an HTTP/1.1 server never hands such a body on

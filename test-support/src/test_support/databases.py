@@ -6,6 +6,7 @@ Function scope: sessions inside a transaction that is rolled back after the test
 ``join_transaction_mode="create_savepoint"`` so the code under test may commit freely.
 """
 
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import cast
 
@@ -48,9 +49,13 @@ def general_database_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def test_settings(user_database_url: str, general_database_url: str) -> Settings:
-    """Settings with ENVIRONMENT=test pointing at both fresh databases."""
+    """Settings with ENVIRONMENT=test pointing at both fresh databases, and a Bybit call budget of
+    this run's own (a ban another run's test provokes must not pause this one)."""
     return build_settings(
-        environment="test", database_url_user=user_database_url, database_url_general=general_database_url
+        environment="test",
+        database_url_user=user_database_url,
+        database_url_general=general_database_url,
+        bybit_budget_prefix=f"test-budget-{uuid.uuid4().hex[:12]}",
     )
 
 

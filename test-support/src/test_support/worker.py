@@ -33,6 +33,7 @@ def worker_settings(
         database_url_general=general_database_url,
         redis_url=os.environ.get("TEST_WORKER_REDIS_URL", DEFAULT_TEST_REDIS_URL),
         celery_queue=f"test-{uuid.uuid4().hex[:12]}",
+        bybit_budget_prefix=f"test-budget-{uuid.uuid4().hex[:12]}",
         bybit_api_url=fake_bybit_server.base_url,
         bybit_timeout=5.0,
         worker_heartbeat_interval=0.5,

@@ -3,6 +3,15 @@
 from .async_client import (
     AsyncBybitClient,
 )
+from .budget import (
+    AsyncCallBudget,
+    AsyncLocalBudget,
+    BudgetPolicy,
+    CallBudget,
+    Hold,
+    LimitSeen,
+    LocalBudget,
+)
 from .clock import (
     ServerClock,
 )
@@ -18,6 +27,7 @@ from .enums import (
 )
 from .errors import (
     BybitAuthError,
+    BybitBudgetError,
     BybitError,
     BybitInvalidRequestError,
     BybitRateLimitError,
@@ -66,7 +76,11 @@ __all__ = [
     "KLINE_CATEGORIES",
     "ApiKeyInfo",
     "AsyncBybitClient",
+    "AsyncCallBudget",
+    "AsyncLocalBudget",
+    "BudgetPolicy",
     "BybitAuthError",
+    "BybitBudgetError",
     "BybitClient",
     "BybitError",
     "BybitInvalidRequestError",
@@ -76,16 +90,20 @@ __all__ = [
     "BybitSubscriptionError",
     "BybitTimeWindowError",
     "BybitTransientError",
+    "CallBudget",
     "CallEvents",
     "CallObserver",
     "Category",
     "CoinBalance",
+    "Hold",
     "Instrument",
     "InstrumentsPage",
     "Interval",
     "Kline",
     "KlineCategory",
     "Klines",
+    "LimitSeen",
+    "LocalBudget",
     "Network",
     "Order",
     "OrderAck",

@@ -12,13 +12,16 @@ from pydantic import SecretStr
 from yarl import URL
 
 from bybit_client import endpoints
+from bybit_client.budget import AsyncCallBudget, AsyncLocalBudget
 from bybit_client.clock import ServerClock
 from bybit_client.core import (
     DEFAULT_RECV_WINDOW,
+    Admit,
     ClientCore,
     Flow,
     HttpRequest,
     HttpResponse,
+    Observe,
     Sleep,
     TransportFailure,
 )
@@ -64,9 +67,17 @@ class AsyncBybitClient:
         max_connections: int = 64,
         ca_file: CaFile | None = None,
         observer: CallObserver | None = None,
+        budget: AsyncCallBudget | None = None,
     ) -> None:
+        self._budget = budget or AsyncLocalBudget()
         self._core = ClientCore(
-            base_url, api_key, api_secret, recv_window=recv_window, retry=retry, clock=clock
+            base_url,
+            api_key,
+            api_secret,
+            recv_window=recv_window,
+            retry=retry,
+            clock=clock,
+            budget_policy=self._budget.policy,
         )
         self._ssl = ssl_context(ca_file)
         self._timeout = aiohttp.ClientTimeout(total=timeout, connect=connect_timeout)
@@ -131,14 +142,23 @@ class AsyncBybitClient:
         return HttpResponse(response.status, response.headers, body)
 
     async def _drive(self, flow: Flow[T]) -> T:
+        budget = self._budget
         try:
             step = next(flow)
             while True:
-                if isinstance(step, Sleep):
+                if isinstance(step, HttpRequest):
+                    step = flow.send(await self._send(step))
+                elif isinstance(step, Admit):
+                    step = flow.send(await budget.admit(step.group))
+                elif isinstance(step, Sleep):
                     await self._sleep(step.seconds)
                     step = flow.send(None)
+                elif isinstance(step, Observe):
+                    await budget.observe(step.group, step.seen)
+                    step = flow.send(None)
                 else:
-                    step = flow.send(await self._send(step))
+                    await budget.pause(step.seconds, step.reason)
+                    step = flow.send(None)
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
 

@@ -1,10 +1,13 @@
 """The request/response core shared by the sync and async clients (no I/O here).
 
-A call runs as a generator: it yields ``HttpRequest`` (send this, give me the reply) or ``Sleep``
-steps and returns the typed result. Each client only drives the generator with its own send and
-sleep, so signing, parsing, error mapping, clock recovery and retries exist once.
+A call runs as a generator: it yields ``HttpRequest`` (send this, give me the reply), ``Sleep``
+and call-budget steps (``Admit``: may a call of this group go now?, ``Observe``: what an answer
+said of its limit, ``Pause``: stop every call for a while) and returns the typed result. Each client
+only drives the generator with its own send, sleep and budget, so signing, parsing, error mapping,
+clock recovery, retries and the budget's rules exist once.
 """
 
+import hashlib
 import logging
 import time
 from collections.abc import Generator, Mapping
@@ -15,10 +18,12 @@ import orjson
 from pydantic import SecretStr, ValidationError
 
 from bybit_client import endpoints
+from bybit_client.budget import GUESSED_WINDOW_SECONDS, IP_WINDOW_SECONDS, BudgetPolicy, Hold, LimitSeen
 from bybit_client.clock import ServerClock
 from bybit_client.endpoints import Call
 from bybit_client.errors import (
     BybitAuthError,
+    BybitBudgetError,
     BybitError,
     BybitRateLimitError,
     BybitTimeWindowError,
@@ -37,6 +42,8 @@ log = logging.getLogger("bybit_client")
 
 DEFAULT_RECV_WINDOW = 5000
 DUPLICATE_ORDER_LINK_ID = 110072  # retCode: an order with this orderLinkId exists already
+TOO_MANY_VISITS = 10006  # retCode: this endpoint's limit is spent for this window
+IP_LIMIT_EXCEEDED = 10018  # retCode: the address's limit is spent
 USER_AGENT = "bybit-client/0.1"
 
 
@@ -72,8 +79,31 @@ class Sleep:
     seconds: float
 
 
-Reply = HttpResponse | TransportFailure | None
-Step = HttpRequest | Sleep
+@dataclass(frozen=True, slots=True)
+class Admit:
+    """Ask the budget for one call of ``group``; the answer is None (go) or a ``Hold``."""
+
+    group: str
+
+
+@dataclass(frozen=True, slots=True)
+class Observe:
+    """Tell the budget what an answer to a call of ``group`` said of its limit."""
+
+    group: str
+    seen: LimitSeen
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """Tell the budget to stop every call for ``seconds``."""
+
+    seconds: float
+    reason: str
+
+
+Reply = HttpResponse | TransportFailure | Hold | None
+Step = HttpRequest | Sleep | Admit | Observe | Pause
 Flow = Generator[Step, Reply, T]
 
 
@@ -93,9 +123,14 @@ class ClientCore:
         recv_window: int = DEFAULT_RECV_WINDOW,
         retry: RetryPolicy | None = None,
         clock: ServerClock | None = None,
+        budget_policy: BudgetPolicy | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
+        # Bybit counts signed calls per account: a key's calls are a group of their own. Its hash
+        # names the group, so budgets kept elsewhere (Redis) never hold a key.
+        self._key_tag = hashlib.sha256(api_key.encode()).hexdigest()[:16] if api_key else None
+        self.budget_policy = budget_policy or BudgetPolicy()
         self._secret = (
             api_secret if isinstance(api_secret, SecretStr) or api_secret is None else SecretStr(api_secret)
         )
@@ -142,7 +177,7 @@ class ClientCore:
 
     def interpret(self, call: Call[T], reply: Reply) -> T:
         """The typed result of a reply, or the mapped ``BybitError``."""
-        if reply is None:
+        if reply is None or isinstance(reply, Hold):
             raise BybitTransientError("no reply", endpoint=call.path)
         if isinstance(reply, TransportFailure):
             raise BybitTransientError(reply.message, endpoint=call.path)
@@ -195,9 +230,15 @@ class ClientCore:
         started = time.monotonic()
         attempt = 0
         clock_refreshed = False
+        group = f"{call.path}#{self._key_tag}" if call.signed and self._key_tag else call.path
         while True:
             attempt += 1
+            yield from self._admit(call, group)
             reply = yield self.prepare(call)
+            if isinstance(reply, HttpResponse):
+                seen = self._limit_seen(reply.headers)
+                if seen is not None:
+                    yield Observe(group, seen)
             try:
                 return self.interpret(call, reply)
             except BybitTimeWindowError:
@@ -208,6 +249,9 @@ class ClientCore:
                 log.warning("bybit %s: timestamp outside recv_window, resyncing the clock", call.path)
                 yield from self.sync_clock()
             except BybitError as error:
+                told = self._budget_news(error, group)
+                if told is not None:
+                    yield told
                 if (
                     attempt > 1
                     and call.on_duplicate is not None
@@ -229,6 +273,48 @@ class ClientCore:
                 if events is not None:
                     events.retry(error, delay)
                 yield Sleep(delay)
+
+    # -- the budget -------------------------------------------------------------------------------
+
+    def _admit(self, call: Call[Any], group: str) -> Flow[None]:
+        """Wait for the budget to let the call go, or raise ``BybitBudgetError`` when that would take
+        longer than the policy's ``max_wait``."""
+        waited = 0.0
+        while True:
+            hold = yield Admit(group)
+            if not isinstance(hold, Hold):
+                return
+            if waited + hold.seconds > self.budget_policy.max_wait:
+                raise BybitBudgetError(hold.reason, endpoint=call.path, retry_after=hold.seconds)
+            log.info("bybit %s: waiting %.3f s for the call budget: %s", call.path, hold.seconds, hold.reason)
+            waited += hold.seconds
+            yield Sleep(hold.seconds)
+
+    def _limit_seen(self, headers: Mapping[str, str]) -> LimitSeen | None:
+        reset = headers.get("x-bapi-limit-reset-timestamp")
+        remaining = headers.get("x-bapi-limit-status")
+        if reset is None or remaining is None:
+            return None
+        try:
+            reset_in = (int(reset) - self.clock.now_ms()) / 1000
+            return LimitSeen(int(headers.get("x-bapi-limit") or 0), int(remaining), reset_in)
+        except ValueError:
+            return None
+
+    def _budget_news(self, error: BybitError, group: str) -> Pause | Observe | None:
+        """What a refusal tells the budget: a ban stops everyone, a spent endpoint its group."""
+        if not isinstance(error, BybitRateLimitError) or isinstance(error, BybitBudgetError):
+            return None
+        if error.http_status == 403:
+            return Pause(self.budget_policy.ban_seconds, f"Bybit banned the address: {error.ret_msg}")
+        until_reset = self._until_reset(error)
+        if error.ret_code == IP_LIMIT_EXCEEDED:
+            seconds = until_reset if until_reset is not None and until_reset > 0 else IP_WINDOW_SECONDS
+            return Pause(seconds, "Bybit says the address's limit is spent (retCode 10018)")
+        if error.ret_code == TOO_MANY_VISITS and error.reset_at is None:
+            # No window stated: the group's is spent for the length of one guessed window.
+            return Observe(group, LimitSeen(0, 0, GUESSED_WINDOW_SECONDS))
+        return None
 
     def sync_clock(self) -> Flow[int]:
         """Learn the offset of Bybit's clock from ``/v5/market/time``; returns the offset in ms."""

@@ -1,6 +1,6 @@
 """The error hierarchy, mapped from Bybit's retCode and HTTP status. No error ever carries a secret."""
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TypedDict, Unpack
 
 AUTH_CODES = frozenset({10003, 10004, 10005, 10007, 10008, 10009, 10010, 10027})
@@ -54,6 +54,19 @@ class BybitRateLimitError(BybitError):
         super().__init__(ret_msg, **details)
         # HTTP 403 is an IP ban for minutes ("access too frequent"): retrying soon only extends it.
         self.retryable = self.http_status != 403
+
+
+class BybitBudgetError(BybitRateLimitError):
+    """The call budget holds calls for longer than this client may wait (``BudgetPolicy.max_wait``):
+    nothing was sent. ``retry_after`` is how many seconds until the budget may let it go."""
+
+    def __init__(self, reason: str, *, endpoint: str = "", retry_after: float) -> None:
+        self.retry_after = retry_after
+        super().__init__(
+            f"the call budget holds calls for {retry_after:.1f} s: {reason}",
+            endpoint=endpoint,
+            reset_at=datetime.now(UTC) + timedelta(seconds=retry_after),
+        )
 
 
 class BybitTimeWindowError(BybitError):

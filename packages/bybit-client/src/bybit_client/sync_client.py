@@ -10,11 +10,15 @@ from typing import Any, Self, TypeVar
 from pydantic import SecretStr
 
 from bybit_client import endpoints
+from bybit_client.budget import CallBudget, LocalBudget
 from bybit_client.clock import ServerClock
 from bybit_client.core import (
     DEFAULT_RECV_WINDOW,
+    Admit,
     ClientCore,
     Flow,
+    HttpRequest,
+    Observe,
     Sleep,
 )
 from bybit_client.curl_transport import CurlTransport
@@ -60,9 +64,17 @@ class BybitClient:
         max_connections: int = 4,
         ca_file: CaFile | None = None,
         observer: CallObserver | None = None,
+        budget: CallBudget | None = None,
     ) -> None:
+        self._budget = budget or LocalBudget()
         self._core = ClientCore(
-            base_url, api_key, api_secret, recv_window=recv_window, retry=retry, clock=clock
+            base_url,
+            api_key,
+            api_secret,
+            recv_window=recv_window,
+            retry=retry,
+            clock=clock,
+            budget_policy=self._budget.policy,
         )
         self._transport = CurlTransport(
             timeout=timeout, connect_timeout=connect_timeout, max_connections=max_connections, ca_file=ca_file
@@ -102,14 +114,23 @@ class BybitClient:
 
     def _drive(self, flow: Flow[T]) -> T:
         send = self._transport.send
+        budget = self._budget
         try:
             step = next(flow)
             while True:
-                if isinstance(step, Sleep):
+                if isinstance(step, HttpRequest):
+                    step = flow.send(send(step))
+                elif isinstance(step, Admit):
+                    step = flow.send(budget.admit(step.group))
+                elif isinstance(step, Sleep):
                     self._sleep(step.seconds)
                     step = flow.send(None)
+                elif isinstance(step, Observe):
+                    budget.observe(step.group, step.seen)
+                    step = flow.send(None)
                 else:
-                    step = flow.send(send(step))
+                    budget.pause(step.seconds, step.reason)
+                    step = flow.send(None)
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
 

@@ -67,6 +67,13 @@ class Settings(BaseSettings):
     bybit_recv_window: int = Field(5000, ge=100, le=60_000)
     bybit_ca_file: FilePath | None = Field(None, description="CA bundle (PEM) for Bybit's TLS")
     bybit_stream_url: str = Field("", description="WebSocket base (wss://host); defaults from BYBIT_NETWORK")
+    bybit_ip_budget: int = Field(
+        500, ge=1, le=600, description="calls per 5 s to Bybit from every process together (Bybit: 600)"
+    )
+    bybit_ban_pause: float = Field(
+        600.0, ge=1, le=3600, description="seconds every process stops calling Bybit after an IP ban (403)"
+    )
+    bybit_budget_prefix: str = Field("bybit-budget", pattern=r"^[A-Za-z0-9:._-]{1,64}$")
     stream_ping_interval: float = Field(20.0, gt=0, le=60, description="seconds between stream pings")
     stream_silence_timeout: float = Field(
         30.0, gt=0, le=600, description="seconds of silence before a stream connection is replaced"

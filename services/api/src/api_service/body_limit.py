@@ -13,6 +13,7 @@ from api_service.errors import error_response
 _CODE = "request_entity_too_large"
 # The rest of the body is never read, so the connection cannot carry another request.
 _CLOSE = {"Connection": "close"}
+_HTTP_1 = ("1.0", "1.1")
 
 
 class BodyTooLargeError(HTTPException):
@@ -23,14 +24,21 @@ class BodyTooLargeError(HTTPException):
         super().__init__(413, f"the request body is larger than {max_bytes} bytes", headers=_CLOSE)
 
 
-def _declared_length(scope: Scope) -> int | None:
+def _body_headers(scope: Scope) -> tuple[int | None, bool]:
+    """The declared ``Content-Length`` (None when absent or not a number), and whether the request
+    says it has a body at all (``Content-Length`` or ``Transfer-Encoding``)."""
+    declared: int | None = None
+    framed = False
     for name, value in scope["headers"]:
-        if name == b"content-length":
+        if name == b"content-length" and not framed:
+            framed = True
             try:
-                return int(value)
+                declared = int(value)
             except ValueError:
-                return None
-    return None
+                declared = None
+        elif name == b"transfer-encoding":
+            framed = True
+    return declared, framed
 
 
 class BodyLimitMiddleware:
@@ -46,9 +54,13 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = _declared_length(scope)
+        declared, framed = _body_headers(scope)
         if declared is not None and declared > self.max_bytes:
             await self._too_large()(scope, receive, send)
+            return
+        if not framed and scope.get("http_version") in _HTTP_1:
+            # Without either header an HTTP/1 request has no body (RFC 9112, 6.3): nothing to count.
+            await self.app(scope, receive, send)
             return
         received = 0
         started = False

@@ -1,23 +1,32 @@
 """Talking to Bybit on a user's behalf: the client for a network, and Bybit's errors as API errors.
 
+Every client of the process holds the one call budget shared in Redis with the worker
+(``bybit_client.redis_budget``): a request never waits more than ``BUDGET_WAIT`` seconds for it;
+past that, or while a ban pauses everyone, it is a 503 with ``Retry-After``, nothing sent to Bybit.
+
 The client's module (and aiohttp with it) loads with the first client made: only the credential
 routes call Bybit, so the API serves its first request without it.
 """
 
+import math
 from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
+from redis.asyncio import Redis
 
 import bybit_client
 from api_service.errors import ApiError
 from bybit_client import (
+    BudgetPolicy,
     BybitAuthError,
+    BybitBudgetError,
     BybitError,
     BybitRateLimitError,
     BybitTimeWindowError,
     BybitTransientError,
     Network,
 )
+from bybit_client.redis_budget import AsyncRedisBudget
 from core_config import Settings
 from core_telemetry import telemetry
 
@@ -32,8 +41,20 @@ _AUTH_PROBLEMS = {
 }
 
 
+# A request waits this long at most for the call budget (a window about to reset), then answers 503.
+BUDGET_WAIT = 2.0
+
+
+def bybit_budget(settings: Settings, redis: Redis) -> AsyncRedisBudget:
+    """The process's share of the call budget, on its one Redis pool."""
+    policy = BudgetPolicy(
+        ip_limit=settings.bybit_ip_budget, ban_seconds=settings.bybit_ban_pause, max_wait=BUDGET_WAIT
+    )
+    return AsyncRedisBudget(redis, prefix=settings.bybit_budget_prefix, policy=policy)
+
+
 def bybit_client_for(
-    settings: Settings, network: Network, api_key: str, api_secret: SecretStr
+    settings: Settings, network: Network, api_key: str, api_secret: SecretStr, budget: AsyncRedisBudget
 ) -> "AsyncBybitClient":
     """A signed client for ``network``: the configured URL for the configured network (so tests and
     regional hosts work), Bybit's own host for the others."""
@@ -46,11 +67,16 @@ def bybit_client_for(
         recv_window=settings.bybit_recv_window,
         ca_file=settings.bybit_ca_file,
         observer=telemetry().bybit_observer(),
+        budget=budget,
     )
 
 
 def api_error_for(exc: BybitError, network: Network) -> ApiError:
     """The API's answer to a failed Bybit call, carrying Bybit's own reason."""
+    if isinstance(exc, BybitBudgetError):
+        retry_after = str(max(1, math.ceil(exc.retry_after)))
+        message = f"too many calls to Bybit from this service; try again in {retry_after} s ({exc.ret_msg})"
+        return ApiError(503, "bybit_budget_spent", message, headers={"Retry-After": retry_after})
     reason = f"(Bybit retCode {exc.ret_code}: {exc.ret_msg})" if exc.ret_code else f"(HTTP {exc.http_status})"
     if isinstance(exc, BybitAuthError):
         code, message = _AUTH_PROBLEMS.get(

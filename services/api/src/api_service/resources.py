@@ -15,9 +15,11 @@ from redis.asyncio import Redis
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from api_service.bybit_access import bybit_budget
 from api_service.rate_limits import RateLimiter, RateLimitPolicy
 from api_service.readiness import Check, CheckFailedError, ReadinessProbe
 from api_service.task_queue import TaskQueue
+from bybit_client.redis_budget import AsyncRedisBudget
 from core_config import Settings
 from core_telemetry import Telemetry
 from db_core import Database, DatabaseSpec, ReadPool, migration_status
@@ -43,6 +45,7 @@ class Resources:
     vault: Vault
     rate_limiter: RateLimiter
     telemetry: Telemetry
+    bybit_budget: AsyncRedisBudget
 
 
 def _database_check(pool: Callable[[], AsyncEngine | ReadPool], spec: DatabaseSpec) -> Check:
@@ -131,6 +134,7 @@ async def open_resources(settings: Settings, telemetry: Telemetry | None = None)
             vault,
             rate_limiter,
             telemetry or Telemetry(),
+            bybit_budget(settings, redis),
         )
     finally:
         tasks.close()

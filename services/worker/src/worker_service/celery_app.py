@@ -16,9 +16,11 @@ from typing import Any
 from celery import Celery
 from redis import Redis
 
+from bybit_client.redis_budget import RedisBudget
 from core_config import Settings
 from db_core import Database
 from db_general import GENERAL_DB
+from worker_service.bybit_budget import sync_budget
 from worker_service.deliveries import DeliveryLedger
 from worker_service.lifecycle import connect_signals
 from worker_service.schedule import beat_schedule
@@ -111,12 +113,21 @@ class WorkerApp(Celery):
         self.conf.update(celery_config(settings))
 
     @cached_property
-    def deliveries(self) -> DeliveryLedger:
-        """This process's count of task deliveries (poison messages), on a Redis client of its own."""
-        redis = Redis.from_url(
+    def redis(self) -> Redis:
+        """This process's Redis client for its own keys (the broker has its own connections)."""
+        return Redis.from_url(
             self.settings.redis_url.get_secret_value(), socket_timeout=5, socket_connect_timeout=5
         )
-        return DeliveryLedger(redis, self.settings.celery_queue)
+
+    @cached_property
+    def deliveries(self) -> DeliveryLedger:
+        """This process's count of task deliveries (poison messages)."""
+        return DeliveryLedger(self.redis, self.settings.celery_queue)
+
+    @cached_property
+    def bybit_budget(self) -> RedisBudget:
+        """This process's share of the Bybit call budget, shared in Redis with the api and the stream."""
+        return sync_budget(self.settings, self.redis)
 
 
 def create_app(settings: Settings) -> WorkerApp:

@@ -18,6 +18,7 @@ from core_config import Settings, get_logger
 from core_telemetry import telemetry
 from db_core import Database
 from db_general import GENERAL_DB, MISSED_STATUS_WRITES, stream_status_key
+from worker_service.bybit_budget import stream_budget
 from worker_service.streaming import KlineStreamer, stream_settings
 
 logger = get_logger(__name__)
@@ -88,6 +89,7 @@ async def run_stream(settings: Settings) -> None:
             timeout=settings.bybit_timeout,
             ca_file=settings.bybit_ca_file,
             observer=telemetry().bybit_observer(),  # the REST backfill's calls
+            budget=stream_budget(settings, redis),
         ) as rest:
             streamer = build_streamer(settings, database, rest)
             logger.info(

@@ -22,7 +22,14 @@ from celery import Task, shared_task
 from celery.exceptions import Ignore
 from celery.states import READY_STATES
 
-from bybit_client import BybitClient, BybitError, BybitRateLimitError, RetryPolicy
+from bybit_client import (
+    BybitBudgetError,
+    BybitClient,
+    BybitError,
+    BybitRateLimitError,
+    CallBudget,
+    RetryPolicy,
+)
 from core_config import Settings, bind_log_context, get_logger
 from core_telemetry import telemetry
 from db_general import PING, SYNC_INSTRUMENTS, SYNC_KLINES, finish_sync_run, start_sync_run
@@ -67,8 +74,9 @@ def _app(task: Task[Any, Any]) -> WorkerApp:
     return cast(WorkerApp, task.app)
 
 
-def bybit_client(settings: Settings) -> BybitClient:
-    """A client for Bybit's public market data on the configured network (no key needed)."""
+def bybit_client(settings: Settings, budget: CallBudget) -> BybitClient:
+    """A client for Bybit's public market data on the configured network (no key needed), holding
+    the process's share of the call budget."""
     return BybitClient(
         settings.bybit_api_url,
         timeout=settings.bybit_timeout,
@@ -76,6 +84,7 @@ def bybit_client(settings: Settings) -> BybitClient:
         retry=CLIENT_RETRY,
         ca_file=settings.bybit_ca_file,
         observer=telemetry().bybit_observer(),
+        budget=budget,
     )
 
 
@@ -87,7 +96,7 @@ def _will_retry(task: Task[Any, Any], settings: Settings, exc: BaseException) ->
 def _sync_context(task: Task[Any, Any], worker_deaths: int) -> Iterator[SyncContext]:
     app = _app(task)
     settings = app.settings
-    with bybit_client(settings) as client:
+    with bybit_client(settings, app.bybit_budget) as client:
         yield SyncContext(
             database=app.general_db,
             client=client,
@@ -142,6 +151,12 @@ def _run_sync(
         except BybitError as exc:
             if _will_retry(task, settings, exc):
                 countdown = retry_countdown(settings, task.request.retries, exc)
+                if isinstance(exc, BybitBudgetError):
+                    logger.warning(
+                        "Bybit call budget holds calls; the task waits for a retry",
+                        reason=exc.ret_msg,
+                        retry_in=round(countdown, 1),
+                    )
                 raise task.retry(exc=exc, countdown=countdown, max_retries=settings.sync_retry_max) from exc
             reason = "Bybit kept failing" if exc.retryable else "Bybit refused the request"
             raise SyncFailedError(f"{what}: {reason}: {describe_error(exc)}") from exc

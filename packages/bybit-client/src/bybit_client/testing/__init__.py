@@ -8,7 +8,14 @@ Bybit does, and serves its WebSocket streams (with faults) on a second port.
 
 from bybit_client.testing.app import FakeBybitApp
 from bybit_client.testing.data import candle, default_instruments
-from bybit_client.testing.exchange import FakeExchange, FakeKey, Fault, RecordedRequest
+from bybit_client.testing.exchange import (
+    FakeExchange,
+    FakeKey,
+    Fault,
+    RateLimitMode,
+    RateVerdict,
+    RecordedRequest,
+)
 from bybit_client.testing.policies import fast_retry_policy
 from bybit_client.testing.server import FakeBybit
 from bybit_client.testing.streams import FakeConnection, FakeStreams, StreamFault
@@ -21,6 +28,8 @@ __all__ = [
     "FakeKey",
     "FakeStreams",
     "Fault",
+    "RateLimitMode",
+    "RateVerdict",
     "RecordedRequest",
     "StreamFault",
     "candle",

@@ -106,13 +106,22 @@ class FakeBybitApp:
         await send({"type": "http.response.start", "status": status, "headers": [JSON_HEADER, *extra]})
         await send({"type": "http.response.body", "body": payload})
 
-    async def answer(
+    async def answer(  # noqa: PLR0911 - one answer per outcome
         self, method: str, path: str, query: str, body: bytes, headers: dict[str, str]
     ) -> Answer:
         exchange = self.exchange
-        exchange.record(RecordedRequest(method, path, query, body, headers.get("x-bapi-api-key")))
+        exchange.record(
+            RecordedRequest(method, path, query, body, headers.get("x-bapi-api-key"), exchange.now_ms())
+        )
         if exchange.delay_seconds:
             await asyncio.sleep(exchange.delay_seconds)
+        verdict = exchange.rate_verdict(path)
+        if verdict is not None:
+            if verdict.outcome == "banned":
+                return 403, b"access too frequent", []
+            if verdict.outcome == "refused":
+                spent = self._limit_headers(0, verdict.reset_ms, verdict.limit)
+                return self._envelope(10006, "Too many visits!", {}, spent)
         fault = exchange.take_fault(path)
         if fault is Fault.SLOW:
             await asyncio.sleep(exchange.slow_seconds)
@@ -122,14 +131,19 @@ class FakeBybitApp:
         if not signed and (method, path) not in self.public:
             known_path = any(route_path == path for _, route_path in (*self.public, *self.private))
             return (400 if known_path else 404), b"", []
+        # In the rate-limit mode every answer announces the endpoint's limit; else signed ones only.
+        limits: list[tuple[bytes, bytes]] = []
+        if verdict is not None:
+            limits = self._limit_headers(verdict.remaining, verdict.reset_ms, verdict.limit)
         try:
             if signed:
                 key = self._authenticate(headers, query if method == "GET" else body.decode(errors="replace"))
                 result = self.private[(method, path)](self._params(method, query, body), key)
-                return self._envelope(0, "OK", result, self._limit_headers())
-            return self._envelope(0, "OK", self.public[(method, path)](self._params(method, query, body)))
+                return self._envelope(0, "OK", result, limits or self._limit_headers())
+            result = self.public[(method, path)](self._params(method, query, body))
+            return self._envelope(0, "OK", result, limits)
         except FakeError as error:
-            return self._envelope(error.ret_code, error.ret_msg, {})
+            return self._envelope(error.ret_code, error.ret_msg, {}, limits)
 
     # -- envelope, faults, auth -----------------------------------------------------------------
 
@@ -146,10 +160,10 @@ class FakeBybitApp:
         return 200, orjson.dumps(envelope), extra or []
 
     def _limit_headers(
-        self, remaining: int | None = None, reset_ms: int | None = None
+        self, remaining: int | None = None, reset_ms: int | None = None, limit: int | None = None
     ) -> list[tuple[bytes, bytes]]:
         now = self.exchange.now_ms()
-        limit = self.exchange.rate_limit
+        limit = self.exchange.rate_limit if limit is None else limit
         return [
             (b"x-bapi-limit", str(limit).encode()),
             (b"x-bapi-limit-status", str(limit - 1 if remaining is None else remaining).encode()),

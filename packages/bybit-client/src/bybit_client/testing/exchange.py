@@ -59,6 +59,29 @@ class RecordedRequest:
     query: str
     body: bytes
     api_key: str | None
+    at_ms: int = 0  # when it arrived, on the exchange's clock
+
+
+@dataclass(frozen=True)
+class RateLimitMode:
+    """Bybit's limits as the fake plays them (``FakeExchange.limit_rate``): ``limit`` requests per
+    endpoint per fixed window of ``window_ms``, announced on every answer; past it retCode 10006;
+    ``ban_after`` refusals in one window and the address is banned for ``ban_seconds`` (HTTP 403)."""
+
+    limit: int
+    window_ms: int = 1000
+    ban_after: int = 10
+    ban_seconds: float = 2.0
+
+
+@dataclass(frozen=True)
+class RateVerdict:
+    """What the rate-limit mode says of one request: ``allowed``, ``refused`` (10006) or ``banned``."""
+
+    outcome: str
+    limit: int = 0
+    remaining: int = 0
+    reset_ms: int = 0
 
 
 class FakeExchange:
@@ -87,6 +110,12 @@ class FakeExchange:
             self.clock_offset_ms = 0
             self.rate_limit_reset_ms = 100
             self.rate_limit = 50
+            self.rate_mode: RateLimitMode | None = None
+            self._window_counts: Counter[tuple[str, int]] = Counter()
+            self._refused_in_window: Counter[int] = Counter()
+            self.banned_until_ms = 0
+            self.violations = 0  # requests past an announced limit (answered 10006) or while banned
+            self.banned_answers = 0  # HTTP 403 "access too frequent" answered
 
     # -- controls -------------------------------------------------------------------------------
 
@@ -126,6 +155,26 @@ class FakeExchange:
         with self._lock:
             self.faults.extend([(Fault(kind), path)] * n)
 
+    def limit_rate(
+        self, limit: int, *, window_ms: int = 1000, ban_after: int = 10, ban_seconds: float = 2.0
+    ) -> RateLimitMode:
+        """Play Bybit's rate limits from now on (see ``RateLimitMode``); ``reset()`` ends it."""
+        mode = RateLimitMode(limit, window_ms, ban_after, ban_seconds)
+        with self._lock:
+            self.rate_mode = mode
+            self._window_counts.clear()
+            self._refused_in_window.clear()
+        return mode
+
+    def ban(self, seconds: float) -> None:
+        """Ban the address now, as Bybit does a caller that kept going: HTTP 403 for ``seconds``."""
+        with self._lock:
+            self.banned_until_ms = self.now_ms() + round(seconds * 1000)
+
+    @property
+    def banned(self) -> bool:
+        return self.now_ms() < self.banned_until_ms
+
     def count(self, path: str | None = None) -> int:
         """Requests received, to ``path`` or in all."""
         return self.counts[path] if path else sum(self.counts.values())
@@ -143,6 +192,31 @@ class FakeExchange:
         with self._lock:
             self.counts[request.path] += 1
             self.requests.append(request)
+
+    def rate_verdict(self, path: str) -> RateVerdict | None:
+        """Count a request to ``path`` against the rate-limit mode (None when it is off)."""
+        mode = self.rate_mode
+        now = self.now_ms()
+        with self._lock:
+            if now < self.banned_until_ms:
+                self.violations += 1
+                self.banned_answers += 1
+                return RateVerdict("banned")
+            if mode is None:
+                return None
+            window = now // mode.window_ms
+            reset_ms = (window + 1) * mode.window_ms
+            self._window_counts[(path, window)] += 1
+            used = self._window_counts[(path, window)]
+            if used <= mode.limit:
+                return RateVerdict("allowed", mode.limit, mode.limit - used, reset_ms)
+            self.violations += 1
+            self._refused_in_window[window] += 1
+            if self._refused_in_window[window] > mode.ban_after:
+                self.banned_until_ms = now + round(mode.ban_seconds * 1000)
+                self.banned_answers += 1
+                return RateVerdict("banned")
+            return RateVerdict("refused", mode.limit, 0, reset_ms)
 
     def take_fault(self, path: str) -> Fault | None:
         with self._lock:

@@ -91,7 +91,9 @@ async def put_credential(
 ) -> Credential:
     network = body.network or settings.bybit_network
     try:
-        async with bybit_client_for(settings, network, body.api_key, body.api_secret) as bybit:
+        async with bybit_client_for(
+            settings, network, body.api_key, body.api_secret, resources.bybit_budget
+        ) as bybit:
             info = await bybit.api_key_info()
     except BybitError as exc:
         raise api_error_for(exc, network) from None
@@ -172,7 +174,9 @@ async def wallet_balance(
     # must not hold the pool's connections.
     await session.commit()
     try:
-        async with bybit_client_for(settings, network, credential.api_key, secret) as bybit:
+        async with bybit_client_for(
+            settings, network, credential.api_key, secret, resources.bybit_budget
+        ) as bybit:
             balance = await bybit.wallet_balance(coin)
     except BybitError as exc:
         raise api_error_for(exc, network) from None
