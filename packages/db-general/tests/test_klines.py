@@ -1,6 +1,5 @@
 """Klines: Decimal round trip, bulk upsert idempotency, range reads oldest first, resume point."""
 
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
@@ -10,6 +9,7 @@ from decimal import Decimal
 from sqlalchemy import Engine, delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
+from test_support.databases import wait_until_blocked_on_a_lock
 
 from db_core import ReadConnection
 from db_general import Kline, KlineRow, list_klines, newest_kline_start, upsert_klines
@@ -130,19 +130,6 @@ async def test_list_klines_oldest_first_within_the_range(
     assert other_interval == []
 
 
-def _lock_waiters(engine: Engine) -> int:
-    with engine.connect() as connection:
-        return int(
-            connection.scalar(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity"
-                    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                )
-            )
-            or 0
-        )
-
-
 def _upsert_and_commit(engine: Engine, rows: list[KlineRow]) -> int:
     with Session(engine) as session:
         written = upsert_klines(session, rows)
@@ -159,11 +146,7 @@ def test_two_writers_of_a_series_at_once_take_turns(general_sync_engine: Engine)
             # beside a sync): it waits for the first writer rather than colliding with its inserts.
             later = [kline(2, close="1", symbol=symbol), kline(3, symbol=symbol)]
             second = pool.submit(_upsert_and_commit, general_sync_engine, later)
-            deadline = time.monotonic() + 10
-            while not _lock_waiters(general_sync_engine):
-                assert not second.done(), f"the second writer did not wait: {second.result()}"
-                assert time.monotonic() < deadline, "the second writer neither waited nor finished"
-                time.sleep(0.02)
+            wait_until_blocked_on_a_lock(general_sync_engine, second, "the second writer")
             first.commit()
             assert second.result(timeout=10) == 2
         with Session(general_sync_engine) as session:

@@ -1,6 +1,5 @@
 """sync_runs: a run is opened as running and closed with its outcome."""
 
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -10,6 +9,7 @@ from sqlalchemy import Engine, create_engine, delete, func, make_url, select, te
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
+from test_support.databases import wait_until_blocked_on_a_lock
 
 from core_config import build_settings
 from db_core import upgrade
@@ -84,19 +84,6 @@ def test_a_task_that_comes_back_continues_its_row(general_sync_session: Session)
     assert other != first
 
 
-def _lock_waiters(engine: Engine) -> int:
-    with engine.connect() as connection:
-        return int(
-            connection.scalar(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity"
-                    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                )
-            )
-            or 0
-        )
-
-
 def _open_and_commit(engine: Engine, task_id: str) -> int:
     with Session(engine) as session:
         run_id = start_sync_run(session, kind="klines", task_id=task_id)
@@ -111,11 +98,7 @@ def test_a_duplicated_delivery_beside_the_first_opens_no_second_row(general_sync
             first_id = start_sync_run(first, kind="klines", task_id=task_id)  # not committed yet
             second = pool.submit(_open_and_commit, general_sync_engine, task_id)
             # The copy must wait for the first opener's transaction rather than open a row of its own.
-            deadline = time.monotonic() + 10
-            while not _lock_waiters(general_sync_engine):
-                assert not second.done(), f"the copy did not wait: it opened run {second.result()}"
-                assert time.monotonic() < deadline, "the copy neither waited nor finished"
-                time.sleep(0.02)
+            wait_until_blocked_on_a_lock(general_sync_engine, second, "the copy")
             first.commit()
             assert second.result(timeout=10) == first_id
         with general_sync_engine.connect() as connection:

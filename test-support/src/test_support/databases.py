@@ -6,13 +6,15 @@ Function scope: sessions inside a transaction that is rolled back after the test
 ``join_transaction_mode="create_savepoint"`` so the code under test may commit freely.
 """
 
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from typing import cast
+from concurrent.futures import Future
+from typing import Any, cast
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 
@@ -142,3 +144,20 @@ def general_sync_session(general_sync_engine: Engine) -> Iterator[Session]:
         finally:
             session.close()
             transaction.rollback()
+
+
+def wait_until_blocked_on_a_lock(engine: Engine, pending: "Future[Any]", who: str) -> None:
+    """Return once a session of ``engine``'s database waits on a lock; fail when ``pending`` (the
+    work expected to wait) finishes instead, or when nothing waits within 10 s."""
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    deadline = time.monotonic() + 10
+    while True:
+        with engine.connect() as connection:
+            if connection.scalar(query):
+                return
+        assert not pending.done(), f"{who} did not wait: {pending.result()}"
+        assert time.monotonic() < deadline, f"{who} neither waited nor finished"
+        time.sleep(0.02)
