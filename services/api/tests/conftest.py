@@ -16,23 +16,19 @@ from fastapi import FastAPI
 from local_stack.ports import free_port
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
+from test_support.tokens import Tokens, issue_tokens
 
 from api_service import create_app, serve_app
 from api_service.dependencies import general_database as general_database_dependency
 from api_service.dependencies import user_session as user_session_dependency
-from api_service.tokens import hash_token, new_token
 from bybit_client import Network
 from bybit_client.testing import FakeBybit
 from core_config import Settings
-from db_core import Database, ReadConnection
+from db_core import ReadConnection
 from db_user import (
-    USER_DB,
     BybitCredential,
     CredentialContext,
-    TokenScope,
     Vault,
-    add_api_token,
-    create_user,
     generate_key_file,
 )
 
@@ -89,39 +85,6 @@ def _seal_credential(vault: Vault, user_id: int, api_key: str, secret: str) -> B
 def seal_credential() -> SealCredential:
     """A testnet credential row for ``user_id`` with ``secret`` sealed by ``vault`` (not added)."""
     return _seal_credential
-
-
-@dataclass(frozen=True)
-class Tokens:
-    """A committed user with a user-scope token and an operator-scope token."""
-
-    user_id: int
-    user: str
-    operator: str
-
-    @property
-    def user_auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.user}"}
-
-    @property
-    def operator_auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.operator}"}
-
-
-async def issue_tokens(settings: Settings) -> Tokens:
-    """Create a user with one token of each scope, committed (for servers and committing clients)."""
-    database = Database(USER_DB, settings=lambda: settings, application_name="api-tests")
-    user_token, operator_token = new_token(), new_token()
-    try:
-        async with database.session() as session:
-            user = await create_user(session, f"tests-{uuid.uuid4().hex[:8]}@example.com")
-            for token, scope in ((user_token, TokenScope.USER), (operator_token, TokenScope.OPERATOR)):
-                await add_api_token(
-                    session, user_id=user.id, name=f"tests {scope}", token_hash=hash_token(token), scope=scope
-                )
-    finally:
-        await database.dispose()
-    return Tokens(user.id, user_token, operator_token)
 
 
 @pytest_asyncio.fixture(loop_scope="session", scope="session")
