@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from local_stack.ports import free_port
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
+from test_support.environment import API_SETTINGS, settings_environment
 from test_support.tokens import Tokens, issue_tokens
 
 from api_service import create_app, serve_app
@@ -154,22 +155,8 @@ class ServedApi:
 
 def api_environment(settings: Settings, port: int, **extra: str) -> dict[str, str]:
     """The environment of an ``api-serve`` process on ``settings``' databases, Redis and fake Bybit."""
-    return {
-        **os.environ,
-        "ENVIRONMENT": "test",
-        "LOG_LEVEL": "WARNING",
-        "PORT": str(port),
-        "DATABASE_URL_USER": settings.database_url_user.get_secret_value(),
-        "DATABASE_URL_GENERAL": settings.database_url_general.get_secret_value(),
-        "REDIS_URL": settings.redis_url.get_secret_value(),
-        "RENDER_MASTER_KEY_PATH": str(settings.render_master_key_path),
-        "BYBIT_NETWORK": settings.bybit_network.value,
-        "BYBIT_API_URL": settings.bybit_api_url,
-        "CELERY_QUEUE": settings.celery_queue,
-        "RATE_LIMIT_KEY_PREFIX": settings.rate_limit_key_prefix,
-        "BYBIT_BUDGET_PREFIX": settings.bybit_budget_prefix,
-        **extra,
-    }
+    quiet = {"ENVIRONMENT": "test", "LOG_LEVEL": "WARNING", "PORT": str(port)}
+    return settings_environment(settings, API_SETTINGS, **(quiet | extra))
 
 
 @contextmanager
