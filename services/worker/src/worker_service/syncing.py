@@ -320,7 +320,7 @@ def klines_chunk(
     stored (``progress`` only carries counters for the summary).
     """
     category, symbol, interval = request["category"], request["symbol"], request["interval"]
-    start_ms, end_ms = request["start_ms"], request["end_ms"]
+    start_ms, end_ms = request.get("start_ms"), request.get("end_ms")
     end_ms = end_ms if end_ms is not None else datetime_to_ms(context.now())
     database = context.database
     deadline = context.deadline()
@@ -388,5 +388,6 @@ def sync_instruments(context: SyncContext, request: SyncInstrumentsArgs) -> dict
 
 def sync_klines(context: SyncContext, request: SyncKlinesArgs) -> dict[str, Any]:
     """The whole klines sync in this process, chunk after chunk; its summary."""
-    end_ms = request["end_ms"] if request["end_ms"] is not None else datetime_to_ms(context.now())
+    end_ms = request.get("end_ms")
+    end_ms = end_ms if end_ms is not None else datetime_to_ms(context.now())
     return _to_end(partial(klines_chunk, context), request | {"end_ms": end_ms})
