@@ -82,8 +82,10 @@ def test_the_worker_stops_at_start_on_time_settings_that_cannot_work_together() 
 def test_the_tasks_take_the_arguments_of_the_contract(name: str, task: object) -> None:
     contract = get_type_hints(TASK_ARGUMENTS[name])
     parameters = inspect.signature(task.run).parameters  # type: ignore[attr-defined]
-    # ``progress`` is the worker's own: what a sync's earlier chunks did.
-    accepted = {key: get_type_hints(task.run)[key] for key in parameters if key != "progress"}  # type: ignore[attr-defined]
+    # ``progress`` and ``budget_waits`` are the worker's own: what a sync's earlier chunks did, how
+    # its retries waited for the call budget.
+    own = {"progress", "budget_waits"}
+    accepted = {key: get_type_hints(task.run)[key] for key in parameters if key not in own}  # type: ignore[attr-defined]
     assert accepted == contract
     assert task.name == name  # type: ignore[attr-defined]
 

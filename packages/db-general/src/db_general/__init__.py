@@ -26,6 +26,7 @@ from db_general.sync_runs import (
     add_sync_run_rows,
     finish_sync_run,
     list_sync_runs,
+    note_sync_run_waiting,
     record_attempt_error,
     start_sync_run,
 )
@@ -71,6 +72,7 @@ __all__ = [
     "list_sync_runs",
     "mark_delisted",
     "newest_kline_start",
+    "note_sync_run_waiting",
     "record_attempt_error",
     "start_sync_run",
     "stream_status_key",
