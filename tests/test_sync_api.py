@@ -18,44 +18,24 @@ import pytest_asyncio
 from local_stack.private import PrivateServer
 from pydantic import SecretStr
 from sqlalchemy import Engine, text
+from test_support.tokens import issue_tokens
 from test_support.worker_process import WorkerProcess, wait_until
 
 from api_service import create_app, serve_app
-from api_service.tokens import hash_token, new_token
 from bybit_client.testing import FakeBybit, Fault
 from core_config import Settings
-from db_core import Database
-from db_user import USER_DB, TokenScope, add_api_token, create_user, generate_key_file
+from db_user import generate_key_file
 from worker_service.tasks import CLIENT_RETRY
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 MINUTE_MS = 60_000
 
 
-async def operator_token(settings: Settings) -> str:
-    """A new operator-scope token, committed in the user database (syncs need one)."""
-    database = Database(USER_DB, settings=lambda: settings, application_name="tests")
-    token = new_token()
-    try:
-        async with database.session() as session:
-            user = await create_user(session, f"operator-{uuid.uuid4().hex[:8]}@example.com")
-            await add_api_token(
-                session,
-                user_id=user.id,
-                name="tests",
-                token_hash=hash_token(token),
-                scope=TokenScope.OPERATOR,
-            )
-    finally:
-        await database.dispose()
-    return token
-
-
 @asynccontextmanager
 async def open_api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The API app with ``settings``, its lifespan running, and a client with an operator token."""
     app = create_app(settings)
-    auth = {"Authorization": f"Bearer {await operator_token(settings)}"}
+    auth = (await issue_tokens(settings)).operator_auth
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=serve_app(app))
         async with httpx.AsyncClient(transport=transport, base_url="http://api", headers=auth) as client:

@@ -10,10 +10,9 @@ import httpx
 import pytest
 from pydantic import SecretStr
 from redis.asyncio import Redis
+from test_support.tokens import Tokens
 
 from core_config import Settings
-
-from .conftest import Tokens
 
 ClientFor = Callable[[Settings], AbstractAsyncContextManager[httpx.AsyncClient]]
 KLINES = {

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, cast
+from typing import Any, Unpack, cast
 
 from celery import Task, shared_task
 from celery.exceptions import Ignore
@@ -38,7 +38,15 @@ from bybit_client import (
 )
 from core_config import Settings, bind_log_context, get_logger
 from core_telemetry import telemetry
-from db_general import PING, SYNC_INSTRUMENTS, SYNC_KLINES, finish_sync_run, start_sync_run
+from db_general import (
+    PING,
+    SYNC_INSTRUMENTS,
+    SYNC_KLINES,
+    SyncInstrumentsArgs,
+    SyncKlinesArgs,
+    finish_sync_run,
+    start_sync_run,
+)
 from worker_service.celery_app import WorkerApp
 from worker_service.deliveries import dead_letter_key
 from worker_service.syncing import (
@@ -217,7 +225,7 @@ def _run_sync(
     task: Task[Any, Any],
     what: str,
     record: dict[str, Any],
-    chunk: Callable[[SyncContext], SyncOutcome],
+    chunk: Callable[[SyncContext], SyncOutcome[Any]],
     waits: BudgetWaits,
 ) -> dict[str, Any]:
     """Run one chunk; hand the rest to the next message, turn Bybit's errors into a retry or a failure."""
@@ -270,20 +278,21 @@ def ping() -> str:
 @shared_task(bind=True, name=SYNC_INSTRUMENTS)
 def sync_instruments_task(
     self: Task[Any, Any],
-    category: str | None = None,
     progress: dict[str, Any] | None = None,
     budget_waits: dict[str, Any] | None = None,
+    **request: Unpack[SyncInstrumentsArgs],
 ) -> dict[str, Any]:
-    """Upsert the instruments of ``category`` (None: every category), delisting those gone.
+    """Upsert the instruments of the category asked (None: every category), delisting those gone.
 
     ``progress`` and ``budget_waits`` are the worker's own: what the previous chunks did, and how
     its retries waited for the call budget.
     """
+    category = request["category"]
     return _run_sync(
         self,
         f"instruments {category or 'all'}",
         {"kind": "instruments", "category": category},
-        lambda context: instruments_chunk(context, category, progress),
+        lambda context: instruments_chunk(context, request, progress),
         BudgetWaits.of(budget_waits),
     )
 
@@ -291,23 +300,20 @@ def sync_instruments_task(
 @shared_task(bind=True, name=SYNC_KLINES)
 def sync_klines_task(
     self: Task[Any, Any],
-    category: str,
-    symbol: str,
-    interval: str,
-    start_ms: int | None = None,
-    end_ms: int | None = None,
     progress: dict[str, Any] | None = None,
     budget_waits: dict[str, Any] | None = None,
+    **request: Unpack[SyncKlinesArgs],
 ) -> dict[str, Any]:
     """Backfill the candles of [start_ms, end_ms] (without them: from the newest stored to now).
 
     ``progress`` and ``budget_waits`` are the worker's own: what the previous chunks did, and how
     its retries waited for the call budget.
     """
+    series = {key: request[key] for key in ("category", "symbol", "interval")}
     return _run_sync(
         self,
-        f"klines {category} {symbol} {interval}",
-        {"kind": "klines", "category": category, "symbol": symbol, "interval": interval},
-        lambda context: klines_chunk(context, category, symbol, interval, start_ms, end_ms, progress),
+        "klines {category} {symbol} {interval}".format(**series),
+        {"kind": "klines", **series},
+        lambda context: klines_chunk(context, request, progress),
         BudgetWaits.of(budget_waits),
     )
