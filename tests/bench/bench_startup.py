@@ -35,7 +35,7 @@ from local_stack.ports import free_port
 from reference_apps import api_serve_options
 from test_support.environment import API_SETTINGS, settings_environment
 
-from core_config import Settings
+from core_config import Settings, get_settings
 from db_user import generate_key_file
 
 HERE = Path(__file__).resolve().parent
@@ -95,11 +95,13 @@ def _api_serve_options(env: dict[str, str]) -> dict[str, object]:
     this process: the bare app's process must load no more than FastAPI and uvicorn)."""
     saved = dict(os.environ)
     os.environ.update(env)
+    get_settings.cache_clear()  # read from ``env``, not from an earlier call's environment
     try:
         return api_serve_options()
     finally:
         os.environ.clear()
         os.environ.update(saved)
+        get_settings.cache_clear()
 
 
 def serve_rows(folder: Path) -> list[Row]:

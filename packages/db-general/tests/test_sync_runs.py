@@ -68,14 +68,16 @@ async def test_list_sync_runs_newest_first(general_session: AsyncSession) -> Non
 
 
 def test_a_task_that_comes_back_continues_its_row(general_sync_session: Session) -> None:
-    first = start_sync_run(general_sync_session, kind="klines", task_id="task-1")
-    other = start_sync_run(general_sync_session, kind="klines", task_id="task-2")
+    # Task ids of this test's own: another test may have committed rows of its "task-1".
+    task_id = f"comes-back-{uuid.uuid4()}"
+    first = start_sync_run(general_sync_session, kind="klines", task_id=task_id)
+    other = start_sync_run(general_sync_session, kind="klines", task_id=f"other-{uuid.uuid4()}")
     add_sync_run_rows(general_sync_session, first, 7)
     # The next chunk, a retry or a redelivery after a worker died: the same row.
-    assert start_sync_run(general_sync_session, kind="klines", task_id="task-1") == first
+    assert start_sync_run(general_sync_session, kind="klines", task_id=task_id) == first
     finish_sync_run(general_sync_session, first, status="succeeded")
     # A late copy of a chunk whose sync a copy already closed: still the same row, open again.
-    assert start_sync_run(general_sync_session, kind="klines", task_id="task-1") == first
+    assert start_sync_run(general_sync_session, kind="klines", task_id=task_id) == first
     general_sync_session.expire_all()
     run = general_sync_session.get_one(SyncRun, first)
     assert (run.status, run.rows, run.finished_at) == ("running", 7, None)
