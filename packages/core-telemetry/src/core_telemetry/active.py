@@ -7,7 +7,7 @@ FastAPI itself, ``db.client.connection.*`` here); the others are named in the sa
 
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
@@ -113,25 +113,34 @@ class _BybitCall:
             self._owner.rate_limit_waits.record(delay, self._attributes)
 
 
+def _seconds(
+    meter: metrics.Meter, name: str, description: str, buckets: Sequence[float]
+) -> metrics.Histogram:
+    """A histogram of durations in seconds, with bucket boundaries fitting what it measures."""
+    return meter.create_histogram(
+        name, unit="s", description=description, explicit_bucket_boundaries_advisory=buckets
+    )
+
+
 class _BybitObserver:
     """``bybit_client.CallObserver``: one CLIENT span per call and the calls' metrics per endpoint."""
 
     def __init__(self, tracer: trace.Tracer, meter: metrics.Meter) -> None:
         self._tracer = tracer
-        self.duration = meter.create_histogram(
+        self.duration = _seconds(
+            meter,
             "bybit.client.call.duration",
-            unit="s",
-            description="Bybit calls, each with its retries and waits, by endpoint and error type",
-            explicit_bucket_boundaries_advisory=_SHORT_BUCKETS,
+            "Bybit calls, each with its retries and waits, by endpoint and error type",
+            _SHORT_BUCKETS,
         )
         self.retries = meter.create_counter(
             "bybit.client.retries", unit="{retry}", description="Bybit requests sent again, by endpoint"
         )
-        self.rate_limit_waits = meter.create_histogram(
+        self.rate_limit_waits = _seconds(
+            meter,
             "bybit.client.rate_limit.wait.duration",
-            unit="s",
-            description="Waits for Bybit's rate limit to reset, by endpoint",
-            explicit_bucket_boundaries_advisory=_SHORT_BUCKETS,
+            "Waits for Bybit's rate limit to reset, by endpoint",
+            _SHORT_BUCKETS,
         )
         self.errors = meter.create_counter(
             "bybit.client.errors", unit="{error}", description="Bybit calls that failed, by endpoint and type"
@@ -172,11 +181,8 @@ def _connect_task_metrics(meter: metrics.Meter) -> None:
     runs = meter.create_counter(
         "celery.task.runs", unit="{task}", description="Celery task runs by task name and state"
     )
-    duration = meter.create_histogram(
-        "celery.task.duration",
-        unit="s",
-        description="Celery task run time by task name and final state",
-        explicit_bucket_boundaries_advisory=_TASK_BUCKETS,
+    duration = _seconds(
+        meter, "celery.task.duration", "Celery task run time by task name and final state", _TASK_BUCKETS
     )
     started: dict[str, float] = {}
 
