@@ -76,7 +76,7 @@ def test_copies_exactly_the_siblings_the_service_needs(service: str) -> None:
     copied = {
         args.split()[0] for word, args in instructions(service) if word == "COPY" and "--from" not in args
     }
-    assert copied - {f"services/{service}/requirements.txt"} == needed
+    assert copied - {f"services/{service}/requirements.txt", "infra/images/service-image.sh"} == needed
 
 
 @pytest.mark.parametrize("service", SERVICES)

@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -17,43 +18,24 @@ import pytest_asyncio
 from local_stack.private import PrivateServer
 from pydantic import SecretStr
 from sqlalchemy import Engine, text
+from test_support.tokens import issue_tokens
 from test_support.worker_process import WorkerProcess, wait_until
 
 from api_service import create_app, serve_app
-from api_service.tokens import hash_token, new_token
-from bybit_client.testing import FakeBybit
+from bybit_client.testing import FakeBybit, Fault
 from core_config import Settings
-from db_core import Database
-from db_user import USER_DB, TokenScope, add_api_token, create_user, generate_key_file
+from db_user import generate_key_file
+from worker_service.tasks import CLIENT_RETRY
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 MINUTE_MS = 60_000
-
-
-async def operator_token(settings: Settings) -> str:
-    """A new operator-scope token, committed in the user database (syncs need one)."""
-    database = Database(USER_DB, settings=lambda: settings, application_name="tests")
-    token = new_token()
-    try:
-        async with database.session() as session:
-            user = await create_user(session, f"operator-{uuid.uuid4().hex[:8]}@example.com")
-            await add_api_token(
-                session,
-                user_id=user.id,
-                name="tests",
-                token_hash=hash_token(token),
-                scope=TokenScope.OPERATOR,
-            )
-    finally:
-        await database.dispose()
-    return token
 
 
 @asynccontextmanager
 async def open_api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The API app with ``settings``, its lifespan running, and a client with an operator token."""
     app = create_app(settings)
-    auth = {"Authorization": f"Bearer {await operator_token(settings)}"}
+    auth = (await issue_tokens(settings)).operator_auth
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=serve_app(app))
         async with httpx.AsyncClient(transport=transport, base_url="http://api", headers=auth) as client:
@@ -205,6 +187,41 @@ async def test_klines_sync_is_idempotent_and_readable_through_the_api(
         "2025-01-01T01:00:00Z",
         "2025-01-01T02:00:00Z",
     ]
+
+
+async def test_a_sync_that_fails_once_then_succeeds_shows_its_failed_attempt(
+    api: httpx.AsyncClient, fake_bybit: FakeBybit, clean_general_database: Engine
+) -> None:
+    # Bybit answers 502 to every try the client makes of the first page: the task's first attempt
+    # fails and is retried, and the retry succeeds.
+    fake_bybit.fail_next(CLIENT_RETRY.max_attempts, Fault.HTTP_5XX)
+    body = {
+        "kind": "klines",
+        "category": "linear",
+        "symbol": "XRPUSDT",
+        "interval": "60",
+        "start": "2025-02-01T00:00:00Z",
+        "end": "2025-02-02T00:00:00Z",
+    }
+    status = await run_sync(api, body)
+    assert status["state"] == "succeeded", status
+    sync = status["sync"]
+    assert set(sync) == {"status", "rows", "failed_attempts", "attempt_errors", "started_at", "finished_at"}
+    assert (sync["status"], sync["rows"], sync["failed_attempts"]) == ("succeeded", 25, 1)
+    (attempt,) = sync["attempt_errors"]
+    # In words: what Bybit answered, and that the attempt was retried; no traceback, no address.
+    assert attempt["error"].startswith("BybitTransientError: /v5/market/kline"), attempt
+    assert "HTTP 502" in attempt["error"]
+    assert attempt["error"].endswith("(retried)")
+    assert "Traceback" not in attempt["error"]
+    assert "127.0.0.1" not in attempt["error"]
+    started, at, finished = (
+        datetime.fromisoformat(sync["started_at"]),
+        datetime.fromisoformat(attempt["at"]),
+        datetime.fromisoformat(sync["finished_at"]),
+    )
+    assert started <= at <= finished
+    assert at.utcoffset() == timedelta(0)
 
 
 async def test_a_task_reports_running_while_the_worker_is_at_it(

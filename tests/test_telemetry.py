@@ -18,13 +18,12 @@ import pytest
 from local_stack.ports import free_port
 from test_support.api_process import ApiProcess
 from test_support.telemetry import OtlpReceiver, ReceivedSpan
+from test_support.tokens import issue_tokens
 from test_support.worker_process import WorkerProcess, wait_until
 
-from api_service.tokens import hash_token, new_token
 from bybit_client.testing import FakeBybit
 from core_config import Settings
-from db_core import Database
-from db_user import USER_DB, TokenScope, add_api_token, create_user, generate_key_file
+from db_user import generate_key_file
 
 SERVER, CLIENT, PRODUCER, CONSUMER = 2, 3, 4, 5  # OTLP span kinds
 
@@ -63,28 +62,9 @@ def traced_settings(worker_settings: Settings, tmp_path_factory: pytest.TempPath
     )
 
 
-async def _operator_token(settings: Settings) -> str:
-    """A new operator-scope token (syncs need one), committed in the user database."""
-    database = Database(USER_DB, settings=lambda: settings, application_name="tests")
-    token = new_token()
-    try:
-        async with database.session() as session:
-            user = await create_user(session, f"operator-{uuid.uuid4().hex[:8]}@example.com")
-            await add_api_token(
-                session,
-                user_id=user.id,
-                name="tests",
-                token_hash=hash_token(token),
-                scope=TokenScope.OPERATOR,
-            )
-    finally:
-        await database.dispose()
-    return token
-
-
 @pytest.fixture(scope="module")
 def operator(traced_settings: Settings) -> dict[str, str]:
-    return {"Authorization": f"Bearer {asyncio.run(_operator_token(traced_settings))}"}
+    return asyncio.run(issue_tokens(traced_settings)).operator_auth
 
 
 @pytest.fixture(scope="module")

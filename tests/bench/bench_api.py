@@ -43,8 +43,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from harness import Row
+from harness import Row, seconds_to_first_200
 from local_stack.ports import free_port
+from test_support.environment import API_SETTINGS, settings_environment
 from test_support.scratch import scratch_database
 
 from bybit_client import Instrument as BybitInstrument
@@ -158,41 +159,32 @@ def server(
     master_key = log.parent / "master.key"
     if not master_key.exists():
         generate_key_file(master_key)
-    env = {
-        **os.environ,
-        "ENVIRONMENT": "staging",  # production's rules and its JSON log lines
-        "LOG_LEVEL": "INFO",
-        "API_HOST": "127.0.0.1",
-        "API_WORKERS": "1",
-        "PORT": str(port),
-        "DATABASE_URL_USER": settings.database_url_user.get_secret_value(),
-        "DATABASE_URL_GENERAL": settings.database_url_general.get_secret_value(),
-        "REDIS_URL": settings.redis_url.get_secret_value(),
-        "RENDER_MASTER_KEY_PATH": str(master_key),
-        "RATE_LIMIT_PER_ADDRESS": UNREACHED_LIMIT,
-        "RATE_LIMIT_KEY_PREFIX": f"bench-{port}",
+    env = settings_environment(
+        settings,
+        API_SETTINGS,
+        ENVIRONMENT="staging",  # production's rules and its JSON log lines
+        LOG_LEVEL="INFO",
+        API_HOST="127.0.0.1",
+        API_WORKERS="1",
+        PORT=str(port),
+        RENDER_MASTER_KEY_PATH=str(master_key),
+        RATE_LIMIT_PER_ADDRESS=UNREACHED_LIMIT,
+        RATE_LIMIT_KEY_PREFIX=f"bench-{port}",
         **extra_env,
-    }
+    )
     base_url = f"http://127.0.0.1:{port}"
     with log.open("wb") as output:
         process = subprocess.Popen(
             command, env=env, cwd=log.parent, stdin=subprocess.DEVNULL, stdout=output, stderr=output
         )
     try:
-        deadline = time.monotonic() + START_SECONDS
-        while True:
-            if process.poll() is not None:
-                raise SystemExit(f"{command[-1]} exited with {process.returncode}; its output: {log}")
-            try:
-                if _get(base_url + probe_path)[0] == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit(
-                    f"{command[-1]} did not answer on {base_url} in {START_SECONDS} s; see {log}"
-                )
-            time.sleep(0.1)
+        seconds_to_first_200(
+            base_url + probe_path,
+            time.perf_counter(),
+            START_SECONDS,
+            lambda: process.poll() is None,
+            f"{command[-1]} (see {log})",
+        )
         yield Server(base_url, process.pid)
     finally:
         process.terminate()

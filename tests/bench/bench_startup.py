@@ -24,18 +24,18 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
 from bench_api import fresh_databases
-from harness import RESULTS, Row
+from harness import RESULTS, Row, seconds_to_first_200
 from local_stack.ports import free_port
 from reference_apps import api_serve_options
+from test_support.environment import API_SETTINGS, settings_environment
 
-from core_config import Settings
+from core_config import Settings, get_settings
 from db_user import generate_key_file
 
 HERE = Path(__file__).resolve().parent
@@ -58,19 +58,9 @@ def _first_200(command: list[str], env: dict[str, str], url: str, log: Path) -> 
         started = time.perf_counter()
         process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=output, stderr=output)
     try:
-        deadline = started + 60
-        while True:
-            try:
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    if response.status == 200:
-                        return time.perf_counter() - started
-            except OSError:
-                pass
-            if process.poll() is not None:
-                raise SystemExit(f"{command[0]} exited with {process.returncode}; see {log}")
-            if time.perf_counter() > deadline:
-                raise SystemExit(f"{command[0]} gave no 200 at {url} within 60 s; see {log}")
-            time.sleep(0.005)
+        return seconds_to_first_200(
+            url, started, 60, lambda: process.poll() is None, f"{command[0]} (see {log})"
+        )
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -88,18 +78,16 @@ def _side_by_side(ours: Callable[[], float], theirs: Callable[[], float]) -> tup
 
 
 def _server_env(settings: Settings, port: int, key: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "ENVIRONMENT": "staging",
-        "LOG_LEVEL": "INFO",
-        "API_HOST": "127.0.0.1",
-        "API_WORKERS": "1",
-        "PORT": str(port),
-        "DATABASE_URL_USER": settings.database_url_user.get_secret_value(),
-        "DATABASE_URL_GENERAL": settings.database_url_general.get_secret_value(),
-        "REDIS_URL": settings.redis_url.get_secret_value(),
-        "RENDER_MASTER_KEY_PATH": str(key),
-    }
+    return settings_environment(
+        settings,
+        API_SETTINGS,
+        ENVIRONMENT="staging",
+        LOG_LEVEL="INFO",
+        API_HOST="127.0.0.1",
+        API_WORKERS="1",
+        PORT=str(port),
+        RENDER_MASTER_KEY_PATH=str(key),
+    )
 
 
 def _api_serve_options(env: dict[str, str]) -> dict[str, object]:
@@ -107,11 +95,13 @@ def _api_serve_options(env: dict[str, str]) -> dict[str, object]:
     this process: the bare app's process must load no more than FastAPI and uvicorn)."""
     saved = dict(os.environ)
     os.environ.update(env)
+    get_settings.cache_clear()  # read from ``env``, not from an earlier call's environment
     try:
         return api_serve_options()
     finally:
         os.environ.clear()
         os.environ.update(saved)
+        get_settings.cache_clear()
 
 
 def serve_rows(folder: Path) -> list[Row]:
@@ -187,17 +177,7 @@ def _container_first_200(
     started = time.perf_counter()
     container = _engine("engine", "run", "--detach", "--no-healthcheck", *args, image, *command, capture=True)
     try:
-        deadline = started + 120
-        while True:
-            try:
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    if response.status == 200:
-                        return time.perf_counter() - started
-            except OSError:
-                pass
-            if time.perf_counter() > deadline:
-                raise SystemExit(f"{image} gave no 200 at {url} within 120 s; see {log}")
-            time.sleep(0.005)
+        return seconds_to_first_200(url, started, 120, lambda: True, f"{image} (see {log})")
     finally:
         _engine("engine", "logs", container, log=log)
         _engine("engine", "rm", "--force", "--time", "10", container)

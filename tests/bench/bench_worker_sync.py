@@ -34,7 +34,7 @@ from test_support.worker_process import WorkerProcess, wait_until
 from bybit_client import BybitClient
 from core_config import Settings, build_settings, with_database
 from db_core import Database, upgrade
-from db_general import GENERAL_DB
+from db_general import GENERAL_DB, SyncKlinesArgs
 from worker_service.celery_app import celery_config
 from worker_service.syncing import SyncContext, sync_instruments, sync_klines
 from worker_service.tasks import CLIENT_RETRY
@@ -45,13 +45,9 @@ START_MS = 1_672_531_200_000  # 2023-01-01T00:00:00Z
 END_MS = START_MS + (KLINES - 1) * 60_000
 ROUND_TRIPS = 1_000
 REDIS_URL = "redis://127.0.0.1:6379/7"
-KLINES_ARGS: dict[str, Any] = {
-    "category": "linear",
-    "symbol": "BTCUSDT",
-    "interval": "1",
-    "start_ms": START_MS,
-    "end_ms": END_MS,
-}
+KLINES_ARGS = SyncKlinesArgs(
+    category="linear", symbol="BTCUSDT", interval="1", start_ms=START_MS, end_ms=END_MS
+)
 
 CHUNK_SECONDS = 2.0
 RERUN_GOAL_SECONDS = 120.0
@@ -113,8 +109,8 @@ def inline_sync(settings: Settings, database: Database) -> float:
     client = BybitClient(settings.bybit_api_url, retry=CLIENT_RETRY)
     with stopwatch() as elapsed, client:
         context = SyncContext(database=database, client=client)
-        sync_instruments(context, "linear")
-        sync_klines(context, **KLINES_ARGS)
+        sync_instruments(context, {"category": "linear"})
+        sync_klines(context, KLINES_ARGS)
     assert _count(database) == INSTRUMENTS + KLINES
     return elapsed()
 
@@ -125,7 +121,7 @@ def celery_sync(celery: Celery, settings: Settings, database: Database) -> tuple
     queue = settings.celery_queue
     with stopwatch() as elapsed:
         instruments = celery.send_task("sync.instruments", kwargs={"category": "linear"}, queue=queue)
-        klines = celery.send_task("sync.klines", kwargs=KLINES_ARGS, queue=queue)
+        klines = celery.send_task("sync.klines", kwargs=dict(KLINES_ARGS), queue=queue)
         instruments.get(timeout=300)
         summary = klines.get(timeout=300)
     assert _count(database) == INSTRUMENTS + KLINES
@@ -187,7 +183,7 @@ def kill_to_rerun() -> float:
         celery.conf.update(celery_config(settings))
         redis = Redis.from_url(REDIS_URL)
         try:
-            task = celery.send_task("sync.klines", kwargs=KLINES_ARGS, queue=settings.celery_queue)
+            task = celery.send_task("sync.klines", kwargs=dict(KLINES_ARGS), queue=settings.celery_queue)
             deliveries = f"worker:{settings.celery_queue}:deliveries:{task.id}"
             with WorkerProcess(settings, pool="prefork") as doomed:
                 wait_until(lambda: redis.get(deliveries) is not None, 60, "the sync to start")

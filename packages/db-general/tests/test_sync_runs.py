@@ -12,13 +12,15 @@ from sqlalchemy.orm import Session
 from test_support.databases import wait_until_blocked_on_a_lock
 
 from core_config import build_settings
-from db_core import upgrade
+from db_core import ReadConnection, upgrade
 from db_general import (
     GENERAL_DB,
     MAX_ATTEMPT_ERRORS,
+    SYNC_RUN_STATE_COLUMNS,
     SyncRun,
     add_sync_run_rows,
     finish_sync_run,
+    get_sync_run_state,
     list_sync_runs,
     record_attempt_error,
     start_sync_run,
@@ -66,14 +68,16 @@ async def test_list_sync_runs_newest_first(general_session: AsyncSession) -> Non
 
 
 def test_a_task_that_comes_back_continues_its_row(general_sync_session: Session) -> None:
-    first = start_sync_run(general_sync_session, kind="klines", task_id="task-1")
-    other = start_sync_run(general_sync_session, kind="klines", task_id="task-2")
+    # Task ids of this test's own: another test may have committed rows of its "task-1".
+    task_id = f"comes-back-{uuid.uuid4()}"
+    first = start_sync_run(general_sync_session, kind="klines", task_id=task_id)
+    other = start_sync_run(general_sync_session, kind="klines", task_id=f"other-{uuid.uuid4()}")
     add_sync_run_rows(general_sync_session, first, 7)
     # The next chunk, a retry or a redelivery after a worker died: the same row.
-    assert start_sync_run(general_sync_session, kind="klines", task_id="task-1") == first
+    assert start_sync_run(general_sync_session, kind="klines", task_id=task_id) == first
     finish_sync_run(general_sync_session, first, status="succeeded")
     # A late copy of a chunk whose sync a copy already closed: still the same row, open again.
-    assert start_sync_run(general_sync_session, kind="klines", task_id="task-1") == first
+    assert start_sync_run(general_sync_session, kind="klines", task_id=task_id) == first
     general_sync_session.expire_all()
     run = general_sync_session.get_one(SyncRun, first)
     assert (run.status, run.rows, run.finished_at) == ("running", 7, None)
@@ -147,3 +151,35 @@ def test_failed_attempts_are_counted_and_the_newest_kept(general_sync_session: S
     said = [entry["error"].split(" x")[0] for entry in run.attempt_errors]
     assert said == [f"attempt {n}" for n in range(2, MAX_ATTEMPT_ERRORS + 2)]  # the newest, oldest first
     assert all(len(entry["error"]) == 500 and entry["at"] for entry in run.attempt_errors)
+
+
+async def test_a_syncs_state_is_read_by_its_task_id_without_the_exception_text(
+    general_session: AsyncSession, general_connection: ReadConnection
+) -> None:
+    started, finished = datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 1, 1, 0, 5, tzinfo=UTC)
+    said = [{"at": "2024-01-01T00:01:00+00:00", "error": "BybitTransientError: HTTP 502 (retried)"}]
+    general_session.add(
+        SyncRun(
+            kind="klines",
+            task_id="state-1",
+            status="failed",
+            rows=12,
+            error="OperationalError: connection to server at db.internal failed",
+            failed_attempts=3,
+            attempt_errors=said,
+            started_at=started,
+            finished_at=finished,
+        )
+    )
+    await general_session.flush()
+    state = await get_sync_run_state(general_connection, "state-1")
+    assert state == {
+        "status": "failed",
+        "rows": 12,
+        "failed_attempts": 3,
+        "attempt_errors": said,
+        "started_at": started,
+        "finished_at": finished,
+    }
+    assert [column.name for column in SYNC_RUN_STATE_COLUMNS] == list(state)
+    assert await get_sync_run_state(general_connection, "no-such-task") is None

@@ -16,23 +16,20 @@ from fastapi import FastAPI
 from local_stack.ports import free_port
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
+from test_support.environment import API_SETTINGS, settings_environment
+from test_support.tokens import Tokens, issue_tokens
 
 from api_service import create_app, serve_app
 from api_service.dependencies import general_database as general_database_dependency
 from api_service.dependencies import user_session as user_session_dependency
-from api_service.tokens import hash_token, new_token
 from bybit_client import Network
 from bybit_client.testing import FakeBybit
 from core_config import Settings
-from db_core import Database, ReadConnection
+from db_core import ReadConnection
 from db_user import (
-    USER_DB,
     BybitCredential,
     CredentialContext,
-    TokenScope,
     Vault,
-    add_api_token,
-    create_user,
     generate_key_file,
 )
 
@@ -89,39 +86,6 @@ def _seal_credential(vault: Vault, user_id: int, api_key: str, secret: str) -> B
 def seal_credential() -> SealCredential:
     """A testnet credential row for ``user_id`` with ``secret`` sealed by ``vault`` (not added)."""
     return _seal_credential
-
-
-@dataclass(frozen=True)
-class Tokens:
-    """A committed user with a user-scope token and an operator-scope token."""
-
-    user_id: int
-    user: str
-    operator: str
-
-    @property
-    def user_auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.user}"}
-
-    @property
-    def operator_auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.operator}"}
-
-
-async def issue_tokens(settings: Settings) -> Tokens:
-    """Create a user with one token of each scope, committed (for servers and committing clients)."""
-    database = Database(USER_DB, settings=lambda: settings, application_name="api-tests")
-    user_token, operator_token = new_token(), new_token()
-    try:
-        async with database.session() as session:
-            user = await create_user(session, f"tests-{uuid.uuid4().hex[:8]}@example.com")
-            for token, scope in ((user_token, TokenScope.USER), (operator_token, TokenScope.OPERATOR)):
-                await add_api_token(
-                    session, user_id=user.id, name=f"tests {scope}", token_hash=hash_token(token), scope=scope
-                )
-    finally:
-        await database.dispose()
-    return Tokens(user.id, user_token, operator_token)
 
 
 @pytest_asyncio.fixture(loop_scope="session", scope="session")
@@ -191,22 +155,8 @@ class ServedApi:
 
 def api_environment(settings: Settings, port: int, **extra: str) -> dict[str, str]:
     """The environment of an ``api-serve`` process on ``settings``' databases, Redis and fake Bybit."""
-    return {
-        **os.environ,
-        "ENVIRONMENT": "test",
-        "LOG_LEVEL": "WARNING",
-        "PORT": str(port),
-        "DATABASE_URL_USER": settings.database_url_user.get_secret_value(),
-        "DATABASE_URL_GENERAL": settings.database_url_general.get_secret_value(),
-        "REDIS_URL": settings.redis_url.get_secret_value(),
-        "RENDER_MASTER_KEY_PATH": str(settings.render_master_key_path),
-        "BYBIT_NETWORK": settings.bybit_network.value,
-        "BYBIT_API_URL": settings.bybit_api_url,
-        "CELERY_QUEUE": settings.celery_queue,
-        "RATE_LIMIT_KEY_PREFIX": settings.rate_limit_key_prefix,
-        "BYBIT_BUDGET_PREFIX": settings.bybit_budget_prefix,
-        **extra,
-    }
+    quiet = {"ENVIRONMENT": "test", "LOG_LEVEL": "WARNING", "PORT": str(port)}
+    return settings_environment(settings, API_SETTINGS, **(quiet | extra))
 
 
 @contextmanager

@@ -6,11 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
+from test_support.tokens import Tokens
 
 from api_service.tokens import TOKEN_PREFIX, hash_token, is_well_formed, new_token
 from db_user import TokenScope, add_api_token, create_user, disable_user
-
-from .conftest import Tokens
 
 # The routes anyone may call (with the health checks); every other operation must declare a token.
 PUBLIC = {

@@ -6,12 +6,13 @@ from collections.abc import Iterator
 
 import pytest
 from redis import Redis
+from test_support.tokens import Tokens
 
 from bybit_client.redis_budget import RedisBudget
 from bybit_client.testing import FakeBybit, Fault
 from core_config import Settings
 
-from .conftest import ClientFor, Tokens
+from .conftest import ClientFor
 
 QUERY_API = "/v5/user/query-api"
 API_KEY = "BUDGETKEY0123456"

@@ -6,12 +6,11 @@ from collections.abc import AsyncIterator
 
 import httpx
 from starlette.types import Message, Receive, Scope, Send
+from test_support.tokens import Tokens
 
 from api_service.body_limit import BodyLimitMiddleware
 from api_service.task_queue import describe_failure
 from bybit_client.testing import FakeBybit
-
-from .conftest import Tokens
 
 TOO_BIG = "7886360046832982484235296178176"
 

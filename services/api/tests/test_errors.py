@@ -6,11 +6,10 @@ import logging
 import httpx
 import pytest
 from fastapi import FastAPI
+from test_support.tokens import Tokens
 
 from api_service import serve_app
 from core_config import log_formatter
-
-from .conftest import Tokens
 
 
 def assert_error_shape(response: httpx.Response, status: int, code: str) -> dict[str, object]:

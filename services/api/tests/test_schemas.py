@@ -1,4 +1,4 @@
-"""The public market schemas agree with the columns the repository functions list.
+"""The public market and sync schemas agree with the columns the repository functions list.
 
 The response models are the API's contract and stay declared in ``schemas``; the rows come from
 the general database's tables. A column added, renamed, retyped or made nullable on one side
@@ -14,8 +14,8 @@ import pytest
 from pydantic import AwareDatetime, BaseModel
 from sqlalchemy import Column
 
-from api_service.schemas import Instrument, Kline
-from db_general import LISTED_INSTRUMENT_COLUMNS, LISTED_KLINE_COLUMNS
+from api_service.schemas import Instrument, Kline, SyncRunState
+from db_general import LISTED_INSTRUMENT_COLUMNS, LISTED_KLINE_COLUMNS, SYNC_RUN_STATE_COLUMNS
 
 
 def python_type(annotation: Any) -> tuple[type, bool]:
@@ -40,3 +40,12 @@ def test_a_response_model_has_a_field_of_the_same_type_for_each_listed_column(
         field_type, nullable = python_type(model.model_fields[column.name].annotation)
         assert (field_type, nullable) == (column.type.python_type, column.nullable), column.name
         assert field_type in (str, Decimal, datetime), column.name  # each written out as a JSON string
+
+
+def test_the_sync_run_model_has_a_field_for_each_column_the_state_read_lists() -> None:
+    assert list(SyncRunState.model_fields) == [column.name for column in SYNC_RUN_STATE_COLUMNS]
+    for column in SYNC_RUN_STATE_COLUMNS:
+        field_type, nullable = python_type(SyncRunState.model_fields[column.name].annotation)
+        assert nullable == column.nullable, column.name
+        if column.name != "attempt_errors":  # JSON in the table, a list of models in the response
+            assert field_type is column.type.python_type, column.name

@@ -18,10 +18,11 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from test_support.tokens import Tokens
 
 from core_config import Settings
 
-from .conftest import ServedApi, Tokens, api_environment, served_apis
+from .conftest import ServedApi, api_environment, served_apis
 
 Case = schemathesis.Case[Any]
 Operation = schemathesis.APIOperation[Any, Any, Any, Any]

@@ -9,11 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from test_support.tokens import issue_tokens
 
 from bybit_client.testing import FakeBybit
 from core_config import Settings
 
-from .conftest import ServedApi, api_environment, issue_tokens, served_apis
+from .conftest import ServedApi, api_environment, served_apis
 
 API_KEY = "drainkey0123456789"
 SECRET = "fake-bybit-secret-drain-0123456789"

@@ -14,11 +14,12 @@ import httpx
 import pytest
 import yaml
 from redis import Redis
+from test_support.tokens import Tokens
 
 from api_service.tokens import new_token
 from core_config import Settings
 
-from .conftest import ServedApi, Tokens, api_environment, served_apis
+from .conftest import ServedApi, api_environment, served_apis
 
 ADDRESS_LIMIT = 40
 ACCOUNT_LIMIT = 10

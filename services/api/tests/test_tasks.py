@@ -10,10 +10,9 @@ import httpx
 import pytest
 from pydantic import SecretStr
 from redis.asyncio import Redis
+from test_support.tokens import Tokens
 
 from core_config import Settings
-
-from .conftest import Tokens
 
 ClientFor = Callable[[Settings], AbstractAsyncContextManager[httpx.AsyncClient]]
 KLINES = {
@@ -37,7 +36,14 @@ async def test_enqueued_task_is_known_and_pending_without_a_worker(
     task_id = response.json()["task_id"]
     status = await client.get(f"/v1/tasks/{task_id}", headers=auth)
     assert status.status_code == 200
-    assert status.json() == {"task_id": task_id, "state": "pending", "result": None, "error": None}
+    # No worker has opened the sync's record yet.
+    assert status.json() == {
+        "task_id": task_id,
+        "state": "pending",
+        "result": None,
+        "error": None,
+        "sync": None,
+    }
 
 
 async def test_klines_sync_is_accepted(client: httpx.AsyncClient, tokens: Tokens) -> None:

@@ -4,7 +4,7 @@ import inspect
 import subprocess
 import sys
 from datetime import timedelta
-from typing import get_type_hints
+from typing import Unpack, get_type_hints
 
 import pytest
 from celery.schedules import crontab
@@ -80,11 +80,14 @@ def test_the_worker_stops_at_start_on_time_settings_that_cannot_work_together() 
     ("name", "task"), [(SYNC_INSTRUMENTS, sync_instruments_task), (SYNC_KLINES, sync_klines_task)]
 )
 def test_the_tasks_take_the_arguments_of_the_contract(name: str, task: object) -> None:
-    contract = get_type_hints(TASK_ARGUMENTS[name])
-    parameters = inspect.signature(task.run).parameters  # type: ignore[attr-defined]
-    # ``progress`` is the worker's own: what a sync's earlier chunks did.
-    accepted = {key: get_type_hints(task.run)[key] for key in parameters if key != "progress"}  # type: ignore[attr-defined]
-    assert accepted == contract
+    run = task.run  # type: ignore[attr-defined]
+    parameters = inspect.signature(run).parameters
+    # The contract's arguments, and ``progress``: the worker's own, what a sync's earlier chunks did.
+    assert [(key, p.kind) for key, p in parameters.items()] == [  # the bound method: no ``self``
+        ("progress", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+        ("request", inspect.Parameter.VAR_KEYWORD),
+    ]
+    assert get_type_hints(run)["request"] == Unpack[TASK_ARGUMENTS[name]]
     assert task.name == name  # type: ignore[attr-defined]
 
 

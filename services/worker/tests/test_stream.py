@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 import pytest
 from redis import Redis
 from sqlalchemy import Engine, text
-from test_support.worker_process import settings_environment, wait_until
+from test_support.environment import WORKER_SETTINGS, settings_environment
+from test_support.worker_process import wait_until
 
 from bybit_client import AsyncBybitClient
 from bybit_client.streams import Backoff, StreamSettings
@@ -179,7 +180,7 @@ def test_the_stream_process_reports_its_health_and_stops_on_sigterm(
 ) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "worker_service", "stream"],
-        env=settings_environment(stream_settings),
+        env=settings_environment(stream_settings, WORKER_SETTINGS),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )

@@ -14,7 +14,7 @@ from bybit_client import BybitClient, BybitRateLimitError, BybitTransientError
 from bybit_client.testing import FakeBybit, Fault
 from core_config import Settings, build_settings
 from db_core import Database
-from db_general import GENERAL_DB
+from db_general import GENERAL_DB, SyncInstrumentsArgs, SyncKlinesArgs
 from worker_service import (
     Continuation,
     SyncContext,
@@ -41,6 +41,18 @@ def context(
     database.dispose_sync()
 
 
+def klines(*series: str, start_ms: int | None = None, end_ms: int | None = None) -> SyncKlinesArgs:
+    """A ``sync.klines`` request for (category, symbol, interval)."""
+    category, symbol, interval = series
+    return SyncKlinesArgs(
+        category=category, symbol=symbol, interval=interval, start_ms=start_ms, end_ms=end_ms
+    )
+
+
+def instruments(category: str | None) -> SyncInstrumentsArgs:
+    return SyncInstrumentsArgs(category=category)
+
+
 def _next_sync(context: SyncContext) -> SyncContext:
     """The context of another sync: each sync is a task of its own, with a ``sync_runs`` row of its own."""
     return replace(context, task_id=f"task-{uuid.uuid4().hex[:8]}")
@@ -55,15 +67,15 @@ def test_instruments_are_never_deleted_and_an_empty_answer_delists_nothing(
     context: SyncContext, fake_bybit: FakeBybit, clean_general_database: Engine
 ) -> None:
     inverse = fake_bybit.instruments["inverse"]
-    first = sync_instruments(context, "inverse")
+    first = sync_instruments(context, instruments("inverse"))
     assert (first["inserted"], first["updated"], first["delisted"]) == (len(inverse), 0, 0)
 
     fake_bybit.set_instruments("inverse", [])
-    empty = sync_instruments(_next_sync(context), "inverse")
+    empty = sync_instruments(_next_sync(context), instruments("inverse"))
     assert (empty["fetched"], empty["delisted"]) == (0, 0)
 
     fake_bybit.set_instruments("inverse", inverse[5:])
-    shrunk = sync_instruments(_next_sync(context), "inverse")
+    shrunk = sync_instruments(_next_sync(context), instruments("inverse"))
     assert (shrunk["inserted"], shrunk["updated"], shrunk["delisted"]) == (0, 0, 5)
     assert _scalar(clean_general_database, "SELECT count(*) FROM instruments") == len(inverse)
     assert (
@@ -71,7 +83,7 @@ def test_instruments_are_never_deleted_and_an_empty_answer_delists_nothing(
     )
 
     fake_bybit.set_instruments("inverse", inverse)  # listed again
-    back = sync_instruments(_next_sync(context), "inverse")
+    back = sync_instruments(_next_sync(context), instruments("inverse"))
     assert back["updated"] == 5
     assert (
         _scalar(clean_general_database, "SELECT count(*) FROM instruments WHERE delisted_at IS NOT NULL") == 0
@@ -82,12 +94,14 @@ def test_an_interrupted_klines_sync_continues_from_the_newest_stored_candle(
     context: SyncContext, clean_general_database: Engine
 ) -> None:
     # An earlier run stored the first half of the range before it was cut off.
-    sync_klines(context, "linear", "BTCUSDT", "1", START_MS, START_MS + 1499 * MINUTE_MS)
-    whole = ("linear", "BTCUSDT", "1", START_MS, START_MS + 2999 * MINUTE_MS)
-    resumed = sync_klines(_next_sync(context), *whole)
+    sync_klines(
+        context, klines("linear", "BTCUSDT", "1", start_ms=START_MS, end_ms=START_MS + 1499 * MINUTE_MS)
+    )
+    whole = klines("linear", "BTCUSDT", "1", start_ms=START_MS, end_ms=START_MS + 2999 * MINUTE_MS)
+    resumed = sync_klines(_next_sync(context), whole)
     assert resumed["resumed_from_ms"] == START_MS + 1499 * MINUTE_MS
     assert (resumed["fetched"], resumed["written"]) == (1501, 1500)
-    again = sync_klines(_next_sync(context), *whole)
+    again = sync_klines(_next_sync(context), whole)
     assert (again["fetched"], again["written"]) == (1, 0)  # a rerun changes nothing
     assert _scalar(clean_general_database, "SELECT count(DISTINCT start_time) FROM klines") == 3000
     assert _scalar(clean_general_database, "SELECT count(*) FROM klines") == 3000
@@ -102,13 +116,15 @@ def test_a_bounded_klines_sync_is_a_chain_of_chunks_resuming_from_what_is_stored
     context: SyncContext, clean_general_database: Engine
 ) -> None:
     bounded = replace(context, chunk_seconds=0.0)  # every chunk stops after its first page
-    outcome = klines_chunk(bounded, "linear", "BTCUSDT", "1", START_MS, START_MS + 2999 * MINUTE_MS)
+    outcome = klines_chunk(
+        bounded, klines("linear", "BTCUSDT", "1", start_ms=START_MS, end_ms=START_MS + 2999 * MINUTE_MS)
+    )
     chunks = 1
     while isinstance(outcome, Continuation):
         stored = _scalar(clean_general_database, "SELECT count(*) FROM klines")
         assert stored == 1000 + 999 * (chunks - 1)  # each chunk committed its page
         assert _runs(clean_general_database) == [("klines", "running", stored)]  # one row, still open
-        outcome = klines_chunk(bounded, **outcome.kwargs)
+        outcome = klines_chunk(bounded, outcome.request, outcome.progress)
         chunks += 1
     assert chunks == 4  # the next chunk starts at the newest stored candle: one candle overlaps
     assert (outcome["chunks"], outcome["written"], outcome["fetched"]) == (4, 3000, 3003)
@@ -119,7 +135,8 @@ def test_a_bounded_klines_sync_is_a_chain_of_chunks_resuming_from_what_is_stored
 def test_the_same_chunk_delivered_twice_at_once_keeps_one_row(
     context: SyncContext, clean_general_database: Engine
 ) -> None:
-    chunk = partial(klines_chunk, context, "linear", "SOLUSDT", "1", START_MS, START_MS + 1999 * MINUTE_MS)
+    request = klines("linear", "SOLUSDT", "1", start_ms=START_MS, end_ms=START_MS + 1999 * MINUTE_MS)
+    chunk = partial(klines_chunk, context, request)
     with ThreadPoolExecutor(2) as pool:
         first, second = pool.map(lambda _: chunk(), range(2))
     assert isinstance(first, dict)
@@ -134,10 +151,10 @@ def test_a_bounded_instruments_sync_takes_a_category_per_chunk(
     context: SyncContext, fake_bybit: FakeBybit, clean_general_database: Engine
 ) -> None:
     bounded = replace(context, chunk_seconds=0.0)
-    outcome = instruments_chunk(bounded, None)
+    outcome = instruments_chunk(bounded, instruments(None))
     chunks = 1
     while isinstance(outcome, Continuation):
-        outcome = instruments_chunk(bounded, **outcome.kwargs)
+        outcome = instruments_chunk(bounded, outcome.request, outcome.progress)
         chunks += 1
     total = sum(len(rows) for rows in fake_bybit.instruments.values())
     assert chunks == len(fake_bybit.instruments)
@@ -148,11 +165,12 @@ def test_a_bounded_instruments_sync_takes_a_category_per_chunk(
 def test_a_range_before_what_is_stored_is_fetched_whole(
     context: SyncContext, clean_general_database: Engine
 ) -> None:
+    end_ms = START_MS + 999 * 5 * MINUTE_MS
     sync_klines(
-        context, "linear", "ETHUSDT", "5", START_MS + 500 * 5 * MINUTE_MS, START_MS + 999 * 5 * MINUTE_MS
+        context, klines("linear", "ETHUSDT", "5", start_ms=START_MS + 500 * 5 * MINUTE_MS, end_ms=end_ms)
     )
     earlier = sync_klines(
-        _next_sync(context), "linear", "ETHUSDT", "5", START_MS, START_MS + 999 * 5 * MINUTE_MS
+        _next_sync(context), klines("linear", "ETHUSDT", "5", start_ms=START_MS, end_ms=end_ms)
     )
     assert earlier["resumed_from_ms"] == START_MS  # a gap before the stored candles: no shortcut
     assert (earlier["fetched"], earlier["written"]) == (1000, 500)
@@ -163,9 +181,10 @@ def test_without_a_range_klines_continue_from_the_newest_stored_up_to_now(
     context: SyncContext, clean_general_database: Engine
 ) -> None:
     now = datetime.now(UTC).replace(second=0, microsecond=0)
-    recent = sync_klines(context, "spot", "BTCUSDT", "60")
+    # The range's keys may be left out of a request altogether.
+    recent = sync_klines(context, SyncKlinesArgs(category="spot", symbol="BTCUSDT", interval="60"))
     assert recent["fetched"] == 1000  # nothing stored yet: the default look-back
-    later = sync_klines(_next_sync(context), "spot", "BTCUSDT", "60")
+    later = sync_klines(_next_sync(context), klines("spot", "BTCUSDT", "60"))
     assert later["resumed_from_ms"] >= int((now - timedelta(hours=1)).timestamp() * 1000)
     assert later["fetched"] <= 2
 
@@ -178,7 +197,7 @@ def test_a_request_that_cannot_be_done_fails_and_is_recorded(
     context: SyncContext, clean_general_database: Engine, category: str, interval: str, message: str
 ) -> None:
     with pytest.raises(SyncRequestError, match=message):
-        sync_klines(context, category, "BTCUSDT", interval, START_MS, START_MS)
+        sync_klines(context, klines(category, "BTCUSDT", interval, start_ms=START_MS, end_ms=START_MS))
     with clean_general_database.connect() as connection:
         run = connection.execute(text("SELECT kind, status, error, task_id FROM sync_runs")).one()
     assert (run.kind, run.status, run.task_id) == ("klines", "failed", "task-1")
@@ -200,11 +219,11 @@ def test_each_failed_attempt_is_recorded_on_the_sync_row(
 ) -> None:
     # Bybit answers 502 to every try of the client's own: the task will retry later.
     fake_bybit.fail_next(CLIENT_RETRY.max_attempts, Fault.HTTP_5XX)
-    one_candle = ("linear", "BTCUSDT", "1", START_MS, START_MS)
+    one_candle = klines("linear", "BTCUSDT", "1", start_ms=START_MS, end_ms=START_MS)
     with pytest.raises(BybitTransientError):
-        klines_chunk(replace(context, will_retry=lambda _: True), *one_candle)
+        klines_chunk(replace(context, will_retry=lambda _: True), one_candle)
     # The retry runs on a worker that took the task over from one lost under it, and succeeds.
-    outcome = klines_chunk(replace(context, worker_deaths=1), *one_candle)
+    outcome = klines_chunk(replace(context, worker_deaths=1), one_candle)
     assert isinstance(outcome, dict)
     with clean_general_database.connect() as connection:
         run = connection.execute(text("SELECT status, failed_attempts, attempt_errors FROM sync_runs")).one()

@@ -6,7 +6,8 @@ import sys
 import pytest
 from celery import Celery
 from sqlalchemy import Engine, text
-from test_support.worker_process import WorkerProcess, settings_environment
+from test_support.environment import WORKER_SETTINGS, settings_environment
+from test_support.worker_process import WorkerProcess
 
 from bybit_client.testing import FakeBybit
 from core_config import Settings
@@ -26,7 +27,7 @@ def test_ping_answers_pong(celery_client: Celery, worker_settings: Settings) -> 
 
 
 def test_health_is_ok_while_the_worker_beats(worker: WorkerProcess, worker_settings: Settings) -> None:
-    env = settings_environment(worker_settings)
+    env = settings_environment(worker_settings, WORKER_SETTINGS)
     healthy = subprocess.run(
         [sys.executable, "-m", "worker_service", "health", "--node", worker.node],
         env=env,

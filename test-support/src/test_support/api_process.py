@@ -5,7 +5,6 @@
 ``output()`` reads what it wrote, ``stop()`` sends SIGTERM (then SIGKILL after 30 s).
 """
 
-import os
 import subprocess
 import sys
 import time
@@ -15,37 +14,9 @@ from pathlib import Path
 from local_stack.ports import free_port
 
 from core_config import Settings
+from test_support.environment import API_SETTINGS, settings_environment
 
 API_SERVE = Path(sys.executable).with_name("api-serve")
-# Settings the process is given explicitly, whatever the environment or a .env file says.
-_PASSED = (
-    "environment",
-    "log_level",
-    "database_url_user",
-    "database_url_general",
-    "redis_url",
-    "bybit_network",
-    "bybit_api_url",
-    "bybit_timeout",
-    "bybit_ip_budget",
-    "bybit_ban_pause",
-    "bybit_budget_prefix",
-    "celery_queue",
-    "task_result_ttl",
-    "render_master_key_path",
-    "rate_limit_per_address",
-    "rate_limit_account",
-    "rate_limit_credential_writes",
-    "rate_limit_operator",
-    "rate_limit_key_prefix",
-)
-
-
-def _text(value: object) -> str:
-    secret = getattr(value, "get_secret_value", None)
-    if secret is not None:
-        return str(secret())
-    return str(getattr(value, "value", value))
 
 
 class ApiProcess:
@@ -54,12 +25,7 @@ class ApiProcess:
     def __init__(self, settings: Settings, extra_env: dict[str, str], cwd: Path) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        env = {
-            **os.environ,
-            **{name.upper(): _text(getattr(settings, name)) for name in _PASSED},
-            "PORT": str(self.port),
-            **extra_env,
-        }
+        env = settings_environment(settings, API_SETTINGS, PORT=str(self.port), **extra_env)
         self.log = cwd / "api.log"
         self._output = self.log.open("wb")
         self.process = subprocess.Popen(  # noqa: S603 - our own entry point

@@ -19,59 +19,8 @@ from types import TracebackType
 from typing import Any, Self
 
 from core_config import Settings
+from test_support.environment import WORKER_SETTINGS, settings_environment
 from worker_service.heartbeat import read_beat
-
-# Settings a worker subprocess is given explicitly (a developer's .env must not leak into tests).
-_PASSED_SETTINGS = (
-    "environment",
-    "log_level",
-    "database_url_user",
-    "database_url_general",
-    "redis_url",
-    "bybit_network",
-    "bybit_api_url",
-    "bybit_timeout",
-    "bybit_ip_budget",
-    "bybit_ban_pause",
-    "bybit_budget_prefix",
-    "celery_queue",
-    "task_result_ttl",
-    "sync_chunk_seconds",
-    "task_soft_time_limit",
-    "task_time_limit",
-    "celery_visibility_timeout",
-    "worker_soft_shutdown_timeout",
-    "worker_shutdown_delay",
-    "worker_max_deliveries",
-    "worker_concurrency",
-    "worker_heartbeat_interval",
-    "sync_retry_max",
-    "sync_retry_backoff",
-    "sync_kline_category",
-    "sync_kline_symbols",
-    "sync_kline_intervals",
-    "sync_kline_every",
-    "bybit_stream_url",
-    "stream_ping_interval",
-    "stream_silence_timeout",
-    "stream_status_interval",
-)
-
-
-def _text(value: Any) -> str:
-    if hasattr(value, "get_secret_value"):
-        return str(value.get_secret_value())
-    if isinstance(value, list):
-        return ",".join(map(str, value))
-    return str(value.value if hasattr(value, "value") else value)
-
-
-def settings_environment(settings: Settings) -> dict[str, str]:
-    """This process's environment with ``settings`` spelled out as variables, for a subprocess."""
-    env = dict(os.environ)
-    for name in _PASSED_SETTINGS:
-        env[name.upper()] = _text(getattr(settings, name))
-    return env
 
 
 def wait_until(condition: Any, timeout: float, what: str, interval: float = 0.05) -> None:
@@ -89,7 +38,7 @@ class _ServiceProcess:
 
     def __init__(self, settings: Settings, extra_env: dict[str, str] | None = None) -> None:
         self.settings = settings
-        self._env = {**settings_environment(settings), **(extra_env or {})}
+        self._env = settings_environment(settings, WORKER_SETTINGS, **(extra_env or {}))
         self._log = tempfile.NamedTemporaryFile(prefix=f"{self.command}-", suffix=".log", delete=False)  # noqa: SIM115
         self.process: subprocess.Popen[bytes] | None = None
 

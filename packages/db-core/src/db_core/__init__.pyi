@@ -42,8 +42,10 @@ from .registry import (
 from .schema import (
     NAMING_CONVENTION,
     TYPE_ANNOTATION_MAP,
+    BigIdentity,
     new_metadata,
     new_registry,
+    one_of,
 )
 from .sessions import (
     Database,
@@ -65,6 +67,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "NAMING_CONVENTION",
     "TYPE_ANNOTATION_MAP",
+    "BigIdentity",
     "Database",
     "DatabaseError",
     "DatabaseSpec",
@@ -94,6 +97,7 @@ __all__ = [
     "migration_status",
     "new_metadata",
     "new_registry",
+    "one_of",
     "ping_idle_connections",
     "registered_databases",
     "revision",

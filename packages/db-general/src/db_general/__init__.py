@@ -23,8 +23,10 @@ from db_general.spec import GENERAL_DB
 from db_general.stream_status import MISSED_STATUS_WRITES, StreamStatus, StreamTopicStatus, stream_status_key
 from db_general.sync_runs import (
     MAX_ATTEMPT_ERRORS,
+    SYNC_RUN_STATE_COLUMNS,
     add_sync_run_rows,
     finish_sync_run,
+    get_sync_run_state,
     list_sync_runs,
     record_attempt_error,
     start_sync_run,
@@ -47,6 +49,7 @@ __all__ = [
     "PING",
     "SYNC_INSTRUMENTS",
     "SYNC_KLINES",
+    "SYNC_RUN_STATE_COLUMNS",
     "SYNC_STATUSES",
     "TASK_ARGUMENTS",
     "GeneralBase",
@@ -66,6 +69,7 @@ __all__ = [
     "finish_sync_run",
     "general_database",
     "get_instrument",
+    "get_sync_run_state",
     "list_instruments",
     "list_klines",
     "list_sync_runs",

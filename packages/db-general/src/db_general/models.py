@@ -4,11 +4,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, Identity, Index, func, text
+from sqlalchemy import Index, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from db_core import new_registry
+from db_core import BigIdentity, new_registry, one_of
 
 SYNC_STATUSES = ("running", "succeeded", "failed")
 
@@ -74,11 +74,11 @@ class SyncRun(GeneralBase):
 
     __tablename__ = "sync_runs"
     __table_args__ = (
-        CheckConstraint(f"status IN ({', '.join(repr(s) for s in SYNC_STATUSES)})", name="status"),
+        one_of("status", SYNC_STATUSES),
         Index("ix_sync_runs_kind_started_at", "kind", "started_at"),
     )
 
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    id: Mapped[BigIdentity]
     kind: Mapped[str]
     category: Mapped[str | None]
     symbol: Mapped[str | None]

@@ -2,20 +2,30 @@
 the worker."""
 
 from datetime import UTC, datetime
-from typing import Literal, TypedDict, Unpack
+from typing import Any, Literal, TypedDict, Unpack
 
-from sqlalchemy import cast, func, select, update
+from sqlalchemy import Column, cast, func, select, update
 from sqlalchemy.dialects.postgresql import JSONPATH, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from db_general.models import SyncRun
+from db_core import ReadConnection, fetch_rows, select_list
+from db_general.models import GeneralBase, SyncRun
 
 _MAX_ERROR_CHARS = 4000
 # What a run keeps of its failed attempts: the newest few, each shortened.
 MAX_ATTEMPT_ERRORS = 5
 _MAX_ATTEMPT_ERROR_CHARS = 500
 _NEWEST_ATTEMPTS = f"$[last - {MAX_ATTEMPT_ERRORS - 1} to last]"
+
+# A sync's run as callers of the API see it: its state, the rows it wrote, its failed attempts in
+# words. Not ``error``: that is the closing exception's own text, which may name a host or a query.
+SYNC_RUN_STATE_COLUMNS: tuple[Column[Any], ...] = tuple(
+    GeneralBase.metadata.tables[SyncRun.__tablename__].c[name]
+    for name in ("status", "rows", "failed_attempts", "attempt_errors", "started_at", "finished_at")
+)
+_STATE_NAMES = tuple(column.name for column in SYNC_RUN_STATE_COLUMNS)
+_STATE_OF_TASK = f"SELECT {select_list(SYNC_RUN_STATE_COLUMNS)} FROM sync_runs WHERE task_id = %(task_id)s"  # noqa: S608 (names from the table)
 
 
 class SyncRunScope(TypedDict, total=False):
@@ -124,3 +134,11 @@ async def list_sync_runs(session: AsyncSession, *, kind: str | None = None, limi
     if kind is not None:
         query = query.where(SyncRun.kind == kind)
     return list((await session.scalars(query)).all())
+
+
+async def get_sync_run_state(connection: ReadConnection, task_id: str) -> dict[str, Any] | None:
+    """The run of the sync with ``task_id`` (dicts keyed by the names of ``SYNC_RUN_STATE_COLUMNS``;
+    ``attempt_errors`` as stored: ``[{"at": ISO time, "error": words}]``, oldest first), or None
+    before a worker has opened it."""
+    rows = await fetch_rows(connection, _STATE_OF_TASK, {"task_id": task_id})
+    return dict(zip(_STATE_NAMES, rows[0], strict=True)) if rows else None

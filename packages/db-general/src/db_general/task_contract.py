@@ -6,7 +6,7 @@ here, beside the ``sync_runs`` the tasks record, because both services import db
 never each other; it imports nothing, so the API does not load the worker's Celery app for it.
 """
 
-from typing import Final, TypedDict
+from typing import Final, NotRequired, TypedDict
 
 PING: Final = "worker.ping"
 SYNC_INSTRUMENTS: Final = "sync.instruments"
@@ -29,8 +29,8 @@ class SyncKlinesArgs(TypedDict):
     category: str
     symbol: str
     interval: str
-    start_ms: int | None
-    end_ms: int | None
+    start_ms: NotRequired[int | None]
+    end_ms: NotRequired[int | None]
 
 
 TASK_ARGUMENTS: Final[dict[str, type]] = {

@@ -4,10 +4,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
-    CheckConstraint,
     ForeignKey,
-    Identity,
     Index,
     LargeBinary,
     UniqueConstraint,
@@ -17,7 +14,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from bybit_client.enums import Network
-from db_core import new_registry
+from db_core import BigIdentity, new_registry, one_of
 from db_user.scopes import TokenScope
 
 
@@ -34,7 +31,7 @@ class User(UserBase):
         Index("uq_users_email_lower", func.lower(text("email")), unique=True),
     )
 
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    id: Mapped[BigIdentity]
     email: Mapped[str]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     disabled_at: Mapped[datetime | None]
@@ -47,11 +44,9 @@ class ApiToken(UserBase):
     """A bearer token of a user; only a hash of the token is stored."""
 
     __tablename__ = "api_tokens"
-    __table_args__ = (
-        CheckConstraint(f"scope IN ({', '.join(repr(s.value) for s in TokenScope)})", name="scope"),
-    )
+    __table_args__ = (one_of("scope", TokenScope),)
 
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    id: Mapped[BigIdentity]
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     name: Mapped[str]
     token_hash: Mapped[str] = mapped_column(unique=True)
@@ -73,10 +68,10 @@ class BybitCredential(UserBase):
     __tablename__ = "bybit_credentials"
     __table_args__ = (
         UniqueConstraint("user_id", "network", "api_key"),
-        CheckConstraint(f"network IN ({', '.join(repr(n.value) for n in Network)})", name="network"),
+        one_of("network", Network),
     )
 
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    id: Mapped[BigIdentity]
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     network: Mapped[str]
     api_key: Mapped[str]

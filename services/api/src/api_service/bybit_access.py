@@ -16,16 +16,7 @@ from redis.asyncio import Redis
 
 import bybit_client
 from api_service.errors import ApiError
-from bybit_client import (
-    BudgetPolicy,
-    BybitAuthError,
-    BybitBudgetError,
-    BybitError,
-    BybitRateLimitError,
-    BybitTimeWindowError,
-    BybitTransientError,
-    Network,
-)
+from bybit_client import BudgetPolicy, BybitError, Network
 from bybit_client.redis_budget import AsyncRedisBudget
 from core_config import Settings
 from core_telemetry import telemetry
@@ -73,18 +64,18 @@ def bybit_client_for(
 
 def api_error_for(exc: BybitError, network: Network) -> ApiError:
     """The API's answer to a failed Bybit call, carrying Bybit's own reason."""
-    if isinstance(exc, BybitBudgetError):
+    if isinstance(exc, bybit_client.BybitBudgetError):
         retry_after = str(max(1, math.ceil(exc.retry_after)))
         message = f"too many calls to Bybit from this service; try again in {retry_after} s ({exc.ret_msg})"
         return ApiError(503, "bybit_budget_spent", message, headers={"Retry-After": retry_after})
     reason = f"(Bybit retCode {exc.ret_code}: {exc.ret_msg})" if exc.ret_code else f"(HTTP {exc.http_status})"
-    if isinstance(exc, BybitAuthError):
+    if isinstance(exc, bybit_client.BybitAuthError):
         code, message = _AUTH_PROBLEMS.get(
             exc.ret_code or 0, ("bybit_key_rejected", "Bybit refused the API key")
         )
         return ApiError(422, code, f"{message.format(network=network.value)} {reason}")
-    if isinstance(exc, BybitRateLimitError):
+    if isinstance(exc, bybit_client.BybitRateLimitError):
         return ApiError(503, "bybit_rate_limited", f"Bybit asks to slow down; try again shortly {reason}")
-    if isinstance(exc, (BybitTransientError, BybitTimeWindowError)):
+    if isinstance(exc, (bybit_client.BybitTransientError, bybit_client.BybitTimeWindowError)):
         return ApiError(503, "bybit_unavailable", f"Bybit is not answering properly; try again {reason}")
     return ApiError(502, "bybit_error", f"Bybit refused the request {reason}")

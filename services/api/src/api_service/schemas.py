@@ -6,6 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, PlainSerializer, SecretStr
 
+from db_general import MAX_ATTEMPT_ERRORS, SYNC_STATUSES
+
 Symbol = Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{1,39}$", examples=["BTCUSDT"])]
 
 # PostgreSQL's bigint: ids beyond it are refused at the edge (a 422), never sent to the database.
@@ -110,8 +112,31 @@ class TaskAccepted(BaseModel):
     existing: bool = Field(False, description="the same sync was pending already: this is its task")
 
 
+class AttemptError(BaseModel):
+    at: UtcDateTime
+    error: str = Field(
+        description="what the attempt said, in words: Bybit's answer, our refusal, or only the kind of "
+        "failure (its details are in the worker's log)"
+    )
+
+
+class SyncRunState(BaseModel):
+    """A sync's record in the general database: one for the whole sync, however many chunks,
+    retries and workers it took."""
+
+    status: str = Field(json_schema_extra={"enum": list(SYNC_STATUSES)})
+    rows: int = Field(description="rows written so far")
+    failed_attempts: int = Field(description="attempts that failed: errors (retried or not), workers lost")
+    attempt_errors: list[AttemptError] = Field(
+        description=f"what the newest {MAX_ATTEMPT_ERRORS} failed attempts said, oldest first"
+    )
+    started_at: UtcDateTime
+    finished_at: UtcDateTime | None
+
+
 class TaskStatus(BaseModel):
     task_id: str
     state: Literal["pending", "running", "succeeded", "failed"]
     result: Any | None = None
     error: str | None = None
+    sync: SyncRunState | None = Field(None, description="the sync's record; null until a worker starts it")

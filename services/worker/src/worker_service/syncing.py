@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar
 
 from sqlalchemy import func, select
 
@@ -38,6 +38,8 @@ from db_core import Database
 from db_general import (
     InstrumentRow,
     KlineRow,
+    SyncInstrumentsArgs,
+    SyncKlinesArgs,
     add_sync_run_rows,
     finish_sync_run,
     mark_delisted,
@@ -52,6 +54,9 @@ if TYPE_CHECKING:  # the stream process imports this module too, and has no use 
     from bybit_client import BybitClient
 
 logger = logging.getLogger(__name__)
+
+# A sync's request: the arguments of its task in the contract.
+Request = TypeVar("Request", SyncInstrumentsArgs, SyncKlinesArgs)
 
 # Every category Bybit lists instruments for.
 ALL_CATEGORIES: tuple[str, ...] = tuple(category.value for category in Category)
@@ -96,13 +101,19 @@ class SyncContext:
 
 
 @dataclass(frozen=True)
-class Continuation:
-    """The rest of a sync after a chunk: call the same sync again with ``kwargs``."""
+class Continuation(Generic[Request]):
+    """The rest of a sync after a chunk: the same request again, with what the chunks so far did."""
 
-    kwargs: dict[str, Any]
+    request: Request
+    progress: dict[str, Any]
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        """The task's next message: the contract's arguments and the worker's own ``progress``."""
+        return {**self.request, "progress": self.progress}
 
 
-SyncOutcome = dict[str, Any] | Continuation
+SyncOutcome: TypeAlias = dict[str, Any] | Continuation[Request]
 
 
 def instrument_row(instrument: Instrument) -> InstrumentRow:
@@ -194,12 +205,13 @@ def recorded_chunk(context: SyncContext, **what: Any) -> Iterator[RunTally]:
 
 
 def instruments_chunk(
-    context: SyncContext, category: str | None, progress: dict[str, Any] | None = None
-) -> SyncOutcome:
-    """Upsert every instrument of ``category`` (None: of every category); delist those gone.
+    context: SyncContext, request: SyncInstrumentsArgs, progress: dict[str, Any] | None = None
+) -> SyncOutcome[SyncInstrumentsArgs]:
+    """Upsert every instrument of the category asked (None: of every category); delist those gone.
 
     A chunk syncs whole categories; ``progress`` carries the categories done and the totals so far.
     """
+    category = request["category"]
     database = context.database
     deadline = context.deadline()
     done: list[str] = list((progress or {}).get("done", []))
@@ -214,7 +226,7 @@ def instruments_chunk(
             if name in done:
                 continue
             if deadline is not None and synced_here and context.clock() >= deadline:
-                return Continuation({"category": category, "progress": {"done": done, "totals": totals}})
+                return Continuation(request, {"done": done, "totals": totals})
             synced_here += 1
             rows = [instrument_row(item) for item in context.client.iter_instruments(name)]
             seen_at = context.now()
@@ -300,19 +312,15 @@ def _write_klines(database: Database, rows: Iterable[KlineRow], run_id: int) -> 
 
 
 def klines_chunk(
-    context: SyncContext,
-    category: str,
-    symbol: str,
-    interval: str,
-    start_ms: int | None = None,
-    end_ms: int | None = None,
-    progress: dict[str, Any] | None = None,
-) -> SyncOutcome:
+    context: SyncContext, request: SyncKlinesArgs, progress: dict[str, Any] | None = None
+) -> SyncOutcome[SyncKlinesArgs]:
     """Fetch the candles of [start, end] (ms; end defaults to now) and upsert them, resuming if it can.
 
     A chunk stops after the page that crosses its deadline; the next one resumes from what is
     stored (``progress`` only carries counters for the summary).
     """
+    category, symbol, interval = request["category"], request["symbol"], request["interval"]
+    start_ms, end_ms = request.get("start_ms"), request.get("end_ms")
     end_ms = end_ms if end_ms is not None else datetime_to_ms(context.now())
     database = context.database
     deadline = context.deadline()
@@ -343,9 +351,7 @@ def klines_chunk(
                 fetched += len(batch)
                 batch = []
                 if deadline is not None and context.clock() >= deadline:
-                    rest: dict[str, Any] = {"category": category, "symbol": symbol, "interval": interval}
-                    rest |= {"start_ms": start_ms, "end_ms": end_ms}
-                    return Continuation({**rest, "progress": {"fetched": fetched, "chunks": chunks}})
+                    return Continuation(request | {"end_ms": end_ms}, {"fetched": fetched, "chunks": chunks})
         if batch:
             _write_klines(database, batch, run.run_id)
             fetched += len(batch)
@@ -366,27 +372,22 @@ def klines_chunk(
     }
 
 
-def _to_end(chunk: Callable[..., SyncOutcome], kwargs: dict[str, Any]) -> dict[str, Any]:
-    outcome = chunk(**kwargs)
+def _to_end(
+    chunk: Callable[[Request, dict[str, Any] | None], SyncOutcome[Request]], request: Request
+) -> dict[str, Any]:
+    outcome = chunk(request, None)
     while isinstance(outcome, Continuation):
-        outcome = chunk(**outcome.kwargs)
+        outcome = chunk(outcome.request, outcome.progress)
     return outcome
 
 
-def sync_instruments(context: SyncContext, category: str | None) -> dict[str, Any]:
+def sync_instruments(context: SyncContext, request: SyncInstrumentsArgs) -> dict[str, Any]:
     """The whole instruments sync in this process, chunk after chunk; its summary."""
-    return _to_end(partial(instruments_chunk, context), {"category": category})
+    return _to_end(partial(instruments_chunk, context), request)
 
 
-def sync_klines(
-    context: SyncContext,
-    category: str,
-    symbol: str,
-    interval: str,
-    start_ms: int | None = None,
-    end_ms: int | None = None,
-) -> dict[str, Any]:
+def sync_klines(context: SyncContext, request: SyncKlinesArgs) -> dict[str, Any]:
     """The whole klines sync in this process, chunk after chunk; its summary."""
+    end_ms = request.get("end_ms")
     end_ms = end_ms if end_ms is not None else datetime_to_ms(context.now())
-    kwargs: dict[str, Any] = {"category": category, "symbol": symbol, "interval": interval}
-    return _to_end(partial(klines_chunk, context), {**kwargs, "start_ms": start_ms, "end_ms": end_ms})
+    return _to_end(partial(klines_chunk, context), request | {"end_ms": end_ms})

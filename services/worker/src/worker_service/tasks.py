@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
-from typing import Any, cast
+from typing import Any, Unpack, cast
 
 from celery import Task, shared_task
 from celery.exceptions import Ignore
@@ -32,7 +32,15 @@ from bybit_client import (
 )
 from core_config import Settings, bind_log_context, get_logger
 from core_telemetry import telemetry
-from db_general import PING, SYNC_INSTRUMENTS, SYNC_KLINES, finish_sync_run, start_sync_run
+from db_general import (
+    PING,
+    SYNC_INSTRUMENTS,
+    SYNC_KLINES,
+    SyncInstrumentsArgs,
+    SyncKlinesArgs,
+    finish_sync_run,
+    start_sync_run,
+)
 from worker_service.celery_app import WorkerApp
 from worker_service.deliveries import dead_letter_key
 from worker_service.syncing import (
@@ -127,7 +135,7 @@ def _set_aside(task: Task[Any, Any], what: dict[str, Any], deaths: int) -> TaskS
 
 
 def _run_sync(
-    task: Task[Any, Any], what: str, record: dict[str, Any], chunk: Callable[[SyncContext], SyncOutcome]
+    task: Task[Any, Any], what: str, record: dict[str, Any], chunk: Callable[[SyncContext], SyncOutcome[Any]]
 ) -> dict[str, Any]:
     """Run one chunk; hand the rest to the next message, turn Bybit's errors into a retry or a failure."""
     app = _app(task)
@@ -175,37 +183,33 @@ def ping() -> str:
 
 @shared_task(bind=True, name=SYNC_INSTRUMENTS)
 def sync_instruments_task(
-    self: Task[Any, Any], category: str | None = None, progress: dict[str, Any] | None = None
+    self: Task[Any, Any], progress: dict[str, Any] | None = None, **request: Unpack[SyncInstrumentsArgs]
 ) -> dict[str, Any]:
-    """Upsert the instruments of ``category`` (None: every category), delisting those gone.
+    """Upsert the instruments of the category asked (None: every category), delisting those gone.
 
     ``progress`` is the worker's own: what the previous chunks did.
     """
+    category = request["category"]
     return _run_sync(
         self,
         f"instruments {category or 'all'}",
         {"kind": "instruments", "category": category},
-        lambda context: instruments_chunk(context, category, progress),
+        lambda context: instruments_chunk(context, request, progress),
     )
 
 
 @shared_task(bind=True, name=SYNC_KLINES)
 def sync_klines_task(
-    self: Task[Any, Any],
-    category: str,
-    symbol: str,
-    interval: str,
-    start_ms: int | None = None,
-    end_ms: int | None = None,
-    progress: dict[str, Any] | None = None,
+    self: Task[Any, Any], progress: dict[str, Any] | None = None, **request: Unpack[SyncKlinesArgs]
 ) -> dict[str, Any]:
     """Backfill the candles of [start_ms, end_ms] (without them: from the newest stored to now).
 
     ``progress`` is the worker's own: what the previous chunks did.
     """
+    series = {key: request[key] for key in ("category", "symbol", "interval")}
     return _run_sync(
         self,
-        f"klines {category} {symbol} {interval}",
-        {"kind": "klines", "category": category, "symbol": symbol, "interval": interval},
-        lambda context: klines_chunk(context, category, symbol, interval, start_ms, end_ms, progress),
+        "klines {category} {symbol} {interval}".format(**series),
+        {"kind": "klines", **series},
+        lambda context: klines_chunk(context, request, progress),
     )

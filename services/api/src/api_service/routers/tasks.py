@@ -6,12 +6,12 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, status
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
-from api_service.dependencies import Operator, ResourcesDep, SettingsDep
+from api_service.dependencies import GeneralDatabase, Operator, ResourcesDep, SettingsDep
 from api_service.errors import ApiError, error_responses
-from api_service.schemas import Symbol, TaskAccepted, TaskStatus
+from api_service.schemas import Symbol, SyncRunState, TaskAccepted, TaskStatus
 from api_service.task_queue import TaskQueueUnavailableError, TooManyPendingError
 from bybit_client import Category, Interval, KlineCategory, datetime_to_ms
-from db_general import SYNC_INSTRUMENTS, SYNC_KLINES, SyncInstrumentsArgs, SyncKlinesArgs
+from db_general import SYNC_INSTRUMENTS, SYNC_KLINES, SyncInstrumentsArgs, SyncKlinesArgs, get_sync_run_state
 
 router = APIRouter(tags=["tasks"])
 
@@ -96,10 +96,18 @@ async def enqueue_sync(
 @router.get(
     "/v1/tasks/{task_id}",
     summary="A sync task's state and result (operator scope)",
+    description=(
+        "The task's state in the queue, and under `sync` the sync's record in the general database: "
+        "its status, the rows written so far, and its failed attempts (how many, and what the newest "
+        "said, in words, with their times). 503 when Redis or the general database does not answer."
+    ),
     responses=error_responses(401, 403, 404, 422, 503),
 )
 async def task_status(
-    task_id: Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$")], resources: ResourcesDep, _: Operator
+    task_id: Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$")],
+    resources: ResourcesDep,
+    general: GeneralDatabase,
+    _: Operator,
 ) -> TaskStatus:
     try:
         info = await resources.tasks.info(task_id)
@@ -107,4 +115,7 @@ async def task_status(
         raise _UNAVAILABLE from None
     if info is None:
         raise ApiError(404, "task_not_found", f"no task {task_id} (unknown, or its result has expired)")
-    return TaskStatus(task_id=task_id, state=info.state, result=info.result, error=info.error)
+    async with general.connection() as connection:
+        run = await get_sync_run_state(connection, task_id)
+    sync = None if run is None else SyncRunState.model_validate(run)
+    return TaskStatus(task_id=task_id, state=info.state, result=info.result, error=info.error, sync=sync)
