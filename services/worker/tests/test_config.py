@@ -82,9 +82,11 @@ def test_the_worker_stops_at_start_on_time_settings_that_cannot_work_together() 
 def test_the_tasks_take_the_arguments_of_the_contract(name: str, task: object) -> None:
     run = task.run  # type: ignore[attr-defined]
     parameters = inspect.signature(run).parameters
-    # The contract's arguments, and ``progress``: the worker's own, what a sync's earlier chunks did.
+    # The contract's arguments, and the worker's own: ``progress``, what a sync's earlier chunks
+    # did; ``budget_waits``, how its retries waited for the call budget.
     assert [(key, p.kind) for key, p in parameters.items()] == [  # the bound method: no ``self``
         ("progress", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+        ("budget_waits", inspect.Parameter.POSITIONAL_OR_KEYWORD),
         ("request", inspect.Parameter.VAR_KEYWORD),
     ]
     assert get_type_hints(run)["request"] == Unpack[TASK_ARGUMENTS[name]]

@@ -76,9 +76,8 @@ _STRUCTLOG_CHAIN: list[Processor] = [
 def add_log_processor(processor: Processor) -> None:
     """Run ``processor`` on every line of ours after the context fields, from now on (core-telemetry
     adds the trace id and span id this way). Records of the standard library get such fields as
-    record attributes, which every line shows."""
+    record attributes, which every line shows, so the processor is not run on them as well."""
     if processor not in _STRUCTLOG_CHAIN:
-        _CONTEXT.append(processor)
         _STRUCTLOG_CHAIN.insert(len(_STRUCTLOG_CHAIN) - 2, processor)
 
 

@@ -2,7 +2,8 @@
 
 ``trace_fields()`` is what a log line adds beside the request id; ``add_trace_fields`` is the same
 as a structlog processor, and ``install_log_record_fields`` puts them on standard-library records.
-With tracing off each is a no-op that imports nothing.
+Each line looks the current span up once: structlog's lines in the processor, the standard
+library's in the record factory. With tracing off each is a no-op that imports nothing.
 """
 
 import logging
@@ -44,10 +45,10 @@ def trace_fields() -> dict[str, str]:
 
 
 def add_trace_fields(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    """structlog processor: the current trace id and span id beside the line's other fields."""
-    if _tracing[0]:
-        for key, value in trace_fields().items():
-            event_dict.setdefault(key, value)
+    """structlog processor: the current trace id and span id beside the line's other fields, unless
+    the line brings its own (the API's access line: those of the request's span, read before it ended)."""
+    if _tracing[0] and "trace_id" not in event_dict:
+        event_dict.update(trace_fields())
     return event_dict
 
 
@@ -59,6 +60,11 @@ def install_log_record_fields() -> None:
 
     def record_with_trace(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = make_record(*args, **kwargs)
+        if record.name is None or isinstance(record.msg, dict):
+            # A copy being made (``logging.makeLogRecord``, as structlog's formatter does per
+            # handler: the copied record's fields follow) or structlog's line (its event dict is
+            # the message, where ``add_trace_fields`` put the ids): the span is looked up once per line.
+            return record
         fields = trace_fields()
         if fields:
             record.__dict__.update(fields)

@@ -28,6 +28,7 @@ from db_general.sync_runs import (
     finish_sync_run,
     get_sync_run_state,
     list_sync_runs,
+    note_sync_run_waiting,
     record_attempt_error,
     start_sync_run,
 )
@@ -75,6 +76,7 @@ __all__ = [
     "list_sync_runs",
     "mark_delisted",
     "newest_kline_start",
+    "note_sync_run_waiting",
     "record_attempt_error",
     "start_sync_run",
     "stream_status_key",

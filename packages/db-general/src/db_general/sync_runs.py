@@ -63,7 +63,7 @@ def start_sync_run(
     )
     run_id = session.scalar(
         opened.on_conflict_do_update(
-            index_elements=[SyncRun.task_id], set_={"status": "running", "finished_at": None}
+            index_elements=[SyncRun.task_id], set_={"status": "running", "finished_at": None, "error": None}
         ).returning(SyncRun.id)
     )
     if run_id is None:  # RETURNING always gives the inserted or the continued row
@@ -101,6 +101,17 @@ def record_attempt_error(session: Session, run_id: int, error: str, *, at: datet
                 SyncRun.attempt_errors.op("||")(entry), cast(_NEWEST_ATTEMPTS, JSONPATH)
             ),
         )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def note_sync_run_waiting(session: Session, run_id: int, words: str) -> None:
+    """Say on a running run what it waits for (Bybit's ban to lift), in its ``error`` column, which
+    its next start clears; not a failed attempt, and the run stays ``running``."""
+    session.execute(
+        update(SyncRun)
+        .where(SyncRun.id == run_id)
+        .values(error=words[:_MAX_ERROR_CHARS])
         .execution_options(synchronize_session=False)
     )
 

@@ -2,8 +2,9 @@
 
 A sync waits for the budget up to ``SYNC_BUDGET_WAIT`` seconds (a window about to reset), logging
 each wait; a longer hold (a ban pauses every process for ``BYBIT_BAN_PAUSE``) fails the chunk with
-``BybitBudgetError``, and its task is retried by Celery no sooner than the budget allows, so the
-worker is free meanwhile and nothing is sent to Bybit. The stream's REST backfill waits up to
+``BybitBudgetError``, and its task is retried by Celery when the budget allows, not as a failed
+attempt (``tasks``: the ban is waited out), so the worker is free meanwhile and nothing is sent to
+Bybit. The stream's REST backfill waits up to
 ``STREAM_BUDGET_WAIT`` seconds, then tries again later as after any failed backfill.
 """
 

@@ -44,6 +44,7 @@ from db_general import (
     finish_sync_run,
     mark_delisted,
     newest_kline_start,
+    note_sync_run_waiting,
     record_attempt_error,
     start_sync_run,
     upsert_instruments,
@@ -70,6 +71,8 @@ class SyncRequestError(ValueError):
     """The sync asked for cannot be done as asked (an unknown category or interval, an empty range)."""
 
 
+# What a waiting run's row says while the Bybit call budget holds every call.
+BAN_WAIT = "waiting for Bybit's ban to lift (the call budget holds every call); retried when it allows"
 # What a failed attempt says when its worker died under it (the process killed or its instance lost).
 WORKER_LOST = "the worker running this chunk stopped before it ended (killed or lost); run again"
 
@@ -83,7 +86,9 @@ class SyncContext:
     """What a sync needs from outside: the database, a Bybit client, the clock, the Celery task id.
 
     ``chunk_seconds`` bounds a call's work (None: run to the end). ``will_retry`` tells whether an
-    error will be retried with the same task id, in which case the run's row stays open for it.
+    error will be retried with the same task id, in which case the run's row stays open for it;
+    ``waits_for_budget``, whether that retry waits for the Bybit call budget (a ban), which is no
+    failed attempt.
     ``worker_deaths``: how many earlier runs of this chunk ended with their worker (killed, lost).
     """
 
@@ -93,6 +98,7 @@ class SyncContext:
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
     chunk_seconds: float | None = None
     will_retry: Callable[[BaseException], bool] = _never
+    waits_for_budget: Callable[[BaseException], bool] = _never
     clock: Callable[[], float] = time.monotonic
     worker_deaths: int = 0
 
@@ -180,7 +186,7 @@ def recorded_chunk(context: SyncContext, **what: Any) -> Iterator[RunTally]:
     raises an error that will not be retried; otherwise (the next chunk, a retry, a process being
     stopped, whose task goes back to the queue) it stays ``running`` for the task's next run. Each
     failed attempt (an error, retried or not; the worker of the previous run lost) is counted on
-    the row with what it said.
+    the row with what it said; a wait for the call budget is not one: the row says it waits.
     """
     with context.database.sync_session() as session:
         tally = RunTally(start_sync_run(session, task_id=context.task_id, **what))
@@ -190,6 +196,10 @@ def recorded_chunk(context: SyncContext, **what: Any) -> Iterator[RunTally]:
         yield tally
     except Exception as exc:  # not SystemExit and the like: a stopped process's task runs again
         retried = context.will_retry(exc)
+        if retried and context.waits_for_budget(exc):
+            with context.database.sync_session() as session:
+                note_sync_run_waiting(session, tally.run_id, f"{BAN_WAIT}: {attempt_words(exc)}")
+            raise
         with context.database.sync_session() as session:
             said = attempt_words(exc) + (" (retried)" if retried else "")
             record_attempt_error(session, tally.run_id, said)

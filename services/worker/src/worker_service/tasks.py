@@ -5,16 +5,22 @@ the task is replaced by its next chunk (Celery's ``replace``: the same task id, 
 follows one task and the sync keeps one ``sync_runs`` row). A Bybit outage or rate limit the
 client's own short retries could not ride out is retried by Celery with a growing countdown
 (``SYNC_RETRY_BACKOFF`` doubled each time, ``SYNC_RETRY_MAX`` times, never longer than the
-visibility timeout allows); the worker is free for other tasks meanwhile. Anything else fails the
-task at once with a message saying what was asked and what went wrong, also recorded in
-``sync_runs``. A task whose worker died under it ``WORKER_MAX_DELIVERIES`` times is set aside
-(``deliveries``).
+visibility timeout allows); the worker is free for other tasks meanwhile. While the shared Bybit
+call budget holds every call (a ban: Bybit's HTTP 403 pauses every process for ``BYBIT_BAN_PAUSE``),
+nothing is wrong with the sync: its task waits the ban out instead, retried when the budget
+allows again (or after the longest countdown, then waits again), each wait neither counted as a
+failed attempt nor against ``SYNC_RETRY_MAX``, its ``sync_runs`` row saying it waits for the ban
+to lift; a sync waits so at most ``BUDGET_WAIT_PAUSES`` ban pauses in all, then fails saying so.
+Anything else fails the task at once with a message saying what was asked and what went wrong,
+also recorded in ``sync_runs``. A task whose worker died under it ``WORKER_MAX_DELIVERIES`` times
+is set aside (``deliveries``).
 """
 
 import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Unpack, cast
 
@@ -55,6 +61,12 @@ from worker_service.timing import max_retry_countdown
 
 logger = get_logger(__name__)
 MAX_COUNTDOWN = 600.0
+# A sync waits for the call budget at most this many ban pauses (BYBIT_BAN_PAUSE) in all: a ban
+# met again right after the first one lifts is waited out too; a budget that never lets calls go
+# again ends the sync as failed.
+BUDGET_WAIT_PAUSES = 2
+# After the budget's pause is over: its key has expired in Redis when the retry asks again.
+BUDGET_WAIT_MARGIN = 0.5
 # The client rides out short blips itself; longer outages are Celery's retries, which free the worker.
 CLIENT_RETRY = RetryPolicy(max_attempts=3, max_total_seconds=15.0, max_rate_limit_wait=5.0)
 
@@ -78,6 +90,32 @@ def retry_countdown(settings: Settings, retries: int, error: BybitError) -> floa
     return float(min(countdown, MAX_COUNTDOWN, max_retry_countdown(settings)))
 
 
+def budget_hold(settings: Settings, error: BaseException) -> float | None:
+    """Seconds until the shared call budget lets calls go again, when ``error`` is the budget holding
+    every call (``BybitBudgetError``) or the ban that made it hold them (HTTP 403: the client paused
+    the budget for ``BYBIT_BAN_PAUSE``); None for any other error."""
+    if isinstance(error, BybitBudgetError):
+        return error.retry_after
+    if isinstance(error, BybitRateLimitError) and error.http_status == 403:
+        return settings.bybit_ban_pause
+    return None
+
+
+def budget_wait_countdown(settings: Settings, waited: float, error: BaseException) -> float | None:
+    """The countdown of the retry that waits for the budget, when ``error`` is the budget's hold and
+    the sync, having waited ``waited`` seconds for it so far, may wait that long more; else None.
+
+    Never longer than the visibility timeout allows: a longer hold is waited out in several retries.
+    """
+    hold = budget_hold(settings, error)
+    if hold is None:
+        return None
+    countdown = min(hold + BUDGET_WAIT_MARGIN, MAX_COUNTDOWN, max_retry_countdown(settings))
+    if waited + countdown > BUDGET_WAIT_PAUSES * settings.bybit_ban_pause:
+        return None
+    return countdown
+
+
 def _app(task: Task[Any, Any]) -> WorkerApp:
     return cast(WorkerApp, task.app)
 
@@ -96,12 +134,35 @@ def bybit_client(settings: Settings, budget: CallBudget) -> BybitClient:
     )
 
 
-def _will_retry(task: Task[Any, Any], settings: Settings, exc: BaseException) -> bool:
-    return isinstance(exc, BybitError) and exc.retryable and task.request.retries < settings.sync_retry_max
+@dataclass(frozen=True)
+class BudgetWaits:
+    """How many of a sync task's retries waited for the call budget, and how long in all (the
+    task's ``budget_waits`` argument, the worker's own)."""
+
+    times: int = 0
+    seconds: float = 0.0
+
+    @classmethod
+    def of(cls, passed: dict[str, Any] | None) -> "BudgetWaits":
+        return cls(int((passed or {}).get("times", 0)), float((passed or {}).get("seconds", 0.0)))
+
+    def failed_attempts(self, task: Task[Any, Any]) -> int:
+        """The task's retries that followed a failure (the others waited for the budget)."""
+        return max(0, task.request.retries - self.times)
+
+
+def _will_retry(task: Task[Any, Any], settings: Settings, waits: BudgetWaits, exc: BaseException) -> bool:
+    if budget_wait_countdown(settings, waits.seconds, exc) is not None:
+        return True
+    return (
+        isinstance(exc, BybitError)
+        and exc.retryable
+        and waits.failed_attempts(task) < settings.sync_retry_max
+    )
 
 
 @contextmanager
-def _sync_context(task: Task[Any, Any], worker_deaths: int) -> Iterator[SyncContext]:
+def _sync_context(task: Task[Any, Any], worker_deaths: int, waits: BudgetWaits) -> Iterator[SyncContext]:
     app = _app(task)
     settings = app.settings
     with bybit_client(settings, app.bybit_budget) as client:
@@ -110,9 +171,35 @@ def _sync_context(task: Task[Any, Any], worker_deaths: int) -> Iterator[SyncCont
             client=client,
             task_id=task.request.id,
             chunk_seconds=settings.sync_chunk_seconds,
-            will_retry=partial(_will_retry, task, settings),
+            will_retry=partial(_will_retry, task, settings, waits),
+            waits_for_budget=lambda exc: budget_wait_countdown(settings, waits.seconds, exc) is not None,
             worker_deaths=worker_deaths,
         )
+
+
+def _wait_for_budget(
+    task: Task[Any, Any], waits: BudgetWaits, countdown: float, exc: BybitError
+) -> Exception:
+    """The retry that waits for the call budget: not a failed attempt (``max_retries`` grows by it),
+    and no expiry (a sync the API sent has started; the ban is not its lateness)."""
+    settings = _app(task).settings
+    logger.warning(
+        "waiting for Bybit's ban to lift: the call budget holds every call; the task waits for a retry",
+        reason=exc.ret_msg,
+        retry_in=round(countdown, 1),
+        waited=round(waits.seconds, 1),
+    )
+    kwargs = dict(task.request.kwargs or {})
+    kwargs["budget_waits"] = {"times": waits.times + 1, "seconds": waits.seconds + countdown}
+    # Celery takes expires=None as "no expiry" (its type hints leave None out).
+    no_expiry: dict[str, Any] = {"expires": None}
+    return task.retry(
+        kwargs=kwargs,
+        exc=exc,
+        countdown=countdown,
+        max_retries=settings.sync_retry_max + waits.times + 1,
+        **no_expiry,
+    )
 
 
 def _set_aside(task: Task[Any, Any], what: dict[str, Any], deaths: int) -> TaskSetAsideError:
@@ -135,7 +222,11 @@ def _set_aside(task: Task[Any, Any], what: dict[str, Any], deaths: int) -> TaskS
 
 
 def _run_sync(
-    task: Task[Any, Any], what: str, record: dict[str, Any], chunk: Callable[[SyncContext], SyncOutcome[Any]]
+    task: Task[Any, Any],
+    what: str,
+    record: dict[str, Any],
+    chunk: Callable[[SyncContext], SyncOutcome[Any]],
+    waits: BudgetWaits,
 ) -> dict[str, Any]:
     """Run one chunk; hand the rest to the next message, turn Bybit's errors into a retry or a failure."""
     app = _app(task)
@@ -154,18 +245,21 @@ def _run_sync(
         if deaths >= settings.worker_max_deliveries:
             raise _set_aside(task, record, deaths)
         try:
-            with _sync_context(task, deaths) as context:
+            with _sync_context(task, deaths, waits) as context:
                 outcome = chunk(context)
         except BybitError as exc:
-            if _will_retry(task, settings, exc):
-                countdown = retry_countdown(settings, task.request.retries, exc)
-                if isinstance(exc, BybitBudgetError):
-                    logger.warning(
-                        "Bybit call budget holds calls; the task waits for a retry",
-                        reason=exc.ret_msg,
-                        retry_in=round(countdown, 1),
-                    )
-                raise task.retry(exc=exc, countdown=countdown, max_retries=settings.sync_retry_max) from exc
+            wait = budget_wait_countdown(settings, waits.seconds, exc)
+            if wait is not None:
+                raise _wait_for_budget(task, waits, wait, exc) from exc
+            if budget_hold(settings, exc) is not None:
+                limit = BUDGET_WAIT_PAUSES * settings.bybit_ban_pause
+                reason = f"Bybit's ban did not lift in {limit:.0f} s of waiting"
+                raise SyncFailedError(f"{what}: {reason}: {describe_error(exc)}") from exc
+            if _will_retry(task, settings, waits, exc):
+                failed = waits.failed_attempts(task)
+                countdown = retry_countdown(settings, failed, exc)
+                max_retries = settings.sync_retry_max + waits.times
+                raise task.retry(exc=exc, countdown=countdown, max_retries=max_retries) from exc
             reason = "Bybit kept failing" if exc.retryable else "Bybit refused the request"
             raise SyncFailedError(f"{what}: {reason}: {describe_error(exc)}") from exc
         finally:
@@ -183,11 +277,15 @@ def ping() -> str:
 
 @shared_task(bind=True, name=SYNC_INSTRUMENTS)
 def sync_instruments_task(
-    self: Task[Any, Any], progress: dict[str, Any] | None = None, **request: Unpack[SyncInstrumentsArgs]
+    self: Task[Any, Any],
+    progress: dict[str, Any] | None = None,
+    budget_waits: dict[str, Any] | None = None,
+    **request: Unpack[SyncInstrumentsArgs],
 ) -> dict[str, Any]:
     """Upsert the instruments of the category asked (None: every category), delisting those gone.
 
-    ``progress`` is the worker's own: what the previous chunks did.
+    ``progress`` and ``budget_waits`` are the worker's own: what the previous chunks did, and how
+    its retries waited for the call budget.
     """
     category = request["category"]
     return _run_sync(
@@ -195,16 +293,21 @@ def sync_instruments_task(
         f"instruments {category or 'all'}",
         {"kind": "instruments", "category": category},
         lambda context: instruments_chunk(context, request, progress),
+        BudgetWaits.of(budget_waits),
     )
 
 
 @shared_task(bind=True, name=SYNC_KLINES)
 def sync_klines_task(
-    self: Task[Any, Any], progress: dict[str, Any] | None = None, **request: Unpack[SyncKlinesArgs]
+    self: Task[Any, Any],
+    progress: dict[str, Any] | None = None,
+    budget_waits: dict[str, Any] | None = None,
+    **request: Unpack[SyncKlinesArgs],
 ) -> dict[str, Any]:
     """Backfill the candles of [start_ms, end_ms] (without them: from the newest stored to now).
 
-    ``progress`` is the worker's own: what the previous chunks did.
+    ``progress`` and ``budget_waits`` are the worker's own: what the previous chunks did, and how
+    its retries waited for the call budget.
     """
     series = {key: request[key] for key in ("category", "symbol", "interval")}
     return _run_sync(
@@ -212,4 +315,5 @@ def sync_klines_task(
         "klines {category} {symbol} {interval}".format(**series),
         {"kind": "klines", **series},
         lambda context: klines_chunk(context, request, progress),
+        BudgetWaits.of(budget_waits),
     )
