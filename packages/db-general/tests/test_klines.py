@@ -2,10 +2,11 @@
 
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import Engine, delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -75,6 +76,79 @@ def test_duplicates_keep_the_last_even_when_it_is_the_stored_one(general_sync_se
     assert upsert_klines(general_sync_session, [kline(0, close="1"), kline(0, close="2")]) == 0
     general_sync_session.expire_all()
     assert general_sync_session.get_one(Kline, ("linear", "BTCUSDT", "1", T0)).close == 2
+
+
+def closes(session: Session) -> dict[int, Decimal]:
+    """The stored closes of linear BTCUSDT 1-minute candles by minute after T0."""
+    session.expire_all()
+    stored = session.execute(
+        select(Kline.start_time, Kline.close).where(Kline.symbol == "BTCUSDT", Kline.interval == "1")
+    ).all()
+    return {int((start - T0).total_seconds()) // 60: close for start, close in stored}
+
+
+def test_a_batch_over_stored_and_new_candles_writes_only_the_new_and_changed(
+    general_sync_session: Session,
+) -> None:
+    session = general_sync_session
+    assert upsert_klines(session, [kline(m) for m in range(0, 10, 2)]) == 5  # stored: 0, 2, 4, 6, 8
+    # Minutes 3..12: 4 and 8 unchanged, 6 changed, 3, 5, 7, 9..12 new; 0 and 2 are outside the batch.
+    batch = [kline(m, close="7" if m == 6 else "65000.5") for m in range(3, 13)]
+    assert upsert_klines(session, batch) == 1 + 7
+    assert closes(session) == {m: Decimal("7" if m == 6 else "65000.5") for m in [0, 2, *range(3, 13)]}
+
+
+def test_a_batch_with_gaps_leaves_the_stored_candles_between_alone(general_sync_session: Session) -> None:
+    session = general_sync_session
+    assert upsert_klines(session, [kline(m, close="1") for m in range(10)]) == 10
+    assert upsert_klines(session, [kline(0, close="1"), kline(9, close="2")]) == 1
+    assert closes(session) == {m: Decimal(2 if m == 9 else 1) for m in range(10)}
+
+
+def test_a_change_in_the_last_digit_of_any_value_is_written(general_sync_session: Session) -> None:
+    session = general_sync_session
+    row = kline(0)
+    assert upsert_klines(session, [row]) == 1
+    for name in ("open", "high", "low", "close", "volume", "turnover"):
+        nudged = replace(row, **{name: getattr(row, name) + Decimal("1e-18")})
+        assert upsert_klines(session, [nudged]) == 1, name
+        stored = session.get_one(Kline, ("linear", "BTCUSDT", "1", T0), populate_existing=True)
+        assert getattr(stored, name) == getattr(nudged, name)
+        assert upsert_klines(session, [nudged]) == 0, name
+        row = nudged
+
+
+def test_numerically_equal_values_are_unchanged_and_keep_the_stored_scale(
+    general_sync_session: Session,
+) -> None:
+    session = general_sync_session
+    row = replace(kline(0, close="1.00"), volume=Decimal("0.0000001"), turnover=Decimal("1E+3"))
+    assert upsert_klines(session, [row]) == 1
+    # The same numbers at another scale or in exponent notation: nothing written.
+    same = replace(row, close=Decimal("1.0"), volume=Decimal("1E-7"), turnover=Decimal("1000.000"))
+    assert upsert_klines(session, [same]) == 0
+    assert upsert_klines(session, [row]) == 0
+    stored = session.get_one(Kline, ("linear", "BTCUSDT", "1", T0), populate_existing=True)
+    assert (str(stored.close), stored.volume, stored.turnover) == ("1.00", Decimal("1E-7"), Decimal(1000))
+    assert upsert_klines(session, [replace(same, close=Decimal("1.000000000000000001"))]) == 1
+
+
+def test_each_series_is_compared_with_its_own_candles(general_sync_session: Session) -> None:
+    session = general_sync_session
+    assert upsert_klines(session, [kline(m) for m in range(3)]) == 3
+    other_interval = [replace(kline(m), interval="5") for m in range(3)]
+    other_symbol = [kline(m, symbol="ETHUSDT") for m in range(3)]
+    assert upsert_klines(session, [*other_interval, kline(1, close="9"), *other_symbol, kline(2)]) == 7
+    assert count(session) == 9
+    assert closes(session) == {0: Decimal("65000.5"), 1: Decimal(9), 2: Decimal("65000.5")}
+    assert upsert_klines(session, [*other_symbol, *other_interval, kline(1, close="9")]) == 0
+
+
+def test_a_start_without_a_time_zone_is_refused(general_sync_session: Session) -> None:
+    naive = replace(kline(0), start_time=datetime(2024, 3, 1))
+    with pytest.raises(ValueError, match="timezone-aware"):
+        upsert_klines(general_sync_session, [naive])
+    assert count(general_sync_session) == 0
 
 
 def test_newest_kline_start_is_the_resume_point(general_sync_session: Session) -> None:

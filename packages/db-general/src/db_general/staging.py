@@ -1,4 +1,5 @@
-"""Bulk loading through a temporary staging table filled with COPY, the fast path of the upserts.
+"""Bulk loading with COPY, the fast path of the upserts: straight into a table, or into a temporary
+staging table.
 
 One ``INSERT .. SELECT .. ON CONFLICT`` from the staging table then merges everything in a single
 statement, instead of one round trip per row.
@@ -26,11 +27,32 @@ def column_list(names: Iterable[str], prefix: str = "") -> str:
     return ", ".join(prefix + name for name in names)
 
 
-def _driver_connection(session: Session) -> PsycopgConnection[Any]:
+def driver_connection(session: Session) -> PsycopgConnection[Any]:
+    """The psycopg connection under ``session``'s, in its transaction: for COPY and for statements
+    whose large array parameters or results skip SQLAlchemy's per-row work."""
     raw = session.connection().connection.driver_connection
     if not isinstance(raw, PsycopgConnection):
         raise TypeError("bulk loading needs a sync Session on the psycopg (3) driver")
     return raw
+
+
+def copy_rows(
+    session: Session,
+    *,
+    table: str,
+    columns: Sequence[str],
+    types: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+) -> None:
+    """COPY ``rows`` (values in the order of ``columns``, of the COPY ``types``) into ``table``."""
+    column_list = sql.SQL(", ").join(map(sql.Identifier, columns))
+    statement = sql.SQL("COPY {table} ({cols}) FROM STDIN").format(
+        table=sql.Identifier(table), cols=column_list
+    )
+    with driver_connection(session).cursor() as cursor, cursor.copy(statement) as copy:
+        copy.set_types(list(types))
+        for row in rows:
+            copy.write_row(row)
 
 
 def load_staging(
@@ -46,7 +68,7 @@ def load_staging(
     The staging table lives as long as the connection and is emptied at every commit and every call.
     """
     stage = f"_stage_{target}"
-    connection = _driver_connection(session)
+    connection = driver_connection(session)
     column_list = sql.SQL(", ").join(map(sql.Identifier, columns))
     # CREATE TABLE .. AS copies no NOT NULL constraints, so rows may omit columns the merge fills in.
     connection.execute(
@@ -56,13 +78,5 @@ def load_staging(
         ).format(stage=sql.Identifier(stage), cols=column_list, target=sql.Identifier(target))
     )
     connection.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(stage)))
-    with (
-        connection.cursor() as cursor,
-        cursor.copy(
-            sql.SQL("COPY {stage} ({cols}) FROM STDIN").format(stage=sql.Identifier(stage), cols=column_list)
-        ) as copy,
-    ):
-        copy.set_types(list(types))
-        for row in rows:
-            copy.write_row(row)
+    copy_rows(session, table=stage, columns=columns, types=types, rows=rows)
     return stage
