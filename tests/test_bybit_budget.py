@@ -106,7 +106,10 @@ def test_two_processes_together_stay_under_the_announced_limit(
     fake_bybit.limit_rate(4, window_ms=500, ban_after=2, ban_seconds=30)
     results = finish(start_callers(budget_env, 16))
     assert [summary for summary, _ in results] == [{"done": 16, "banned": 0}] * 2
-    assert fake_bybit.count(KLINE) == 32
+    # Only a request the client sent again (a transport failure on a loaded machine; it logs each
+    # retry) may add to the 32.
+    retried = sum(log.count("; retry ") for _, log in results)
+    assert 32 <= fake_bybit.count(KLINE) <= 32 + retried
     assert fake_bybit.violations == 0  # never past 4 per window, whoever called
     # Each held back for the windows, and said so.
     assert all("for the call budget" in log for _, log in results)
