@@ -14,6 +14,10 @@ to lift; a sync waits so at most ``BUDGET_WAIT_PAUSES`` ban pauses in all, then 
 Anything else fails the task at once with a message saying what was asked and what went wrong,
 also recorded in ``sync_runs``. A task whose worker died under it ``WORKER_MAX_DELIVERIES`` times
 is set aside (``deliveries``).
+
+Beside the contract's arguments, a sync task takes two of the worker's own, which its next chunk
+or retry carries on: ``progress`` (what the previous chunks did) and ``budget_waits`` (how its
+retries waited for the call budget).
 """
 
 import random
@@ -282,11 +286,7 @@ def sync_instruments_task(
     budget_waits: dict[str, Any] | None = None,
     **request: Unpack[SyncInstrumentsArgs],
 ) -> dict[str, Any]:
-    """Upsert the instruments of the category asked (None: every category), delisting those gone.
-
-    ``progress`` and ``budget_waits`` are the worker's own: what the previous chunks did, and how
-    its retries waited for the call budget.
-    """
+    """Upsert the instruments of the category asked (None: every category), delisting those gone."""
     category = request["category"]
     return _run_sync(
         self,
@@ -304,11 +304,7 @@ def sync_klines_task(
     budget_waits: dict[str, Any] | None = None,
     **request: Unpack[SyncKlinesArgs],
 ) -> dict[str, Any]:
-    """Backfill the candles of [start_ms, end_ms] (without them: from the newest stored to now).
-
-    ``progress`` and ``budget_waits`` are the worker's own: what the previous chunks did, and how
-    its retries waited for the call budget.
-    """
+    """Backfill the candles of [start_ms, end_ms] (without them: from the newest stored to now)."""
     series = {key: request[key] for key in ("category", "symbol", "interval")}
     return _run_sync(
         self,
