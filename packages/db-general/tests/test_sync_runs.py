@@ -156,12 +156,13 @@ def test_failed_attempts_are_counted_and_the_newest_kept(general_sync_session: S
 async def test_a_syncs_state_is_read_by_its_task_id_without_the_exception_text(
     general_session: AsyncSession, general_connection: ReadConnection
 ) -> None:
+    task_id = f"state-{uuid.uuid4()}"
     started, finished = datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 1, 1, 0, 5, tzinfo=UTC)
     said = [{"at": "2024-01-01T00:01:00+00:00", "error": "BybitTransientError: HTTP 502 (retried)"}]
     general_session.add(
         SyncRun(
             kind="klines",
-            task_id="state-1",
+            task_id=task_id,
             status="failed",
             rows=12,
             error="OperationalError: connection to server at db.internal failed",
@@ -172,7 +173,7 @@ async def test_a_syncs_state_is_read_by_its_task_id_without_the_exception_text(
         )
     )
     await general_session.flush()
-    state = await get_sync_run_state(general_connection, "state-1")
+    state = await get_sync_run_state(general_connection, task_id)
     assert state == {
         "status": "failed",
         "rows": 12,

@@ -9,6 +9,7 @@ timeout leaves no more), then in the client (the rest is within ``SYNC_BUDGET_WA
 
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from celery import Celery
@@ -19,7 +20,7 @@ from bybit_client import BybitBudgetError, BybitRateLimitError, BybitTransientEr
 from bybit_client.testing import FakeBybit
 from core_config import Settings, build_settings
 from worker_service.celery_app import celery_config
-from worker_service.tasks import BUDGET_WAIT_PAUSES, budget_wait_countdown
+from worker_service.tasks import BudgetWaits, _will_retry, budget_wait_countdown, budget_wait_limit
 from worker_service.timing import max_retry_countdown
 
 KLINES = "/v5/market/kline"
@@ -96,13 +97,18 @@ def test_a_wait_for_the_budget_is_bounded() -> None:
     cap = max_retry_countdown(settings)
     held = BybitBudgetError("Bybit banned the address", retry_after=590.0)
     banned = BybitRateLimitError("access too frequent", http_status=403)
-    limit = BUDGET_WAIT_PAUSES * 600
+    limit = budget_wait_limit(settings)
+    assert limit >= 2 * 600  # a ban met again right after the first lifts is waited out too
 
     assert budget_wait_countdown(settings, 0.0, held) == cap
     assert budget_wait_countdown(settings, 0.0, banned) == cap
     assert budget_wait_countdown(settings, limit - cap, held) == cap
-    # Past the limit the sync stops waiting (and fails, saying the ban did not lift).
+    # Past the limit the sync stops waiting, and is not retried either: it fails, saying the ban
+    # did not lift, and its sync_runs row is closed (the row stays open only for a retry).
     assert budget_wait_countdown(settings, limit - cap + 1, held) is None
+    task: Any = None  # consulted only for failed attempts, which a budget hold never is
+    assert not _will_retry(task, settings, BudgetWaits(seconds=limit - cap + 1), held)
+    assert _will_retry(task, settings, BudgetWaits(seconds=0.0), held)
     # A short hold is waited out with a countdown of its length; other errors are no wait at all.
     short = BybitBudgetError("the address's own limit is spent", retry_after=1.0)
     assert budget_wait_countdown(settings, 0.0, short) == 1.5

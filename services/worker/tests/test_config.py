@@ -11,8 +11,8 @@ from celery.schedules import crontab
 
 from core_config import ConfigError, build_settings
 from db_general import SYNC_INSTRUMENTS, SYNC_KLINES, TASK_ARGUMENTS
-from worker_service import beat_schedule, celery_config, check_timing, create_app
-from worker_service.tasks import sync_instruments_task, sync_klines_task
+from worker_service import SyncRequestError, beat_schedule, celery_config, check_timing, create_app
+from worker_service.tasks import check_request, sync_instruments_task, sync_klines_task
 
 
 def test_celery_is_configured_for_at_least_once_delivery_from_settings() -> None:
@@ -151,3 +151,12 @@ def test_every_command_stops_on_a_bad_setting_with_one_line_and_no_traceback() -
         assert lines[0].startswith("REDIS_URL: ")
         assert lines[1].startswith("CELERY_QUEUE: ")
         assert "Traceback" not in done.stderr
+
+
+def test_a_message_off_the_contract_is_refused() -> None:
+    with pytest.raises(SyncRequestError, match="unknown start; missing interval"):
+        check_request(SYNC_KLINES, {"category": "linear", "symbol": "BTCUSDT", "start": 1})
+    with pytest.raises(SyncRequestError, match="missing category"):
+        check_request(SYNC_INSTRUMENTS, {})
+    # The range's keys may be left out.
+    check_request(SYNC_KLINES, {"category": "linear", "symbol": "BTCUSDT", "interval": "1"})

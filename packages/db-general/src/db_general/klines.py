@@ -79,6 +79,11 @@ def upsert_klines(session: Session, rows: Iterable[KlineRow]) -> int:
     number to the stored one (1.0, 1.00) is unchanged. When a batch holds the same candle twice,
     the last one wins. The series written stay locked for other writers until the caller's
     transaction ends. ``start_time`` must be timezone-aware.
+
+    The stored candles of each series between the batch's first and last start are read to compare
+    with: give a batch of consecutive candles (a page of Bybit's, as the syncs and the stream do),
+    not a few candles years apart. The session must run at READ COMMITTED (the engines' default):
+    the read after the lock must see what the lock's previous holder committed.
     """
     # One row per key, the last: a COPY of the same new candle twice would violate the primary key.
     batches: dict[tuple[str, str, str], dict[datetime, KlineRow]] = {}

@@ -46,6 +46,7 @@ from db_general import (
     PING,
     SYNC_INSTRUMENTS,
     SYNC_KLINES,
+    TASK_ARGUMENTS,
     SyncInstrumentsArgs,
     SyncKlinesArgs,
     finish_sync_run,
@@ -57,6 +58,7 @@ from worker_service.syncing import (
     Continuation,
     SyncContext,
     SyncOutcome,
+    SyncRequestError,
     describe_error,
     instruments_chunk,
     klines_chunk,
@@ -115,9 +117,31 @@ def budget_wait_countdown(settings: Settings, waited: float, error: BaseExceptio
     if hold is None:
         return None
     countdown = min(hold + BUDGET_WAIT_MARGIN, MAX_COUNTDOWN, max_retry_countdown(settings))
-    if waited + countdown > BUDGET_WAIT_PAUSES * settings.bybit_ban_pause:
+    if waited + countdown > budget_wait_limit(settings):
         return None
     return countdown
+
+
+def budget_wait_limit(settings: Settings) -> float:
+    """Seconds a sync may wait for the call budget in all: ``BUDGET_WAIT_PAUSES`` whole bans, each
+    with the margin its last retry adds."""
+    return BUDGET_WAIT_PAUSES * (settings.bybit_ban_pause + BUDGET_WAIT_MARGIN)
+
+
+def check_request(name: str, request: dict[str, Any]) -> None:
+    """Refuse a message whose arguments are not those the contract declares for task ``name``: a
+    misspelt key would otherwise be ignored and a missing one fail deep in the sync."""
+    declared = TASK_ARGUMENTS[name]
+    unknown = sorted(set(request) - set(declared.__annotations__))
+    missing = sorted(set(declared.__required_keys__) - set(request))  # type: ignore[attr-defined]
+    if unknown or missing:
+        problems = [
+            f"unknown {', '.join(unknown)}" if unknown else "",
+            f"missing {', '.join(missing)}" if missing else "",
+        ]
+        raise SyncRequestError(
+            f"{name}: arguments not in the contract: {'; '.join(p for p in problems if p)}"
+        )
 
 
 def _app(task: Task[Any, Any]) -> WorkerApp:
@@ -156,8 +180,11 @@ class BudgetWaits:
 
 
 def _will_retry(task: Task[Any, Any], settings: Settings, waits: BudgetWaits, exc: BaseException) -> bool:
-    if budget_wait_countdown(settings, waits.seconds, exc) is not None:
-        return True
+    """Whether ``exc`` is followed by a retry: a wait for the call budget while the sync may still
+    wait, or a failure worth retrying while failed attempts are left. A hold past the longest wait
+    ends the sync, as ``_run_sync`` does."""
+    if budget_hold(settings, exc) is not None:
+        return budget_wait_countdown(settings, waits.seconds, exc) is not None
     return (
         isinstance(exc, BybitError)
         and exc.retryable
@@ -256,8 +283,7 @@ def _run_sync(
             if wait is not None:
                 raise _wait_for_budget(task, waits, wait, exc) from exc
             if budget_hold(settings, exc) is not None:
-                limit = BUDGET_WAIT_PAUSES * settings.bybit_ban_pause
-                reason = f"Bybit's ban did not lift in {limit:.0f} s of waiting"
+                reason = f"Bybit's ban did not lift in {budget_wait_limit(settings):.0f} s of waiting"
                 raise SyncFailedError(f"{what}: {reason}: {describe_error(exc)}") from exc
             if _will_retry(task, settings, waits, exc):
                 failed = waits.failed_attempts(task)
@@ -269,7 +295,9 @@ def _run_sync(
         finally:
             app.deliveries.end(task_id)
     if isinstance(outcome, Continuation):
-        raise task.replace(task.signature(kwargs=outcome.kwargs))
+        # The next chunk carries on the time waited for the budget (its own retries start at 0).
+        carried = {"budget_waits": {"seconds": waits.seconds}} if waits.seconds else {}
+        raise task.replace(task.signature(kwargs={**outcome.kwargs, **carried}))
     return outcome
 
 
@@ -287,6 +315,7 @@ def sync_instruments_task(
     **request: Unpack[SyncInstrumentsArgs],
 ) -> dict[str, Any]:
     """Upsert the instruments of the category asked (None: every category), delisting those gone."""
+    check_request(SYNC_INSTRUMENTS, dict(request))
     category = request["category"]
     return _run_sync(
         self,
@@ -305,6 +334,7 @@ def sync_klines_task(
     **request: Unpack[SyncKlinesArgs],
 ) -> dict[str, Any]:
     """Backfill the candles of [start_ms, end_ms] (without them: from the newest stored to now)."""
+    check_request(SYNC_KLINES, dict(request))
     series = {key: request[key] for key in ("category", "symbol", "interval")}
     return _run_sync(
         self,
