@@ -57,8 +57,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from harness import Row, seconds_to_first_200
+from harness import Row
 from local_stack.ports import free_port
+from test_support.api_process import seconds_to_first_200
 from test_support.environment import API_SETTINGS, settings_environment
 from test_support.scratch import scratch_database
 

@@ -30,9 +30,10 @@ from functools import partial
 from pathlib import Path
 
 from bench_api import fresh_databases
-from harness import RESULTS, Row, seconds_to_first_200
+from harness import RESULTS, Row
 from local_stack.ports import free_port
 from reference_apps import api_serve_options
+from test_support.api_process import seconds_to_first_200
 from test_support.environment import API_SETTINGS, settings_environment
 
 from core_config import Settings, get_settings
@@ -59,7 +60,7 @@ def _first_200(command: list[str], env: dict[str, str], url: str, log: Path) -> 
         process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=output, stderr=output)
     try:
         return seconds_to_first_200(
-            url, started, 60, lambda: process.poll() is None, f"{command[0]} (see {log})"
+            url, started, 60, lambda: process.poll() is None, f"{command[0]} (see {log})", interval=0.005
         )
     finally:
         process.terminate()
@@ -177,7 +178,7 @@ def _container_first_200(
     started = time.perf_counter()
     container = _engine("engine", "run", "--detach", "--no-healthcheck", *args, image, *command, capture=True)
     try:
-        return seconds_to_first_200(url, started, 120, lambda: True, f"{image} (see {log})")
+        return seconds_to_first_200(url, started, 120, lambda: True, f"{image} (see {log})", interval=0.005)
     finally:
         _engine("engine", "logs", container, log=log)
         _engine("engine", "rm", "--force", "--time", "10", container)

@@ -6,7 +6,6 @@ higher is better whatever the unit.
 
 import json
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -72,25 +71,3 @@ def stopwatch() -> Iterator[Callable[[], float]]:
         yield lambda: elapsed[0]
     finally:
         elapsed.append(time.perf_counter() - start)
-
-
-def seconds_to_first_200(
-    url: str, started: float, timeout: float, alive: Callable[[], bool], what: str
-) -> float:
-    """Polls ``url`` every 5 ms until it answers 200; the seconds since ``started`` (perf_counter).
-
-    Gives up when ``alive()`` turns false (the process under test exited) or after ``timeout``.
-    """
-    deadline = started + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return time.perf_counter() - started
-        except OSError:
-            pass
-        if not alive():
-            raise SystemExit(f"{what} exited before answering 200 at {url}")
-        if time.perf_counter() > deadline:
-            raise SystemExit(f"{what} gave no 200 at {url} within {timeout:g} s")
-        time.sleep(0.005)

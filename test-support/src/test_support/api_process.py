@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from local_stack.ports import free_port
@@ -17,6 +18,27 @@ from core_config import Settings
 from test_support.environment import API_SETTINGS, settings_environment
 
 API_SERVE = Path(sys.executable).with_name("api-serve")
+
+
+def seconds_to_first_200(
+    url: str, started: float, timeout: float, alive: Callable[[], bool], what: str, interval: float = 0.1
+) -> float:
+    """Polls ``url`` every ``interval`` s until it answers 200; the seconds since ``started``
+    (``time.perf_counter()``). Gives up when ``alive()`` turns false (the process under test
+    exited: RuntimeError) or after ``timeout`` (TimeoutError)."""
+    deadline = started + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - a local URL of ours
+                if response.status == 200:
+                    return time.perf_counter() - started
+        except OSError:
+            pass
+        if not alive():
+            raise RuntimeError(f"{what} exited before answering 200 at {url}")
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"{what} gave no 200 at {url} within {timeout:g} s")
+        time.sleep(interval)
 
 
 class ApiProcess:
@@ -33,19 +55,13 @@ class ApiProcess:
         )
 
     def wait_ready(self, timeout: float = 120.0) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"api-serve exited with {self.process.returncode}:\n{self.output()}")
-            try:
-                with urllib.request.urlopen(f"{self.base_url}/health/live", timeout=1) as answer:  # noqa: S310
-                    if answer.status == 200:
-                        return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"api-serve did not answer within {timeout:g} s:\n{self.output()}")
-            time.sleep(0.1)
+        url = f"{self.base_url}/health/live"
+        try:
+            seconds_to_first_200(
+                url, time.perf_counter(), timeout, lambda: self.process.poll() is None, "api-serve"
+            )
+        except (RuntimeError, TimeoutError) as exc:
+            raise type(exc)(f"{exc}:\n{self.output()}") from None
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
