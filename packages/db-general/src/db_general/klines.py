@@ -119,16 +119,11 @@ def upsert_klines(session: Session, rows: Iterable[KlineRow]) -> int:
     new: list[KlineRow] = []
     changed: list[KlineRow] = []
     for batch, known in zip(map(batches.__getitem__, ordered), stored, strict=True):
-        differing = [
-            row
-            for start, row in batch.items()
-            if (values := known.get(start)) is None or values != _VALUES_TEXT % _VALUES_OF(row)
-        ]
-        for row in differing:
-            values = known.get(_START_OF(row))
+        for start, row in batch.items():
+            values = known.get(start)
             if values is None:
                 new.append(row)
-            elif not _equal_as_numbers(values, row):
+            elif values != _VALUES_TEXT % _VALUES_OF(row) and not _equal_as_numbers(values, row):
                 changed.append(row)
     written = 0
     if changed:

@@ -22,7 +22,7 @@ retries waited for the call budget).
 
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -128,20 +128,16 @@ def budget_wait_limit(settings: Settings) -> float:
     return BUDGET_WAIT_PAUSES * (settings.bybit_ban_pause + BUDGET_WAIT_MARGIN)
 
 
-def check_request(name: str, request: dict[str, Any]) -> None:
+def check_request(name: str, request: Mapping[str, Any]) -> None:
     """Refuse a message whose arguments are not those the contract declares for task ``name``: a
     misspelt key would otherwise be ignored and a missing one fail deep in the sync."""
     declared = TASK_ARGUMENTS[name]
     unknown = sorted(set(request) - set(declared.__annotations__))
     missing = sorted(set(declared.__required_keys__) - set(request))  # type: ignore[attr-defined]
-    if unknown or missing:
-        problems = [
-            f"unknown {', '.join(unknown)}" if unknown else "",
-            f"missing {', '.join(missing)}" if missing else "",
-        ]
-        raise SyncRequestError(
-            f"{name}: arguments not in the contract: {'; '.join(p for p in problems if p)}"
-        )
+    problems = [f"unknown {', '.join(unknown)}"] if unknown else []
+    problems += [f"missing {', '.join(missing)}"] if missing else []
+    if problems:
+        raise SyncRequestError(f"{name}: arguments not in the contract: {'; '.join(problems)}")
 
 
 def _app(task: Task[Any, Any]) -> WorkerApp:
@@ -315,7 +311,7 @@ def sync_instruments_task(
     **request: Unpack[SyncInstrumentsArgs],
 ) -> dict[str, Any]:
     """Upsert the instruments of the category asked (None: every category), delisting those gone."""
-    check_request(SYNC_INSTRUMENTS, dict(request))
+    check_request(SYNC_INSTRUMENTS, request)
     category = request["category"]
     return _run_sync(
         self,
@@ -334,7 +330,7 @@ def sync_klines_task(
     **request: Unpack[SyncKlinesArgs],
 ) -> dict[str, Any]:
     """Backfill the candles of [start_ms, end_ms] (without them: from the newest stored to now)."""
-    check_request(SYNC_KLINES, dict(request))
+    check_request(SYNC_KLINES, request)
     series = {key: request[key] for key in ("category", "symbol", "interval")}
     return _run_sync(
         self,
