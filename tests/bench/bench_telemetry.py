@@ -14,26 +14,48 @@ The receiver runs in a thread of this process and keeps each body as received (d
 when read): over a whole run it takes ~0.2 s of CPU for ~20,000 spans, next to nothing beside the
 servers' minutes of CPU, so it is no real part of what is measured.
 
-Where telemetry's cost goes (the listing driven in process without an HTTP server, 8 at a time,
-1,000 requests after 300 of warm-up, machine instructions counted with valgrind's callgrind, all
-threads, exports at size thresholds and one flush, repeatable within ~3%): off 3.23-3.33M per
-request; against off 3.23M, metrics alone +0.53M (+16%: FastAPI's duration histogram and
-active-requests counter, three measurements, and its telemetry wrapper); traces alone +1.60M
-(+50%: FastAPI's server span and the psycopg span on the event loop +1.11M, the batch span
-processor's export thread +0.50M); both 5.03-5.13M (1.51-1.59x). Of the export thread's share,
-about a quarter is the OTLP encoder building nested protobuf messages (each sub-message is copied,
-serialised and parsed again), a seventh the final serialisation and an eighth hashing the Resource
-(JSON of its attributes) once per span: the exporter's own encoder, which its gRPC flavour shares.
-Nothing is instrumented twice (two spans per request: FastAPI's server span and one psycopg span).
-Standard settings measured: exemplars off (``OTEL_METRICS_EXEMPLAR_FILTER=always_off``) -0.05M,
-``http.server.active_requests`` dropped by a View -0.01M; compression is already off, and the
-batch sizes change how often a batch is sent, not the encoding per span. Served (three runs, load
-average 3-7.5), the server's CPU per request comes out at 1.6-1.76x and the req/s at 0.43-0.65x:
-more than the instructions say (the HTTP server's share should even lower the ratio), and req/s
-lower than CPU alone explains; that the export thread's encoding holds the GIL against the event
-loop is a suspicion these figures neither confirm nor rule out. No setting that keeps what
-telemetry reports reaches 0.7x; one trace in ten (the sampled row) came out at 0.39x, 0.76x and
-0.95x in the same three runs (the first at load 7.5), and it reports a tenth of the traces.
+Where telemetry's cost goes: the listing driven in process without an HTTP server (8 at a time,
+1,000 requests after 300 of warm-up), machine instructions counted per thread with valgrind's
+callgrind between a zero and a dump, spans exported by the batch processor's own thread inside the
+window (no final flush: the SDK's flush exports in the calling thread, which puts export work on
+the event loop; the earlier split, +1.11M there and +0.50M exporting, is not reproduced). Per request:
+- off: event loop 3.34M.
+- traces: event loop 4.18M (+0.84M); export thread 0.67M (334K per span: the server span's ten
+  attributes ~0.41M, the psycopg span ~0.26M), most of it the OTLP encoder (nested protobuf messages
+  built, copied and serialised) and hashing the Resource per span.
+- traces and metrics: event loop 4.47M (metrics +0.29M there), export 0.70M: 5.17M, 1.55x.
+Of the event loop's +0.84M: the psycopg span 0.32M (the instrumentation's wrapper, the span and its
+attributes); FastAPI's server span and its tracing wrapper ~0.47M (context attach and detach, W3C
+extraction, attributes, the span's start and end in the SDK); ours 0.054M: the request id our span
+processor sets on each span 0.036M (both spans; on the server span alone it would save ~0.04M with
+its encoding, under 1%, and the worker's spans would lose the task id, bound after the task's span
+starts: not done) and the access line's trace and span ids 0.018M. Nothing of ours is a lever.
+
+Does the export thread holding the GIL pull req/s below what CPU explains? No. Served (wrk as
+above), CPU per listing per thread (``/proc/<pid>/task``), load average 1.5-2.6: off, event loop
+896 us; on, event loop 1,392 us, export thread 115 us, metric reader 2 us (1,509 us, 1.68x); the
+process is CPU-bound on one core either way (req/s x CPU per request: 0.96 cores on, 0.97 off), so
+req/s follows the CPU per request: 0.59x req/s against 1/1.67x = 0.60x. At load 5.2-7.7, with the
+span exporter swapped for one that discards (a measurement only), the event loop cost the same per
+listing as with the real one (1,629 vs 1,625 us, against 974 off; the other threads 11 us), and on
+against discard req/s went 0.58x-1.10x round by round, median 0.98x. A 1 ms GIL switch interval
+(``sys.setswitchinterval``) against the default 5 ms: 0.96x req/s, 1.04x CPU; batches of 2,048
+every second (``OTEL_BSP_MAX_EXPORT_BATCH_SIZE``, ``OTEL_BSP_MAX_QUEUE_SIZE=8192``,
+``OTEL_BSP_SCHEDULE_DELAY=1000``) changed nothing beyond the noise either: no setting is adopted.
+Even an export thread costing nothing would leave 1,392 us against the 1,280 us that 0.7x allows.
+The earlier "req/s lower than CPU explains" compared medians of rounds whose ratios swing (0.38x to
+1.17x within one run at load 3-7). Served per listing, cProfile's call counts in the window: 1,798
+calls off, 2,743 on (+53%), all spans, metrics and log ids: no warning line, no regular expression
+compiled per request. The served event loop's CPU ratio (1.55x) is above its instruction ratio
+(1.34x): more code runs slower per instruction on the shared cores (in process, native, the loop
+thread's CPU ratio was 1.35-1.45x at load 4.5).
+
+Standard settings measured before: exemplars off (``OTEL_METRICS_EXEMPLAR_FILTER=always_off``)
+-0.05M, ``http.server.active_requests`` dropped by a View -0.01M; compression is already off. No
+setting that keeps what telemetry reports reaches 0.7x. Two runs of this benchmark, load average
+1.3-4.0: on 0.57x and 0.65x req/s (CPU per request 1.64x and 1.55x; round by round 0.52x-0.80x
+and 0.59x-0.65x); one trace in ten (the sampled row, which reports a tenth of the traces) 0.84x
+and 0.78x (earlier, at load 3-7.5: 0.39x, 0.76x, 0.95x).
 """
 
 import sys
