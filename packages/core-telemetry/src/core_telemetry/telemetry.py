@@ -29,21 +29,9 @@ class PoolStats(Protocol):
 
 
 class Telemetry:
-    """Telemetry switched off: every method is a no-op."""
+    """Telemetry switched off: every method is a no-op. ``plan`` says what is on."""
 
     plan = TelemetryPlan()
-
-    @property
-    def traces(self) -> bool:
-        return self.plan.traces
-
-    @property
-    def metrics(self) -> bool:
-        return self.plan.metrics
-
-    @property
-    def prometheus(self) -> bool:
-        return self.plan.prometheus
 
     def fastapi_config(self) -> dict[str, Any]:
         """``FastAPI(telemetry=...)``: the framework's own HTTP spans and metrics, on for what is on."""

@@ -60,6 +60,8 @@ _READ_STORED: LiteralString = f"""
         AND stored.{_START} BETWEEN span.first_start AND span.last_start
 """  # noqa: S608
 _VALUES_TEXT = " ".join(["%s"] * len(_VALUES))
+# Rows per chunk of the streamed read (chunks need libpq 17 or newer, as psycopg's binary wheels bundle).
+_READ_CHUNK = 2000
 _UPDATE_CHANGED: LiteralString = f"""
     UPDATE klines AS stored SET {", ".join(f"{name} = changed.{name}" for name in _VALUES)}
     FROM unnest({_arrays(_COLUMNS)}) AS changed({column_list(_COLUMNS)})
@@ -107,24 +109,23 @@ def upsert_klines(session: Session, rows: Iterable[KlineRow]) -> int:
     connection.execute(_LOCK_SERIES, spans)
     spans["first_start"] = [min(batches[series]) for series in ordered]
     spans["last_start"] = [max(batches[series]) for series in ordered]
-    stored: list[dict[datetime, str]] = [{} for _ in ordered]
-    with connection.cursor() as cursor:
-        for n, start, values in cursor.execute(_READ_STORED, spans).fetchall():
-            stored[n - 1][start] = values
     # A candle is unchanged when its values equal the stored ones as numbers, whatever their scale:
     # 1.0 against a stored 1.00 writes nothing and the stored 1.00 stays. The text comparison
     # settles nearly every candle at a fraction of the cost of Decimals: PostgreSQL prints a stored
     # number as ``str(Decimal)`` printed it, unless the scale differs or Python chose exponent
-    # notation (``1E-7``); those are compared again as numbers.
-    new: list[KlineRow] = []
+    # notation (``1E-7``); those are compared again as numbers. The stored candles arrive in chunks,
+    # compared while the server reads on, and in binary: neither side turns the starts into text.
+    unseen = [batches[series] for series in ordered]
     changed: list[KlineRow] = []
-    for batch, known in zip(map(batches.__getitem__, ordered), stored, strict=True):
-        for start, row in batch.items():
-            values = known.get(start)
-            if values is None:
-                new.append(row)
-            elif values != _VALUES_TEXT % _VALUES_OF(row) and not _equal_as_numbers(values, row):
+    with connection.cursor(binary=True) as cursor:
+        for n, start, values in cursor.stream(_READ_STORED, spans, size=_READ_CHUNK):
+            row = unseen[n - 1].pop(start, None)
+            if row is None or values == _VALUES_TEXT % _VALUES_OF(row):
+                continue
+            if not _equal_as_numbers(values, row):
                 changed.append(row)
+    # What the read did not find is new.
+    new = [row for batch in unseen for row in batch.values()]
     written = 0
     if changed:
         columns = dict(zip(_COLUMNS, map(list, zip(*map(_ROW_OF, changed), strict=True)), strict=True))

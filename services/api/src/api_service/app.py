@@ -68,7 +68,7 @@ def create_app(settings: Settings, telemetry: Telemetry | None = None) -> FastAP
     for router in (meta.router, market.router, tasks.router, credentials.router):
         app.include_router(router)
     document_edge_errors(app, RateLimitPolicy(settings), settings.api_max_body_bytes)
-    if telemetry.prometheus:
+    if telemetry.plan.prometheus:
         _add_metrics_route(app, telemetry)
     app.state.telemetry = telemetry
     return app
@@ -92,7 +92,7 @@ def _add_metrics_route(app: FastAPI, telemetry: Telemetry) -> None:
 def serve_app(app: FastAPI) -> ASGIApp:
     """The ASGI app as served: the request-context middleware outermost, so even a 500 has an id."""
     telemetry: Telemetry | None = getattr(app.state, "telemetry", None)
-    return RequestContextMiddleware(app, traced=bool(telemetry and telemetry.traces))
+    return RequestContextMiddleware(app, traced=bool(telemetry and telemetry.plan.traces))
 
 
 def app_from_environment() -> ASGIApp:

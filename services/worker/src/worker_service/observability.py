@@ -26,7 +26,7 @@ def start_observability(settings: Settings, service: str) -> Telemetry:
 def observe_worker(app: "WorkerApp") -> None:
     """The worker's gauges (its database pool, its queue's length) and its scrape ports."""
     current = telemetry()
-    if not current.metrics:
+    if not current.plan.metrics:
         return
     current.observe_pools(app.general_db.pool_stats)
     queue = app.settings.celery_queue
@@ -42,7 +42,7 @@ def observe_worker(app: "WorkerApp") -> None:
         return int(clients[0].llen(queue))
 
     current.observe_queue(queue, queue_length)
-    if current.prometheus:
+    if current.plan.prometheus:
         from celery import signals  # noqa: PLC0415 - the stream process does without Celery
 
         signals.worker_init.connect(_serve_main, weak=False, dispatch_uid="worker_service.metrics")

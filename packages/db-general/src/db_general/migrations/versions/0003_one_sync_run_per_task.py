@@ -2,21 +2,13 @@
 
 Rows a duplicated delivery already split are merged first: the sync keeps its first row, with the
 rows counted by all of them and the outcome of the newest.
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-12-02 01:10:00.000000
 """
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0003"
-down_revision: str | Sequence[str] | None = "0002"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0003"
+down_revision = "0002"
 
 _SPLIT = """
     SELECT task_id, min(id) AS kept, max(id) AS newest, sum(rows) AS rows

@@ -1,20 +1,11 @@
-"""Initial schema of the user database: users, API tokens, Bybit credentials.
-
-Revision ID: 0001
-Revises: -
-Create Date: 2026-11-26 03:54:07.322306
-"""
-
-from collections.abc import Sequence
+"""Initial schema of the user database: users, API tokens, Bybit credentials."""
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0001"
-down_revision: str | Sequence[str] | None = None
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0001"
+down_revision = None
 
 
 def upgrade() -> None:

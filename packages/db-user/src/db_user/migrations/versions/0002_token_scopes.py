@@ -1,19 +1,10 @@
-"""API tokens get a scope and an optional expiry; every existing token becomes a user token.
-
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-12-01 20:40:00.000000
-"""
-
-from collections.abc import Sequence
+"""API tokens get a scope and an optional expiry; every existing token becomes a user token."""
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0002"
-down_revision: str | Sequence[str] | None = "0001"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0002"
+down_revision = "0001"
 
 
 def upgrade() -> None:
