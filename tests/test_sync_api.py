@@ -206,8 +206,21 @@ async def test_a_sync_that_fails_once_then_succeeds_shows_its_failed_attempt(
     status = await run_sync(api, body)
     assert status["state"] == "succeeded", status
     sync = status["sync"]
-    assert set(sync) == {"status", "rows", "failed_attempts", "attempt_errors", "started_at", "finished_at"}
-    assert (sync["status"], sync["rows"], sync["failed_attempts"]) == ("succeeded", 25, 1)
+    assert set(sync) == {
+        "status",
+        "rows",
+        "failed_attempts",
+        "attempt_errors",
+        "waiting",
+        "started_at",
+        "finished_at",
+    }
+    assert (sync["status"], sync["rows"], sync["failed_attempts"], sync["waiting"]) == (
+        "succeeded",
+        25,
+        1,
+        None,
+    )
     (attempt,) = sync["attempt_errors"]
     # In words: what Bybit answered, and that the attempt was retried; no traceback, no address.
     assert attempt["error"].startswith("BybitTransientError: /v5/market/kline"), attempt
