@@ -3,6 +3,7 @@
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, delete, func, make_url, select, text
@@ -116,30 +117,34 @@ def test_a_duplicated_delivery_beside_the_first_opens_no_second_row(general_sync
             connection.execute(delete(SyncRun).where(SyncRun.task_id == task_id))
 
 
-def test_the_migration_merges_the_rows_a_duplicated_delivery_split(empty_database_url: str) -> None:
+def _migrated(url: str, revision: str, rows: str, read: str) -> list[tuple[Any, ...]]:
+    """Migrate a fresh database to ``revision``, insert ``rows`` into sync_runs (a VALUES list after
+    its column list), migrate to head and return what ``read`` selects."""
     settings = build_settings(environment="test")
-    upgrade(GENERAL_DB, settings, "0002", url=empty_database_url)
-    engine = create_engine(make_url(empty_database_url))
+    upgrade(GENERAL_DB, settings, revision, url=url)
+    engine = create_engine(make_url(url))
     try:
         with engine.begin() as connection:
-            connection.execute(
-                text(
-                    "INSERT INTO sync_runs (kind, task_id, status, rows, finished_at) VALUES"
-                    " ('klines', 'split', 'running', 5, NULL),"
-                    " ('klines', 'split', 'succeeded', 3, now()),"
-                    " ('klines', 'whole', 'failed', 2, now())"
-                )
-            )
-        upgrade(GENERAL_DB, settings, url=empty_database_url)
+            connection.execute(text(f"INSERT INTO sync_runs {rows}"))
+        upgrade(GENERAL_DB, settings, url=url)
         with engine.connect() as connection:
-            runs = connection.execute(
-                text("SELECT id, task_id, status, rows FROM sync_runs ORDER BY id")
-            ).all()
-        # The sync keeps its first row, with every row counted and the newest outcome.
-        assert [tuple(run)[1:] for run in runs] == [("split", "succeeded", 8), ("whole", "failed", 2)]
-        assert runs[0].id == 1
+            return [tuple(row) for row in connection.execute(text(read))]
     finally:
         engine.dispose()
+
+
+def test_the_migration_merges_the_rows_a_duplicated_delivery_split(empty_database_url: str) -> None:
+    runs = _migrated(
+        empty_database_url,
+        "0002",
+        "(kind, task_id, status, rows, finished_at) VALUES"
+        " ('klines', 'split', 'running', 5, NULL),"
+        " ('klines', 'split', 'succeeded', 3, now()),"
+        " ('klines', 'whole', 'failed', 2, now())",
+        "SELECT id, task_id, status, rows FROM sync_runs ORDER BY id",
+    )
+    # The sync keeps its first row, with every row counted and the newest outcome.
+    assert runs == [(1, "split", "succeeded", 8), (3, "whole", "failed", 2)]
 
 
 def test_failed_attempts_are_counted_and_the_newest_kept(general_sync_session: Session) -> None:
@@ -155,29 +160,16 @@ def test_failed_attempts_are_counted_and_the_newest_kept(general_sync_session: S
 
 
 def test_the_migration_moves_what_running_rows_waited_for_out_of_error(empty_database_url: str) -> None:
-    settings = build_settings(environment="test")
-    upgrade(GENERAL_DB, settings, "0004", url=empty_database_url)
-    engine = create_engine(make_url(empty_database_url))
-    try:
-        with engine.begin() as connection:
-            connection.execute(
-                text(
-                    "INSERT INTO sync_runs (kind, task_id, status, error) VALUES"
-                    " ('klines', 'waits', 'running', 'waiting for the ban'),"
-                    " ('klines', 'failed', 'failed', 'gave up'),"
-                    " ('klines', 'runs', 'running', NULL)"
-                )
-            )
-        upgrade(GENERAL_DB, settings, url=empty_database_url)
-        with engine.connect() as connection:
-            runs = connection.execute(text("SELECT task_id, error, waiting FROM sync_runs ORDER BY id")).all()
-        assert [tuple(run) for run in runs] == [
-            ("waits", None, "waiting for the ban"),
-            ("failed", "gave up", None),
-            ("runs", None, None),
-        ]
-    finally:
-        engine.dispose()
+    runs = _migrated(
+        empty_database_url,
+        "0004",
+        "(kind, task_id, status, error) VALUES"
+        " ('klines', 'waits', 'running', 'waiting for the ban'),"
+        " ('klines', 'failed', 'failed', 'gave up'),"
+        " ('klines', 'runs', 'running', NULL)",
+        "SELECT task_id, error, waiting FROM sync_runs ORDER BY id",
+    )
+    assert runs == [("waits", None, "waiting for the ban"), ("failed", "gave up", None), ("runs", None, None)]
 
 
 async def test_a_syncs_state_is_read_by_its_task_id_without_the_exception_text(
