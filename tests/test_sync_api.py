@@ -24,6 +24,7 @@ from test_support.worker_process import WorkerProcess, wait_until
 from api_service import create_app, serve_app
 from bybit_client.testing import FakeBybit, Fault
 from core_config import Settings
+from db_general import SYNC_RUN_STATE_COLUMNS
 from db_user import generate_key_file
 from worker_service.tasks import CLIENT_RETRY
 
@@ -206,8 +207,13 @@ async def test_a_sync_that_fails_once_then_succeeds_shows_its_failed_attempt(
     status = await run_sync(api, body)
     assert status["state"] == "succeeded", status
     sync = status["sync"]
-    assert set(sync) == {"status", "rows", "failed_attempts", "attempt_errors", "started_at", "finished_at"}
-    assert (sync["status"], sync["rows"], sync["failed_attempts"]) == ("succeeded", 25, 1)
+    assert list(sync) == [column.name for column in SYNC_RUN_STATE_COLUMNS]
+    assert (sync["status"], sync["rows"], sync["failed_attempts"], sync["waiting"]) == (
+        "succeeded",
+        25,
+        1,
+        None,
+    )
     (attempt,) = sync["attempt_errors"]
     # In words: what Bybit answered, and that the attempt was retried; no traceback, no address.
     assert attempt["error"].startswith("BybitTransientError: /v5/market/kline"), attempt

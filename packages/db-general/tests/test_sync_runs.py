@@ -3,6 +3,7 @@
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, delete, func, make_url, select, text
@@ -22,6 +23,7 @@ from db_general import (
     finish_sync_run,
     get_sync_run_state,
     list_sync_runs,
+    note_sync_run_waiting,
     record_attempt_error,
     start_sync_run,
 )
@@ -115,30 +117,34 @@ def test_a_duplicated_delivery_beside_the_first_opens_no_second_row(general_sync
             connection.execute(delete(SyncRun).where(SyncRun.task_id == task_id))
 
 
-def test_the_migration_merges_the_rows_a_duplicated_delivery_split(empty_database_url: str) -> None:
+def _migrated(url: str, revision: str, rows: str, read: str) -> list[tuple[Any, ...]]:
+    """Migrate a fresh database to ``revision``, insert ``rows`` into sync_runs (a VALUES list after
+    its column list), migrate to head and return what ``read`` selects."""
     settings = build_settings(environment="test")
-    upgrade(GENERAL_DB, settings, "0002", url=empty_database_url)
-    engine = create_engine(make_url(empty_database_url))
+    upgrade(GENERAL_DB, settings, revision, url=url)
+    engine = create_engine(make_url(url))
     try:
         with engine.begin() as connection:
-            connection.execute(
-                text(
-                    "INSERT INTO sync_runs (kind, task_id, status, rows, finished_at) VALUES"
-                    " ('klines', 'split', 'running', 5, NULL),"
-                    " ('klines', 'split', 'succeeded', 3, now()),"
-                    " ('klines', 'whole', 'failed', 2, now())"
-                )
-            )
-        upgrade(GENERAL_DB, settings, url=empty_database_url)
+            connection.execute(text(f"INSERT INTO sync_runs {rows}"))
+        upgrade(GENERAL_DB, settings, url=url)
         with engine.connect() as connection:
-            runs = connection.execute(
-                text("SELECT id, task_id, status, rows FROM sync_runs ORDER BY id")
-            ).all()
-        # The sync keeps its first row, with every row counted and the newest outcome.
-        assert [tuple(run)[1:] for run in runs] == [("split", "succeeded", 8), ("whole", "failed", 2)]
-        assert runs[0].id == 1
+            return [tuple(row) for row in connection.execute(text(read))]
     finally:
         engine.dispose()
+
+
+def test_the_migration_merges_the_rows_a_duplicated_delivery_split(empty_database_url: str) -> None:
+    runs = _migrated(
+        empty_database_url,
+        "0002",
+        "(kind, task_id, status, rows, finished_at) VALUES"
+        " ('klines', 'split', 'running', 5, NULL),"
+        " ('klines', 'split', 'succeeded', 3, now()),"
+        " ('klines', 'whole', 'failed', 2, now())",
+        "SELECT id, task_id, status, rows FROM sync_runs ORDER BY id",
+    )
+    # The sync keeps its first row, with every row counted and the newest outcome.
+    assert runs == [(1, "split", "succeeded", 8), (3, "whole", "failed", 2)]
 
 
 def test_failed_attempts_are_counted_and_the_newest_kept(general_sync_session: Session) -> None:
@@ -151,6 +157,19 @@ def test_failed_attempts_are_counted_and_the_newest_kept(general_sync_session: S
     said = [entry["error"].split(" x")[0] for entry in run.attempt_errors]
     assert said == [f"attempt {n}" for n in range(2, MAX_ATTEMPT_ERRORS + 2)]  # the newest, oldest first
     assert all(len(entry["error"]) == 500 and entry["at"] for entry in run.attempt_errors)
+
+
+def test_the_migration_moves_what_running_rows_waited_for_out_of_error(empty_database_url: str) -> None:
+    runs = _migrated(
+        empty_database_url,
+        "0004",
+        "(kind, task_id, status, error) VALUES"
+        " ('klines', 'waits', 'running', 'waiting for the ban'),"
+        " ('klines', 'failed', 'failed', 'gave up'),"
+        " ('klines', 'runs', 'running', NULL)",
+        "SELECT task_id, error, waiting FROM sync_runs ORDER BY id",
+    )
+    assert runs == [("waits", None, "waiting for the ban"), ("failed", "gave up", None), ("runs", None, None)]
 
 
 async def test_a_syncs_state_is_read_by_its_task_id_without_the_exception_text(
@@ -179,8 +198,33 @@ async def test_a_syncs_state_is_read_by_its_task_id_without_the_exception_text(
         "rows": 12,
         "failed_attempts": 3,
         "attempt_errors": said,
+        "waiting": None,
         "started_at": started,
         "finished_at": finished,
     }
     assert [column.name for column in SYNC_RUN_STATE_COLUMNS] == list(state)
     assert await get_sync_run_state(general_connection, "no-such-task") is None
+
+
+def test_what_a_run_waits_for_stays_until_it_goes_on_or_ends(general_sync_session: Session) -> None:
+    task_id = f"waits-{uuid.uuid4()}"
+    run_id = start_sync_run(general_sync_session, kind="klines", task_id=task_id)
+
+    def waiting() -> tuple[str, str | None, str | None, int]:
+        general_sync_session.expire_all()
+        run = general_sync_session.get_one(SyncRun, run_id)
+        return run.status, run.waiting, run.error, run.failed_attempts
+
+    note_sync_run_waiting(general_sync_session, run_id, "waiting for the budget " + "x" * 1000)
+    status, words, error, failed = waiting()
+    # Not a failed attempt, not an error: the run is running and says what it waits for.
+    assert (status, error, failed) == ("running", None, 0)
+    assert words is not None
+    assert words.startswith("waiting for the budget")
+    assert len(words) == 500
+    # Its retry continues the row and goes on: no longer waiting.
+    assert start_sync_run(general_sync_session, kind="klines", task_id=task_id) == run_id
+    assert waiting() == ("running", None, None, 0)
+    note_sync_run_waiting(general_sync_session, run_id, "waiting again")
+    finish_sync_run(general_sync_session, run_id, status="failed", error="gave up")
+    assert waiting() == ("failed", None, "gave up", 0)

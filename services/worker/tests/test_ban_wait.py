@@ -70,11 +70,11 @@ def test_a_sync_waits_out_a_ban_and_then_completes(
 
     def waiting() -> bool:
         with clean_general_database.connect() as connection:
-            row = connection.execute(text("SELECT status, error FROM sync_runs")).first()
-        return row is not None and row.status == "running" and "Bybit's ban to lift" in (row.error or "")
+            row = connection.execute(text("SELECT status, waiting FROM sync_runs")).first()
+        return row is not None and row.status == "running" and "Bybit's call budget" in (row.waiting or "")
 
     # While the ban lasts, the run's row says what it waits for.
-    wait_until(waiting, 30, "the sync_runs row to say the sync waits for the ban to lift")
+    wait_until(waiting, 30, "the sync_runs row to say the sync waits for the call budget")
     summary = result.get(timeout=60)
 
     assert isinstance(summary, dict)
@@ -85,11 +85,13 @@ def test_a_sync_waits_out_a_ban_and_then_completes(
     assert arrivals[0] < fake_bybit.banned_until_ms <= arrivals[1]
     with clean_general_database.connect() as connection:
         stored = connection.scalar(text("SELECT count(*) FROM klines WHERE symbol = 'BTCUSDT'"))
-        run = connection.execute(text("SELECT status, rows, error, failed_attempts FROM sync_runs")).one()
+        run = connection.execute(
+            text("SELECT status, rows, error, waiting, failed_attempts FROM sync_runs")
+        ).one()
     assert stored == CANDLES
     # The wait was no failed attempt (SYNC_RETRY_MAX is 0), and the worker's log said what it was.
-    assert tuple(run) == ("succeeded", CANDLES, None, 0)
-    assert "waiting for Bybit's ban to lift" in worker.output()
+    assert tuple(run) == ("succeeded", CANDLES, None, None, 0)
+    assert "waiting for Bybit's call budget" in worker.output()
 
 
 def test_a_wait_for_the_budget_is_bounded() -> None:

@@ -94,6 +94,9 @@ class SyncRun(GeneralBase):
     # what the newest of them said, oldest first: [{"at": ISO time, "error": words}].
     failed_attempts: Mapped[int] = mapped_column(server_default="0")
     attempt_errors: Mapped[list[dict[str, str]]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    # What a running sync waits for, in words (Bybit's call budget holding every call); cleared when
+    # the sync goes on or ends.
+    waiting: Mapped[str | None]
     started_at: Mapped[datetime] = mapped_column(server_default=func.now())
     finished_at: Mapped[datetime | None]
 

@@ -18,11 +18,20 @@ MAX_ATTEMPT_ERRORS = 5
 _MAX_ATTEMPT_ERROR_CHARS = 500
 _NEWEST_ATTEMPTS = f"$[last - {MAX_ATTEMPT_ERRORS - 1} to last]"
 
-# A sync's run as callers of the API see it: its state, the rows it wrote, its failed attempts in
-# words. Not ``error``: that is the closing exception's own text, which may name a host or a query.
+# A sync's run as callers of the API see it: its state, the rows it wrote, its failed attempts and
+# what it waits for, in words. Not ``error``: that is the closing exception's own text, which may
+# name a host or a query.
 SYNC_RUN_STATE_COLUMNS: tuple[Column[Any], ...] = tuple(
     GeneralBase.metadata.tables[SyncRun.__tablename__].c[name]
-    for name in ("status", "rows", "failed_attempts", "attempt_errors", "started_at", "finished_at")
+    for name in (
+        "status",
+        "rows",
+        "failed_attempts",
+        "attempt_errors",
+        "waiting",
+        "started_at",
+        "finished_at",
+    )
 )
 _STATE_NAMES = tuple(column.name for column in SYNC_RUN_STATE_COLUMNS)
 _STATE_OF_TASK = f"SELECT {select_list(SYNC_RUN_STATE_COLUMNS)} FROM sync_runs WHERE task_id = %(task_id)s"  # noqa: S608 (names from the table)
@@ -63,7 +72,8 @@ def start_sync_run(
     )
     run_id = session.scalar(
         opened.on_conflict_do_update(
-            index_elements=[SyncRun.task_id], set_={"status": "running", "finished_at": None, "error": None}
+            index_elements=[SyncRun.task_id],
+            set_={"status": "running", "finished_at": None, "error": None, "waiting": None},
         ).returning(SyncRun.id)
     )
     if run_id is None:  # RETURNING always gives the inserted or the continued row
@@ -106,12 +116,12 @@ def record_attempt_error(session: Session, run_id: int, error: str, *, at: datet
 
 
 def note_sync_run_waiting(session: Session, run_id: int, words: str) -> None:
-    """Say on a running run what it waits for (Bybit's ban to lift), in its ``error`` column, which
-    its next start clears; not a failed attempt, and the run stays ``running``."""
+    """Say on a running run what it waits for (Bybit's call budget), in words shown to callers of the
+    API, until its next start or its end clears them; not a failed attempt, the run stays ``running``."""
     session.execute(
         update(SyncRun)
         .where(SyncRun.id == run_id)
-        .values(error=words[:_MAX_ERROR_CHARS])
+        .values(waiting=words[:_MAX_ATTEMPT_ERROR_CHARS])
         .execution_options(synchronize_session=False)
     )
 
@@ -131,6 +141,7 @@ def finish_sync_run(
         .values(
             status=status,
             error=error[:_MAX_ERROR_CHARS] if error else None,
+            waiting=None,
             finished_at=finished_at or datetime.now(UTC),
         )
         .returning(SyncRun.rows)

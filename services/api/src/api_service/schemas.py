@@ -130,6 +130,10 @@ class SyncRunState(BaseModel):
     attempt_errors: list[AttemptError] = Field(
         description=f"what the newest {MAX_ATTEMPT_ERRORS} failed attempts said, oldest first"
     )
+    waiting: str | None = Field(
+        description="what the running sync waits for, in words (Bybit's call budget holding every call, "
+        "after a ban or a spent limit); null when it is not waiting"
+    )
     started_at: UtcDateTime
     finished_at: UtcDateTime | None
 

@@ -71,8 +71,9 @@ class SyncRequestError(ValueError):
     """The sync asked for cannot be done as asked (an unknown category or interval, an empty range)."""
 
 
-# What a waiting run's row says while the Bybit call budget holds every call.
-BAN_WAIT = "waiting for Bybit's ban to lift (the call budget holds every call); retried when it allows"
+# What a waiting run's row says while the Bybit call budget holds every call (after a ban, or a
+# limit spent for longer than a call may wait).
+BUDGET_WAIT = "waiting for Bybit's call budget, which holds every call; retried when it lets calls go"
 # What a failed attempt says when its worker died under it (the process killed or its instance lost).
 WORKER_LOST = "the worker running this chunk stopped before it ended (killed or lost); run again"
 
@@ -198,7 +199,7 @@ def recorded_chunk(context: SyncContext, **what: Any) -> Iterator[RunTally]:
         retried = context.will_retry(exc)
         if retried and context.waits_for_budget(exc):
             with context.database.sync_session() as session:
-                note_sync_run_waiting(session, tally.run_id, f"{BAN_WAIT}: {attempt_words(exc)}")
+                note_sync_run_waiting(session, tally.run_id, f"{BUDGET_WAIT}: {attempt_words(exc)}")
             raise
         with context.database.sync_session() as session:
             said = attempt_words(exc) + (" (retried)" if retried else "")

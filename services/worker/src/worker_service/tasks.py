@@ -211,7 +211,7 @@ def _wait_for_budget(
     and no expiry (a sync the API sent has started; the ban is not its lateness)."""
     settings = _app(task).settings
     logger.warning(
-        "waiting for Bybit's ban to lift: the call budget holds every call; the task waits for a retry",
+        "waiting for Bybit's call budget, which holds every call; the task waits for a retry",
         reason=exc.ret_msg,
         retry_in=round(countdown, 1),
         waited=round(waits.seconds, 1),
@@ -279,7 +279,8 @@ def _run_sync(
             if wait is not None:
                 raise _wait_for_budget(task, waits, wait, exc) from exc
             if budget_hold(settings, exc) is not None:
-                reason = f"Bybit's ban did not lift in {budget_wait_limit(settings):.0f} s of waiting"
+                waited = budget_wait_limit(settings)
+                reason = f"Bybit's call budget held every call for {waited:.0f} s of waiting"
                 raise SyncFailedError(f"{what}: {reason}: {describe_error(exc)}") from exc
             if _will_retry(task, settings, waits, exc):
                 failed = waits.failed_attempts(task)

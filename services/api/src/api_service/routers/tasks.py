@@ -98,8 +98,9 @@ async def enqueue_sync(
     summary="A sync task's state and result (operator scope)",
     description=(
         "The task's state in the queue, and under `sync` the sync's record in the general database: "
-        "its status, the rows written so far, and its failed attempts (how many, and what the newest "
-        "said, in words, with their times). 503 when Redis or the general database does not answer."
+        "its status, the rows written so far, its failed attempts (how many, and what the newest "
+        "said, in words, with their times) and what a running sync waits for (Bybit's call budget). "
+        "503 when Redis or the general database does not answer."
     ),
     responses=error_responses(401, 403, 404, 422, 503),
 )
