@@ -114,6 +114,42 @@ def test_a_pause_holds_every_group_and_a_shorter_one_does_not_shorten_it(
         assert hold.reason == "Bybit banned the address: access too frequent"
 
 
+def calls_let_through_after_a_spent_window(budget: CallBudget, group: str) -> int:
+    """Ask without pause until a call goes (the spent window ends), then count the calls that go
+    before the next hold: all of them count in the next window. Asking in a tight loop meets the
+    window's last millisecond (a Redis key's PTTL 0)."""
+    deadline = time.monotonic() + 5
+    while budget.admit(group) is not None:
+        assert time.monotonic() < deadline, "the spent window never ended"
+    let_through = 1
+    while budget.admit(group) is None:
+        let_through += 1
+        assert let_through < 100
+    return let_through
+
+
+@pytest.mark.parametrize("kind", ["local", "redis"])
+def test_the_call_that_goes_as_a_spent_window_ends_counts_in_the_next(
+    kind: str, redis: Redis, prefix: str
+) -> None:
+    policy = BudgetPolicy(ip_limit=None)
+    budget = LocalBudget(policy) if kind == "local" else RedisBudget(redis, prefix=prefix, policy=policy)
+    for group in (f"/v5/market/kline-{n}" for n in range(3)):
+        budget.observe(group, LimitSeen(limit=4, remaining=0, reset_in=0.02))
+        assert calls_let_through_after_a_spent_window(budget, group) == 4  # the limit learnt
+
+
+@pytest.mark.parametrize("kind", ["local", "redis"])
+def test_the_call_that_goes_as_the_address_window_ends_counts_in_the_next(
+    kind: str, redis: Redis, prefix: str
+) -> None:
+    policy = BudgetPolicy(ip_limit=3, ip_window=0.2)
+    budget = LocalBudget(policy) if kind == "local" else RedisBudget(redis, prefix=prefix, policy=policy)
+    assert [budget.admit(TIME) for _ in range(3)] == [None] * 3
+    for _ in range(3):
+        assert calls_let_through_after_a_spent_window(budget, TIME) == 3
+
+
 def test_processes_holding_one_redis_budget_share_it(redis: Redis, prefix: str) -> None:
     first, second = shared(redis, prefix), shared(redis, prefix)
     first.observe(QUERY_API, LimitSeen(limit=3, remaining=3, reset_in=5.0))

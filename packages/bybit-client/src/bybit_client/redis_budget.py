@@ -44,19 +44,21 @@ _RETRY_REDIS_AFTER = 5.0
 # A window opened from a learnt limit keeps a tenth of it back (budget.RESERVE_SHARE).
 # Returns {0, ""} when the call may go (one taken from each window), else {ms to wait, why}.
 ADMIT = """
+-- An open window's count, else false. Redis keeps a key through the millisecond its expiry falls
+-- in, answering PTTL 0: that window is over (as OBSERVE and LocalBudget have it), so the call that
+-- goes then opens the next window and counts in it instead of in the one that ends.
+local function open(key)
+  local count = redis.call('GET', key)
+  if count and redis.call('PTTL', key) > 0 then return tonumber(count) end
+  return false
+end
 local paused = redis.call('PTTL', KEYS[1])
 if paused > 0 then return {paused, redis.call('GET', KEYS[1]) or 'paused'} end
 local ip_limit = tonumber(ARGV[1])
-local ip = ip_limit > 0 and redis.call('GET', KEYS[2])
-if ip and tonumber(ip) <= 0 then
-  local ttl = redis.call('PTTL', KEYS[2])
-  if ttl > 0 then return {ttl, 'ip'} end
-end
-local window = redis.call('GET', KEYS[3])
-if window and tonumber(window) <= 0 then
-  local ttl = redis.call('PTTL', KEYS[3])
-  if ttl > 0 then return {ttl, 'group'} end
-end
+local ip = ip_limit > 0 and open(KEYS[2])
+if ip and ip <= 0 then return {redis.call('PTTL', KEYS[2]), 'ip'} end
+local window = open(KEYS[3])
+if window and window <= 0 then return {redis.call('PTTL', KEYS[3]), 'group'} end
 if ip then
   redis.call('DECR', KEYS[2])
 elseif ip_limit > 0 then
