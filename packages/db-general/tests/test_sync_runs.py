@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from test_support.databases import wait_until_blocked_on_a_lock
 
 from core_config import build_settings
-from db_core import ReadConnection, upgrade
+from db_core import ReadConnection, downgrade, upgrade
 from db_general import (
     GENERAL_DB,
     MAX_ATTEMPT_ERRORS,
@@ -170,6 +170,19 @@ def test_the_migration_moves_what_running_rows_waited_for_out_of_error(empty_dat
         "SELECT task_id, error, waiting FROM sync_runs ORDER BY id",
     )
     assert runs == [("waits", None, "waiting for the ban"), ("failed", "gave up", None), ("runs", None, None)]
+    # Downgraded, a running row's words go back where the older code reads them.
+    downgrade(GENERAL_DB, build_settings(environment="test"), "0004", url=empty_database_url)
+    engine = create_engine(make_url(empty_database_url))
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(text("SELECT task_id, error FROM sync_runs ORDER BY id")).all()
+    finally:
+        engine.dispose()
+    assert [tuple(row) for row in rows] == [
+        ("waits", "waiting for the ban"),
+        ("failed", "gave up"),
+        ("runs", None),
+    ]
 
 
 async def test_a_syncs_state_is_read_by_its_task_id_without_the_exception_text(

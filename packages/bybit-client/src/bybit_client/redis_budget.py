@@ -44,21 +44,26 @@ _RETRY_REDIS_AFTER = 5.0
 # A window opened from a learnt limit keeps a tenth of it back (budget.RESERVE_SHARE).
 # Returns {0, ""} when the call may go (one taken from each window), else {ms to wait, why}.
 ADMIT = """
--- An open window's count, else false. Redis keeps a key through the millisecond its expiry falls
--- in, answering PTTL 0: that window is over (as OBSERVE and LocalBudget have it), so the call that
--- goes then opens the next window and counts in it instead of in the one that ends.
+-- An open window's count and the ms it has left, else false. Redis keeps a key through the
+-- millisecond its expiry falls in, answering PTTL 0: that window is over (as OBSERVE and LocalBudget
+-- have it), so the call that goes then opens the next window and counts in it instead of in the
+-- one that ends. PTTL is read once: before Redis 7 a script's clock moves, and a second reading
+-- could say 0 where the first said 1.
 local function open(key)
   local count = redis.call('GET', key)
-  if count and redis.call('PTTL', key) > 0 then return tonumber(count) end
-  return false
+  if not count then return false, 0 end
+  local left = redis.call('PTTL', key)
+  if left > 0 then return tonumber(count), left end
+  return false, 0
 end
 local paused = redis.call('PTTL', KEYS[1])
 if paused > 0 then return {paused, redis.call('GET', KEYS[1]) or 'paused'} end
 local ip_limit = tonumber(ARGV[1])
-local ip = ip_limit > 0 and open(KEYS[2])
-if ip and ip <= 0 then return {redis.call('PTTL', KEYS[2]), 'ip'} end
-local window = open(KEYS[3])
-if window and window <= 0 then return {redis.call('PTTL', KEYS[3]), 'group'} end
+local ip, ip_left = false, 0
+if ip_limit > 0 then ip, ip_left = open(KEYS[2]) end
+if ip and ip <= 0 then return {ip_left, 'ip'} end
+local window, window_left = open(KEYS[3])
+if window and window <= 0 then return {window_left, 'group'} end
 if ip then
   redis.call('DECR', KEYS[2])
 elseif ip_limit > 0 then

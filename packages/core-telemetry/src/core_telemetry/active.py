@@ -234,7 +234,9 @@ class ActiveTelemetry(Telemetry):
     def _instrument_libraries(self) -> None:
         from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor  # noqa: PLC0415
 
-        # Every statement on psycopg connections: the API's read pool and SQLAlchemy's engines alike.
+        # Every statement executed on psycopg connections: the API's read pool and SQLAlchemy's
+        # engines alike. The instrumentation wraps execute(); a COPY and a streamed read (the klines
+        # upsert's) make no span of their own.
         PsycopgInstrumentor().instrument(skip_dep_check=True)
         try:
             import celery  # noqa: F401, PLC0415 - only services that use Celery have it

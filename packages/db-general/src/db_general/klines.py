@@ -85,7 +85,8 @@ def upsert_klines(session: Session, rows: Iterable[KlineRow]) -> int:
     The stored candles of each series between the batch's first and last start are read to compare
     with: give a batch of consecutive candles (a page of Bybit's, as the syncs and the stream do),
     not a few candles years apart. The session must run at READ COMMITTED (the engines' default):
-    the read after the lock must see what the lock's previous holder committed.
+    the read after the lock must see what the lock's previous holder committed. An error raised
+    while the stored candles stream in leaves the transaction failed: the caller rolls back.
     """
     # One row per key, the last: a COPY of the same new candle twice would violate the primary key.
     batches: dict[tuple[str, str, str], dict[datetime, KlineRow]] = {}

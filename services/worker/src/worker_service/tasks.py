@@ -279,8 +279,8 @@ def _run_sync(
             if wait is not None:
                 raise _wait_for_budget(task, waits, wait, exc) from exc
             if budget_hold(settings, exc) is not None:
-                waited = budget_wait_limit(settings)
-                reason = f"Bybit's call budget held every call for {waited:.0f} s of waiting"
+                limit = budget_wait_limit(settings)
+                reason = f"Bybit's call budget holds every call longer than a sync waits ({limit:.0f} s)"
                 raise SyncFailedError(f"{what}: {reason}: {describe_error(exc)}") from exc
             if _will_retry(task, settings, waits, exc):
                 failed = waits.failed_attempts(task)
