@@ -4,7 +4,9 @@ Each run of a task counts one delivery of its id in Redis before it starts and f
 ends, however it ends (success, failure, retry, next chunk). A count left behind means a worker
 died mid-run. When a task arrives with ``WORKER_MAX_DELIVERIES`` such deaths behind it, it is not
 run again: its message goes to the queue's dead-letter list (``worker:<queue>:dead-letter``),
-its ``sync_runs`` row is closed as failed saying so, and an error line is logged.
+its ``sync_runs`` row is closed as failed saying so, and an error line is logged. The task id is
+remembered as set aside: a copy of its message that comes later (a redelivery, an earlier chunk's
+message put back) is not run either.
 """
 
 import json
@@ -17,7 +19,8 @@ from redis.exceptions import RedisError
 from core_config import get_logger
 
 logger = get_logger(__name__)
-# Long after any redelivery: only a task never delivered again leaves its count behind.
+# Long after any redelivery: only a task never delivered again leaves its count behind, and a copy
+# of a task set aside comes back within it if at all.
 COUNT_TTL_SECONDS = 86_400
 
 
@@ -27,6 +30,10 @@ def dead_letter_key(queue: str) -> str:
 
 def _count_key(queue: str, task_id: str) -> str:
     return f"worker:{queue}:deliveries:{task_id}"
+
+
+def _set_aside_key(queue: str, task_id: str) -> str:
+    return f"worker:{queue}:set-aside:{task_id}"
 
 
 class DeliveryLedger:
@@ -58,8 +65,20 @@ class DeliveryLedger:
         except RedisError as exc:
             logger.warning("delivery count not cleared", error=str(exc))
 
+    def set_aside_after(self, task_id: str) -> int | None:
+        """The worker deaths the task was set aside after, or None when it was not set aside.
+
+        Redis failing here must not stop the task: it then runs as one not set aside.
+        """
+        try:
+            deaths = self._redis.get(_set_aside_key(self._queue, task_id))
+        except RedisError as exc:
+            logger.warning("set-aside mark not read", error=str(exc))
+            return None
+        return None if deaths is None else int(deaths)
+
     def set_aside(self, task_id: str, name: str, kwargs: dict[str, Any], deaths: int) -> None:
-        """Put the task on the dead-letter list and forget its count."""
+        """Put the task on the dead-letter list, mark it set aside and forget its count."""
         record = {
             "task_id": task_id,
             "task": name,
@@ -69,6 +88,7 @@ class DeliveryLedger:
         }
         pipe = self._redis.pipeline()
         pipe.rpush(dead_letter_key(self._queue), json.dumps(record, default=str))
+        pipe.set(_set_aside_key(self._queue, task_id), deaths, ex=COUNT_TTL_SECONDS)
         pipe.delete(_count_key(self._queue, task_id))
         pipe.execute()
 

@@ -229,23 +229,29 @@ def _wait_for_budget(
     )
 
 
+def _set_aside_error(app: WorkerApp, deaths: int) -> TaskSetAsideError:
+    """What a task set aside fails with, the first time and for every copy of it that comes later."""
+    dead_letters = dead_letter_key(app.settings.celery_queue)
+    return TaskSetAsideError(
+        f"set aside: its worker died under it {deaths} times "
+        f"(WORKER_MAX_DELIVERIES); its message is on the Redis list {dead_letters}"
+    )
+
+
 def _set_aside(task: Task[Any, Any], what: dict[str, Any], deaths: int) -> TaskSetAsideError:
     """Put the task on the dead-letter list, close its ``sync_runs`` row, say so in the log."""
     app = _app(task)
     task_id = str(task.request.id)
-    dead_letters = dead_letter_key(app.settings.celery_queue)
-    error = (
-        f"set aside: its worker died under it {deaths} times "
-        f"(WORKER_MAX_DELIVERIES); its message is on the Redis list {dead_letters}"
-    )
+    error = _set_aside_error(app, deaths)
     app.deliveries.set_aside(task_id, task.name, dict(task.request.kwargs or {}), deaths)
     with app.general_db.sync_session() as session:
         run_id = start_sync_run(session, task_id=task_id, **what)
     with app.general_db.sync_session() as session:
-        finish_sync_run(session, run_id, status="failed", error=error)
+        finish_sync_run(session, run_id, status="failed", error=str(error))
     # The task's id and name are already on every line of this context.
+    dead_letters = dead_letter_key(app.settings.celery_queue)
     logger.error("task set aside", worker_deaths=deaths, dead_letter=dead_letters)
-    return TaskSetAsideError(error)
+    return error
 
 
 def _run_sync(
@@ -268,6 +274,12 @@ def _run_sync(
             # the next chunk and acknowledging its own: the sync it belongs to has ended.
             logger.info("stale copy of a finished sync dropped")
             raise Ignore
+        set_aside_after = app.deliveries.set_aside_after(task_id)
+        if set_aside_after is not None:
+            # Its result said so until this copy's start marked it started (Celery keeps only a
+            # success from being overwritten): failing again with the same error says it once more.
+            logger.warning("copy of a set-aside task dropped", worker_deaths=set_aside_after)
+            raise _set_aside_error(app, set_aside_after)
         deaths = app.deliveries.begin(task_id)
         if deaths >= settings.worker_max_deliveries:
             raise _set_aside(task, record, deaths)
