@@ -48,7 +48,7 @@ def assert_no_canary(sent: bytes, canaries: list[str]) -> None:
 
 
 async def _user_with_token(settings: Settings) -> str:
-    database = Database(USER_DB, settings=lambda: settings, application_name="test-sentry")
+    database = Database(USER_DB, settings, application_name="test-sentry")
     token = new_token()
     try:
         async with database.session() as session:

@@ -87,7 +87,7 @@ async def test_whole_flow_leaks_no_secret(
     caplog.set_level(logging.DEBUG)
 
     # Create a user and store the hash of the canary token, as api-admin does.
-    database = Database(USER_DB, settings=lambda: settings, application_name="hygiene")
+    database = Database(USER_DB, settings, application_name="hygiene")
     async with database.session() as session:
         user = await create_user(session, f"hygiene-{uuid.uuid4().hex[:8]}@example.com")
         await add_api_token(session, user_id=user.id, name="canary", token_hash=hash_token(TOKEN))

@@ -138,7 +138,7 @@ def load_instruments(settings: Settings) -> int:
         for category, items in default_instruments().items()
         for item in items
     ]
-    database = Database(GENERAL_DB, settings=lambda: settings, application_name="bench-load")
+    database = Database(GENERAL_DB, settings, application_name="bench-load")
     try:
         with database.sync_session() as session:
             upsert_instruments(session, rows, datetime.now(UTC))

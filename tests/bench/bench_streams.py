@@ -438,7 +438,7 @@ def run() -> list[Row]:
             celery_queue=f"bench-{uuid.uuid4().hex[:12]}",
         )
         upgrade(GENERAL_DB, settings, url=url)
-        database = Database(GENERAL_DB, settings=lambda: settings, application_name="bench-streams")
+        database = Database(GENERAL_DB, settings, application_name="bench-streams")
         try:
             rows += latency_rows(database, fake)
             rows += restore_rows(fake)

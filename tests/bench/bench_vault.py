@@ -97,7 +97,7 @@ async def _row_at_a_time(sessions: async_sessionmaker[AsyncSession], vault: Vaul
 async def _rotation_seconds(url: str, batched: bool) -> float:
     settings = build_settings(environment="test", database_url_user=url)
     upgrade(USER_DB, settings, url=url)
-    database = Database(USER_DB, settings=lambda: settings, application_name="bench-vault")
+    database = Database(USER_DB, settings, application_name="bench-vault")
     ring = _ring("old", "new")
     old_only = Vault(MasterKeyRing({"old": ring.keys["old"]}, "old"))
     try:

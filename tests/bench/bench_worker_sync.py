@@ -206,7 +206,7 @@ def run() -> list[Row]:
     with fake_server() as base_url, scratch_database("bench_worker") as url:
         settings = _bench_settings(url, base_url, sync_chunk_seconds=CHUNK_SECONDS)
         upgrade(GENERAL_DB, settings, url=url)
-        database = Database(GENERAL_DB, settings=lambda: settings, application_name="bench")
+        database = Database(GENERAL_DB, settings, application_name="bench")
         celery = Celery("bench", set_as_current=False)
         celery.conf.update(celery_config(settings))
         try:

@@ -14,7 +14,6 @@ from db_core import (
     async_session_factory,
     create_async_database_engine,
     database_spec,
-    migration_status,
 )
 
 
@@ -46,7 +45,7 @@ async def test_engine_applies_pool_and_connection_settings(engine: AsyncEngine) 
 
 async def test_scope_commits_on_success_and_rolls_back_on_error(user_database_url: str) -> None:
     settings = build_settings(environment="test", database_url_user=user_database_url)
-    database = Database(database_spec("user"), lambda: settings)
+    database = Database(database_spec("user"), settings)
     email = "scope-test@example.com"
     try:
 
@@ -77,7 +76,7 @@ async def test_scope_commits_on_success_and_rolls_back_on_error(user_database_ur
 
 def test_sync_scope_commits_on_success_and_rolls_back_on_error(general_database_url: str) -> None:
     settings = build_settings(environment="test", database_url_general=general_database_url)
-    database = Database(database_spec("general"), lambda: settings)
+    database = Database(database_spec("general"), settings)
     try:
 
         def insert_then_fail() -> None:
@@ -94,26 +93,6 @@ def test_sync_scope_commits_on_success_and_rolls_back_on_error(general_database_
             )
     finally:
         database.dispose_sync()
-
-
-async def test_migration_status_of_migrated_and_empty_databases(
-    user_engine: AsyncEngine, empty_database_url: str
-) -> None:
-    spec = database_spec("user")
-    migrated = await migration_status(user_engine, spec)
-    assert migrated.reachable
-    assert migrated.at_head
-
-    empty_engine = create_async_database_engine(
-        spec, build_settings(environment="test"), url=empty_database_url
-    )
-    try:
-        empty = await migration_status(empty_engine, spec)
-    finally:
-        await empty_engine.dispose()
-    assert empty.reachable
-    assert not empty.at_head
-    assert empty.current == ()
 
 
 async def test_fixture_sessions_roll_back_what_a_test_commits(user_engine: AsyncEngine) -> None:

@@ -4,8 +4,8 @@ import pytest
 
 from core_config import build_settings
 from db_core import (
+    Database,
     DatabaseUnavailableError,
-    create_async_database_engine,
     database_spec,
     migration_status,
     upgrade,
@@ -36,13 +36,14 @@ def test_silent_server_fails_after_the_connect_timeout(silent_port: int) -> None
 
 
 async def test_migration_status_reports_a_silent_server_as_unreachable(silent_port: int) -> None:
-    spec = database_spec("user")
-    settings = build_settings(environment="test", db_connect_timeout=1)
-    engine = create_async_database_engine(spec, settings, url=dead_url(silent_port))
+    url = dead_url(silent_port)
+    database = Database(
+        database_spec("user"), build_settings(environment="test", db_connect_timeout=1, database_url_user=url)
+    )
     try:
-        status = await migration_status(engine, spec)
+        status = await migration_status(database)
     finally:
-        await engine.dispose()
+        await database.dispose()
     assert not status.reachable
     assert not status.at_head
     assert status.error is not None

@@ -5,10 +5,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Session
 
-from db_core import ReadConnection
 from db_general import (
     Instrument,
     InstrumentRow,
@@ -85,7 +84,7 @@ def test_mark_delisted_never_deletes_and_a_return_relists(general_sync_session: 
 
 
 async def test_keyset_pagination_walks_every_row_once(
-    general_session: AsyncSession, general_connection: ReadConnection
+    general_session: AsyncSession, general_connection: AsyncConnection
 ) -> None:
     rows = (
         [instrument(f"P{i:02d}USDT") for i in range(7)]

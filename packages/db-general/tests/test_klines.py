@@ -8,12 +8,11 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import Engine, delete, func, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Session
 from test_support.databases import wait_until_blocked_on_a_lock
 
-from db_core import ReadConnection
-from db_general import Kline, KlineRow, list_klines, newest_kline_start, upsert_klines
+from db_general import Kline, KlineRow, count_klines, list_klines, newest_kline_start, upsert_klines
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 
@@ -157,8 +156,17 @@ def test_newest_kline_start_is_the_resume_point(general_sync_session: Session) -
     assert newest_kline_start(general_sync_session, "linear", "BTCUSDT", "1") == T0 + timedelta(minutes=7)
 
 
+def test_count_klines_counts_one_series_within_its_bounds(general_sync_session: Session) -> None:
+    upsert_klines(general_sync_session, [kline(m) for m in (1, 2, 3, 5)] + [kline(2, symbol="ETHUSDT")])
+    at = [T0 + timedelta(minutes=m) for m in range(7)]
+    assert count_klines(general_sync_session, "linear", "BTCUSDT", "1", at[2], at[5]) == 3  # both ends in
+    assert count_klines(general_sync_session, "linear", "BTCUSDT", "1", at[0], at[6]) == 4
+    assert count_klines(general_sync_session, "linear", "BTCUSDT", "5", at[0], at[6]) == 0
+    assert count_klines(general_sync_session, "linear", "ETHUSDT", "1", at[3], at[6]) == 0
+
+
 async def test_list_klines_oldest_first_within_the_range(
-    general_session: AsyncSession, general_connection: ReadConnection
+    general_session: AsyncSession, general_connection: AsyncConnection
 ) -> None:
     rows = [kline(m) for m in range(10)] + [kline(m, symbol="ETHUSDT") for m in range(10)]
     general_session.add_all(Kline(**asdict(r)) for r in rows)

@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, create_engine, delete, func, make_url, select, text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Session
 from test_support.databases import wait_until_blocked_on_a_lock
 
 from core_config import build_settings
-from db_core import ReadConnection, downgrade, upgrade
+from db_core import downgrade, upgrade
 from db_general import (
     GENERAL_DB,
     MAX_ATTEMPT_ERRORS,
@@ -59,14 +59,18 @@ def test_status_is_constrained(general_sync_session: Session) -> None:
         finish_sync_run(general_sync_session, run_id, status="exploded")  # type: ignore[arg-type]
 
 
-async def test_list_sync_runs_newest_first(general_session: AsyncSession) -> None:
+async def test_list_sync_runs_newest_first(
+    general_session: AsyncSession, general_connection: AsyncConnection
+) -> None:
     general_session.add_all(
         SyncRun(kind="instruments", started_at=datetime(2024, 1, 1, 0, minute, tzinfo=UTC))
         for minute in (1, 3, 2)
     )
+    general_session.add(SyncRun(kind="klines", started_at=datetime(2024, 1, 1, 0, 9, tzinfo=UTC)))
     await general_session.flush()
-    runs = await list_sync_runs(general_session, kind="instruments", limit=2)
-    assert [r.started_at.minute for r in runs] == [3, 2]
+    runs = await list_sync_runs(general_connection, kind="instruments", limit=2)
+    assert [r["started_at"].minute for r in runs] == [3, 2]
+    assert {r["kind"] for r in runs} == {"instruments"}
 
 
 def test_a_task_that_comes_back_continues_its_row(general_sync_session: Session) -> None:
@@ -186,7 +190,7 @@ def test_the_migration_moves_what_running_rows_waited_for_out_of_error(empty_dat
 
 
 async def test_a_syncs_state_is_read_by_its_task_id_without_the_exception_text(
-    general_session: AsyncSession, general_connection: ReadConnection
+    general_session: AsyncSession, general_connection: AsyncConnection
 ) -> None:
     task_id = f"state-{uuid.uuid4()}"
     started, finished = datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 1, 1, 0, 5, tzinfo=UTC)

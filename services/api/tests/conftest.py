@@ -15,7 +15,7 @@ import pytest_asyncio
 from fastapi import FastAPI
 from local_stack.ports import free_port
 from pydantic import SecretStr
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from test_support.environment import API_SETTINGS, settings_environment
 from test_support.tokens import Tokens, issue_tokens
 
@@ -25,7 +25,6 @@ from api_service.dependencies import user_session as user_session_dependency
 from bybit_client import Network
 from bybit_client.testing import FakeBybit
 from core_config import Settings
-from db_core import ReadConnection
 from db_user import (
     BybitCredential,
     CredentialContext,
@@ -94,13 +93,13 @@ async def tokens(api_settings: Settings) -> Tokens:
 
 
 class RolledBackReads:
-    """Stands in for the general database's read pool: every read runs on the test's own connection."""
+    """Stands in for the general database: every read runs on the test's own connection."""
 
-    def __init__(self, connection: ReadConnection) -> None:
+    def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection
 
     @asynccontextmanager
-    async def connection(self) -> AsyncIterator[ReadConnection]:
+    async def reads(self) -> AsyncIterator[AsyncConnection]:
         yield self._connection
 
 
@@ -132,7 +131,7 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def rolled_back_client(
-    app: FastAPI, general_connection: ReadConnection, user_session: AsyncSession
+    app: FastAPI, general_connection: AsyncConnection, user_session: AsyncSession
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The API whose database connection and session are the test's own, rolled back after the test."""
     app.dependency_overrides[general_database_dependency] = lambda: RolledBackReads(general_connection)

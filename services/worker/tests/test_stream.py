@@ -57,7 +57,7 @@ def stored(engine: Engine, symbol: str) -> dict[int, tuple[str, ...]]:
 
 @pytest.fixture
 def general_db(worker_settings: Settings) -> Iterator[Database]:
-    database = Database(GENERAL_DB, settings=lambda: worker_settings, application_name="stream-test")
+    database = Database(GENERAL_DB, worker_settings, application_name="stream-test")
     yield database
     database.dispose_sync()
 

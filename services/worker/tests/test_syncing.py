@@ -35,7 +35,7 @@ MINUTE_MS = 60_000
 def context(
     worker_settings: Settings, fake_bybit: FakeBybit, clean_general_database: Engine
 ) -> Iterator[SyncContext]:
-    database = Database(GENERAL_DB, settings=lambda: worker_settings, application_name="test")
+    database = Database(GENERAL_DB, worker_settings, application_name="test")
     with BybitClient(fake_bybit.base_url, retry=CLIENT_RETRY) as client:
         yield SyncContext(database=database, client=client, task_id="task-1")
     database.dispose_sync()

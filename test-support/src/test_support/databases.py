@@ -10,18 +10,17 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Future
-from typing import Any, cast
+from typing import Any
 
 import pytest
 import pytest_asyncio
 from sqlalchemy import Engine, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 
 from core_config import Settings, build_settings
 from db_core.engines import create_async_database_engine, create_sync_database_engine
 from db_core.migrations import upgrade
-from db_core.reads import ReadConnection
 from db_core.registry import database_spec
 from test_support.scratch import scratch_database, test_server_url
 
@@ -126,11 +125,11 @@ async def general_session(general_engine: AsyncEngine) -> AsyncIterator[AsyncSes
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def general_connection(general_session: AsyncSession) -> ReadConnection:
-    """The psycopg connection beneath ``general_session``, for hot reads (``db_core.reads``): they
-    see what the session flushed, and it is all rolled back after the test."""
-    raw = await (await general_session.connection()).get_raw_connection()
-    return cast(ReadConnection, raw.driver_connection)
+async def general_connection(general_session: AsyncSession) -> AsyncConnection:
+    """The connection beneath ``general_session``, for the reads that take a connection (the API's
+    ``Database.reads()``): they see what the session flushed, and it is all rolled back after the
+    test."""
+    return await general_session.connection()
 
 
 @pytest.fixture

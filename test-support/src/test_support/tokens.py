@@ -28,7 +28,7 @@ class Tokens:
 
 async def issue_tokens(settings: Settings) -> Tokens:
     """Create a user with one token of each scope, committed (for servers and committing clients)."""
-    database = Database(USER_DB, settings=lambda: settings, application_name="tests")
+    database = Database(USER_DB, settings, application_name="tests")
     user_token, operator_token = new_token(), new_token()
     try:
         async with database.session() as session:

@@ -1,5 +1,5 @@
-"""Shared PostgreSQL plumbing for the database packages: engines and sessions, the read pool,
-Alembic, test fixtures.
+"""Shared PostgreSQL plumbing for the database packages: ``Database`` (engines, sessions, read
+connections), Alembic, readiness.
 
 db_user and db_general each describe themselves with a ``DatabaseSpec`` and register it under the
 ``db_core.databases`` entry-point group; db_core never imports them.

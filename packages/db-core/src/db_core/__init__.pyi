@@ -28,12 +28,6 @@ from .migrations import (
 from .pool_stats import (
     PoolStats,
 )
-from .reads import (
-    ReadConnection,
-    ReadPool,
-    fetch_rows,
-    select_list,
-)
 from .registry import (
     ENTRY_POINT_GROUP,
     database_spec,
@@ -46,6 +40,9 @@ from .schema import (
     new_metadata,
     new_registry,
     one_of,
+)
+from .selects import (
+    numerics_as_text,
 )
 from .sessions import (
     Database,
@@ -75,8 +72,6 @@ __all__ = [
     "MigrationDriftError",
     "MigrationStatus",
     "PoolStats",
-    "ReadConnection",
-    "ReadPool",
     "UnknownDatabaseError",
     "WrongDatabaseError",
     "alembic_config",
@@ -91,18 +86,17 @@ __all__ = [
     "database_spec",
     "default_application_name",
     "downgrade",
-    "fetch_rows",
     "head_revisions",
     "means_unavailable",
     "migration_status",
     "new_metadata",
     "new_registry",
+    "numerics_as_text",
     "one_of",
     "ping_idle_connections",
     "registered_databases",
     "revision",
     "run_environment",
-    "select_list",
     "session_scope",
     "sync_session_factory",
     "upgrade",

@@ -77,7 +77,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     else:
         spec = database_spec(args.name)
         written = migrations.revision(spec, settings, args.message, autogenerate=not args.empty)
-        print(f"{spec.name}: wrote revision {written}; set head_revision={written!r} in its DatabaseSpec")
+        print(f"{spec.name}: wrote revision {written}")
     return 0
 
 

@@ -17,9 +17,10 @@ class PoolStats:
     max: int
 
 
-def engine_pool_stats(name: str, engine: Engine) -> PoolStats:
+def engine_pool_stats(name: str, engine: Engine, limit: int) -> PoolStats:
+    """``engine``'s pool, which holds at most ``limit`` connections (pool size plus overflow)."""
     pool = engine.pool
     if not isinstance(pool, QueuePool):
         return PoolStats(name, 0, 0, None, 0)
     # QueuePool does not count the callers waiting for a connection.
-    return PoolStats(name, pool.checkedout(), pool.checkedin(), None, pool.size() + pool._max_overflow)
+    return PoolStats(name, pool.checkedout(), pool.checkedin(), None, limit)

@@ -1,25 +1,26 @@
-"""Session factories and scopes, and ``Database``: a database's engines made once per process.
+"""Session factories and scopes, and ``Database``: one database's engines in this process.
 
-A scope commits when its block succeeds and rolls back when it raises. A process that only reads
-a database holds a ``ReadPool`` for it instead (``db_core.reads``): one pool per database per
-process.
+A process holds one ``Database`` per database it uses, so one pool per database: reads,
+sessions and readiness all go through it. A scope commits when its block succeeds and rolls back
+when it raises; a read connection runs in autocommit, each statement in its own snapshot.
 """
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
 
 import sqlalchemy.exc
 from sqlalchemy import Engine
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, sessionmaker
 
-from core_config import Settings, get_settings
+from core_config import Settings
 from db_core.engines import (
     create_async_database_engine,
     create_sync_database_engine,
     means_unavailable,
     unavailable,
 )
+from db_core.errors import DatabaseUnavailableError
 from db_core.pool_stats import PoolStats, engine_pool_stats
 from db_core.spec import DatabaseSpec
 
@@ -60,20 +61,19 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
 class Database:
     """The engines and sessions of one database in this process, created on first use.
 
+    ``Database(spec, settings)``: the settings give the URL and the pool's sizes and timeouts.
     Call ``dispose()`` (or ``dispose_sync()`` outside an event loop) at shutdown to close pooled
     connections.
     """
 
     def __init__(
-        self,
-        spec: DatabaseSpec,
-        settings: Callable[[], Settings] = get_settings,
-        application_name: str | None = None,
+        self, spec: DatabaseSpec, settings: Settings, *, application_name: str | None = None
     ) -> None:
         self.spec = spec
-        self._settings = settings
+        self.settings = settings
         self._application_name = application_name
         self._async_engine: AsyncEngine | None = None
+        self._read_engine: AsyncEngine | None = None
         self._sync_engine: Engine | None = None
         self._async_factory: async_sessionmaker[AsyncSession] | None = None
         self._sync_factory: sessionmaker[Session] | None = None
@@ -81,14 +81,14 @@ class Database:
     def async_engine(self) -> AsyncEngine:
         if self._async_engine is None:
             self._async_engine = create_async_database_engine(
-                self.spec, self._settings(), application_name=self._application_name
+                self.spec, self.settings, application_name=self._application_name
             )
         return self._async_engine
 
     def sync_engine(self) -> Engine:
         if self._sync_engine is None:
             self._sync_engine = create_sync_database_engine(
-                self.spec, self._settings(), application_name=self._application_name
+                self.spec, self.settings, application_name=self._application_name
             )
         return self._sync_engine
 
@@ -102,25 +102,50 @@ class Database:
             self._sync_factory = sync_session_factory(self.sync_engine())
         return self._sync_factory
 
+    def _reads_engine(self) -> AsyncEngine:
+        if self._read_engine is None:
+            # A copy of the async engine that shares its pool (SQLAlchemy's execution_options):
+            # its connections are switched to autocommit at checkout and back at checkin.
+            self._read_engine = self.async_engine().execution_options(isolation_level="AUTOCOMMIT")
+        return self._read_engine
+
+    @asynccontextmanager
+    async def reads(self) -> AsyncIterator[AsyncConnection]:
+        """``async with db.reads() as connection:`` a connection of the async engine's pool in
+        autocommit, for read-only statements: no BEGIN or ROLLBACK around them, so a query is one
+        round trip, each statement in its own snapshot. A database that does not answer
+        (``means_unavailable``) raises ``DatabaseUnavailableError``."""
+        try:
+            async with self._reads_engine().connect() as connection:
+                yield connection
+        except (sqlalchemy.exc.DBAPIError, sqlalchemy.exc.TimeoutError) as exc:
+            if not means_unavailable(exc):
+                raise
+            raise self._unavailable(exc) from exc
+
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         """``async with db.session() as session:`` commits on success, rolls back on error; a
         database that does not answer (``means_unavailable``) raises ``DatabaseUnavailableError``."""
-        engine, sessions = self.async_engine(), self.async_sessions()
+        sessions = self.async_sessions()
         try:
             async with async_session_scope(sessions) as session:
                 yield session
         except (sqlalchemy.exc.DBAPIError, sqlalchemy.exc.TimeoutError) as exc:
             if not means_unavailable(exc):
                 raise
-            raise unavailable(self.spec, engine.url.render_as_string(hide_password=True), exc) from exc
+            raise self._unavailable(exc) from exc
+
+    def _unavailable(self, exc: BaseException) -> DatabaseUnavailableError:
+        return unavailable(self.spec, self.async_engine().url.render_as_string(hide_password=True), exc)
 
     def pool_stats(self) -> list[PoolStats]:
         """The usage of the engine pools this process opened to the database (none before first use)."""
         engines = [self._async_engine.sync_engine] if self._async_engine is not None else []
         if self._sync_engine is not None:
             engines.append(self._sync_engine)
-        return [engine_pool_stats(self.spec.name, engine) for engine in engines]
+        limit = self.settings.db_pool_size + self.settings.db_max_overflow
+        return [engine_pool_stats(self.spec.name, engine, limit) for engine in engines]
 
     def sync_session(self) -> AbstractContextManager[Session]:
         """``with db.sync_session() as session:`` commits on success, rolls back on error."""
@@ -130,7 +155,7 @@ class Database:
         """Close every pooled connection (both engines); the next use starts afresh."""
         # Forgotten before it closes, so that a use meanwhile starts afresh instead of meeting it.
         async_engine = self._async_engine
-        self._async_engine, self._async_factory = None, None
+        self._async_engine, self._read_engine, self._async_factory = None, None, None
         try:
             if async_engine is not None:
                 await async_engine.dispose()

@@ -1,10 +1,12 @@
 """``DatabaseSpec``: everything db_core needs to know about one database, registered by its package."""
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from sqlalchemy import MetaData
 
 from core_config import Settings
+from db_core.script_heads import package_heads
 
 
 @dataclass(frozen=True)
@@ -20,9 +22,18 @@ class DatabaseSpec:
     # The package that registers it and holds its Alembic scripts in ``<package>/migrations``.
     package: str
     metadata: MetaData
-    # The newest revision in the package's migrations/versions/, written here so that readiness
-    # knows it without loading Alembic; ``db-migrate check`` and db-core's tests hold it to the scripts.
-    head_revision: str
+
+    @cached_property
+    def head_revision(self) -> str:
+        """The newest revision of the package's scripts (``<package>/migrations/versions``), read
+        from the files without loading Alembic (``db_core.script_heads``), once per process."""
+        found = package_heads(self.package)
+        if len(found) != 1:
+            raise ValueError(
+                f"the {self.name} database's migration scripts have {len(found)} heads "
+                f"({', '.join(found) or 'none'}); merge them into one"
+            )
+        return found[0]
 
     @property
     def url_setting(self) -> str:

@@ -1,21 +1,20 @@
 """Is a database reachable and migrated to head? (the API's readiness probe, ``db-migrate current``).
 
 The stored revision is read with one query on the version table and compared with the spec's
-``head_revision``: Alembic's runtime, which loads Mako and parses every revision script, is never
-loaded to answer it.
+``head_revision`` (read from the script files): Alembic's runtime, which loads Mako and imports
+every revision script, is never loaded to answer it.
 """
 
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, String, column, create_engine, select, table
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
-from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import NullPool
 
 from core_config import Settings
 from db_core.engines import unavailable
 from db_core.errors import DatabaseUnavailableError
-from db_core.reads import ReadPool
+from db_core.sessions import Database
 from db_core.spec import DatabaseSpec
 
 
@@ -56,23 +55,21 @@ def _reached(spec: DatabaseSpec, current: tuple[str, ...]) -> MigrationStatus:
     return MigrationStatus(spec.name, reachable=True, current=current, head=(spec.head_revision,))
 
 
-async def migration_status(pool: AsyncEngine | ReadPool, spec: DatabaseSpec) -> MigrationStatus:
-    """Connect through ``pool`` (the process's one pool for the database: its engine or its read
-    pool) and compare the stored revision with the scripts' head.
+async def migration_status(database: Database) -> MigrationStatus:
+    """Read the stored revision through ``database``'s read connections (the pool the routes
+    use) and compare it with the scripts' head.
 
     Never raises for an unreachable database: the status says so. The caller bounds the wait
     (the pool's timeouts, or its own ``asyncio.timeout``).
     """
+    spec = database.spec
     try:
-        if isinstance(pool, ReadPool):
-            current = await pool.stored_revisions()
-        else:
-            async with pool.connect() as connection:
-                current = await connection.run_sync(stored_revisions, spec)
+        async with database.reads() as connection:
+            current = await connection.run_sync(stored_revisions, spec)
     except DatabaseUnavailableError as exc:
         return MigrationStatus(spec.name, reachable=False, error=str(exc))
-    except (OperationalError, DBAPIError, OSError) as exc:
-        url = pool.url if isinstance(pool, ReadPool) else pool.url.render_as_string(hide_password=True)
+    except DBAPIError as exc:  # answered, but refused us (a login, a permission)
+        url = database.async_engine().url.render_as_string(hide_password=True)
         return MigrationStatus(spec.name, reachable=False, error=str(unavailable(spec, url, exc)))
     return _reached(spec, current)
 

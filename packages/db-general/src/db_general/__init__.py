@@ -1,9 +1,9 @@
 """The general database: instruments, klines, sync runs.
 
-Reads are async (the API) and take a connection of the API's read pool (``db_core.ReadPool``):
-fixed SQL whose column lists come from the table metadata, rows as plain dicts keyed by column
-name. Writes are sync (the Celery worker) and take a session; they never commit: the caller's
-session scope does.
+Reads are async (the API) and take a SQLAlchemy ``AsyncConnection`` (the API's
+``Database.reads()``, autocommit): ``select()`` statements whose column lists come from the table
+metadata, rows as plain dicts keyed by column name. Writes are sync (the Celery worker) and take a
+``Session``; they never commit: the caller's session scope does.
 """
 
 from db_general.instruments import (
@@ -14,11 +14,16 @@ from db_general.instruments import (
     mark_delisted,
     upsert_instruments,
 )
-from db_general.klines import LISTED_KLINE_COLUMNS, list_klines, newest_kline_start, upsert_klines
+from db_general.klines import (
+    LISTED_KLINE_COLUMNS,
+    count_klines,
+    list_klines,
+    newest_kline_start,
+    upsert_klines,
+)
 from db_general.models import SYNC_STATUSES, GeneralBase, Instrument, Kline, SyncRun
 from db_general.pagination import InvalidCursorError
 from db_general.rows import InstrumentRow, KlineRow, UpsertCounts
-from db_general.session import general_database
 from db_general.spec import GENERAL_DB
 from db_general.stream_status import MISSED_STATUS_WRITES, StreamStatus, StreamTopicStatus, stream_status_key
 from db_general.sync_runs import (
@@ -67,8 +72,8 @@ __all__ = [
     "SyncRun",
     "UpsertCounts",
     "add_sync_run_rows",
+    "count_klines",
     "finish_sync_run",
-    "general_database",
     "get_instrument",
     "get_sync_run_state",
     "list_instruments",

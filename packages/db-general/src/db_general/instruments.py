@@ -1,15 +1,16 @@
-"""Instrument reads (async hot reads, for the API) and bulk writes (sync, for the worker)."""
+"""Instrument reads (async, for the API) and bulk writes (sync, for the worker)."""
 
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, fields
 from datetime import datetime
 from operator import attrgetter
-from typing import Any, LiteralString
+from typing import Any
 
-from sqlalchemy import Column, CursorResult, text, update
+from sqlalchemy import Column, CursorResult, bindparam, select, text, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Session
 
-from db_core import ReadConnection, fetch_rows, select_list
+from db_core import numerics_as_text
 from db_general.models import GeneralBase, Instrument
 from db_general.pagination import decode_cursor, encode_cursor
 from db_general.rows import InstrumentRow, UpsertCounts
@@ -42,19 +43,21 @@ _MERGE = text(
 )
 
 # An instrument as lists show it: every column but ``raw`` (no list shows it). Keys are column names;
-# sizes and prices are exact decimal text
-# (PostgreSQL's, never an exponent), times UTC datetimes.
+# sizes and prices are exact decimal text (PostgreSQL's, never an exponent), times UTC datetimes.
 LISTED_INSTRUMENT_COLUMNS: tuple[Column[Any], ...] = tuple(
     column for column in _TABLE.c if column.name != "raw"
 )
 _LISTED = tuple(column.name for column in LISTED_INSTRUMENT_COLUMNS)
-_LISTING_SELECT = f"SELECT {select_list(LISTED_INSTRUMENT_COLUMNS)} FROM instruments"  # noqa: S608 (names from the table)
-# Each filter adds one fixed condition; values always travel as parameters.
-_FILTERS: tuple[tuple[str, LiteralString], ...] = (
-    ("category", "category = %(category)s"),
-    ("status", "status = %(status)s"),
-    ("base_coin", "base_coin = %(base_coin)s"),
-    ("after_category", "(category, symbol) > (%(after_category)s, %(after_symbol)s)"),
+_C = _TABLE.c
+# Built once: a page without filters runs this very statement, whose cache key SQLAlchemy then
+# computes once; a filter adds its conditions to a copy.
+_LISTING = (
+    select(*numerics_as_text(LISTED_INSTRUMENT_COLUMNS))
+    .order_by(_C.category, _C.symbol)
+    .limit(bindparam("limit"))
+)
+_ONE = select(*numerics_as_text(LISTED_INSTRUMENT_COLUMNS)).where(
+    _C.category == bindparam("category"), _C.symbol == bindparam("symbol")
 )
 
 
@@ -64,12 +67,8 @@ class InstrumentPage:
     next_cursor: str | None
 
 
-def _listings(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
-    return [dict(zip(_LISTED, row, strict=True)) for row in rows]
-
-
 async def list_instruments(
-    connection: ReadConnection,
+    connection: AsyncConnection,
     *,
     category: str | None = None,
     status: str | None = None,
@@ -85,30 +84,27 @@ async def list_instruments(
     """
     if limit < 1:
         raise ValueError("limit must be at least 1")
-    params: dict[str, Any] = {"category": category, "status": status, "base_coin": base_coin}
+    conditions = [
+        column == value
+        for column, value in ((_C.category, category), (_C.status, status), (_C.base_coin, base_coin))
+        if value is not None
+    ]
     if cursor is not None:
-        params["after_category"], params["after_symbol"] = decode_cursor(cursor, 2)
-    conditions = [condition for name, condition in _FILTERS if params.get(name) is not None]
+        conditions.append(tuple_(_C.category, _C.symbol) > decode_cursor(cursor, 2))
     if not include_delisted:
-        conditions.append("delisted_at IS NULL")
-    where: LiteralString = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-    params["limit"] = limit + 1  # one more than asked tells whether another page follows
-    rows = await fetch_rows(
-        connection, f"{_LISTING_SELECT} {where} ORDER BY category, symbol LIMIT %(limit)s", params
-    )
-    items = _listings(rows[:limit])
+        conditions.append(_C.delisted_at.is_(None))
+    query = _LISTING.where(*conditions) if conditions else _LISTING
+    # One more than asked tells whether another page follows.
+    rows = (await connection.execute(query, {"limit": limit + 1})).all()
+    items = [dict(zip(_LISTED, row, strict=True)) for row in rows[:limit]]
     next_cursor = encode_cursor(items[-1]["category"], items[-1]["symbol"]) if len(rows) > limit else None
     return InstrumentPage(items, next_cursor)
 
 
-async def get_instrument(connection: ReadConnection, category: str, symbol: str) -> dict[str, Any] | None:
+async def get_instrument(connection: AsyncConnection, category: str, symbol: str) -> dict[str, Any] | None:
     """One instrument as lists show it, or None."""
-    rows = await fetch_rows(
-        connection,
-        f"{_LISTING_SELECT} WHERE category = %(category)s AND symbol = %(symbol)s",
-        {"category": category, "symbol": symbol},
-    )
-    return _listings(rows)[0] if rows else None
+    row = (await connection.execute(_ONE, {"category": category, "symbol": symbol})).first()
+    return None if row is None else dict(zip(_LISTED, row, strict=True))
 
 
 def upsert_instruments(session: Session, rows: Iterable[InstrumentRow], seen_at: datetime) -> UpsertCounts:

@@ -1,4 +1,5 @@
-"""Kline reads (async hot reads, for the API) and the bulk upsert and resume point (sync, for the worker)."""
+"""Kline reads (async, for the API); the bulk upsert, the resume point and the count of stored candles
+(sync, for the worker)."""
 
 from collections.abc import Iterable
 from dataclasses import fields
@@ -7,10 +8,11 @@ from decimal import Decimal
 from operator import attrgetter
 from typing import Any, LiteralString
 
-from sqlalchemy import Column, func, select
+from sqlalchemy import Column, bindparam, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Session
 
-from db_core import ReadConnection, fetch_rows, select_list
+from db_core import numerics_as_text
 from db_general.models import GeneralBase, Kline
 from db_general.rows import KlineRow
 from db_general.staging import column_list, copy_rows, copy_types, driver_connection
@@ -149,30 +151,42 @@ def newest_kline_start(session: Session, category: str, symbol: str, interval: s
     )
 
 
+def count_klines(
+    session: Session, category: str, symbol: str, interval: str, start: datetime, end: datetime
+) -> int:
+    """How many candles of the series are stored with a start between ``start`` and ``end``
+    (inclusive): all of them when a resumed sync may go on from the newest."""
+    count = session.scalar(
+        select(func.count()).where(
+            Kline.category == category,
+            Kline.symbol == symbol,
+            Kline.interval == interval,
+            Kline.start_time.between(start, end),
+        )
+    )
+    return int(count or 0)
+
+
 # A candle as lists show it: its start and values; the series (category, symbol, interval) is the
 # caller's. Keys are column names; prices and volumes are exact decimal text, the start a UTC datetime.
 LISTED_KLINE_COLUMNS: tuple[Column[Any], ...] = tuple(
-    column for column in _TABLE.c if column.name not in ("category", "symbol", "interval")
+    column for column in _TABLE.c if column.name not in _SERIES
 )
 _LISTED = tuple(column.name for column in LISTED_KLINE_COLUMNS)
-_LISTING_SELECT = f"""
-    SELECT {select_list(LISTED_KLINE_COLUMNS)}
-    FROM klines
-    WHERE category = %(category)s AND symbol = %(symbol)s AND interval = %(interval)s
-"""  # noqa: S608 (names from the table)
-_FIRST_FROM_START: LiteralString = (
-    f"{_LISTING_SELECT} AND start_time >= %(start)s AND start_time <= %(end)s"
-    " ORDER BY start_time LIMIT %(limit)s"
+_K = _TABLE.c
+_CANDLES = select(*numerics_as_text(LISTED_KLINE_COLUMNS)).where(
+    *(_K[name] == bindparam(name) for name in _SERIES), _K[_START] <= bindparam("end")
+)
+_FIRST_FROM_START = (
+    _CANDLES.where(_K[_START] >= bindparam("start")).order_by(_K[_START]).limit(bindparam("limit"))
 )
 # Without a start, the newest candles up to the end are wanted: read newest first, then reverse.
-_NEWEST_UP_TO_END: LiteralString = (
-    f"{_LISTING_SELECT} AND start_time <= %(end)s ORDER BY start_time DESC LIMIT %(limit)s"
-)
+_NEWEST_UP_TO_END = _CANDLES.order_by(_K[_START].desc()).limit(bindparam("limit"))
 _NO_END = datetime.max.replace(tzinfo=UTC)
 
 
 async def list_klines(
-    connection: ReadConnection,
+    connection: AsyncConnection,
     *,
     category: str,
     symbol: str,
@@ -192,11 +206,11 @@ async def list_klines(
         "category": category,
         "symbol": symbol,
         "interval": interval,
-        "start": start,
         "end": _NO_END if end is None else end,
         "limit": limit,
     }
-    rows = await fetch_rows(connection, _NEWEST_UP_TO_END if start is None else _FIRST_FROM_START, params)
     if start is None:
-        rows.reverse()
+        rows = (await connection.execute(_NEWEST_UP_TO_END, params)).all()[::-1]
+    else:
+        rows = (await connection.execute(_FIRST_FROM_START, {**params, "start": start})).all()
     return [dict(zip(_LISTED, row, strict=True)) for row in rows]

@@ -4,7 +4,4 @@ migrates it."""
 from db_core import DatabaseSpec
 from db_general.models import GeneralBase
 
-# A new revision updates head_revision.
-GENERAL_DB = DatabaseSpec(
-    name="general", package="db_general", metadata=GeneralBase.metadata, head_revision="0005"
-)
+GENERAL_DB = DatabaseSpec(name="general", package="db_general", metadata=GeneralBase.metadata)

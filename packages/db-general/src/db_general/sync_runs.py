@@ -4,12 +4,11 @@ the worker."""
 from datetime import UTC, datetime
 from typing import Any, Literal, TypedDict, Unpack
 
-from sqlalchemy import Column, cast, func, select, update
+from sqlalchemy import Column, bindparam, cast, func, select, update
 from sqlalchemy.dialects.postgresql import JSONPATH, insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Session
 
-from db_core import ReadConnection, fetch_rows, select_list
 from db_general.models import GeneralBase, SyncRun
 
 _MAX_ERROR_CHARS = 4000
@@ -17,12 +16,13 @@ _MAX_ERROR_CHARS = 4000
 MAX_ATTEMPT_ERRORS = 5
 _MAX_ATTEMPT_ERROR_CHARS = 500
 _NEWEST_ATTEMPTS = f"$[last - {MAX_ATTEMPT_ERRORS - 1} to last]"
+_TABLE = GeneralBase.metadata.tables[SyncRun.__tablename__]
 
 # A sync's run as callers of the API see it: its state, the rows it wrote, its failed attempts and
 # what it waits for, in words. Not ``error``: that is the closing exception's own text, which may
 # name a host or a query.
 SYNC_RUN_STATE_COLUMNS: tuple[Column[Any], ...] = tuple(
-    GeneralBase.metadata.tables[SyncRun.__tablename__].c[name]
+    _TABLE.c[name]
     for name in (
         "status",
         "rows",
@@ -34,7 +34,7 @@ SYNC_RUN_STATE_COLUMNS: tuple[Column[Any], ...] = tuple(
     )
 )
 _STATE_NAMES = tuple(column.name for column in SYNC_RUN_STATE_COLUMNS)
-_STATE_OF_TASK = f"SELECT {select_list(SYNC_RUN_STATE_COLUMNS)} FROM sync_runs WHERE task_id = %(task_id)s"  # noqa: S608 (names from the table)
+_STATE_OF_TASK = select(*SYNC_RUN_STATE_COLUMNS).where(_TABLE.c.task_id == bindparam("task_id"))
 
 
 class SyncRunScope(TypedDict, total=False):
@@ -150,17 +150,19 @@ def finish_sync_run(
     return int(rows or 0)
 
 
-async def list_sync_runs(session: AsyncSession, *, kind: str | None = None, limit: int = 50) -> list[SyncRun]:
-    """The newest runs first."""
-    query = select(SyncRun).order_by(SyncRun.started_at.desc(), SyncRun.id.desc()).limit(limit)
+async def list_sync_runs(
+    connection: AsyncConnection, *, kind: str | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
+    """The newest runs first, each a dict keyed by column name."""
+    query = select(_TABLE).order_by(_TABLE.c.started_at.desc(), _TABLE.c.id.desc()).limit(limit)
     if kind is not None:
-        query = query.where(SyncRun.kind == kind)
-    return list((await session.scalars(query)).all())
+        query = query.where(_TABLE.c.kind == kind)
+    return [dict(row) for row in (await connection.execute(query)).mappings()]
 
 
-async def get_sync_run_state(connection: ReadConnection, task_id: str) -> dict[str, Any] | None:
+async def get_sync_run_state(connection: AsyncConnection, task_id: str) -> dict[str, Any] | None:
     """The run of the sync with ``task_id`` (dicts keyed by the names of ``SYNC_RUN_STATE_COLUMNS``;
     ``attempt_errors`` as stored: ``[{"at": ISO time, "error": words}]``, oldest first), or None
     before a worker has opened it."""
-    rows = await fetch_rows(connection, _STATE_OF_TASK, {"task_id": task_id})
-    return dict(zip(_STATE_NAMES, rows[0], strict=True)) if rows else None
+    row = (await connection.execute(_STATE_OF_TASK, {"task_id": task_id})).first()
+    return None if row is None else dict(zip(_STATE_NAMES, row, strict=True))

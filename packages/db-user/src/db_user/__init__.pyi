@@ -29,9 +29,6 @@ from .rotation import (
 from .scopes import (
     TokenScope,
 )
-from .session import (
-    user_database,
-)
 from .spec import (
     USER_DB,
 )
@@ -89,5 +86,4 @@ __all__ = [
     "revoke_api_token",
     "rotate_credentials",
     "save_bybit_credential",
-    "user_database",
 ]

@@ -48,7 +48,7 @@ async def _with_user_db(settings: Settings, work: Callable[[Database], Awaitable
     from db_core import Database  # noqa: PLC0415 - see the imports
     from db_user import USER_DB  # noqa: PLC0415
 
-    database = Database(USER_DB, settings=lambda: settings, application_name="api-admin")
+    database = Database(USER_DB, settings, application_name="api-admin")
     try:
         await work(database)
     finally:

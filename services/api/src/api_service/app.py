@@ -36,7 +36,8 @@ def create_app(settings: Settings, telemetry: Telemetry | None = None) -> FastAP
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_resources(settings, telemetry) as resources:
             app.state.resources = resources
-            telemetry.observe_pools(lambda: [*resources.user_db.pool_stats(), resources.general_db.stats()])
+            databases = (resources.user_db, resources.general_db)
+            telemetry.observe_pools(lambda: [stats for db in databases for stats in db.pool_stats()])
             yield
 
     app = FastAPI(

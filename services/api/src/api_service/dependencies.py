@@ -1,5 +1,5 @@
-"""FastAPI dependencies: the process's resources, the general database's read pool, and a
-user-database session per request."""
+"""FastAPI dependencies: the process's resources, the general database, and a user-database
+session per request."""
 
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -12,7 +12,7 @@ from api_service.errors import ApiError
 from api_service.resources import Resources
 from api_service.tokens import hash_token, is_well_formed
 from core_config import Settings
-from db_core import ReadPool
+from db_core import Database
 from db_user import ApiToken, TokenScope, User, find_active_token
 
 
@@ -33,11 +33,10 @@ async def get_settings_dep(resources: ResourcesDep) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
-async def general_database(request: Request) -> ReadPool:
-    """The general database's pool; a route reads through ``async with general.connection()``.
+async def general_database(request: Request) -> Database:
+    """The general database; a route reads through ``async with general.reads() as connection``.
 
-    The API only reads the general database, so this pool is its one pool for it. The route
-    enters the connection itself, so it is held only while the repository function runs.
+    The route enters the connection itself, so it is held only while the repository function runs.
     """
     return (await get_resources(request)).general_db
 
@@ -48,7 +47,7 @@ async def user_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-GeneralDatabase = Annotated[ReadPool, Depends(general_database)]
+GeneralDatabase = Annotated[Database, Depends(general_database)]
 # scope="function": the session commits when the route returns and before the response is sent,
 # so a failed commit is the caller's error, not a success reported for nothing saved.
 UserSession = Annotated[AsyncSession, Depends(user_session, scope="function")]

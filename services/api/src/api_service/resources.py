@@ -1,8 +1,9 @@
 """What the API holds for its whole life: both databases, Redis, the task queue, the checks.
 
-One pool per database: the user database's engine (sessions) and the general database's read pool
-(the API only reads it). Readiness checks each database through that same pool. Created once in
-the lifespan, closed on shutdown; routes reach them through ``dependencies``.
+One ``Database`` per database, so one pool each: the user database's (sessions) and the general
+database's (read connections in autocommit: the API only reads it). Readiness checks each database
+through that same ``Database``. Created once in the lifespan, closed on shutdown; routes reach them
+through ``dependencies``.
 """
 
 import logging
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from pydantic import SecretStr
 from redis.asyncio import Redis
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api_service.bybit_access import bybit_budget
 from api_service.rate_limits import RateLimiter, RateLimitPolicy
@@ -22,7 +23,7 @@ from api_service.task_queue import TaskQueue
 from bybit_client.redis_budget import AsyncRedisBudget
 from core_config import Settings
 from core_telemetry import Telemetry
-from db_core import Database, DatabaseSpec, ReadPool, migration_status
+from db_core import Database, migration_status
 from db_general import GENERAL_DB
 from db_user import USER_DB, CredentialContext, Vault, credential_key_ids
 
@@ -38,7 +39,7 @@ logger = logging.getLogger(__name__)
 class Resources:
     settings: Settings
     user_db: Database
-    general_db: ReadPool
+    general_db: Database
     redis: Redis
     tasks: TaskQueue
     readiness: ReadinessProbe
@@ -48,9 +49,9 @@ class Resources:
     bybit_budget: AsyncRedisBudget
 
 
-def _database_check(pool: Callable[[], AsyncEngine | ReadPool], spec: DatabaseSpec) -> Check:
+def _database_check(database: Database) -> Check:
     async def check() -> None:
-        status = await migration_status(pool(), spec)
+        status = await migration_status(database)
         if not status.reachable:
             logger.warning("readiness: %s", status.describe())
             raise CheckFailedError("unreachable")
@@ -89,8 +90,8 @@ async def open_resources(settings: Settings, telemetry: Telemetry | None = None)
     """Every resource of the process; raises ``ConfigError`` when the master key file is not right."""
     vault = Vault.from_settings(settings)
 
-    user_db = Database(USER_DB, settings=lambda: settings, application_name=APPLICATION_NAME)
-    general_db = ReadPool(GENERAL_DB, settings, application_name=APPLICATION_NAME)
+    user_db = Database(USER_DB, settings, application_name=APPLICATION_NAME)
+    general_db = Database(GENERAL_DB, settings, application_name=APPLICATION_NAME)
     timeout = settings.health_check_timeout
     redis = Redis.from_url(
         settings.redis_url.get_secret_value(),
@@ -114,8 +115,8 @@ async def open_resources(settings: Settings, telemetry: Telemetry | None = None)
 
     readiness = ReadinessProbe(
         {
-            "user_database": _database_check(user_db.async_engine, USER_DB),
-            "general_database": _database_check(lambda: general_db, GENERAL_DB),
+            "user_database": _database_check(user_db),
+            "general_database": _database_check(general_db),
             "redis": redis_check,
             "master_key": _vault_check(vault, user_db.async_sessions),
         },
@@ -140,4 +141,4 @@ async def open_resources(settings: Settings, telemetry: Telemetry | None = None)
         tasks.close()
         await redis.aclose()
         await user_db.dispose()
-        await general_db.close()
+        await general_db.dispose()

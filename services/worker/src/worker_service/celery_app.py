@@ -109,7 +109,7 @@ class WorkerApp(Celery):
         super().__init__("worker_service", include=TASK_MODULES, set_as_current=True)
         self.settings = settings
         # Engines are created on first use, so each forked pool process gets its own connections.
-        self.general_db = Database(GENERAL_DB, settings=lambda: settings, application_name=APPLICATION_NAME)
+        self.general_db = Database(GENERAL_DB, settings, application_name=APPLICATION_NAME)
         self.conf.update(celery_config(settings))
 
     @cached_property

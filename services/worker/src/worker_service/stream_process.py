@@ -79,7 +79,7 @@ async def run_stream(settings: Settings) -> None:
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    database = Database(GENERAL_DB, settings=lambda: settings, application_name=APPLICATION_NAME)
+    database = Database(GENERAL_DB, settings, application_name=APPLICATION_NAME)
     telemetry().observe_pools(database.pool_stats)
     key = stream_status_key(settings.celery_queue)
     redis = Redis.from_url(settings.redis_url.get_secret_value(), socket_timeout=5, socket_connect_timeout=5)

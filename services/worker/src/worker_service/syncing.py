@@ -21,8 +21,6 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar
 
-from sqlalchemy import func, select
-
 from bybit_client import (
     KLINE_CATEGORIES,
     BybitError,
@@ -41,6 +39,7 @@ from db_general import (
     SyncInstrumentsArgs,
     SyncKlinesArgs,
     add_sync_run_rows,
+    count_klines,
     finish_sync_run,
     mark_delisted,
     newest_kline_start,
@@ -277,19 +276,8 @@ def _interval(interval: str) -> Interval:
 
 
 def _stored_candles(context: SyncContext, key: tuple[str, str, str], start: datetime, end: datetime) -> int:
-    from db_general import Kline as StoredKline  # noqa: PLC0415 - the ORM class, only for this count
-
-    category, symbol, interval = key
     with context.database.sync_session() as session:
-        count = session.scalar(
-            select(func.count()).where(
-                StoredKline.category == category,
-                StoredKline.symbol == symbol,
-                StoredKline.interval == interval,
-                StoredKline.start_time.between(start, end),
-            )
-        )
-    return int(count or 0)
+        return count_klines(session, *key, start, end)
 
 
 def resume_point(context: SyncContext, key: tuple[str, str, str], start_ms: int | None, end_ms: int) -> int:

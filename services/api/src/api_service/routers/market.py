@@ -52,7 +52,7 @@ class KlineQuery(BaseModel):
 )
 async def instruments(general: GeneralDatabase, filters: Annotated[InstrumentFilters, Query()]) -> Response:
     try:
-        async with general.connection() as connection:
+        async with general.reads() as connection:
             page = await list_instruments(connection, **filters.model_dump())
     except InvalidCursorError:
         raise ApiError(400, "invalid_cursor", "cursor is not one this API returned") from None
@@ -66,7 +66,7 @@ async def instruments(general: GeneralDatabase, filters: Annotated[InstrumentFil
     responses=error_responses(404, 422, 503),
 )
 async def instrument(general: GeneralDatabase, category: Category, symbol: Symbol) -> Response:
-    async with general.connection() as connection:
+    async with general.reads() as connection:
         row = await get_instrument(connection, category, symbol)
     if row is None:
         raise ApiError(404, "instrument_not_found", f"no {category} instrument {symbol}")
@@ -82,7 +82,7 @@ async def instrument(general: GeneralDatabase, category: Category, symbol: Symbo
 async def klines(general: GeneralDatabase, query: Annotated[KlineQuery, Query()]) -> Response:
     if query.start is not None and query.end is not None and query.start > query.end:
         raise ApiError(422, "validation_error", "start must not be after end")
-    async with general.connection() as connection:
+    async with general.reads() as connection:
         rows = await list_klines(connection, **query.model_dump())
     series = {"category": query.category, "symbol": query.symbol, "interval": query.interval}
     return json_response({**series, "items": rows})

@@ -116,7 +116,7 @@ async def task_status(
         raise _UNAVAILABLE from None
     if info is None:
         raise ApiError(404, "task_not_found", f"no task {task_id} (unknown, or its result has expired)")
-    async with general.connection() as connection:
+    async with general.reads() as connection:
         run = await get_sync_run_state(connection, task_id)
     sync = None if run is None else SyncRunState.model_validate(run)
     return TaskStatus(task_id=task_id, state=info.state, result=info.result, error=info.error, sync=sync)
