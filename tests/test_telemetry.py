@@ -148,7 +148,8 @@ def test_a_sync_is_one_trace_from_the_request_to_bybit_and_the_database(
         finished = any(
             s.kind == CONSUMER and s.attributes.get("messaging.message.id") == task_id for s in in_trace
         )
-        writes = [s for s in in_trace if s.service == "worker" and s.name.startswith("INSERT")]
+        # The run's row opened and closed (the instruments themselves go in by COPY, without a span).
+        writes = [s for s in in_trace if s.service == "worker" and s.name.startswith(("INSERT", "UPDATE"))]
         return finished and len(bybit) == pages and len(writes) >= 2
 
     spans = otlp.wait_for(complete)
@@ -176,8 +177,15 @@ def test_a_sync_is_one_trace_from_the_request_to_bybit_and_the_database(
     assert {s.kind for s in bybit} == {CLIENT}
     assert {s.attributes["url.template"] for s in bybit} == {"/v5/market/instruments-info"}
     statements = [str(s.attributes.get("db.statement", "")) for s in writes]
-    assert any("INSERT INTO instruments" in statement for statement in statements)  # the upsert
     assert any("INSERT INTO sync_runs" in statement for statement in statements)
+    # The upsert's statements (its COPY makes no span of its own): the lock, the read back.
+    upsert = [
+        s
+        for s in trace
+        if s.service == "worker" and "JOIN instruments" in str(s.attributes.get("db.statement"))
+    ]
+    assert upsert
+    assert all(run in _ancestors(span, by_id) for span in upsert)
 
     # The log lines of that work carry the trace id (and the ids of their own spans), beside the ids.
     trace_id = server.trace_id

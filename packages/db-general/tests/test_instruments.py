@@ -1,17 +1,22 @@
 """Instruments: bulk upsert counts, updated_at moving only for changed rows, delisting, keyset pages."""
 
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import Engine, delete, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Session
+from test_support.databases import wait_until_blocked_on_a_lock
 
 from db_general import (
     Instrument,
     InstrumentRow,
     InvalidCursorError,
+    UpsertCounts,
     get_instrument,
     list_instruments,
     mark_delisted,
@@ -49,16 +54,23 @@ def test_upsert_counts_and_updated_at_moves_only_for_changed_rows(general_sync_s
     again = upsert_instruments(general_sync_session, rows, LATER)
     assert (again.inserted, again.updated, again.unchanged) == (0, 0, 5)
 
-    changed = [replace(rows[0], tick_size=Decimal("0.5")), *rows[1:], instrument("NEWUSDT")]
+    changed = [
+        replace(rows[0], tick_size=Decimal("0.5")),
+        replace(rows[1], tick_size=Decimal("0.1000")),  # equal as a number: unchanged
+        replace(rows[2], raw={**rows[2].raw, "status": "Trading"}),
+        *rows[3:],
+        instrument("NEWUSDT"),
+    ]
     counts = upsert_instruments(general_sync_session, changed, LATER)
-    assert (counts.inserted, counts.updated, counts.unchanged) == (1, 1, 4)
+    assert (counts.inserted, counts.updated, counts.unchanged) == (1, 2, 3)
 
     general_sync_session.expire_all()
     first = general_sync_session.get_one(Instrument, ("linear", "S0USDT"))
     assert first.tick_size == Decimal("0.5")
     assert (first.first_seen_at, first.updated_at) == (SEEN, LATER)
     untouched = general_sync_session.get_one(Instrument, ("linear", "S1USDT"))
-    assert untouched.updated_at == SEEN
+    assert (untouched.updated_at, untouched.tick_size) == (SEEN, Decimal("0.10"))  # the stored scale stays
+    assert general_sync_session.get_one(Instrument, ("linear", "S2USDT")).raw["status"] == "Trading"
     assert general_sync_session.get_one(Instrument, ("linear", "NEWUSDT")).first_seen_at == LATER
 
 
@@ -126,3 +138,54 @@ async def test_keyset_pagination_walks_every_row_once(
     for crafted in ("WyJcdTAwMDAiLCJ4Il0", "WyJcdWQ4MDAiLCJ4Il0"):
         with pytest.raises(InvalidCursorError):
             await list_instruments(general_connection, limit=3, cursor=crafted)
+
+
+def _collation_unlike_bytes(session: Session) -> str | None:
+    """A collation of the server that orders "a1" before "B1" (bytes put "B1" first), or None."""
+    for name in ("und-x-icu", "en-x-icu", "en_US.utf8", "en_US"):
+        found = session.scalar(
+            text("SELECT count(*) FROM pg_collation WHERE collname = :name"), {"name": name}
+        )
+        if found:
+            return name
+    return None
+
+
+def test_symbols_ordered_otherwise_by_the_collation_are_found_again(general_sync_session: Session) -> None:
+    # The stored rows are read back over the batch's first to last symbol: as Python orders them
+    # (by code point), whatever the column's collation says, or a stored row would be taken for a
+    # new one and inserted twice.
+    collation = _collation_unlike_bytes(general_sync_session)
+    if collation is None:
+        pytest.skip("the server has no collation other than byte order (no ICU, no en_US locale)")
+    general_sync_session.execute(  # rolled back with the test, as everything here
+        text(f'ALTER TABLE instruments ALTER COLUMN symbol TYPE varchar COLLATE "{collation}"')
+    )
+    rows = [instrument(symbol) for symbol in ("B1USDT", "a1USDT", "BTC-27DEC24", "BTC27DEC24")]
+    assert upsert_instruments(general_sync_session, rows, SEEN) == UpsertCounts(4, 0, 0)
+    assert upsert_instruments(general_sync_session, rows, LATER) == UpsertCounts(0, 0, 4)
+
+
+def _upsert_and_commit(engine: Engine, rows: list[InstrumentRow]) -> UpsertCounts:
+    with Session(engine) as session:
+        counts = upsert_instruments(session, rows, LATER)
+        session.commit()
+    return counts
+
+
+def test_two_writers_of_a_category_at_once_take_turns(general_sync_engine: Engine) -> None:
+    category = f"race{uuid.uuid4().hex[:8]}"
+    try:
+        with Session(general_sync_engine) as first, ThreadPoolExecutor(1) as pool:
+            rows = [instrument(f"R{i}USDT", category=category) for i in range(3)]
+            assert upsert_instruments(first, rows, SEEN).inserted == 3  # not committed
+            # The same instruments, one changed and one new, from another writer meanwhile: it
+            # waits for the first rather than colliding with its inserts.
+            later = [replace(rows[0], status="Closed"), instrument("R9USDT", category=category)]
+            second = pool.submit(_upsert_and_commit, general_sync_engine, later)
+            wait_until_blocked_on_a_lock(general_sync_engine, second, "the second writer")
+            first.commit()
+            assert second.result(timeout=10) == UpsertCounts(1, 1, 0)
+    finally:
+        with general_sync_engine.begin() as connection:
+            connection.execute(delete(Instrument).where(Instrument.category == category))

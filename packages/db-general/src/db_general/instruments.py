@@ -1,12 +1,12 @@
 """Instrument reads (async, for the API) and bulk writes (sync, for the worker)."""
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Column, CursorResult, bindparam, select, text, tuple_, update
+from sqlalchemy import Column, CursorResult, bindparam, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Session
 
@@ -14,33 +14,29 @@ from db_core import numerics_as_text
 from db_general.models import GeneralBase, Instrument
 from db_general.pagination import decode_cursor, encode_cursor
 from db_general.rows import InstrumentRow, UpsertCounts
-from db_general.staging import column_list, copy_types, load_staging
+from db_general.upserts import UpsertTable
 
 # What the worker writes: the fields of ``InstrumentRow`` (a test holds them to the table's columns).
-# The merge sets first_seen_at, updated_at and delisted_at itself.
+# The upsert sets first_seen_at, updated_at and delisted_at itself.
 _COLUMNS = tuple(field.name for field in fields(InstrumentRow))
-_VALUES_OF = attrgetter(*_COLUMNS)
 _TABLE = GeneralBase.metadata.tables[Instrument.__tablename__]
-_TYPES = copy_types(_TABLE, _COLUMNS)
 _KEY = tuple(column.name for column in _TABLE.primary_key)
 _TRACKED = tuple(name for name in _COLUMNS if name not in _KEY)
-
-
-# Column names come from the table and the row class, never from input.
-_MERGE = text(
-    f"""
-    INSERT INTO instruments AS i ({column_list(_COLUMNS)}, first_seen_at, updated_at, delisted_at)
-    SELECT {column_list(_COLUMNS)}, :seen_at, :seen_at, NULL
-    FROM _stage_instruments
-    ON CONFLICT ({column_list(_KEY)}) DO UPDATE SET
-        {", ".join(f"{name} = excluded.{name}" for name in _TRACKED)},
-        updated_at = excluded.updated_at, delisted_at = NULL
-    WHERE ({column_list(_TRACKED, "i.")}, i.delisted_at IS NULL)
-          IS DISTINCT FROM
-          ({column_list(_TRACKED, "excluded.")}, true)
-    RETURNING (xmax = 0) AS inserted
-    """  # noqa: S608
+_TRACKED_OF = attrgetter(*_TRACKED)
+# An instrument is unchanged when every tracked value equals the stored one (numbers as numbers,
+# ``raw`` as a document) and it is listed; a category is locked per batch.
+_UPSERT = UpsertTable[InstrumentRow](
+    _TABLE,
+    fields=_COLUMNS,
+    group=_KEY[:-1],
+    compared=(*(_TABLE.c[name] for name in _TRACKED), _TABLE.c.delisted_at.is_(None)),
+    inserted_also=("first_seen_at", "updated_at", "delisted_at"),
 )
+
+
+def _unchanged(stored: Sequence[Any], row: InstrumentRow) -> bool:
+    return tuple(stored) == (*_TRACKED_OF(row), True)
+
 
 # An instrument as lists show it: every column but ``raw`` (no list shows it). Keys are column names;
 # sizes and prices are exact decimal text (PostgreSQL's, never an exponent), times UTC datetimes.
@@ -108,21 +104,16 @@ async def get_instrument(connection: AsyncConnection, category: str, symbol: str
 
 
 def upsert_instruments(session: Session, rows: Iterable[InstrumentRow], seen_at: datetime) -> UpsertCounts:
-    """Insert new instruments and update changed ones; ``updated_at`` moves only for changed rows.
+    """Insert new instruments and update changed ones (``db_general.upserts``); ``updated_at``
+    moves only for changed rows. The categories written stay locked for other writers until the
+    caller's transaction ends.
 
     A delisted instrument that shows up again is listed again (``delisted_at`` cleared).
     """
-    key_of = attrgetter(*_KEY)
-    unique = {key_of(row): row for row in rows}  # the last of duplicates wins
-    if not unique:
-        return UpsertCounts(0, 0, 0)
-    load_staging(
-        session, target="instruments", columns=_COLUMNS, types=_TYPES, rows=map(_VALUES_OF, unique.values())
-    )
-    flags = session.execute(_MERGE, {"seen_at": seen_at}).scalars().all()
-    inserted = sum(1 for flag in flags if flag)
-    updated = len(flags) - inserted
-    return UpsertCounts(inserted, updated, len(unique) - len(flags))
+    batch = _UPSERT.split(session, rows, _unchanged)
+    updated = _UPSERT.update(session, batch.changed, updated_at=seen_at, delisted_at=None)
+    _UPSERT.insert(session, batch.new, seen_at, seen_at, None)
+    return UpsertCounts(len(batch.new), updated, batch.unchanged)
 
 
 def mark_delisted(session: Session, category: str, present_symbols: Collection[str], at: datetime) -> int:
