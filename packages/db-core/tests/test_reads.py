@@ -69,6 +69,23 @@ async def test_reads_run_in_autocommit_with_the_engine_settings_and_sessions_sta
     assert session_pid > 0
 
 
+async def test_a_read_only_database_reads_in_autocommit_and_refuses_writes(general_database_url: str) -> None:
+    spec = database_spec("general")
+    settings = build_settings(environment="test", database_url_general=general_database_url)
+    database = Database(spec, settings, read_only=True)
+    try:
+        for _ in range(2):  # the second from the pool: still autocommit
+            async with database.reads() as connection:
+                await connection.execute(text("SELECT pg_sleep(0.01)"))
+                _, own_transaction, *_ = (await connection.execute(PROBE)).one()
+                assert own_transaction
+        with pytest.raises(sqlalchemy.exc.InternalError, match="read-only transaction"):
+            async with database.reads() as connection:
+                await connection.execute(text("INSERT INTO sync_runs (kind) VALUES ('refused')"))
+    finally:
+        await database.dispose()
+
+
 async def test_readiness_reads_the_revision_through_the_databases_pool(
     general_database_url: str, empty_database_url: str
 ) -> None:

@@ -32,13 +32,16 @@ def default_application_name(spec: DatabaseSpec) -> str:
     return f"{program}:{spec.name}"[:_MAX_APPLICATION_NAME]
 
 
-def connect_args(settings: Settings, application_name: str) -> dict[str, Any]:
-    """psycopg connection parameters shared by the async and sync engines."""
+def connect_args(settings: Settings, application_name: str, *, read_only: bool = False) -> dict[str, Any]:
+    """psycopg connection parameters shared by the async and sync engines; ``read_only``: the
+    server refuses every write on the connection."""
     # Sessions in UTC whatever the server's default: timestamptz values come back as UTC datetimes,
     # which serialise straight to ISO 8601 ``Z`` times without a conversion per value.
     options = ["-c TimeZone=UTC"]
     if settings.db_statement_timeout_ms:
         options.append(f"-c statement_timeout={settings.db_statement_timeout_ms}")
+    if read_only:
+        options.append("-c default_transaction_read_only=on")
     return {
         "connect_timeout": settings.db_connect_timeout,
         "application_name": application_name[:_MAX_APPLICATION_NAME],
@@ -83,31 +86,51 @@ def ping_idle_connections(engine: Engine, idle_seconds: float = PING_AFTER_IDLE_
             raise InvalidatePoolError(f"a pooled connection no longer answers: {exc}") from exc
 
 
-def _engine_options(spec: DatabaseSpec, settings: Settings, application_name: str | None) -> dict[str, Any]:
-    return {
+def _engine_options(
+    spec: DatabaseSpec, settings: Settings, application_name: str | None, read_only: bool
+) -> dict[str, Any]:
+    name = application_name or default_application_name(spec)
+    options = {
         "pool_size": settings.db_pool_size,
         "max_overflow": settings.db_max_overflow,
         "pool_timeout": settings.db_pool_timeout,
         "pool_recycle": settings.db_pool_recycle,
-        "connect_args": connect_args(settings, application_name or default_application_name(spec)),
+        "connect_args": connect_args(settings, name, read_only=read_only),
     }
+    # A read-only engine's connections all run in autocommit: no BEGIN or ROLLBACK around a
+    # statement, and nothing switched at checkout.
+    return {**options, "isolation_level": "AUTOCOMMIT"} if read_only else options
 
 
 def create_async_database_engine(
-    spec: DatabaseSpec, settings: Settings, *, url: str | None = None, application_name: str | None = None
+    spec: DatabaseSpec,
+    settings: Settings,
+    *,
+    url: str | None = None,
+    application_name: str | None = None,
+    read_only: bool = False,
 ) -> AsyncEngine:
-    """An async engine for ``spec``'s database (``url`` overrides the one in ``settings``)."""
-    options = _engine_options(spec, settings, application_name)
+    """An async engine for ``spec``'s database (``url`` overrides the one in ``settings``);
+    ``read_only``: for a process that only reads the database, its connections run in autocommit
+    and the server refuses writes on them."""
+    options = _engine_options(spec, settings, application_name, read_only)
     engine = create_async_engine(url or spec.url(settings), **options)
     ping_idle_connections(engine.sync_engine)
     return engine
 
 
 def create_sync_database_engine(
-    spec: DatabaseSpec, settings: Settings, *, url: str | None = None, application_name: str | None = None
+    spec: DatabaseSpec,
+    settings: Settings,
+    *,
+    url: str | None = None,
+    application_name: str | None = None,
+    read_only: bool = False,
 ) -> Engine:
-    """A sync engine for ``spec``'s database (``url`` overrides the one in ``settings``)."""
-    engine = create_engine(url or spec.url(settings), **_engine_options(spec, settings, application_name))
+    """A sync engine for ``spec``'s database (``url`` overrides the one in ``settings``);
+    ``read_only`` as for ``create_async_database_engine``."""
+    options = _engine_options(spec, settings, application_name, read_only)
+    engine = create_engine(url or spec.url(settings), **options)
     ping_idle_connections(engine)
     return engine
 

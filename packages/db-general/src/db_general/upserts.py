@@ -37,6 +37,8 @@ from sqlalchemy.orm import Session
 from db_general.bulk_copy import copy_rows, copy_types
 
 R = TypeVar("R")
+# Stored rows compared per chunk.
+_READ_CHUNK = 2000
 
 
 def _unnest(table: Table, columns: Mapping[str, str], name: str, ordinality: str | None = None) -> FromClause:
@@ -141,11 +143,14 @@ class UpsertTable(Generic[R]):
         unseen = [batches[g] for g in ordered]
         total = sum(map(len, unseen))
         changed: list[R] = []
-        # Fetched at once: one call into the driver rather than one per row.
-        for n, key, *stored in session.execute(self._read, spans).all():
-            row = unseen[n - 1].pop(key, None)
-            if row is not None and not unchanged(stored, row):
-                changed.append(row)
+        # Taken from the driver a chunk at a time, each chunk's rows dropped before the next: rows
+        # that all lived at once would survive into the collector's older generations, and its
+        # passes over them would cost more than the read itself.
+        for chunk in session.execute(self._read, spans).partitions(_READ_CHUNK):
+            for n, key, *stored in chunk:
+                row = unseen[n - 1].pop(key, None)
+                if row is not None and not unchanged(stored, row):
+                    changed.append(row)
         new = [row for batch in unseen for row in batch.values()]  # what the read did not find
         return Batch(new, changed, total - len(new) - len(changed))
 

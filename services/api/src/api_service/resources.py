@@ -1,7 +1,7 @@
 """What the API holds for its whole life: both databases, Redis, the task queue, the checks.
 
 One ``Database`` per database, so one pool each: the user database's (sessions) and the general
-database's (read connections in autocommit: the API only reads it). Readiness checks each database
+database's (read-only: autocommit connections, the API only reads it). Readiness checks each database
 through that same ``Database``. Created once in the lifespan, closed on shutdown; routes reach them
 through ``dependencies``.
 """
@@ -91,7 +91,7 @@ async def open_resources(settings: Settings, telemetry: Telemetry | None = None)
     vault = Vault.from_settings(settings)
 
     user_db = Database(USER_DB, settings, application_name=APPLICATION_NAME)
-    general_db = Database(GENERAL_DB, settings, application_name=APPLICATION_NAME)
+    general_db = Database(GENERAL_DB, settings, application_name=APPLICATION_NAME, read_only=True)
     timeout = settings.health_check_timeout
     redis = Redis.from_url(
         settings.redis_url.get_secret_value(),
