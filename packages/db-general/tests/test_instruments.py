@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Session
 from test_support.databases import wait_until_blocked_on_a_lock
 
+from db_core import session_scope, sync_session_factory
 from db_general import (
     Instrument,
     InstrumentRow,
@@ -167,10 +168,8 @@ def test_symbols_ordered_otherwise_by_the_collation_are_found_again(general_sync
 
 
 def _upsert_and_commit(engine: Engine, rows: list[InstrumentRow]) -> UpsertCounts:
-    with Session(engine) as session:
-        counts = upsert_instruments(session, rows, LATER)
-        session.commit()
-    return counts
+    with session_scope(sync_session_factory(engine)) as session:
+        return upsert_instruments(session, rows, LATER)
 
 
 def test_two_writers_of_a_category_at_once_take_turns(general_sync_engine: Engine) -> None:

@@ -8,7 +8,7 @@ in UTC. Connections idle for a few seconds are pinged before reuse (``ping_idle_
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import psycopg
 import sqlalchemy.exc
@@ -86,51 +86,45 @@ def ping_idle_connections(engine: Engine, idle_seconds: float = PING_AFTER_IDLE_
             raise InvalidatePoolError(f"a pooled connection no longer answers: {exc}") from exc
 
 
-def _engine_options(
-    spec: DatabaseSpec, settings: Settings, application_name: str | None, read_only: bool
-) -> dict[str, Any]:
-    name = application_name or default_application_name(spec)
-    options = {
+class EngineOptions(TypedDict, total=False):
+    """What an engine factory takes beside the spec and the settings."""
+
+    url: str | None  # instead of the settings' URL of the database
+    application_name: str | None  # default: ``default_application_name``
+    # For a process that only reads the database: every connection runs in autocommit (no BEGIN
+    # or ROLLBACK around a statement, nothing switched at checkout) and the server refuses writes.
+    read_only: bool
+
+
+def _engine_arguments(spec: DatabaseSpec, settings: Settings, options: EngineOptions) -> dict[str, Any]:
+    """``create_engine``'s arguments: the URL, the pool and the connection settings."""
+    read_only = options.get("read_only", False)
+    name = options.get("application_name") or default_application_name(spec)
+    arguments: dict[str, Any] = {
+        "url": options.get("url") or spec.url(settings),
         "pool_size": settings.db_pool_size,
         "max_overflow": settings.db_max_overflow,
         "pool_timeout": settings.db_pool_timeout,
         "pool_recycle": settings.db_pool_recycle,
         "connect_args": connect_args(settings, name, read_only=read_only),
     }
-    # A read-only engine's connections all run in autocommit: no BEGIN or ROLLBACK around a
-    # statement, and nothing switched at checkout.
-    return {**options, "isolation_level": "AUTOCOMMIT"} if read_only else options
+    return {**arguments, "isolation_level": "AUTOCOMMIT"} if read_only else arguments
 
 
 def create_async_database_engine(
-    spec: DatabaseSpec,
-    settings: Settings,
-    *,
-    url: str | None = None,
-    application_name: str | None = None,
-    read_only: bool = False,
+    spec: DatabaseSpec, settings: Settings, **options: Unpack[EngineOptions]
 ) -> AsyncEngine:
-    """An async engine for ``spec``'s database (``url`` overrides the one in ``settings``);
-    ``read_only``: for a process that only reads the database, its connections run in autocommit
-    and the server refuses writes on them."""
-    options = _engine_options(spec, settings, application_name, read_only)
-    engine = create_async_engine(url or spec.url(settings), **options)
+    """An async engine for ``spec``'s database, its idle connections pinged before reuse."""
+    engine = create_async_engine(**_engine_arguments(spec, settings, options))
     ping_idle_connections(engine.sync_engine)
     return engine
 
 
 def create_sync_database_engine(
-    spec: DatabaseSpec,
-    settings: Settings,
-    *,
-    url: str | None = None,
-    application_name: str | None = None,
-    read_only: bool = False,
+    spec: DatabaseSpec, settings: Settings, **options: Unpack[EngineOptions]
 ) -> Engine:
-    """A sync engine for ``spec``'s database (``url`` overrides the one in ``settings``);
-    ``read_only`` as for ``create_async_database_engine``."""
-    options = _engine_options(spec, settings, application_name, read_only)
-    engine = create_engine(url or spec.url(settings), **options)
+    """A sync engine for ``spec``'s database, as ``create_async_database_engine``."""
+    engine = create_engine(**_engine_arguments(spec, settings, options))
     ping_idle_connections(engine)
     return engine
 
