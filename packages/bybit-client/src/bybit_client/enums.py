@@ -9,11 +9,22 @@ from typing import Literal, get_args
 
 
 class Network(StrEnum):
-    """A Bybit network. An API key works only on the network it was created for."""
+    """A Bybit network. An API key works only on the network it was created for.
+
+    ``simulated`` is no network of Bybit's: it is the fake exchange of ``bybit_client.testing``
+    served on this machine (``python -m bybit_client.testing``), reached over plain HTTP and WS on
+    the loopback ports below unless other URLs are given.
+    """
 
     MAINNET = "mainnet"
     TESTNET = "testnet"
     DEMO = "demo"
+    SIMULATED = "simulated"
+
+    @property
+    def is_bybit(self) -> bool:
+        """Whether the network is one of Bybit's own (not the simulated exchange)."""
+        return self is not Network.SIMULATED
 
     @property
     def rest_url(self) -> str:
@@ -38,20 +49,28 @@ def public_stream_path(category: "Category | str") -> str:
     return f"/v5/public/{Category(category).value}"
 
 
+# Where the simulated exchange listens by default (REST, then WebSocket): the local stack starts it
+# there.
+SIMULATED_REST_URL = "http://127.0.0.1:8810"
+SIMULATED_STREAM_URL = "ws://127.0.0.1:8811"
+
 REST_URLS: dict[Network, str] = {
     Network.MAINNET: "https://api.bybit.com",
     Network.TESTNET: "https://api-testnet.bybit.com",
     Network.DEMO: "https://api-demo.bybit.com",
+    Network.SIMULATED: SIMULATED_REST_URL,
 }
 PUBLIC_STREAM_HOSTS: dict[Network, str] = {
     Network.MAINNET: "wss://stream.bybit.com",
     Network.TESTNET: "wss://stream-testnet.bybit.com",
     Network.DEMO: "wss://stream.bybit.com",  # demo trading has no public streams of its own
+    Network.SIMULATED: SIMULATED_STREAM_URL,
 }
 PRIVATE_STREAM_HOSTS: dict[Network, str] = {
     Network.MAINNET: "wss://stream.bybit.com",
     Network.TESTNET: "wss://stream-testnet.bybit.com",
     Network.DEMO: "wss://stream-demo.bybit.com",
+    Network.SIMULATED: SIMULATED_STREAM_URL,
 }
 
 

@@ -11,6 +11,7 @@ from celery import current_app, signals
 from core_config import Settings, configure_logging
 from db_core import Database
 from worker_service.heartbeat import Heartbeat
+from worker_service.log_lines import shorten_task_lines
 
 logger = logging.getLogger(__name__)
 _heartbeats: dict[str, Heartbeat] = {}
@@ -26,6 +27,7 @@ def _on_setup_logging(**_: Any) -> None:
     settings = _settings()
     if settings is not None:
         configure_logging(settings.log_level, json_lines=settings.json_logs)
+    shorten_task_lines()
 
 
 def _on_worker_ready(sender: Any, **_: Any) -> None:
