@@ -41,7 +41,9 @@ LOCAL_REDIS_URL = f"redis://127.0.0.1:{DEFAULT_REDIS_PORT}/0"
 _LOCAL_POSTGRES_URLS = frozenset({LOCAL_DATABASE_URL_USER, LOCAL_DATABASE_URL_GENERAL})
 # What every service needs; each service requires the rest of what it uses (``Settings.require``),
 # so that none has to be given a secret it never uses (the worker never sees the user database).
-_REQUIRED_OUTSIDE_LOCAL = ("redis_url",)
+# BYBIT_NETWORK too: its default is the local simulated exchange, and which exchange a deployment
+# trades on must be said, never assumed.
+_REQUIRED_OUTSIDE_LOCAL = ("redis_url", "bybit_network")
 
 CommaList = Annotated[list[str], NoDecode]
 IntervalList = Annotated[list[Interval], NoDecode]
@@ -229,7 +231,7 @@ class Settings(BaseSettings):
             for field in _REQUIRED_OUTSIDE_LOCAL:
                 if field not in self.model_fields_set:
                     problems.append(f"{field.upper()}: required when ENVIRONMENT is {self.environment}")
-            if not self.bybit_network.is_bybit:
+            if "bybit_network" in self.model_fields_set and not self.bybit_network.is_bybit:
                 problems.append(
                     f"BYBIT_NETWORK: {self.bybit_network} is the local fake exchange; when ENVIRONMENT is "
                     f"{self.environment} choose mainnet, testnet or demo"
