@@ -4,8 +4,13 @@ Everything else in the tree imports these (settings, API schemas, the worker, th
 this module imports nothing but the standard library, so importing it is cheap.
 """
 
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Literal, get_args
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_FIRST_MONDAY = datetime(1970, 1, 5, tzinfo=UTC)
+_INSTANT = timedelta(microseconds=1)
 
 
 class Network(StrEnum):
@@ -119,6 +124,35 @@ class Interval(StrEnum):
         if self is Interval.DAY:
             return 86_400_000
         return int(self.value) * 60_000
+
+    def floor(self, moment: datetime) -> datetime:
+        """The start of the candle holding ``moment`` (aware), in UTC: a whole number of candles since
+        the epoch, weeks opening on Mondays (the epoch was a Thursday), months on the 1st."""
+        moment = moment.astimezone(UTC)
+        if self is Interval.MONTH:
+            return datetime(moment.year, moment.month, 1, tzinfo=UTC)
+        length = timedelta(milliseconds=self.milliseconds or 0)
+        origin = _FIRST_MONDAY if self is Interval.WEEK else _EPOCH
+        return moment - (moment - origin) % length
+
+    def after(self, start: datetime) -> datetime:
+        """The start of the candle after the one opening at ``start`` (a candle start)."""
+        if self is Interval.MONTH:
+            year, month = divmod(start.month, 12)
+            return start.replace(year=start.year + year, month=month + 1)
+        return start + timedelta(milliseconds=self.milliseconds or 0)
+
+    def before(self, start: datetime) -> datetime:
+        """The start of the candle before the one opening at ``start`` (a candle start)."""
+        return self.floor(start - _INSTANT)
+
+    def count(self, first: datetime, last: datetime) -> int:
+        """How many candles open from ``first`` to ``last`` (candle starts), both included."""
+        if last < first:
+            return 0
+        if self is Interval.MONTH:
+            return (last.year - first.year) * 12 + last.month - first.month + 1
+        return (last - first) // timedelta(milliseconds=self.milliseconds or 0) + 1
 
 
 class Side(StrEnum):
