@@ -169,7 +169,15 @@ class Settings(BaseSettings):
         le=64,
         description="API-requested syncs queued or running at once (keep below the concurrency)",
     )
-    sync_retry_max: int = Field(5, ge=0, le=100, description="retries of a sync after a Bybit outage")
+    sync_retry_max: int = Field(
+        5, ge=0, le=100, description="retries of a sync after an outage of Bybit or the database"
+    )
+    sync_abandoned_after: int = Field(
+        900,
+        ge=1,
+        le=86_400,
+        description="seconds a running sync may show no sign of life before the sweep closes it as failed",
+    )
     sync_retry_backoff: float = Field(5.0, ge=0, le=600, description="seconds before the first retry")
 
     sentry_dsn: SecretStr | None = Field(None, description="Sentry project DSN; error reports off when unset")

@@ -23,9 +23,12 @@ from db_general.session import general_database
 from db_general.spec import GENERAL_DB
 from db_general.stream_status import MISSED_STATUS_WRITES, StreamStatus, StreamTopicStatus, stream_status_key
 from db_general.sync_runs import (
+    ABANDONED,
     MAX_ATTEMPT_ERRORS,
     SYNC_RUN_STATE_COLUMNS,
+    SyncRunScope,
     add_sync_run_rows,
+    close_abandoned_sync_runs,
     finish_sync_run,
     get_sync_run_state,
     last_success,
@@ -33,9 +36,11 @@ from db_general.sync_runs import (
     note_sync_run_waiting,
     record_attempt_error,
     start_sync_run,
+    sync_run_status,
 )
 from db_general.task_contract import (
     PING,
+    SWEEP_SYNC_RUNS,
     SYNC_INSTRUMENTS,
     SYNC_KLINES,
     TASK_ARGUMENTS,
@@ -44,12 +49,14 @@ from db_general.task_contract import (
 )
 
 __all__ = [
+    "ABANDONED",
     "GENERAL_DB",
     "LISTED_INSTRUMENT_COLUMNS",
     "LISTED_KLINE_COLUMNS",
     "MAX_ATTEMPT_ERRORS",
     "MISSED_STATUS_WRITES",
     "PING",
+    "SWEEP_SYNC_RUNS",
     "SYNC_INSTRUMENTS",
     "SYNC_KLINES",
     "SYNC_RUN_STATE_COLUMNS",
@@ -70,8 +77,10 @@ __all__ = [
     "SyncInstrumentsArgs",
     "SyncKlinesArgs",
     "SyncRun",
+    "SyncRunScope",
     "UpsertCounts",
     "add_sync_run_rows",
+    "close_abandoned_sync_runs",
     "finish_sync_run",
     "general_database",
     "get_instrument",
@@ -89,6 +98,7 @@ __all__ = [
     "recorded_gaps",
     "start_sync_run",
     "stream_status_key",
+    "sync_run_status",
     "upsert_instruments",
     "upsert_klines",
 ]

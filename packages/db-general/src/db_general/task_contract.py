@@ -11,6 +11,8 @@ from typing import Final, NotRequired, TypedDict
 PING: Final = "worker.ping"
 SYNC_INSTRUMENTS: Final = "sync.instruments"
 SYNC_KLINES: Final = "sync.klines"
+# Beat's alone: closes the syncs whose tasks ended without closing them.
+SWEEP_SYNC_RUNS: Final = "sync.sweep"
 
 
 class SyncInstrumentsArgs(TypedDict):

@@ -94,7 +94,7 @@ def beat_config(settings: Settings) -> dict[str, Any]:
     is replaced once the lock expires (``BEAT_LOCK_SECONDS``).
     """
     return {
-        "beat_scheduler": "redbeat.RedBeatScheduler",
+        "beat_scheduler": "worker_service.beat_scheduler:OneSyncPerPeriod",
         "redbeat_redis_url": settings.redis_url.get_secret_value(),
         # Its own options for its Redis client (it would otherwise fall back to the broker's
         # transport options, which it warns are not meant for it): a Redis that stops answering
