@@ -2,7 +2,7 @@
 
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -20,12 +20,14 @@ from db_general import (
     SYNC_RUN_STATE_COLUMNS,
     SyncRun,
     add_sync_run_rows,
+    close_abandoned_sync_runs,
     finish_sync_run,
     get_sync_run_state,
     list_sync_runs,
     note_sync_run_waiting,
     record_attempt_error,
     start_sync_run,
+    sync_run_status,
 )
 
 
@@ -69,7 +71,7 @@ async def test_list_sync_runs_newest_first(general_session: AsyncSession) -> Non
     assert [r.started_at.minute for r in runs] == [3, 2]
 
 
-def test_a_task_that_comes_back_continues_its_row(general_sync_session: Session) -> None:
+def test_a_task_that_comes_back_continues_its_row_until_its_sync_ends(general_sync_session: Session) -> None:
     # Task ids of this test's own: another test may have committed rows of its "task-1".
     task_id = f"comes-back-{uuid.uuid4()}"
     first = start_sync_run(general_sync_session, kind="klines", task_id=task_id)
@@ -77,12 +79,14 @@ def test_a_task_that_comes_back_continues_its_row(general_sync_session: Session)
     add_sync_run_rows(general_sync_session, first, 7)
     # The next chunk, a retry or a redelivery after a worker died: the same row.
     assert start_sync_run(general_sync_session, kind="klines", task_id=task_id) == first
-    finish_sync_run(general_sync_session, first, status="succeeded")
-    # A late copy of a chunk whose sync a copy already closed: still the same row, open again.
-    assert start_sync_run(general_sync_session, kind="klines", task_id=task_id) == first
+    assert finish_sync_run(general_sync_session, first, status="succeeded") == 7
+    # A late copy of a chunk whose sync has ended: no row to continue, the end stays as it was.
+    assert start_sync_run(general_sync_session, kind="klines", task_id=task_id) is None
+    assert finish_sync_run(general_sync_session, first, status="failed", error="late") == 0
     general_sync_session.expire_all()
     run = general_sync_session.get_one(SyncRun, first)
-    assert (run.status, run.rows, run.finished_at) == ("running", 7, None)
+    assert (run.status, run.rows, run.error) == ("succeeded", 7, None)
+    assert sync_run_status(general_sync_session, task_id) == ("succeeded", None)
     # Without a task id (a sync run inline) every run is a row of its own.
     assert start_sync_run(general_sync_session, kind="klines") != start_sync_run(
         general_sync_session, kind="klines"
@@ -241,3 +245,29 @@ def test_what_a_run_waits_for_stays_until_it_goes_on_or_ends(general_sync_sessio
     note_sync_run_waiting(general_sync_session, run_id, "waiting again")
     finish_sync_run(general_sync_session, run_id, status="failed", error="gave up")
     assert waiting() == ("failed", None, "gave up", 0)
+
+
+def test_the_sweep_closes_only_running_syncs_silent_since_the_cut(general_sync_session: Session) -> None:
+    long_ago = datetime(2024, 1, 1, tzinfo=UTC)
+    silent = start_sync_run(
+        general_sync_session, kind="klines", task_id=f"silent-{uuid.uuid4()}", started_at=long_ago
+    )
+    ended = start_sync_run(
+        general_sync_session, kind="klines", task_id=f"ended-{uuid.uuid4()}", started_at=long_ago
+    )
+    assert silent is not None
+    assert ended is not None
+    finish_sync_run(general_sync_session, ended, status="succeeded")
+    live = start_sync_run(
+        general_sync_session, kind="klines", task_id=f"live-{uuid.uuid4()}", started_at=long_ago
+    )
+    assert live is not None
+    add_sync_run_rows(general_sync_session, live, 3)  # a sign of life now
+    cut = datetime.now(UTC) - timedelta(minutes=5)
+    closed = close_abandoned_sync_runs(general_sync_session, silent_since=cut)
+    general_sync_session.expire_all()
+    runs = {run_id: general_sync_session.get_one(SyncRun, run_id) for run_id in (silent, ended, live)}
+    assert [task_id for task_id in closed if task_id.startswith("silent-")] == [runs[silent].task_id]
+    assert (runs[silent].status, runs[silent].failed_attempts) == ("failed", 1)
+    assert runs[silent].attempt_errors[-1]["error"].startswith("abandoned")
+    assert (runs[ended].status, runs[live].status) == ("succeeded", "running")

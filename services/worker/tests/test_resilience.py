@@ -169,7 +169,7 @@ def test_a_task_that_kills_its_worker_every_time_is_set_aside(
         wait_until(lambda: _drained(redis, queue, result.id), 60, "every copy of the task to be consumed")
         output = survivor.output()
     assert output.count("task set aside") == 1, output
-    assert "copy of a set-aside task dropped" in output, output
+    assert "copy of an ended sync dropped" in output, output
     assert fake_bybit.count(KLINES) == pages  # the survivor never ran the sync
     assert redis.get(deliveries) is None  # no run counted after the set-aside
     assert result.state == "FAILURE"

@@ -2,7 +2,7 @@
 the worker."""
 
 from datetime import UTC, datetime
-from typing import Any, Literal, TypedDict, Unpack
+from typing import Any, Literal, NamedTuple, TypedDict, Unpack
 
 from sqlalchemy import Column, cast, func, select, update
 from sqlalchemy.dialects.postgresql import JSONPATH, insert
@@ -113,7 +113,7 @@ def record_attempt_error(session: Session, run_id: int, error: str, *, at: datet
     session.execute(
         update(SyncRun)
         .where(SyncRun.id == run_id)
-        .values(_one_more_attempt(error, at or datetime.now(UTC)))
+        .values(**_one_more_attempt(error, at or datetime.now(UTC)))
         .execution_options(synchronize_session=False)
     )
 
@@ -164,7 +164,7 @@ def close_abandoned_sync_runs(
         update(SyncRun)
         .where(SyncRun.status == "running", SyncRun.touched_at < silent_since)
         .values(
-            _one_more_attempt(ABANDONED, now),
+            **_one_more_attempt(ABANDONED, now),
             status="failed",
             error=ABANDONED,
             waiting=None,
@@ -199,6 +199,16 @@ def last_success(session: Session, kind: str) -> datetime | None:
     )
 
 
-def sync_run_status(session: Session, task_id: str) -> str | None:
-    """The status of the sync with ``task_id`` (``running``, ``succeeded``, ``failed``), or None."""
-    return session.scalar(select(SyncRun.status).where(SyncRun.task_id == task_id))
+class SyncRunEnd(NamedTuple):
+    """How a sync stands: its status, and what its newest failed attempt said (in words), if any."""
+
+    status: str
+    last_attempt: str | None
+
+
+def sync_run_status(session: Session, task_id: str) -> SyncRunEnd | None:
+    """How the sync with ``task_id`` stands, or None when no row has it."""
+    row = session.execute(
+        select(SyncRun.status, SyncRun.attempt_errors[-1]["error"].astext).where(SyncRun.task_id == task_id)
+    ).one_or_none()
+    return None if row is None else SyncRunEnd(row[0], row[1])

@@ -1,10 +1,8 @@
-"""What a worker sends itself when it starts: the instruments sync, when none succeeded within its
-schedule period.
+"""What beat sends when it starts: the instruments sync, when none succeeded within its period.
 
 Beat syncs the instruments at the top of every hour; a new deployment, the first `make run` or a
-worker back from a long outage would otherwise list none until then. Every worker that starts
-checks; the copy it sends carries a task id of the hour, so workers starting together share one
-sync (one ``sync_runs`` row) instead of each running its own.
+service back from a long outage would otherwise list none until then. The message carries a task
+id of the hour, so two beats starting together (a deploy) send one sync (one ``sync_runs`` row).
 """
 
 from datetime import UTC, datetime, timedelta

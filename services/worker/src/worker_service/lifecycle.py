@@ -1,4 +1,5 @@
-"""What happens around the worker's life: our logging, the heartbeat, closing database connections.
+"""What happens around the worker's and beat's lives: our logging, the heartbeat, closing database
+connections, beat's catch-up of the instruments at its start.
 
 The receivers find the app's settings and database on ``current_app`` (a ``WorkerApp``).
 """
@@ -43,14 +44,19 @@ def _on_worker_ready(sender: Any, **_: Any) -> None:
     heartbeat.start()
     _heartbeats[sender.hostname] = heartbeat
     logger.info("worker ready", node=sender.hostname, queue=settings.celery_queue)
+
+
+def _on_beat_init(**_: Any) -> None:
+    settings = _settings()
     database = getattr(current_app, "general_db", None)
-    if isinstance(database, Database):
-        try:
-            catch_up_instruments(current_app, database, settings.celery_queue)
-        except Exception as exc:  # a start-up nicety: beat's hourly sync stays
-            logger.warning("instruments catch-up not sent", error=type(exc).__name__)
-        finally:
-            database.dispose_sync()  # the pool's processes hold their own connections
+    if settings is None or not isinstance(database, Database):
+        return
+    try:
+        catch_up_instruments(current_app, database, settings.celery_queue)
+    except Exception as exc:  # a start-up nicety: the hourly schedule stays
+        logger.warning("instruments catch-up not sent", error=type(exc).__name__)
+    finally:
+        database.dispose_sync()
 
 
 def _close_database(**_: Any) -> None:
@@ -70,6 +76,7 @@ def connect_signals() -> None:
     """Connect the receivers (once per process: connecting again changes nothing)."""
     signals.setup_logging.connect(_on_setup_logging, weak=False, dispatch_uid="worker_service.logging")
     signals.worker_ready.connect(_on_worker_ready, weak=False, dispatch_uid="worker_service.ready")
+    signals.beat_init.connect(_on_beat_init, weak=False, dispatch_uid="worker_service.beat")
     signals.worker_shutdown.connect(_on_worker_shutdown, weak=False, dispatch_uid="worker_service.shutdown")
     # Prefork pool processes hold their own database connections.
     signals.worker_process_shutdown.connect(

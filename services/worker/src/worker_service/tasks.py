@@ -343,19 +343,28 @@ class SyncTask(Task):  # type: ignore[type-arg]
         failed = max(0, self.request.retries - waits.times)
         situation = Situation(error, failed, waits.seconds, settings)
         rule = decide(situation)
-        logger.warning(
-            "chunk failed", rule=rule.when, verdict=rule.verdict.name, error=describe_error(error)[:300]
-        )
         try:
             self._record(rule, situation, run_id, sync)
         except Exception as exc:  # the database away too: the retry, or the sweep, sees to the row
             logger.warning("sync row not updated", error=type(exc).__name__)
+        words = attempt_words(error)
         if rule.verdict is Verdict.WAIT:
-            return self._wait_for_budget(waits, situation.budget_countdown, error)
+            countdown = situation.budget_countdown
+            logger.warning(
+                "waiting for Bybit's call budget, which holds every call; the task waits for a retry",
+                reason=words,
+                retry_in=round(countdown, 1),
+                waited=round(waits.seconds, 1),
+            )
+            return self._wait_for_budget(waits, countdown, error)
         if rule.verdict is Verdict.RETRY:
             countdown = retry_countdown(settings, failed, error)
+            logger.warning(
+                "chunk failed; retried", reason=words, retry_in=round(countdown, 1), failed=failed + 1
+            )
             max_retries = settings.sync_retry_max + waits.times
             return self.retry(exc=error, countdown=countdown, max_retries=max_retries)
+        logger.warning("sync failed", rule=rule.when, reason=words)
         return _failure(what, situation)
 
     def _record(self, rule: Rule, situation: Situation, run_id: int | None, sync: SyncKind[Any]) -> None:
@@ -394,11 +403,11 @@ class SyncTask(Task):  # type: ignore[type-arg]
         over the sync's earlier end; a failed sync fails again to put that back (a success Celery
         keeps)."""
         with self.worker.general_db.sync_session() as session:
-            status = sync_run_status(session, task_id)
-        logger.info("copy of an ended sync dropped", status=status)
-        if status == "failed":
+            ended = sync_run_status(session, task_id)
+        logger.info("copy of an ended sync dropped", status=ended and ended.status)
+        if ended is not None and ended.status == "failed":
             return SyncFailedError(
-                f"{what}: this sync has ended as failed; a later copy of its task did nothing"
+                f"{what}: the sync ended as failed: {ended.last_attempt or 'no reason kept'}"
             )
         return Ignore()
 
