@@ -35,8 +35,9 @@ from bybit_client import BybitClient
 from core_config import Settings, build_settings, with_database
 from db_core import Database, upgrade
 from db_general import GENERAL_DB, SyncKlinesArgs
+from worker_service import syncing
 from worker_service.celery_app import celery_config
-from worker_service.syncing import INSTRUMENTS, KLINES, SyncContext, sync_to_end
+from worker_service.syncing import SyncContext, sync_to_end
 from worker_service.tasks import CLIENT_RETRY
 
 INSTRUMENTS = 2_000
@@ -109,8 +110,8 @@ def inline_sync(settings: Settings, database: Database) -> float:
     client = BybitClient(settings.bybit_api_url, retry=CLIENT_RETRY)
     with stopwatch() as elapsed, client:
         context = SyncContext(database=database, client=client)
-        sync_to_end(context, INSTRUMENTS, {"category": "linear"})
-        sync_to_end(context, KLINES, KLINES_ARGS)
+        sync_to_end(context, syncing.INSTRUMENTS, {"category": "linear"})
+        sync_to_end(context, syncing.KLINES, KLINES_ARGS)
     assert _count(database) == INSTRUMENTS + KLINES
     return elapsed()
 
