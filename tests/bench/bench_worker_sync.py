@@ -34,7 +34,7 @@ from test_support.worker_process import WorkerProcess, wait_until
 from bybit_client import BybitClient
 from core_config import Settings, build_settings, with_database
 from db_core import Database, upgrade
-from db_general import GENERAL_DB, SyncKlinesArgs
+from db_general import GENERAL_DB, SyncInstrumentsArgs, SyncKlinesArgs
 from worker_service import syncing
 from worker_service.celery_app import celery_config
 from worker_service.syncing import SyncContext, sync_to_end
@@ -110,7 +110,7 @@ def inline_sync(settings: Settings, database: Database) -> float:
     client = BybitClient(settings.bybit_api_url, retry=CLIENT_RETRY)
     with stopwatch() as elapsed, client:
         context = SyncContext(database=database, client=client)
-        sync_to_end(context, syncing.INSTRUMENTS, {"category": "linear"})
+        sync_to_end(context, syncing.INSTRUMENTS, SyncInstrumentsArgs(category="linear"))
         sync_to_end(context, syncing.KLINES, KLINES_ARGS)
     assert _count(database) == INSTRUMENTS + KLINES
     return elapsed()
