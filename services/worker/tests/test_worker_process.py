@@ -5,6 +5,7 @@ import sys
 
 import pytest
 from celery import Celery
+from pydantic import SecretStr
 from sqlalchemy import Engine, text
 from test_support.environment import WORKER_SETTINGS, settings_environment
 from test_support.worker_process import WorkerProcess
@@ -97,3 +98,16 @@ def test_an_unknown_interval_fails_with_a_clear_recorded_error(
         status, error = connection.execute(text("SELECT status, error FROM sync_runs")).one()
     assert status == "failed"
     assert "unknown interval '7'" in error
+
+
+def test_a_worker_whose_redis_refuses_is_not_left_running(
+    worker_settings: Settings, closed_port: int
+) -> None:
+    settings = worker_settings.model_copy(
+        update={"redis_url": SecretStr(f"redis://127.0.0.1:{closed_port}/0")}
+    )
+    process = WorkerProcess(settings)
+    with pytest.raises(Exception, match=r"Connection refused|Error"):
+        process.start(timeout=20)
+    assert process.process is not None
+    assert process.process.poll() is not None  # killed, not leaked
