@@ -20,7 +20,7 @@ from test_support.worker_process import WorkerProcess, wait_until
 from bybit_client.testing import FakeBybit
 from core_config import Settings
 from db_core import database_spec, upgrade
-from db_general import SYNC_KLINES, SyncKlinesArgs
+from worker_contract import SYNC_KLINES, SyncKlinesArgs
 from worker_service import celery_config
 
 START_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z

@@ -34,7 +34,8 @@ from test_support.worker_process import WorkerProcess, wait_until
 from bybit_client import BybitClient
 from core_config import Settings, build_settings, with_database
 from db_core import Database, upgrade
-from db_general import GENERAL_DB, SyncInstrumentsArgs, SyncKlinesArgs
+from db_general import GENERAL_DB
+from worker_contract import SyncInstrumentsArgs, SyncKlinesArgs
 from worker_service import syncing
 from worker_service.celery_app import celery_config
 from worker_service.syncing import SyncContext, sync_to_end

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy.orm import Session
 
-from bybit_client import Interval
+from bybit_client.enums import Interval
 from db_general import Hole, KlineRow, Series, missing_candles, record_exchange_gaps, upsert_klines
 
 ONE = Decimal("1")

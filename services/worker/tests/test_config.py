@@ -10,7 +10,7 @@ import pytest
 from celery.schedules import crontab
 
 from core_config import ConfigError, build_settings
-from db_general import SYNC_INSTRUMENTS, SYNC_KLINES, TASK_ARGUMENTS
+from worker_contract import SYNC_INSTRUMENTS, SYNC_KLINES, TASK_ARGUMENTS
 from worker_service import SyncRequestError, beat_schedule, celery_config, check_timing, create_app
 from worker_service.tasks import check_request, sync_instruments_task, sync_klines_task
 

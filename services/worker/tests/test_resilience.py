@@ -23,7 +23,7 @@ from test_support.worker_process import BeatProcess, WorkerProcess, wait_until
 
 from bybit_client.testing import FakeBybit
 from core_config import Settings
-from db_general import SYNC_KLINES, SyncKlinesArgs
+from worker_contract import SYNC_KLINES, SyncKlinesArgs
 from worker_service import celery_config
 from worker_service.beat_scheduler import OneSyncPerPeriod, period_task_id
 from worker_service.celery_app import BEAT_LOCK_SECONDS, create_app

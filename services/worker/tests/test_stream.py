@@ -23,7 +23,8 @@ from bybit_client.streams import Backoff, StreamSettings
 from bybit_client.testing import FakeBybit, Fault, StreamFault, candle, fast_retry_policy
 from core_config import Settings, build_settings
 from db_core import Database, upgrade
-from db_general import GENERAL_DB, StreamStatus, stream_status_key
+from db_general import GENERAL_DB
+from worker_contract import StreamStatus, stream_status_key
 from worker_service.streaming import KlineStreamer
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")

@@ -16,7 +16,8 @@ from bybit_client import BybitClient, BybitRateLimitError, BybitTransientError
 from bybit_client.testing import FakeBybit
 from core_config import Settings, build_settings
 from db_core import Database
-from db_general import GENERAL_DB, SyncInstrumentsArgs, SyncKlinesArgs
+from db_general import GENERAL_DB
+from worker_contract import SyncInstrumentsArgs, SyncKlinesArgs
 from worker_service import (
     INSTRUMENTS,
     KLINES,

@@ -146,7 +146,7 @@ class Interval(StrEnum):
         """The start of the candle before the one opening at ``start`` (a candle start)."""
         return self.floor(start - _INSTANT)
 
-    def count(self, first: datetime, last: datetime) -> int:
+    def candles(self, first: datetime, last: datetime) -> int:
         """How many candles open from ``first`` to ``last`` (candle starts), both included."""
         if last < first:
             return 0

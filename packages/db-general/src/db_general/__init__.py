@@ -21,7 +21,6 @@ from db_general.pagination import InvalidCursorError
 from db_general.rows import InstrumentRow, KlineRow, UpsertCounts
 from db_general.session import general_database
 from db_general.spec import GENERAL_DB
-from db_general.stream_status import MISSED_STATUS_WRITES, StreamStatus, StreamTopicStatus, stream_status_key
 from db_general.sync_runs import (
     ABANDONED,
     MAX_ATTEMPT_ERRORS,
@@ -38,15 +37,6 @@ from db_general.sync_runs import (
     start_sync_run,
     sync_run_status,
 )
-from db_general.task_contract import (
-    PING,
-    SWEEP_SYNC_RUNS,
-    SYNC_INSTRUMENTS,
-    SYNC_KLINES,
-    TASK_ARGUMENTS,
-    SyncInstrumentsArgs,
-    SyncKlinesArgs,
-)
 
 __all__ = [
     "ABANDONED",
@@ -54,14 +44,8 @@ __all__ = [
     "LISTED_INSTRUMENT_COLUMNS",
     "LISTED_KLINE_COLUMNS",
     "MAX_ATTEMPT_ERRORS",
-    "MISSED_STATUS_WRITES",
-    "PING",
-    "SWEEP_SYNC_RUNS",
-    "SYNC_INSTRUMENTS",
-    "SYNC_KLINES",
     "SYNC_RUN_STATE_COLUMNS",
     "SYNC_STATUSES",
-    "TASK_ARGUMENTS",
     "GeneralBase",
     "Hole",
     "Instrument",
@@ -72,10 +56,6 @@ __all__ = [
     "KlineGap",
     "KlineRow",
     "Series",
-    "StreamStatus",
-    "StreamTopicStatus",
-    "SyncInstrumentsArgs",
-    "SyncKlinesArgs",
     "SyncRun",
     "SyncRunScope",
     "UpsertCounts",
@@ -97,7 +77,6 @@ __all__ = [
     "record_exchange_gaps",
     "recorded_gaps",
     "start_sync_run",
-    "stream_status_key",
     "sync_run_status",
     "upsert_instruments",
     "upsert_klines",

@@ -95,7 +95,7 @@ def missing_candles(
             ranges.append((interval.after(newest), last))
     if skip_recorded:
         ranges = _without(interval, ranges, recorded_gaps(connection, series, first, last))
-    return [Hole(start, end, interval.count(start, end)) for start, end in ranges]
+    return [Hole(start, end, interval.candles(start, end)) for start, end in ranges]
 
 
 def recorded_gaps(

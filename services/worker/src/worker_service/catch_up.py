@@ -11,7 +11,8 @@ from celery import Celery
 
 from core_config import get_logger
 from db_core import Database
-from db_general import SYNC_INSTRUMENTS, SyncInstrumentsArgs, last_success
+from db_general import last_success
+from worker_contract import SYNC_INSTRUMENTS, SyncInstrumentsArgs
 
 logger = get_logger(__name__)
 # Beat's instruments period (``schedule``): a success within it needs no catching up.

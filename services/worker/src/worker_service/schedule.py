@@ -11,7 +11,13 @@ from typing import Any
 from celery.schedules import crontab
 
 from core_config import Settings
-from db_general import SWEEP_SYNC_RUNS, SYNC_INSTRUMENTS, SYNC_KLINES, SyncInstrumentsArgs, SyncKlinesArgs
+from worker_contract import (
+    SWEEP_SYNC_RUNS,
+    SYNC_INSTRUMENTS,
+    SYNC_KLINES,
+    SyncInstrumentsArgs,
+    SyncKlinesArgs,
+)
 
 INSTRUMENTS_EXPIRE_SECONDS = 3000
 SWEEP_EVERY_SECONDS = 60

@@ -17,7 +17,8 @@ from bybit_client import AsyncBybitClient
 from core_config import Settings, get_logger
 from core_telemetry import telemetry
 from db_core import Database
-from db_general import GENERAL_DB, MISSED_STATUS_WRITES, stream_status_key
+from db_general import GENERAL_DB
+from worker_contract import MISSED_STATUS_WRITES, stream_status_key
 from worker_service.bybit_budget import stream_budget
 from worker_service.streaming import KlineStreamer, stream_settings
 

@@ -41,7 +41,8 @@ from bybit_client.streams import (
 )
 from core_config import get_logger
 from db_core import Database
-from db_general import Hole, KlineRow, Series, StreamStatus, StreamTopicStatus, missing_candles, upsert_klines
+from db_general import Hole, KlineRow, Series, missing_candles, upsert_klines
+from worker_contract import StreamStatus, StreamTopicStatus
 from worker_service.syncing import kline_row, last_closed, window_start
 
 logger = get_logger(__name__)

@@ -42,8 +42,6 @@ from db_general import (
     InstrumentRow,
     KlineRow,
     Series,
-    SyncInstrumentsArgs,
-    SyncKlinesArgs,
     SyncRunScope,
     add_sync_run_rows,
     finish_sync_run,
@@ -55,6 +53,7 @@ from db_general import (
     upsert_instruments,
     upsert_klines,
 )
+from worker_contract import SyncInstrumentsArgs, SyncKlinesArgs
 
 if TYPE_CHECKING:  # the stream process imports this module too, and has no use for the sync transport
     from bybit_client import BybitClient

@@ -39,7 +39,8 @@ from bybit_client import (
 from core_config import Settings, bind_log_context, get_logger
 from core_telemetry import telemetry
 from db_core import means_unavailable
-from db_general import (
+from db_general import close_abandoned_sync_runs, note_sync_run_waiting, record_attempt_error, sync_run_status
+from worker_contract import (
     PING,
     SWEEP_SYNC_RUNS,
     SYNC_INSTRUMENTS,
@@ -47,10 +48,6 @@ from db_general import (
     TASK_ARGUMENTS,
     SyncInstrumentsArgs,
     SyncKlinesArgs,
-    close_abandoned_sync_runs,
-    note_sync_run_waiting,
-    record_attempt_error,
-    sync_run_status,
 )
 from worker_service.celery_app import WorkerApp
 from worker_service.deliveries import dead_letter_key

@@ -23,7 +23,7 @@ from api_service.dependencies import ResourcesDep
 from api_service.errors import ErrorBody, error_response, error_responses
 from api_service.request_id import current_request_id
 from api_service.schemas import CheckOut, Live, Ready
-from db_general import StreamStatus, stream_status_key
+from worker_contract import StreamStatus, stream_status_key
 
 # The one liveness answer, encoded once (the route still documents it as ``Live``).
 _LIVE_BODY = Live().model_dump_json().encode()

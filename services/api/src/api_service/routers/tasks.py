@@ -11,7 +11,8 @@ from api_service.errors import ApiError, error_responses
 from api_service.schemas import Symbol, SyncRunState, TaskAccepted, TaskStatus
 from api_service.task_queue import TaskQueueUnavailableError, TooManyPendingError
 from bybit_client import Category, Interval, KlineCategory, datetime_to_ms
-from db_general import SYNC_INSTRUMENTS, SYNC_KLINES, SyncInstrumentsArgs, SyncKlinesArgs, get_sync_run_state
+from db_general import get_sync_run_state
+from worker_contract import SYNC_INSTRUMENTS, SYNC_KLINES, SyncInstrumentsArgs, SyncKlinesArgs
 
 router = APIRouter(tags=["tasks"])
 
