@@ -12,6 +12,7 @@ from fastapi.telemetry import TelemetryConfig
 from starlette.types import ASGIApp
 
 from api_service.body_limit import BodyLimitMiddleware
+from api_service.docs import add_docs_routes
 from api_service.errors import install_error_handlers
 from api_service.middleware import RequestContextMiddleware
 from api_service.observability import start_observability
@@ -49,7 +50,7 @@ def create_app(settings: Settings, telemetry: Telemetry | None = None) -> FastAP
         title="Bybit trading backend API",
         version=version("api-service"),
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served from the api's own files: add_docs_routes
         openapi_url="/openapi.json",
         redoc_url=None,
     )
@@ -68,6 +69,7 @@ def create_app(settings: Settings, telemetry: Telemetry | None = None) -> FastAP
     # Outermost: a caller past a limit costs one Redis round trip and nothing more.
     app.add_middleware(RateLimitMiddleware)
     health.add_health_routes(app)
+    add_docs_routes(app)
     for router in (meta.router, market.router, tasks.router, credentials.router):
         app.include_router(router)
     document_edge_errors(app, RateLimitPolicy(settings), settings.api_max_body_bytes)
