@@ -87,9 +87,11 @@ lint-imports: ## The layering contracts alone (import-linter; [tool.importlinter
 	PYTHONPATH=$(SOURCE_PATHS) $(RUN)/lint-imports --no-cache
 
 .PHONY: fmt
-fmt: install ## Format and auto-fix the code
-	$(RUN)/ruff check --fix .
+fmt: install ## Format and auto-fix the code, then report what needs a hand
+	@# Formatting never waits on a finding ruff cannot fix; a fix may leave lines to re-wrap, so the
+	@# format runs again after it, and the exit status is the findings'.
 	$(RUN)/ruff format .
+	status=0; $(RUN)/ruff check --fix . || status=$$?; $(RUN)/ruff format --quiet .; exit $$status
 
 ##@ Monorepo
 BASE ?=

@@ -52,7 +52,7 @@ def test_the_specs_head_revision_is_the_head_of_its_scripts(name: str) -> None:
 
 def test_check_refuses_a_head_revision_behind_the_scripts(settings: Settings) -> None:
     spec = dataclasses.replace(database_spec("user"), head_revision="0001")
-    with pytest.raises(MigrationDriftError, match=r"head_revision=.0001. .*head is 0002"):
+    with pytest.raises(MigrationDriftError, match=r"head_revision=.0001. .*head is 0003"):
         check(spec, settings)
 
 

@@ -29,6 +29,7 @@ from .urls import (
     database_name,
     libpq_url,
     mask_password,
+    on_local_port,
     with_database,
 )
 
@@ -52,6 +53,7 @@ __all__ = [
     "libpq_url",
     "log_formatter",
     "mask_password",
+    "on_local_port",
     "read_secret_file",
     "with_database",
 ]

@@ -7,12 +7,20 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import Field, FilePath, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    FilePath,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bybit_client.enums import PUBLIC_STREAM_HOSTS, Category, Interval, KlineCategory, Network
 from core_config.errors import ConfigError
-from core_config.urls import check_base_url, check_redis_url, normalise_postgres_url
+from core_config.urls import check_base_url, check_redis_url, normalise_postgres_url, on_local_port
 
 
 class Environment(StrEnum):
@@ -22,13 +30,20 @@ class Environment(StrEnum):
     PRODUCTION = "production"
 
 
-# Where a developer's machine keeps its servers; staging and production must name their own.
-LOCAL_DATABASE_URL_USER = "postgresql+psycopg://postgres@127.0.0.1:5432/bybit_user"
-LOCAL_DATABASE_URL_GENERAL = "postgresql+psycopg://postgres@127.0.0.1:5432/bybit_general"
-LOCAL_REDIS_URL = "redis://127.0.0.1:6379/0"
+# Where a developer's machine keeps its servers; staging and production must name their own. Left
+# unset (or set to these very URLs), they move to LOCAL_POSTGRES_PORT / LOCAL_REDIS_PORT, so that
+# every entry point (`make run`, `api-admin`, `db-migrate`) reaches the same local servers.
+DEFAULT_POSTGRES_PORT = 5432
+DEFAULT_REDIS_PORT = 6379
+LOCAL_DATABASE_URL_USER = f"postgresql+psycopg://postgres@127.0.0.1:{DEFAULT_POSTGRES_PORT}/bybit_user"
+LOCAL_DATABASE_URL_GENERAL = f"postgresql+psycopg://postgres@127.0.0.1:{DEFAULT_POSTGRES_PORT}/bybit_general"
+LOCAL_REDIS_URL = f"redis://127.0.0.1:{DEFAULT_REDIS_PORT}/0"
+_LOCAL_POSTGRES_URLS = frozenset({LOCAL_DATABASE_URL_USER, LOCAL_DATABASE_URL_GENERAL})
 # What every service needs; each service requires the rest of what it uses (``Settings.require``),
 # so that none has to be given a secret it never uses (the worker never sees the user database).
-_REQUIRED_OUTSIDE_LOCAL = ("redis_url",)
+# BYBIT_NETWORK too: its default is the local simulated exchange, and which exchange a deployment
+# trades on must be said, never assumed.
+_REQUIRED_OUTSIDE_LOCAL = ("redis_url", "bybit_network")
 
 CommaList = Annotated[list[str], NoDecode]
 IntervalList = Annotated[list[Interval], NoDecode]
@@ -50,6 +65,23 @@ class Settings(BaseSettings):
     environment: Environment = Environment.LOCAL
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
+    # Before the URLs: their local defaults take these ports.
+    local_postgres_port: int = Field(
+        5432,
+        ge=1,
+        le=65535,
+        description="the local PostgreSQL port that `make run`, `make test` and the local database URLs use",
+    )
+    local_redis_port: int = Field(
+        6379,
+        ge=1,
+        le=65535,
+        description="the local Redis port that `make run`, `make test` and the local Redis URL use",
+    )
+    local_stack_dir: Path = Field(
+        Path(".local"), description="where `make run` keeps its embedded servers' data"
+    )
+
     database_url_user: SecretStr = SecretStr(LOCAL_DATABASE_URL_USER)
     database_url_general: SecretStr = SecretStr(LOCAL_DATABASE_URL_GENERAL)
     db_pool_size: int = Field(5, ge=1, le=100)
@@ -61,7 +93,7 @@ class Settings(BaseSettings):
 
     redis_url: SecretStr = SecretStr(LOCAL_REDIS_URL)
 
-    bybit_network: Network = Network.TESTNET
+    bybit_network: Network = Network.SIMULATED
     bybit_api_url: str = Field("", description="defaults from BYBIT_NETWORK")
     bybit_timeout: float = Field(10.0, gt=0, le=120)
     bybit_recv_window: int = Field(5000, ge=100, le=60_000)
@@ -170,8 +202,10 @@ class Settings(BaseSettings):
 
     @field_validator("database_url_user", "database_url_general", mode="after")
     @classmethod
-    def _normalise_postgres(cls, value: SecretStr) -> SecretStr:
-        return SecretStr(normalise_postgres_url(value.get_secret_value()))
+    def _normalise_postgres(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
+        url = normalise_postgres_url(value.get_secret_value())
+        port = info.data.get("local_postgres_port", DEFAULT_POSTGRES_PORT)
+        return SecretStr(on_local_port(url, port) if url in _LOCAL_POSTGRES_URLS else url)
 
     @field_validator("sentry_dsn", mode="after")
     @classmethod
@@ -185,8 +219,10 @@ class Settings(BaseSettings):
 
     @field_validator("redis_url", mode="after")
     @classmethod
-    def _check_redis(cls, value: SecretStr) -> SecretStr:
-        return SecretStr(check_redis_url(value.get_secret_value()))
+    def _check_redis(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
+        url = check_redis_url(value.get_secret_value())
+        port = info.data.get("local_redis_port", DEFAULT_REDIS_PORT)
+        return SecretStr(on_local_port(url, port) if url == LOCAL_REDIS_URL else url)
 
     @model_validator(mode="after")
     def _check_together(self) -> Self:
@@ -195,6 +231,11 @@ class Settings(BaseSettings):
             for field in _REQUIRED_OUTSIDE_LOCAL:
                 if field not in self.model_fields_set:
                     problems.append(f"{field.upper()}: required when ENVIRONMENT is {self.environment}")
+            if "bybit_network" in self.model_fields_set and not self.bybit_network.is_bybit:
+                problems.append(
+                    f"BYBIT_NETWORK: {self.bybit_network} is the local fake exchange; when ENVIRONMENT is "
+                    f"{self.environment} choose mainnet, testnet or demo"
+                )
         if self.database_url_user.get_secret_value() == self.database_url_general.get_secret_value():
             problems.append("DATABASE_URL_GENERAL: must name another database than DATABASE_URL_USER")
         api_url = self._base_url("BYBIT_API_URL", self.bybit_api_url, "http", problems)

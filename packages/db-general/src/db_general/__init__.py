@@ -6,6 +6,7 @@ name. Writes are sync (the Celery worker) and take a session; they never commit:
 session scope does.
 """
 
+from db_general.holes import Hole, Series, missing_candles, record_exchange_gaps, recorded_gaps
 from db_general.instruments import (
     LISTED_INSTRUMENT_COLUMNS,
     InstrumentPage,
@@ -15,7 +16,7 @@ from db_general.instruments import (
     upsert_instruments,
 )
 from db_general.klines import LISTED_KLINE_COLUMNS, list_klines, newest_kline_start, upsert_klines
-from db_general.models import SYNC_STATUSES, GeneralBase, Instrument, Kline, SyncRun
+from db_general.models import SYNC_STATUSES, GeneralBase, Instrument, Kline, KlineGap, SyncRun
 from db_general.pagination import InvalidCursorError
 from db_general.rows import InstrumentRow, KlineRow, UpsertCounts
 from db_general.session import general_database
@@ -27,6 +28,7 @@ from db_general.sync_runs import (
     add_sync_run_rows,
     finish_sync_run,
     get_sync_run_state,
+    last_success,
     list_sync_runs,
     note_sync_run_waiting,
     record_attempt_error,
@@ -54,12 +56,15 @@ __all__ = [
     "SYNC_STATUSES",
     "TASK_ARGUMENTS",
     "GeneralBase",
+    "Hole",
     "Instrument",
     "InstrumentPage",
     "InstrumentRow",
     "InvalidCursorError",
     "Kline",
+    "KlineGap",
     "KlineRow",
+    "Series",
     "StreamStatus",
     "StreamTopicStatus",
     "SyncInstrumentsArgs",
@@ -71,13 +76,17 @@ __all__ = [
     "general_database",
     "get_instrument",
     "get_sync_run_state",
+    "last_success",
     "list_instruments",
     "list_klines",
     "list_sync_runs",
     "mark_delisted",
+    "missing_candles",
     "newest_kline_start",
     "note_sync_run_waiting",
     "record_attempt_error",
+    "record_exchange_gaps",
+    "recorded_gaps",
     "start_sync_run",
     "stream_status_key",
     "upsert_instruments",

@@ -6,5 +6,5 @@ from db_general.models import GeneralBase
 
 # A new revision updates head_revision.
 GENERAL_DB = DatabaseSpec(
-    name="general", package="db_general", metadata=GeneralBase.metadata, head_revision="0005"
+    name="general", package="db_general", metadata=GeneralBase.metadata, head_revision="0006"
 )

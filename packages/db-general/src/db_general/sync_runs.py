@@ -164,3 +164,10 @@ async def get_sync_run_state(connection: ReadConnection, task_id: str) -> dict[s
     before a worker has opened it."""
     rows = await fetch_rows(connection, _STATE_OF_TASK, {"task_id": task_id})
     return dict(zip(_STATE_NAMES, rows[0], strict=True)) if rows else None
+
+
+def last_success(session: Session, kind: str) -> datetime | None:
+    """When the newest run of ``kind`` that succeeded finished, or None when none has."""
+    return session.scalar(
+        select(func.max(SyncRun.finished_at)).where(SyncRun.kind == kind, SyncRun.status == "succeeded")
+    )

@@ -5,4 +5,4 @@ from db_core import DatabaseSpec
 from db_user.models import UserBase
 
 # A new revision updates head_revision.
-USER_DB = DatabaseSpec(name="user", package="db_user", metadata=UserBase.metadata, head_revision="0002")
+USER_DB = DatabaseSpec(name="user", package="db_user", metadata=UserBase.metadata, head_revision="0003")

@@ -89,10 +89,25 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, _code_for(exc.status_code), message, headers=exc.headers)
 
 
+# Pydantic's length errors of a value that is not a ``str`` to it (a ``SecretStr``) speak of
+# "items"; a caller sent text, whose length is in characters.
+_LENGTH_IN_CHARACTERS = {
+    "too_short": "should have at least {min_length} characters",
+    "too_long": "should have at most {max_length} characters",
+}
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    template = _LENGTH_IN_CHARACTERS.get(error["type"])
+    if template is not None and isinstance(error.get("input"), str):
+        return template.format(**error.get("ctx", {}))
+    return str(error["msg"])
+
+
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     # The input is left out on purpose: it may hold a secret the caller sent.
-    details = [ErrorDetail(location=list(e["loc"]), message=e["msg"]) for e in exc.errors()]
+    details = [ErrorDetail(location=list(e["loc"]), message=_message(e)) for e in exc.errors()]
     return error_response(422, "validation_error", "the request is not valid", details=details)
 
 

@@ -3,16 +3,17 @@
 The receivers find the app's settings and database on ``current_app`` (a ``WorkerApp``).
 """
 
-import logging
 from typing import Any
 
 from celery import current_app, signals
 
-from core_config import Settings, configure_logging
+from core_config import Settings, configure_logging, get_logger
 from db_core import Database
+from worker_service.catch_up import catch_up_instruments
 from worker_service.heartbeat import Heartbeat
+from worker_service.log_lines import shorten_task_lines
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 _heartbeats: dict[str, Heartbeat] = {}
 
 
@@ -26,6 +27,7 @@ def _on_setup_logging(**_: Any) -> None:
     settings = _settings()
     if settings is not None:
         configure_logging(settings.log_level, json_lines=settings.json_logs)
+    shorten_task_lines()
 
 
 def _on_worker_ready(sender: Any, **_: Any) -> None:
@@ -40,7 +42,15 @@ def _on_worker_ready(sender: Any, **_: Any) -> None:
     )
     heartbeat.start()
     _heartbeats[sender.hostname] = heartbeat
-    logger.info("worker ready", extra={"node": sender.hostname, "queue": settings.celery_queue})
+    logger.info("worker ready", node=sender.hostname, queue=settings.celery_queue)
+    database = getattr(current_app, "general_db", None)
+    if isinstance(database, Database):
+        try:
+            catch_up_instruments(current_app, database, settings.celery_queue)
+        except Exception as exc:  # a start-up nicety: beat's hourly sync stays
+            logger.warning("instruments catch-up not sent", error=type(exc).__name__)
+        finally:
+            database.dispose_sync()  # the pool's processes hold their own connections
 
 
 def _close_database(**_: Any) -> None:
