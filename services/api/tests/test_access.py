@@ -14,9 +14,12 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy.ext.asyncio import AsyncSession
 from test_support.tokens import Tokens
 
+from api_service import create_app
 from api_service.dependencies import CurrentUser
 from api_service.route_policy import RateLimitGroup, declared_group, declared_public, public, required_scopes
 from api_service.tokens import TOKEN_PREFIX, hash_token, is_well_formed, new_token
+from core_config import Settings
+from core_telemetry import Telemetry, TelemetryPlan
 from db_user import add_api_token, create_user, disable_user
 
 REPOSITORY = Path(__file__).resolve().parents[3]
@@ -28,13 +31,13 @@ BODIES = {
 }
 ACCESS = (
     "take a CurrentUser or Operator parameter (api_service/dependencies.py) if it needs a token, or "
-    "give its decorator openapi_extra=public(RateLimitGroup.ADDRESS) if anyone may call it "
-    "(api_service/route_policy.py)"
+    "give its decorator (or add_api_route) openapi_extra=public(RateLimitGroup.ADDRESS) if anyone "
+    "may call it (api_service/route_policy.py)"
 )
 GROUP = (
-    "give its decorator openapi_extra=limited(RateLimitGroup.ACCOUNT) (or another group) beside its "
-    "token parameter, or openapi_extra=public(RateLimitGroup.ADDRESS) if anyone may call it "
-    "(api_service/route_policy.py)"
+    "give its decorator (or add_api_route) openapi_extra=limited(RateLimitGroup.ACCOUNT) (or another "
+    "group) beside its token parameter, or openapi_extra=public(RateLimitGroup.ADDRESS) if anyone "
+    "may call it (api_service/route_policy.py)"
 )
 
 
@@ -70,9 +73,18 @@ def declaration_problems(app: FastAPI) -> list[str]:
     return problems
 
 
-def test_every_route_declares_its_access_and_rate_limit_group(app: FastAPI) -> None:
-    problems = declaration_problems(app)
-    assert not problems, "\n".join(problems)
+class ScrapePageOnly(Telemetry):
+    """Telemetry off but for the plan, which asks for the Prometheus scrape page (``/metrics``)."""
+
+    plan = TelemetryPlan(metric_exporters=("prometheus",))
+
+
+def test_every_route_declares_its_access_and_rate_limit_group(app: FastAPI, api_settings: Settings) -> None:
+    with_metrics = create_app(api_settings, ScrapePageOnly())
+    assert "/metrics" in {getattr(route, "path", None) for route in with_metrics.routes}
+    for checked in (app, with_metrics):
+        problems = declaration_problems(checked)
+        assert not problems, "\n".join(problems)
 
 
 def test_a_route_declaring_nothing_is_named_with_where_to_declare_it() -> None:
