@@ -231,7 +231,7 @@ def test_without_a_range_klines_fill_the_last_closed_candles(
     # Only closed candles: the newest stored one ended before now.
     assert newest + timedelta(hours=1) <= datetime.now(UTC)
     later = sync_klines(_next_sync(context), klines("spot", "BTCUSDT", "60"))
-    assert later["fetched"] <= 1  # at most the candle that closed meanwhile
+    assert later["fetched"] in (0, 1)  # at most the candle that closed meanwhile
 
 
 @pytest.mark.parametrize(
