@@ -101,6 +101,10 @@ test-affected: install ## Test what changed since BASE (default: merge base with
 	$(RUN)/python tools/affected.py $(if $(BASE),--base $(BASE)) -- \
 	  $(RUN)/python infra/local/stack.py test-servers -- $(RUN)/pytest
 
+.PHONY: settings-docs
+settings-docs: install ## Write the README's settings table and .env.example from core_config.Settings
+	$(RUN)/python tools/settings_docs.py
+
 .PHONY: graph
 graph: ## Show the package graph: what each package and service uses and what uses it
 	@$(PYTHON) tools/graph.py
