@@ -4,12 +4,14 @@ from .errors import (
     ConfigError,
     exit_on_config_error,
 )
+from .loggers import (
+    get_logger,
+)
 from .logging_setup import (
     REQUEST_ID,
     add_log_processor,
     bind_log_context,
     configure_logging,
-    get_logger,
     log_formatter,
 )
 from .secret_files import (

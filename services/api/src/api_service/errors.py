@@ -8,7 +8,6 @@ it lives).
 "details": [...]}}``. A 500 says only that something went wrong; the details go to the log.
 """
 
-import logging
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
@@ -20,9 +19,10 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api_service.request_id import current_request_id
+from core_config import get_logger
 from db_core import DatabaseUnavailableError
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 
 class ErrorDetail(BaseModel):
@@ -112,7 +112,7 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
-    logger.warning("%s", exc)
+    logger.warning("a database does not answer", error=str(exc))
     return error_response(503, "database_unavailable", "a database does not answer; try again shortly")
 
 

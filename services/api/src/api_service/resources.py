@@ -5,7 +5,6 @@ One pool per database: the user database's engine (sessions) and the general dat
 the lifespan, closed on shutdown; routes reach them through ``dependencies``.
 """
 
-import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from api_service.rate_limits import RateLimiter, RateLimitPolicy
 from api_service.readiness import Check, CheckFailedError, ReadinessProbe
 from api_service.task_queue import TaskQueue
 from bybit_client.redis_budget import AsyncRedisBudget
-from core_config import Settings
+from core_config import Settings, get_logger
 from core_telemetry import Telemetry
 from db_core import Database, DatabaseSpec, ReadPool, migration_status
 from db_general import GENERAL_DB
@@ -31,7 +30,7 @@ APPLICATION_NAME = "api"
 # let requests through without it): when
 # only these fail, readiness answers 200 "degraded", so the instance stays in rotation.
 OPTIONAL_CHECKS = frozenset({"redis"})
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 
 @dataclass
@@ -52,7 +51,7 @@ def _database_check(pool: Callable[[], AsyncEngine | ReadPool], spec: DatabaseSp
     async def check() -> None:
         status = await migration_status(pool(), spec)
         if not status.reachable:
-            logger.warning("readiness: %s", status.describe())
+            logger.warning("readiness: a database does not answer", status=status.describe())
             raise CheckFailedError("unreachable")
         if not status.at_head:
             raise CheckFailedError(
