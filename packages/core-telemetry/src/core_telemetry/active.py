@@ -34,7 +34,6 @@ SCOPE = "core_telemetry"
 # Seconds: from a fast query to a long Bybit wait; a sync may run for minutes.
 _SHORT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _TASK_BUCKETS = (0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
-_ROW_BUCKETS = (0, 1, 10, 100, 1_000, 10_000, 100_000, 1_000_000)
 
 
 class _LogContextSpanProcessor(SpanProcessor):
@@ -221,12 +220,6 @@ class ActiveTelemetry(Telemetry):
         self._tracer = trace.get_tracer(SCOPE)
         self._meter = metrics.get_meter(SCOPE)
         self._bybit = _BybitObserver(self._tracer, self._meter)
-        self._sync_rows = self._meter.create_histogram(
-            "sync.rows.written",
-            unit="{row}",
-            description="Rows one market-data sync wrote, by kind and outcome",
-            explicit_bucket_boundaries_advisory=_ROW_BUCKETS,
-        )
         self._servers: dict[int, Any] = {}
         self._lock = threading.Lock()
         self._instrument_libraries()
@@ -310,9 +303,6 @@ class ActiveTelemetry(Telemetry):
         self._meter.create_observable_gauge(
             "celery.queue.length", [observe], unit="{message}", description="Messages waiting in the queue"
         )
-
-    def record_sync(self, kind: str, rows: int, outcome: str) -> None:
-        self._sync_rows.record(rows, {"sync.kind": kind, "sync.outcome": outcome})
 
     def serve_prometheus(self, port: int | None = None) -> None:
         if not self.plan.prometheus:

@@ -47,9 +47,6 @@ class Telemetry:
     def observe_queue(self, queue: str, length: Callable[[], int]) -> None:
         """Report the number of messages waiting in ``queue``, read from ``length`` at each collection."""
 
-    def record_sync(self, kind: str, rows: int, outcome: str) -> None:
-        """Count the rows one sync wrote (``outcome``: succeeded or failed)."""
-
     def serve_prometheus(self, port: int | None = None) -> None:
         """Serve the Prometheus scrape endpoint on its own port (the plan's, or ``port``)."""
 

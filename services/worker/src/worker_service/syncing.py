@@ -35,7 +35,6 @@ from bybit_client import (
     ms_to_datetime,
 )
 from core_config import get_logger
-from core_telemetry import telemetry
 from db_core import Database
 from db_general import (
     Hole,
@@ -54,6 +53,7 @@ from db_general import (
     upsert_klines,
 )
 from worker_contract import SyncInstrumentsArgs, SyncKlinesArgs
+from worker_service.sync_metrics import record_sync
 
 if TYPE_CHECKING:  # the stream process imports this module too, and has no use for the sync transport
     from bybit_client import BybitClient
@@ -394,7 +394,7 @@ def close_run(
     """Close the row as succeeded; the outcome with the run's id and the rows it wrote in all."""
     with database.sync_session() as session:
         rows = finish_sync_run(session, run_id, status="succeeded")
-    telemetry().record_sync(sync.kind, rows, "succeeded")
+    record_sync(sync.kind, rows, "succeeded")
     return {"sync_run_id": run_id, **outcome, "written": rows}
 
 
@@ -403,7 +403,7 @@ def fail_run(database: Database, sync: SyncKind[Any], run_id: int, words: str, e
     with database.sync_session() as session:
         record_attempt_error(session, run_id, words)
         rows = finish_sync_run(session, run_id, status="failed", error=describe_error(error))
-    telemetry().record_sync(sync.kind, rows, "failed")
+    record_sync(sync.kind, rows, "failed")
 
 
 def sync_to_end(context: SyncContext, sync: SyncKind[Request], request: Request) -> dict[str, Any]:
