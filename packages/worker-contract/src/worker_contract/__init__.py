@@ -1,32 +1,10 @@
 """What the worker takes and what it publishes: the tasks' names and arguments, and the live
-stream's status in Redis. The api and the worker both import it; it imports nothing of ours."""
+stream's status in Redis. The api and the worker both import it; it imports nothing of ours.
 
-from worker_contract.stream_status import (
-    MISSED_STATUS_WRITES,
-    StreamStatus,
-    StreamTopicStatus,
-    stream_status_key,
-)
-from worker_contract.tasks import (
-    PING,
-    SWEEP_SYNC_RUNS,
-    SYNC_INSTRUMENTS,
-    SYNC_KLINES,
-    TASK_ARGUMENTS,
-    SyncInstrumentsArgs,
-    SyncKlinesArgs,
-)
+Names load on first use (PEP 562), declared once in __init__.pyi.
+"""
 
-__all__ = [
-    "MISSED_STATUS_WRITES",
-    "PING",
-    "SWEEP_SYNC_RUNS",
-    "SYNC_INSTRUMENTS",
-    "SYNC_KLINES",
-    "TASK_ARGUMENTS",
-    "StreamStatus",
-    "StreamTopicStatus",
-    "SyncInstrumentsArgs",
-    "SyncKlinesArgs",
-    "stream_status_key",
-]
+import lazy_loader
+
+# The names and their modules are declared once, in __init__.pyi.
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)
