@@ -44,7 +44,6 @@ from .spec import (
     GENERAL_DB,
 )
 from .sync_runs import (
-    ABANDONED,
     MAX_ATTEMPT_ERRORS,
     SYNC_RUN_STATE_COLUMNS,
     SyncRunScope,
@@ -61,7 +60,6 @@ from .sync_runs import (
 )
 
 __all__ = [
-    "ABANDONED",
     "GENERAL_DB",
     "LISTED_INSTRUMENT_COLUMNS",
     "LISTED_KLINE_COLUMNS",
