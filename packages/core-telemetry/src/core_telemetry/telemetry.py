@@ -58,13 +58,14 @@ class Telemetry:
         """Send what is buffered and stop exporting."""
 
 
-_current: list[Telemetry] = [Telemetry()]
+_current = Telemetry()
 
 
 def telemetry() -> Telemetry:
     """The telemetry of this process (switched off until ``start_telemetry``)."""
-    return _current[0]
+    return _current
 
 
 def _install(instance: Telemetry) -> None:
-    _current[0] = instance
+    global _current  # noqa: PLW0603 - the process's one telemetry, set once at start
+    _current = instance

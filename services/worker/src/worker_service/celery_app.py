@@ -22,6 +22,7 @@ from db_core import Database
 from db_general import GENERAL_DB
 from worker_service.bybit_budget import sync_budget
 from worker_service.deliveries import DeliveryLedger
+from worker_service.heartbeat import Heartbeat
 from worker_service.lifecycle import connect_signals
 from worker_service.schedule import beat_schedule
 from worker_service.timing import check_timing
@@ -114,6 +115,8 @@ class WorkerApp(Celery):
         self.settings = settings
         # Engines are created on first use, so each forked pool process gets its own connections.
         self.general_db = Database(GENERAL_DB, settings=lambda: settings, application_name=APPLICATION_NAME)
+        # The worker's heartbeat in Redis, from its start to its shutdown (``lifecycle``).
+        self.heartbeat: Heartbeat | None = None
         self.conf.update(celery_config(settings))
 
     @cached_property

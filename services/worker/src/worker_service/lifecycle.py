@@ -4,7 +4,7 @@ connections, beat's catch-up of the instruments at its start.
 The receivers find the app's settings and database on ``current_app`` (a ``WorkerApp``).
 """
 
-from typing import Any
+from typing import Any, cast
 
 from celery import current_app, signals
 
@@ -15,7 +15,6 @@ from worker_service.heartbeat import Heartbeat
 from worker_service.log_lines import shorten_task_lines
 
 logger = get_logger(__name__)
-_heartbeats: dict[str, Heartbeat] = {}
 
 
 def _settings() -> Settings | None:
@@ -42,7 +41,9 @@ def _on_worker_ready(sender: Any, **_: Any) -> None:
         settings.worker_heartbeat_interval,
     )
     heartbeat.start()
-    _heartbeats[sender.hostname] = heartbeat
+    # Kept on the app it beats for (a WorkerApp, which lifecycle cannot import: it imports this
+    # module), stopped when that worker shuts down.
+    cast(Any, current_app).heartbeat = heartbeat
     logger.info("worker ready", node=sender.hostname, queue=settings.celery_queue)
 
 
@@ -66,8 +67,8 @@ def _close_database(**_: Any) -> None:
 
 
 def _on_worker_shutdown(**kwargs: Any) -> None:
-    while _heartbeats:
-        _, heartbeat = _heartbeats.popitem()
+    heartbeat = getattr(current_app, "heartbeat", None)
+    if isinstance(heartbeat, Heartbeat):
         heartbeat.stop()
     _close_database(**kwargs)
 
