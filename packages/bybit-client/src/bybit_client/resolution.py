@@ -49,7 +49,7 @@ def decide(core: ClientCore, order: OrderCall[T]) -> Flow[OrderOutcome[T]]:
             return cast(OrderOutcome[T], (yield from _repeated(core, ref, error.ret_code, error.ret_msg)))
         return _outcome(ref, _proven(failures), error.ret_code, error.ret_msg)
     ack = result if isinstance(result, OrderAck) else None
-    return OrderOutcome[T](
+    return OrderOutcome(
         outcome=Outcome.ACCEPTED,
         order_id=ack.order_id if ack else ref.order_id,
         order_link_id=ack.order_link_id if ack and ack.order_link_id else ref.order_link_id,
@@ -81,7 +81,7 @@ def _proven(failures: Sequence[BybitError]) -> Outcome:
 
 
 def _outcome(ref: OrderRef, outcome: Outcome, ret_code: int | None, ret_msg: str) -> OrderOutcome[T]:
-    return OrderOutcome[T](
+    return OrderOutcome(
         outcome=outcome,
         order_id=ref.order_id,
         order_link_id=ref.order_link_id,
@@ -115,7 +115,7 @@ def _repeated(
         return _outcome(ref, Outcome.UNKNOWN, code, f"{message}; no lookup finds the order yet")
     if not _same_order(found, ref.request):
         return _outcome(ref, Outcome.REJECTED, code, f"{message}; the orderLinkId names another order")
-    return OrderOutcome[OrderAck](
+    return OrderOutcome(
         outcome=Outcome.ACCEPTED,
         order_id=found.order_id,
         order_link_id=link_id,
@@ -146,7 +146,7 @@ def _decide_batch(core: ClientCore, batch: BatchCall) -> Flow[list[OrderOutcome[
     for ref, item in zip(batch.refs, items, strict=True):
         if item.code == 0:
             outcomes.append(
-                OrderOutcome[OrderAck](
+                OrderOutcome(
                     outcome=Outcome.ACCEPTED,
                     order_id=item.ack.order_id if item.ack else ref.order_id,
                     order_link_id=ref.order_link_id,
