@@ -10,9 +10,10 @@ same function, so the two cannot disagree.
 
 import re
 import uuid
-from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from bybit_client.enums import Category, MarketUnit, OrderType, Side, TimeInForce
 
@@ -36,26 +37,24 @@ def check_order_link_id(order_link_id: str) -> str:
     return order_link_id
 
 
-def decimal_of(value: Decimal | str | int, name: str) -> Decimal:
-    """A finite, positive Decimal of a quantity or price given as a Decimal, its text or an int."""
-    try:
-        number = value if isinstance(value, Decimal) else Decimal(str(value))
-    except InvalidOperation:
-        raise ValueError(f"{name} is not a number: {value!r}") from None
-    if not number.is_finite() or number <= 0:
-        raise ValueError(f"{name} must be a positive number, not {value!r}")
-    return number
+def _positive(value: Decimal | None, info: ValidationInfo) -> Decimal | None:
+    if value is not None and (not value.is_finite() or value <= 0):
+        raise ValueError(f"{info.field_name} must be a positive number, not {value}")
+    return value
 
 
-@dataclass(frozen=True)
-class OrderRequest:
-    """One order to place (``create_order`` and ``create_orders`` send these).
+class OrderRequest(BaseModel):
+    """One order to place (``create_order`` and ``create_orders`` send these); keyword arguments,
+    terms as enums or their text, quantities as Decimals or their text.
 
     ``qty`` and ``price`` are exact Decimals; a limit order needs a price, a market order sends
     none (Bybit ignores it). ``market_unit`` says what a spot market order's qty counts (Bybit's
     default: quote coin for a buy, base coin for a sell). ``extra`` holds any other parameter of
     Bybit's (``takeProfit``, ``positionIdx``, ...) and can override none of the fields above.
+    A malformed request is a ``ValueError`` (pydantic's ``ValidationError``): nothing is sent.
     """
+
+    model_config = ConfigDict(frozen=True)
 
     symbol: str
     side: Side
@@ -63,27 +62,25 @@ class OrderRequest:
     qty: Decimal
     price: Decimal | None = None
     time_in_force: TimeInForce | None = None
-    order_link_id: str = field(default_factory=new_order_link_id)
+    order_link_id: str = Field(default_factory=new_order_link_id)
     reduce_only: bool | None = None
     market_unit: MarketUnit | None = None
     extra: tuple[tuple[str, Any], ...] = ()
 
-    def __post_init__(self) -> None:
-        set_ = object.__setattr__  # frozen: normalise the fields once, here
-        set_(self, "side", Side(self.side))
-        set_(self, "order_type", OrderType(self.order_type))
-        set_(self, "qty", decimal_of(self.qty, "qty"))
-        if self.price is not None:
-            set_(self, "price", decimal_of(self.price, "price"))
+    _positive_numbers = field_validator("qty", "price")(_positive)
+
+    @field_validator("order_link_id")
+    @classmethod
+    def _bybit_takes_it(cls, value: str) -> str:
+        return check_order_link_id(value)
+
+    @model_validator(mode="after")
+    def _priced(self) -> "OrderRequest":
         if self.order_type is OrderType.LIMIT and self.price is None:
             raise ValueError("a limit order needs a price")
-        if self.order_type is OrderType.MARKET:
-            set_(self, "price", None)
-        if self.time_in_force is not None:
-            set_(self, "time_in_force", TimeInForce(self.time_in_force))
-        if self.market_unit is not None:
-            set_(self, "market_unit", MarketUnit(self.market_unit))
-        check_order_link_id(self.order_link_id)
+        if self.order_type is OrderType.MARKET and self.price is not None:
+            object.__setattr__(self, "price", None)  # Bybit ignores a market order's price: send none
+        return self
 
     def qty_unit(self, category: Category) -> MarketUnit:
         """What ``qty`` counts: the base coin, or (a spot market order) the unit Bybit reads."""
@@ -109,19 +106,22 @@ class OrderRequest:
         }
 
 
-@dataclass(frozen=True)
-class CancelRequest:
+class CancelRequest(BaseModel):
     """One order to cancel, by ``order_id`` or ``order_link_id`` (``cancel_orders`` sends these)."""
+
+    model_config = ConfigDict(frozen=True)
 
     symbol: str
     order_id: str | None = None
     order_link_id: str | None = None
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _identified(self) -> "CancelRequest":
         if not (self.order_id or self.order_link_id):
             raise ValueError("a cancel needs order_id or order_link_id")
         if self.order_link_id is not None:
             check_order_link_id(self.order_link_id)
+        return self
 
     def params(self) -> dict[str, object]:
         return {"symbol": self.symbol, "orderId": self.order_id, "orderLinkId": self.order_link_id}

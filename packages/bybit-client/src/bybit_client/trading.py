@@ -27,7 +27,7 @@ from bybit_client.models import (
     Position,
     PositionsPage,
 )
-from bybit_client.orders import CancelRequest, OrderRequest, check_order_link_id, decimal_of
+from bybit_client.orders import CancelRequest, OrderRequest, check_order_link_id
 from bybit_client.rules import InstrumentRules
 
 T = TypeVar("T")
@@ -119,13 +119,13 @@ def create_order(
     """
     request = OrderRequest(
         symbol=symbol,
-        side=Side(side),
-        order_type=OrderType(order_type),
-        qty=decimal_of(qty, "qty"),
-        price=None if price is None else decimal_of(price, "price"),
-        time_in_force=TimeInForce(time_in_force) if time_in_force else None,
+        side=side,
+        order_type=order_type,
+        qty=qty,
+        price=price,
+        time_in_force=time_in_force,
         reduce_only=reduce_only,
-        market_unit=MarketUnit(market_unit) if market_unit else None,
+        market_unit=market_unit,
         extra=tuple((extra or {}).items()),
         **({"order_link_id": order_link_id} if order_link_id is not None else {}),
     )

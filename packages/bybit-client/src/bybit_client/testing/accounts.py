@@ -100,6 +100,12 @@ class Fill:
     mark_price: Decimal
     seq: int
     exec_ms: int
+    number: int  # the account's how-manieth execution: orders fills of one instant
+
+    @property
+    def sort_key(self) -> tuple[int, str]:
+        """Newest first by this key (Bybit sorts by execTime; ties in the order they happened)."""
+        return self.exec_ms, f"{self.number:012d}"
 
 
 @dataclass(eq=False)

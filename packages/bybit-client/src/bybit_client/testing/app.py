@@ -93,7 +93,7 @@ class FakeBybitApp:
     ) -> Answer:
         exchange = self.exchange
         api_key = headers.get("x-bapi-api-key")
-        exchange.record(RecordedRequest(method, path, query, body, api_key, exchange.now_ms()))
+        exchange.record(RecordedRequest(method, path, query, body, api_key, exchange.wall_ms()))
         if exchange.delay_seconds:
             await asyncio.sleep(exchange.delay_seconds)
         verdict = exchange.rate_verdict(path)
@@ -155,7 +155,7 @@ class FakeBybitApp:
         category = params.get("category")
         known = Category(category) if category in {member.value for member in Category} else None
         cost = len(params["request"]) if path in BATCHES and isinstance(params.get("request"), list) else 1
-        return exchange.uid_limits.take(key.user_id, path, known, max(cost, 1), exchange.now_ms())
+        return exchange.uid_limits.take(key.user_id, path, known, max(cost, 1), exchange.wall_ms())
 
     # -- envelope, faults, auth -----------------------------------------------------------------
 
@@ -172,14 +172,14 @@ class FakeBybitApp:
             "retMsg": message,
             "result": result,
             "retExtInfo": ext_info if ext_info is not None else {},
-            "time": self.exchange.now_ms(),
+            "time": self.exchange.wall_ms(),
         }
         return 200, orjson.dumps(envelope), extra or []
 
     def _limit_headers(
         self, remaining: int | None = None, reset_ms: int | None = None, limit: int | None = None
     ) -> list[tuple[bytes, bytes]]:
-        now = self.exchange.now_ms()
+        now = self.exchange.wall_ms()
         limit = self.exchange.rate_limit if limit is None else limit
         return [
             (b"x-bapi-limit", str(limit).encode()),
@@ -188,7 +188,7 @@ class FakeBybitApp:
         ]
 
     async def _fault(self, fault: Fault) -> Answer:  # noqa: PLR0911 - one answer per fault kind
-        now = self.exchange.now_ms()
+        now = self.exchange.wall_ms()
         if fault is Fault.CLOCK_SKEW:
             message = f"invalid request, please check your server timestamp. server_timestamp[{now}]"
             return self._envelope(10002, message, {})
@@ -218,7 +218,7 @@ class FakeBybitApp:
         recv_window = headers.get("x-bapi-recv-window", "5000")
         if not api_key or not signature or not timestamp.isdigit() or not recv_window.isdigit():
             raise FakeError(10003, "API key is invalid.")
-        now = self.exchange.now_ms()
+        now = self.exchange.wall_ms()
         stamp, window = int(timestamp), int(recv_window)
         if not now - window <= stamp < now + 1000:
             raise FakeError(
@@ -250,7 +250,7 @@ class FakeBybitApp:
     # -- market ---------------------------------------------------------------------------------
 
     def _time(self, params: Params) -> Any:
-        now = self.exchange.now_ms()
+        now = self.exchange.wall_ms()
         return {"timeSecond": str(now // 1000), "timeNano": str(now * 1_000_000)}
 
     def _instruments(self, params: Params) -> Any:

@@ -369,6 +369,7 @@ class TradingEngine:
             mark_price=market.last_price,
             seq=action.seq,
             exec_ms=action.now,
+            number=len(account.executions),
         )
         account.executions.append(fill)
         action.fills.append(fill)
@@ -715,7 +716,7 @@ class TradingEngine:
                 and (not link_id or fill.order_link_id == link_id)
                 and filters.get("symbol") in (None, "", fill.symbol)
             ]
-            chosen.sort(key=lambda fill: (fill.exec_ms, fill.seq, fill.exec_id), reverse=True)
+            chosen.sort(key=lambda fill: fill.sort_key, reverse=True)
             return chosen
 
     def positions(

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from bybit_client.enums import Category, MarketUnit, Network, OrderType, Side, TimeInForce
-from bybit_client.orders import OrderRequest, decimal_of, new_order_link_id
+from bybit_client.orders import OrderRequest, new_order_link_id
 from bybit_client.testing.data import default_instruments
 from bybit_client.testing.engine import TradingEngine
 from bybit_client.testing.faults import Fault, FaultPlan
@@ -187,11 +187,11 @@ class FakeExchange:
     def ban(self, seconds: float) -> None:
         """Ban the address now, as Bybit does a caller that kept going: HTTP 403 for ``seconds``."""
         with self._lock:
-            self.banned_until_ms = self.now_ms() + round(seconds * 1000)
+            self.banned_until_ms = self.wall_ms() + round(seconds * 1000)
 
     @property
     def banned(self) -> bool:
-        return self.now_ms() < self.banned_until_ms
+        return self.wall_ms() < self.banned_until_ms
 
     def count(self, path: str | None = None) -> int:
         """Requests received, to ``path`` or in all."""
@@ -204,9 +204,11 @@ class FakeExchange:
     # -- the clock --------------------------------------------------------------------------------
 
     def freeze_clock(self, at_ms: int | None = None) -> None:
-        """Stop the exchange's clock at ``at_ms`` (now when None): time then moves only by
-        ``advance_clock``, so everything stamped with it repeats."""
-        self.frozen_at_ms = (self.now_ms() - self.clock_offset_ms) if at_ms is None else at_ms
+        """Stop the clock the exchange's data is stamped with (orders, fills, candles, pushes) at
+        ``at_ms`` (now when None): it then moves only by ``advance_clock``, so a run's stamps repeat.
+        Signatures, server time and rate limits keep the running clock (``wall_ms``), as a client
+        needs: it has only to learn the offset."""
+        self.frozen_at_ms = (self.wall_ms() - self.clock_offset_ms) if at_ms is None else at_ms
 
     def advance_clock(self, ms: int) -> None:
         """Move the exchange's clock forward by ``ms`` (frozen or not). Signed requests then carry
@@ -238,14 +240,14 @@ class FakeExchange:
         Returns the order as ``/v5/order/realtime`` shows it."""
         request = OrderRequest(
             symbol=symbol,
-            side=Side(side),
-            order_type=OrderType(order_type),
-            qty=decimal_of(qty, "qty"),
-            price=None if price is None else decimal_of(price, "price"),
-            time_in_force=TimeInForce(time_in_force) if time_in_force else None,
+            side=side,
+            order_type=order_type,
+            qty=qty,
+            price=price,
+            time_in_force=time_in_force,
             order_link_id=order_link_id or new_order_link_id(),
             reduce_only=reduce_only,
-            market_unit=MarketUnit(market_unit) if market_unit else None,
+            market_unit=market_unit,
         )
         order = self.engine.place(self.user_of(api_key), Category(category), request)
         return order_view(order, with_category=False)
@@ -331,9 +333,16 @@ class FakeExchange:
     # -- used by the app --------------------------------------------------------------------------
 
     def now_ms(self) -> int:
-        """The exchange's clock: real time (or the frozen instant) plus ``clock_offset_ms``."""
-        base = self.frozen_at_ms if self.frozen_at_ms is not None else time.time_ns() // 1_000_000
-        return base + self.clock_offset_ms
+        """The time the exchange's data is stamped with: real time (or the frozen instant) plus
+        ``clock_offset_ms``."""
+        if self.frozen_at_ms is None:
+            return self.wall_ms()
+        return self.frozen_at_ms + self.clock_offset_ms
+
+    def wall_ms(self) -> int:
+        """The exchange's running clock (real time plus ``clock_offset_ms``): what signatures are
+        checked against, ``/v5/market/time`` says and rate-limit windows run on."""
+        return time.time_ns() // 1_000_000 + self.clock_offset_ms
 
     def record(self, request: RecordedRequest) -> None:
         with self._lock:
@@ -343,7 +352,7 @@ class FakeExchange:
     def rate_verdict(self, path: str) -> RateVerdict | None:
         """Count a request to ``path`` against the rate-limit mode (None when it is off)."""
         mode = self.rate_mode
-        now = self.now_ms()
+        now = self.wall_ms()
         with self._lock:
             if now < self.banned_until_ms:
                 self.violations += 1

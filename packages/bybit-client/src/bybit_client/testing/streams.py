@@ -186,7 +186,7 @@ class FakeStreams:
         args = request.get("args") or []
         if op == "ping":
             if connection.private:
-                await self._reply(connection, {"op": "pong", "args": [str(self.exchange.now_ms())]}, req_id)
+                await self._reply(connection, {"op": "pong", "args": [str(self.exchange.wall_ms())]}, req_id)
             else:
                 await self._reply(connection, {"success": True, "ret_msg": "pong", "op": "ping"}, req_id)
         elif op == "auth" and connection.private:
@@ -218,7 +218,7 @@ class FakeStreams:
         key = self.exchange.keys.get(api_key)
         if key is None or key.network != self.exchange.network:
             return "Invalid apikey"
-        if not expires.isdigit() or int(expires) <= self.exchange.now_ms():
+        if not expires.isdigit() or int(expires) <= self.exchange.wall_ms():
             return "Request expired"
         expected = hmac.new(
             key.secret.encode(), f"GET/realtime{expires}".encode(), hashlib.sha256

@@ -8,7 +8,7 @@ from typing import Any
 from bybit_client.enums import Category, MarketUnit, OrderType, Side, TimeInForce
 from bybit_client.orders import OrderRequest, check_order_link_id, new_order_link_id
 from bybit_client.testing import params as read
-from bybit_client.testing.accounts import FakeOrder, Fill
+from bybit_client.testing.accounts import FakeOrder
 from bybit_client.testing.engine import TradingEngine
 from bybit_client.testing.exchange import FakeKey
 from bybit_client.testing.limits import Allowance
@@ -239,7 +239,7 @@ class TradingRoutes:
         category = read.category(params)
         start, end = read.time_window(params, self.now_ms())
         fills = self.engine.executions(user_id, category, _filters(params), start, end)
-        page, cursor = read.keyset_page(fills, _fill_key, params, 50, 100)
+        page, cursor = read.keyset_page(fills, lambda fill: fill.sort_key, params, 50, 100)
         return {
             "category": category.value,
             "list": [execution_view(fill, with_category=False) for fill in page],
@@ -272,10 +272,6 @@ class TradingRoutes:
             raise FakeError(10001, "accountType only support UNIFIED.")
         coins = [coin for coin in str(params.get("coin", "")).split(",") if coin]
         return {"list": [self.engine.wallet(user_id, coins or None)]}
-
-
-def _fill_key(fill: Fill) -> tuple[int, str]:
-    return fill.exec_ms, f"{fill.seq:012d}{fill.exec_id}"
 
 
 def _filters(params: Params) -> dict[str, str]:
