@@ -5,8 +5,8 @@ Connections are indexed by account, so a push costs what that account's connecti
 many other connections are open (one fake serves a thousand credentials). Each connection has its
 own outbox and writer: pushes reach it in the order the engine made them, unless a fault says
 otherwise. Faults (``set_faults``, per API key or for all, drawn from the exchange's seed):
-``duplicate`` sends a push twice, ``reorder`` holds a push back until the next one has gone (or
-``hold_seconds`` have passed), ``drop`` never sends it.
+``duplicate`` sends a push twice, ``reorder`` holds a push back until the next one of its topic
+has gone (or ``hold_seconds`` have passed: then it goes late all the same), ``drop`` never sends it.
 """
 
 import asyncio
@@ -83,9 +83,8 @@ class PrivateFeed:
             for connection in list(self._by_user.get(event.user_id, ())):
                 for topic in names:
                     if topic in connection.topics:
-                        self.send(
-                            connection, self.payload(event.user_id, topic, event.creation_ms, event.data)
-                        )
+                        payload = self.payload(event.user_id, topic, event.creation_ms, event.data)
+                        self.send(connection, topic, payload)
 
     def payload(self, user_id: int, topic: str, creation_ms: int, data: list[dict[str, Any]]) -> bytes:
         self._ids += 1
@@ -93,10 +92,10 @@ class PrivateFeed:
             {"id": f"{user_id}-{self._ids}", "topic": topic, "creationTime": creation_ms, "data": data}
         )
 
-    def send(self, connection: "FakeConnection", payload: bytes) -> None:
+    def send(self, connection: "FakeConnection", topic: str, payload: bytes) -> None:
         faults = self._faults.get(connection.api_key) or self._faults.get(None)
         if faults is None:
-            self._post(connection, payload)
+            self._post(connection, topic, payload)
             return
         draw = self._random.random()
         if draw < faults.drop:
@@ -105,28 +104,28 @@ class PrivateFeed:
         draw -= faults.drop
         if draw < faults.duplicate:
             self.counts["duplicated"] += 1
-            self._post(connection, payload)
-            self._post(connection, payload)
+            self._post(connection, topic, payload)
+            self._post(connection, topic, payload)
             return
         draw -= faults.duplicate
-        if draw < faults.reorder and connection.held is None:
+        if draw < faults.reorder and topic not in connection.held:
             self.counts["reordered"] += 1
-            connection.held = payload
+            connection.held[topic] = payload
             assert self.loop is not None
-            self.loop.call_later(self.hold_seconds, self._release, connection, payload)
+            self.loop.call_later(self.hold_seconds, self._release, connection, topic, payload)
             return
-        self._post(connection, payload)
+        self._post(connection, topic, payload)
 
-    def _post(self, connection: "FakeConnection", payload: bytes) -> None:
+    def _post(self, connection: "FakeConnection", topic: str, payload: bytes) -> None:
         self.counts["sent"] += 1
         connection.post(payload)
-        held, connection.held = connection.held, None
+        held = connection.held.pop(topic, None)
         if held is not None:
             self.counts["sent"] += 1
             connection.post(held)  # the push held back goes after the one that overtook it
 
-    def _release(self, connection: "FakeConnection", payload: bytes) -> None:
-        if connection.held is payload:
-            connection.held = None
+    def _release(self, connection: "FakeConnection", topic: str, payload: bytes) -> None:
+        if connection.held.get(topic) is payload:
+            del connection.held[topic]
             self.counts["sent"] += 1
             connection.post(payload)

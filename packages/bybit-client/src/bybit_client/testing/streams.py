@@ -79,7 +79,7 @@ class FakeConnection:
     user_id: int | None = None
     silent: bool = False
     skip_deltas: int = 0
-    held: bytes | None = None  # a private push held back (the reorder fault)
+    held: dict[str, bytes] = field(default_factory=dict)  # private pushes held back, per topic (reorder)
     _outbox: "asyncio.Queue[bytes] | None" = None
     _writer: "asyncio.Task[None] | None" = None
 
@@ -497,7 +497,7 @@ class FakeStreams:
         user_id = self.exchange.keys[api_key].user_id
         for connection in subscribers:
             self.private_feed.send(
-                connection, self.private_feed.payload(user_id, topic, self.exchange.now_ms(), data)
+                connection, topic, self.private_feed.payload(user_id, topic, self.exchange.now_ms(), data)
             )
         return len(subscribers)
 
