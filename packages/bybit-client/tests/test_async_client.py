@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bybit_client import AsyncBybitClient, BybitClient, BybitTransientError, RetryPolicy
+from bybit_client import AsyncBybitClient, BybitClient, BybitTransientError, OrderRequest, RetryPolicy
 from bybit_client.testing import FakeBybit, Fault
 
 QUERY_API = "/v5/user/query-api"
@@ -43,6 +43,16 @@ async def test_sync_and_async_give_the_same_results(
     assert client.find_order("linear", order_id=placed.order_id) == await async_client.find_order(
         "linear", order_id=placed.order_id
     )
+    batch = [OrderRequest(symbol="BTCUSDT", side="Sell", order_type="Limit", qty="1", price=above)] * 2
+    first, second = await async_client.create_orders("linear", batch)
+    assert (first.outcome, second.outcome, second.repeated) == (
+        "accepted",
+        "accepted",
+        True,
+    )  # one id, one order
+    assert [o.order_id for o in await async_client.open_orders("linear", symbol="BTCUSDT")] == [
+        first.order_id
+    ]
 
 
 async def test_async_retries_and_clock_recovery(async_client: AsyncBybitClient, bybit: FakeBybit) -> None:

@@ -227,7 +227,7 @@ def test_amend_cancel_all_and_batches(client: BybitClient, bybit: FakeBybit) -> 
         symbol="BTCUSDT", side=Side.BUY, order_type="Limit", qty=Decimal("1.05"), price=below
     )
     outcomes = client.create_orders("linear", requests)
-    assert bybit.count("/v5/order/create-batch") == 2  # 20 per request
+    assert bybit.count("/v5/order/create-batch") == 3  # 10 per request
     assert [outcome.outcome.value for outcome in outcomes].count("accepted") == 24
     assert refusal(outcomes[3]) == ("rejected", 10001)
     assert [outcome.order_link_id for outcome in outcomes] == [request.order_link_id for request in requests]
