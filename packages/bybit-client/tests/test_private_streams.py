@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bybit_client import AsyncBybitClient, Category, Execution, Order, Position, WalletBalance
+from bybit_client import AsyncBybitClient, Category, Execution, Order, OrderRequest, Position, WalletBalance
 from bybit_client.streams import (
     Backoff,
     BybitStream,
@@ -143,9 +143,8 @@ async def assert_rest_agrees(bybit: FakeBybit, rest: AsyncBybitClient, ledger: L
     assert ledger.wallet == await rest.wallet_balance()
 
 
-async def test_private_pushes_equal_what_rest_reports_afterwards(
-    bybit: FakeBybit, rest: AsyncBybitClient
-) -> None:
+async def trade_and_compare(bybit: FakeBybit, rest: AsyncBybitClient) -> Ledger:
+    """Follow the private stream through ``trade``; its ledger must end equal to REST."""
     ledger = Ledger()
     async with BybitStream(
         private_url(bybit.ws_url), TOPICS, api_key=API_KEY, api_secret=API_SECRET, settings=FAST
@@ -155,6 +154,13 @@ async def test_private_pushes_equal_what_rest_reports_afterwards(
         await trade(bybit, rest)
         await assert_rest_agrees(bybit, rest, ledger)
         follower.cancel()
+    return ledger
+
+
+async def test_private_pushes_equal_what_rest_reports_afterwards(
+    bybit: FakeBybit, rest: AsyncBybitClient
+) -> None:
+    ledger = await trade_and_compare(bybit, rest)
     assert ledger.late == 0  # in order without faults (an unchanged position may repeat)
 
 
@@ -162,15 +168,7 @@ async def test_duplicated_and_reordered_pushes_are_recognised(
     bybit: FakeBybit, rest: AsyncBybitClient
 ) -> None:
     bybit.streams.private_faults(duplicate=0.25, reorder=0.25, api_key=API_KEY)
-    ledger = Ledger()
-    async with BybitStream(
-        private_url(bybit.ws_url), TOPICS, api_key=API_KEY, api_secret=API_SECRET, settings=FAST
-    ) as stream:
-        await asyncio.wait_for(stream.wait_ready(), WAIT)
-        follower = asyncio.create_task(follow(stream, ledger))
-        await trade(bybit, rest)
-        await assert_rest_agrees(bybit, rest, ledger)
-        follower.cancel()
+    ledger = await trade_and_compare(bybit, rest)
     counts = bybit.streams.private_feed.counts
     assert counts["duplicated"] > 0
     assert counts["reordered"] > 0
@@ -200,9 +198,17 @@ async def test_faults_reach_one_accounts_connections_and_topics_split_by_categor
                     break
         assert (ours.reconnects, theirs.reconnects) == (1, 0)
         spot_below = bybit.price("BTCUSDT", category="spot") - 1
-        bybit.place_order(API_KEY, "linear", "BTCUSDT", "Buy", "Limit", "1", price=bybit.price("BTCUSDT") - 1)
         bybit.place_order(
-            API_KEY, "spot", "BTCUSDT", "Buy", "Limit", "0.1", price=spot_below
+            API_KEY,
+            "linear",
+            OrderRequest(
+                symbol="BTCUSDT", side="Buy", order_type="Limit", qty="1", price=bybit.price("BTCUSDT") - 1
+            ),
+        )
+        bybit.place_order(
+            API_KEY,
+            "spot",
+            OrderRequest(symbol="BTCUSDT", side="Buy", order_type="Limit", qty="0.1", price=spot_below),
         )  # placed elsewhere
         async with asyncio.timeout(WAIT):
             async for item in ours:

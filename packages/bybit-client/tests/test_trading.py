@@ -32,6 +32,13 @@ def price_of(bybit: FakeBybit, symbol: str = "BTCUSDT", category: str = "linear"
     return bybit.price(symbol, category=category)
 
 
+def buy(qty: str, price: Decimal | None = None) -> OrderRequest:
+    """A linear BTCUSDT buy: a market order, or a limit one at ``price``."""
+    if price is None:
+        return OrderRequest(symbol="BTCUSDT", side="Buy", order_type="Market", qty=qty)
+    return OrderRequest(symbol="BTCUSDT", side="Buy", order_type="Limit", qty=qty, price=price)
+
+
 def refusal(outcome: OrderOutcome[Any]) -> tuple[str, int | None]:
     return outcome.outcome.value, outcome.ret_code
 
@@ -249,11 +256,11 @@ def test_amend_cancel_all_and_batches(client: BybitClient, bybit: FakeBybit) -> 
 def test_what_order_history_keeps_and_for_how_long(client: BybitClient, bybit: FakeBybit) -> None:
     bybit.freeze_clock()
     below = price_of(bybit) - 1
-    filled = bybit.place_order(API_KEY, "linear", "BTCUSDT", "Buy", "Market", "1")["orderId"]
-    cancelled = bybit.place_order(API_KEY, "linear", "BTCUSDT", "Buy", "Limit", "1", price=below)["orderId"]
-    part = bybit.place_order(API_KEY, "linear", "BTCUSDT", "Buy", "Limit", "2", price=below)["orderId"]
+    filled = bybit.place_order(API_KEY, "linear", buy("1"))["orderId"]
+    cancelled = bybit.place_order(API_KEY, "linear", buy("1", below))["orderId"]
+    part = bybit.place_order(API_KEY, "linear", buy("2", below))["orderId"]
     bybit.fill(API_KEY, order_id=part, qty="1")
-    resting = bybit.place_order(API_KEY, "linear", "BTCUSDT", "Buy", "Limit", "1", price=below)["orderId"]
+    resting = bybit.place_order(API_KEY, "linear", buy("1", below))["orderId"]
     for order_id in (cancelled, part):
         assert client.cancel_order("linear", "BTCUSDT", order_id=order_id).accepted
 
@@ -291,7 +298,7 @@ def test_what_order_history_keeps_and_for_how_long(client: BybitClient, bybit: F
 
 def test_the_realtime_query_keeps_500_closed_orders(client: BybitClient, bybit: FakeBybit) -> None:
     for _ in range(510):
-        bybit.place_order(API_KEY, "linear", "BTCUSDT", "Buy", "Market", "1")
+        bybit.place_order(API_KEY, "linear", buy("1"))
     closed = client.recent_closed_orders("linear", symbol="BTCUSDT", limit=50)
     assert len(closed) == 500
     assert len({order.order_id for order in closed}) == 500
@@ -302,7 +309,7 @@ def test_executions_come_window_by_window_across_any_range(client: BybitClient, 
     bybit.freeze_clock()
     first = bybit.now_ms()
     for _ in range(3):  # one fill every 5 days: three windows of 7 days
-        bybit.place_order(API_KEY, "linear", "BTCUSDT", "Buy", "Market", "1")
+        bybit.place_order(API_KEY, "linear", buy("1"))
         bybit.advance_clock(5 * DAY_MS)
     client.sync_time()
     fills = list(client.iter_executions("linear", first, bybit.now_ms(), limit=1))

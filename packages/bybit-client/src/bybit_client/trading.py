@@ -32,6 +32,7 @@ from bybit_client.rules import InstrumentRules
 
 T = TypeVar("T")
 
+REALTIME = "/v5/order/realtime"
 # Bybit's longest time range of one history or executions query (``endTime - startTime``).
 WINDOW_MS = 7 * 86_400_000
 # Orders per batch request. Bybit takes up to 20 (spot 10: docs/v5/order/batch-place.mdx), but for
@@ -251,14 +252,15 @@ def _check_ids(order_id: str | None, order_link_id: str | None) -> None:
         check_order_link_id(order_link_id)
 
 
-def _realtime(category: Category | str, open_only: int, **filters: object) -> Pager[OrdersPage, Order]:
-    params = {
-        "category": Category(category),
-        **{_camel(name): value for name, value in filters.items()},
-        "openOnly": open_only,
-    }
-    first = Call("GET", "/v5/order/realtime", params, OrdersPage.model_validate, signed=True)
-    return Pager(first, follow_cursor, lambda page: page.items)
+def _query(category: Category | str, filters: Mapping[str, object]) -> dict[str, object]:
+    """A query's parameters: the category, then the filters given, in Bybit's (camelCase) names."""
+    return {"category": Category(category), **{_camel(name): value for name, value in filters.items()}}
+
+
+def _listing(path: str, page: type[Any], category: Category | str, **filters: object) -> Pager[Any, Any]:
+    """Every page of a cursor-paged listing."""
+    first = Call("GET", path, _query(category, filters), page.model_validate, signed=True)
+    return Pager(first, follow_cursor, lambda current: current.items)
 
 
 def open_orders_pager(
@@ -273,14 +275,16 @@ def open_orders_pager(
 ) -> Pager[OrdersPage, Order]:
     """Open orders (New, PartiallyFilled, Untriggered), all pages, newest first. Linear needs a
     symbol, base or settle coin (or an order id)."""
-    return _realtime(
+    return _listing(
+        REALTIME,
+        OrdersPage,
         category,
-        0,
         symbol=symbol,
         base_coin=base_coin,
         settle_coin=settle_coin,
         order_id=order_id,
         order_link_id=order_link_id,
+        open_only=0,
         limit=limit,
     )
 
@@ -295,7 +299,16 @@ def recent_closed_orders_pager(
 ) -> Pager[OrdersPage, Order]:
     """The most recent closed orders Bybit keeps for the realtime query (at most 500 per account and
     category, emptied when Bybit restarts: ``order_history`` keeps them longer)."""
-    return _realtime(category, 1, symbol=symbol, base_coin=base_coin, settle_coin=settle_coin, limit=limit)
+    return _listing(
+        REALTIME,
+        OrdersPage,
+        category,
+        symbol=symbol,
+        base_coin=base_coin,
+        settle_coin=settle_coin,
+        open_only=1,
+        limit=limit,
+    )
 
 
 def _camel(name: str) -> str:
@@ -303,13 +316,22 @@ def _camel(name: str) -> str:
     return head + "".join(word.capitalize() for word in rest)
 
 
-def _windows(path: str, page: type[Any], params: dict[str, object], start: int, end: int) -> Pager[Any, Any]:
+def _windows(
+    path: str,
+    page: type[Any],
+    category: Category | str,
+    start: datetime | int,
+    end: datetime | int,
+    **filters: object,
+) -> Pager[Any, Any]:
     """Every page of ``path`` for [start, end], in windows of at most 7 days, the newest first."""
-    if start > end:
+    params = _query(category, filters)
+    first_ms, last_ms = _required_ms(start), _required_ms(end)
+    if first_ms > last_ms:
         raise ValueError("the range starts after it ends")
 
     def window(window_end: int) -> Call[Any]:
-        window_start = max(start, window_end - WINDOW_MS)
+        window_start = max(first_ms, window_end - WINDOW_MS)
         return Call(
             "GET",
             path,
@@ -324,9 +346,9 @@ def _windows(path: str, page: type[Any], params: dict[str, object], start: int, 
             return following
         window_start = call.params["startTime"]
         assert isinstance(window_start, int)
-        return window(window_start - 1) if window_start > start else None
+        return window(window_start - 1) if window_start > first_ms else None
 
-    return Pager(window(end), follow, lambda current: current.items)
+    return Pager(window(last_ms), follow, lambda current: current.items)
 
 
 def order_history_pager(
@@ -348,17 +370,20 @@ def order_history_pager(
     Deactivated for 7 days, and only orders with fills beyond: an order missing here may still have
     existed.
     """
-    params: dict[str, object] = {
-        "category": Category(category),
-        "symbol": symbol,
-        "baseCoin": base_coin,
-        "settleCoin": settle_coin,
-        "orderId": order_id,
-        "orderLinkId": order_link_id,
-        "orderStatus": OrderStatus(order_status) if order_status else None,
-        "limit": limit,
-    }
-    return _windows("/v5/order/history", OrdersPage, params, _required_ms(start), _required_ms(end))
+    return _windows(
+        "/v5/order/history",
+        OrdersPage,
+        category,
+        start,
+        end,
+        symbol=symbol,
+        base_coin=base_coin,
+        settle_coin=settle_coin,
+        order_id=order_id,
+        order_link_id=order_link_id,
+        order_status=OrderStatus(order_status) if order_status else None,
+        limit=limit,
+    )
 
 
 def executions_pager(
@@ -375,17 +400,20 @@ def executions_pager(
     limit: int | None = None,
 ) -> Pager[ExecutionsPage, Execution]:
     """Executions (fills) in [start, end], newest first, window by window; ``exec_id`` is unique."""
-    params: dict[str, object] = {
-        "category": Category(category),
-        "symbol": symbol,
-        "baseCoin": base_coin,
-        "settleCoin": settle_coin,
-        "orderId": order_id,
-        "orderLinkId": order_link_id,
-        "execType": ExecType(exec_type) if exec_type else None,
-        "limit": limit,
-    }
-    return _windows("/v5/execution/list", ExecutionsPage, params, _required_ms(start), _required_ms(end))
+    return _windows(
+        "/v5/execution/list",
+        ExecutionsPage,
+        category,
+        start,
+        end,
+        symbol=symbol,
+        base_coin=base_coin,
+        settle_coin=settle_coin,
+        order_id=order_id,
+        order_link_id=order_link_id,
+        exec_type=ExecType(exec_type) if exec_type else None,
+        limit=limit,
+    )
 
 
 def _required_ms(value: datetime | int) -> int:
@@ -404,15 +432,15 @@ def positions_pager(
 ) -> Pager[PositionsPage, Position]:
     """Positions: the symbol's (even empty) when given one, else every open position of the settle
     coin (linear needs one of them)."""
-    params = {
-        "category": Category(category),
-        "symbol": symbol,
-        "baseCoin": base_coin,
-        "settleCoin": settle_coin,
-        "limit": limit,
-    }
-    first = Call("GET", "/v5/position/list", params, PositionsPage.model_validate, signed=True)
-    return Pager(first, follow_cursor, lambda page: page.items)
+    return _listing(
+        "/v5/position/list",
+        PositionsPage,
+        category,
+        symbol=symbol,
+        base_coin=base_coin,
+        settle_coin=settle_coin,
+        limit=limit,
+    )
 
 
 def order_lookup(
@@ -421,8 +449,8 @@ def order_lookup(
     """The two queries that find one order: the realtime one (open and recently closed orders), then
     the history (the last 7 days, as Bybit keeps it)."""
     _check_ids(order_id, order_link_id)
-    ids = {"category": Category(category), "orderId": order_id, "orderLinkId": order_link_id}
-    realtime = Call("GET", "/v5/order/realtime", ids, OrdersPage.model_validate, signed=True)
+    ids = _query(category, {"order_id": order_id, "order_link_id": order_link_id})
+    realtime = Call("GET", REALTIME, ids, OrdersPage.model_validate, signed=True)
     history = replace(realtime, path="/v5/order/history")
     return realtime, history
 

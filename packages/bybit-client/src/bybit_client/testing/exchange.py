@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from bybit_client.enums import Category, MarketUnit, Network, OrderType, Side, TimeInForce
-from bybit_client.orders import OrderRequest, new_order_link_id
+from bybit_client.enums import Category, Network
+from bybit_client.orders import OrderRequest
 from bybit_client.testing.data import default_instruments
 from bybit_client.testing.engine import TradingEngine
 from bybit_client.testing.faults import Fault, FaultPlan
@@ -221,36 +221,14 @@ class FakeExchange:
         return self.keys[api_key].user_id
 
     def place_order(
-        self,
-        api_key: str,
-        category: Category | str,
-        symbol: str,
-        side: Side | str,
-        order_type: OrderType | str,
-        qty: Decimal | str,
-        *,
-        price: Decimal | str | None = None,
-        time_in_force: TimeInForce | str | None = None,
-        order_link_id: str | None = None,
-        reduce_only: bool | None = None,
-        market_unit: MarketUnit | str | None = None,
+        self, api_key: str, category: Category | str, order: OrderRequest, *, anonymous: bool = False
     ) -> dict[str, Any]:
         """Place an order for the key's account directly, as if from Bybit's web site or app (an order
-        "placed elsewhere": no request, no rate limit, no fault). Bybit's refusals raise ``FakeError``.
-        Returns the order as ``/v5/order/realtime`` shows it."""
-        request = OrderRequest(
-            symbol=symbol,
-            side=side,
-            order_type=order_type,
-            qty=qty,
-            price=price,
-            time_in_force=time_in_force,
-            order_link_id=order_link_id or new_order_link_id(),
-            reduce_only=reduce_only,
-            market_unit=market_unit,
-        )
-        order = self.engine.place(self.user_of(api_key), Category(category), request)
-        return order_view(order, with_category=False)
+        "placed elsewhere": no request, no rate limit, no fault; ``anonymous``: without an
+        orderLinkId). Bybit's refusals raise ``FakeError``. Returns the order as
+        ``/v5/order/realtime`` shows it."""
+        placed = self.engine.place(self.user_of(api_key), Category(category), order, anonymous=anonymous)
+        return order_view(placed, with_category=False)
 
     def set_price(
         self, symbol: str, price: Decimal | str, *, category: Category | str = Category.LINEAR
