@@ -112,16 +112,14 @@ class TradingRoutes:
     # -- orders -----------------------------------------------------------------------------------
 
     def create(self, params: Params, key: FakeKey, allowance: Allowance | None) -> Any:
-        user_id = key.user_id
         category = read.category(params)
         request, anonymous = order_request(params)
-        return _ack(self.engine.place(user_id, category, request, anonymous=anonymous))
+        return _ack(self.engine.place(key.user_id, category, request, anonymous=anonymous))
 
     def amend(self, params: Params, key: FakeKey, allowance: Allowance | None) -> Any:
-        user_id = key.user_id
         category = read.category(params)
         order = self.engine.amend(
-            user_id,
+            key.user_id,
             category,
             read.required(params, "symbol"),
             *self._ids(params),
@@ -131,9 +129,8 @@ class TradingRoutes:
         return _ack(order)
 
     def cancel(self, params: Params, key: FakeKey, allowance: Allowance | None) -> Any:
-        user_id = key.user_id
         category = read.category(params)
-        order = self.engine.cancel(user_id, category, read.required(params, "symbol"), *self._ids(params))
+        order = self.engine.cancel(key.user_id, category, read.required(params, "symbol"), *self._ids(params))
         return _ack(order)
 
     @staticmethod
@@ -144,10 +141,9 @@ class TradingRoutes:
         return order_id, link_id
 
     def cancel_all(self, params: Params, key: FakeKey, allowance: Allowance | None) -> Any:
-        user_id = key.user_id
         category = read.category(params)
         cancelled = self.engine.cancel_all(
-            user_id,
+            key.user_id,
             category,
             read.text(params, "symbol"),
             read.text(params, "baseCoin"),
@@ -183,26 +179,25 @@ class TradingRoutes:
         return WithExtInfo({"list": rows}, {"list": codes})
 
     def create_batch(self, params: Params, key: FakeKey, allowance: Allowance | None) -> Any:
-        user_id = key.user_id
 
         def one(category: Category, fields: Params) -> FakeOrder:
             request, anonymous = order_request(fields)
-            return self.engine.place(user_id, category, request, anonymous=anonymous)
+            return self.engine.place(key.user_id, category, request, anonymous=anonymous)
 
         return self._batch(params, allowance, one)
 
     def cancel_batch(self, params: Params, key: FakeKey, allowance: Allowance | None) -> Any:
-        user_id = key.user_id
 
         def one(category: Category, fields: Params) -> FakeOrder:
-            return self.engine.cancel(user_id, category, read.required(fields, "symbol"), *self._ids(fields))
+            return self.engine.cancel(
+                key.user_id, category, read.required(fields, "symbol"), *self._ids(fields)
+            )
 
         return self._batch(params, allowance, one)
 
     # -- what Bybit keeps ---------------------------------------------------------------------------
 
     def realtime(self, params: Params, key: FakeKey, allowance: Allowance | None) -> Any:
-        user_id = key.user_id
         category = read.category(params)
         filters = _filters(params)
         by_id = filters.get("orderId") or filters.get("orderLinkId")
@@ -213,14 +208,13 @@ class TradingRoutes:
                 10001, "Missing some parameters that must be filled in: symbol, baseCoin or settleCoin"
             )
         closed = read.integer(params, "openOnly", 0) == 1
-        orders = self.engine.realtime_orders(user_id, category, filters, closed)
+        orders = self.engine.realtime_orders(key.user_id, category, filters, closed)
         return self._orders_page(category, orders, params)
 
     def history(self, params: Params, key: FakeKey, allowance: Allowance | None) -> Any:
-        user_id = key.user_id
         category = read.category(params)
         start, end = read.time_window(params, self.now_ms())
-        orders = self.engine.history_orders(user_id, category, _filters(params), start, end)
+        orders = self.engine.history_orders(key.user_id, category, _filters(params), start, end)
         return self._orders_page(category, orders, params)
 
     @staticmethod
@@ -235,10 +229,9 @@ class TradingRoutes:
         }
 
     def executions(self, params: Params, key: FakeKey, allowance: Allowance | None) -> Any:
-        user_id = key.user_id
         category = read.category(params)
         start, end = read.time_window(params, self.now_ms())
-        fills = self.engine.executions(user_id, category, _filters(params), start, end)
+        fills = self.engine.executions(key.user_id, category, _filters(params), start, end)
         page, cursor = read.keyset_page(fills, lambda fill: fill.sort_key, params, 50, 100)
         return {
             "category": category.value,
@@ -247,12 +240,11 @@ class TradingRoutes:
         }
 
     def positions(self, params: Params, key: FakeKey, allowance: Allowance | None) -> Any:
-        user_id = key.user_id
         category = read.category(params, (Category.LINEAR, Category.INVERSE, Category.OPTION))
         symbol, settle = read.text(params, "symbol"), read.text(params, "settleCoin")
         if category is Category.LINEAR and not (symbol or settle):
             raise FakeError(10001, "Missing some parameters that must be filled in: symbol or settleCoin")
-        positions = self.engine.positions(user_id, category, symbol, settle)
+        positions = self.engine.positions(key.user_id, category, symbol, settle)
         marks = self.engine.marks()
         page, cursor = read.offset_page(positions, params, 20, 200)
         return {
@@ -267,11 +259,10 @@ class TradingRoutes:
         }
 
     def wallet(self, params: Params, key: FakeKey, allowance: Allowance | None) -> Any:
-        user_id = key.user_id
         if params.get("accountType") != "UNIFIED":
             raise FakeError(10001, "accountType only support UNIFIED.")
         coins = [coin for coin in str(params.get("coin", "")).split(",") if coin]
-        return {"list": [self.engine.wallet(user_id, coins or None)]}
+        return {"list": [self.engine.wallet(key.user_id, coins or None)]}
 
 
 def _filters(params: Params) -> dict[str, str]:
