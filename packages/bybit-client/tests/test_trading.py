@@ -209,6 +209,13 @@ def test_spot_moves_coins_and_locks_what_open_orders_spend(client: BybitClient, 
     assert locked.locked == market - 1
     client.cancel_order("spot", "BTCUSDT", order_id=resting.order_id)
     assert client.wallet_balance("USDT").coin("USDT").locked == 0  # type: ignore[union-attr]
+    # A market buy counts in the quote coin by default: it spends the amount, but for dust.
+    by_value = client.create_order("spot", "BTCUSDT", "Buy", "Market", "50")
+    spent = client.find_order("spot", order_id=by_value.order_id)
+    assert spent is not None
+    assert spent.order_status is OrderStatus.FILLED
+    assert spent.cum_exec_value is not None
+    assert Decimal(50) - market * Decimal("0.000002") < spent.cum_exec_value <= Decimal(50)
 
 
 def test_amend_cancel_all_and_batches(client: BybitClient, bybit: FakeBybit) -> None:

@@ -21,7 +21,15 @@ from typing import Any
 from bybit_client.enums import Category, MarketUnit, OrderStatus, OrderType, Side, TimeInForce
 from bybit_client.orders import OrderRequest
 from bybit_client.rules import InstrumentRules, unknown_symbol
-from bybit_client.testing.accounts import ZERO, Account, FakeOrder, FakePosition, Fill, money
+from bybit_client.testing.accounts import (
+    DEFAULT_LEVERAGE,
+    ZERO,
+    Account,
+    FakeOrder,
+    FakePosition,
+    Fill,
+    money,
+)
 from bybit_client.testing.data import ticker
 from bybit_client.testing.market import Market, on_step
 from bybit_client.testing.refusals import FakeError, Refusal, refuse
@@ -214,9 +222,7 @@ class TradingEngine:
         if resting >= MAX_OPEN_PER_SYMBOL:
             raise refuse(category, Refusal.TOO_MANY_OPEN_ORDERS)
         price = request.price or (market.best_ask if request.side is Side.BUY else market.best_bid)
-        cost = money(
-            max(ZERO, request.qty - closable) * price / (position.leverage if position else Decimal(10))
-        )
+        cost = money(max(ZERO, request.qty - closable) * price / DEFAULT_LEVERAGE)
         if cost > self._available(account, settle):
             raise refuse(category, Refusal.INSUFFICIENT_BALANCE)
 
@@ -236,7 +242,7 @@ class TradingEngine:
                 position = account.positions.get((order.category, order.symbol))
                 closable = ZERO if position is None else position.closable(order.side)
                 assert order.price is not None
-                order.held = money(max(ZERO, order.qty - closable) * order.price / Decimal(10))
+                order.held = money(max(ZERO, order.qty - closable) * order.price / DEFAULT_LEVERAGE)
                 account.hold(order.settle_coin, order.held)
             return
         coin, need = self._spot_need(order, market)
@@ -283,13 +289,19 @@ class TradingEngine:
                 return
         for price, size in fills:
             self._execute(action, order, market, price, size, is_maker=False)
-        if order.status.is_open and (
-            order.order_type is OrderType.MARKET or tif in (TimeInForce.IOC, TimeInForce.FOK)
-        ):
+        if not order.status.is_open:
+            return
+        if order.quote_unit and order.cum_exec_qty and self._spent(order, market, fills):
+            self._close(action, order, OrderStatus.FILLED)  # the amount is spent, but for dust
+        elif order.order_type is OrderType.MARKET or tif in (TimeInForce.IOC, TimeInForce.FOK):
             reason = "EC_NoImmediateQtyToFill" if not order.cum_exec_qty else "EC_CancelForNoFullFill"
             self._close(action, order, self._cancelled(order), reject_reason=reason)
-        elif order.quote_unit and order.status.is_open:
-            self._close(action, order, OrderStatus.FILLED)  # the amount is spent, but for dust
+
+    @staticmethod
+    def _spent(order: FakeOrder, market: Market, fills: list[tuple[Decimal, Decimal]]) -> bool:
+        """Whether what is left of an amount (a spot order by value) cannot buy one more step."""
+        last_price = fills[-1][0] if fills else market.best_ask
+        return order.qty - order.cum_exec_value < last_price * market.rules.qty_step
 
     @staticmethod
     def _cancelled(order: FakeOrder) -> OrderStatus:
@@ -339,8 +351,9 @@ class TradingEngine:
         order.cum_exec_qty += qty
         order.cum_exec_value += value
         order.cum_exec_fee += fee
-        full = order.quote_unit and order.side is Side.BUY and order.cum_exec_value >= order.qty
-        if order.cum_exec_qty >= order.qty or full:
+        # An order by value (spot, quote coin) is done when its amount is; others by quantity.
+        done = order.cum_exec_value >= order.qty if order.quote_unit else order.cum_exec_qty >= order.qty
+        if done:
             order.status = OrderStatus.FILLED
             self._finish(action, order)
         else:
@@ -564,7 +577,7 @@ class TradingEngine:
         else:
             position = account.positions.get((order.category, order.symbol))
             closable = ZERO if position is None else position.closable(order.side)
-            need = money(max(ZERO, rest - closable) * order.price / Decimal(10))
+            need = money(max(ZERO, rest - closable) * order.price / DEFAULT_LEVERAGE)
         coin = self._held_coin(order)
         spare = account.balance(coin) - account.held.get(coin, ZERO)
         if order.category is not Category.SPOT:
