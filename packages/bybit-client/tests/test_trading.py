@@ -21,7 +21,7 @@ from bybit_client import (
     Side,
 )
 from bybit_client.testing import FakeBybit
-from bybit_client.testing.engine import DAY_MS
+from bybit_client.testing.data import DAY_MS
 
 API_KEY = "testkey00001"  # the key the `bybit` fixture registers
 SECRET = "testsecret-do-not-leak-9f3a"

@@ -21,6 +21,7 @@ from typing import Any
 from bybit_client.enums import Category, MarketUnit, OrderStatus, OrderType, Side, TimeInForce
 from bybit_client.orders import OrderRequest
 from bybit_client.rules import InstrumentRules, unknown_symbol
+from bybit_client.testing import retention
 from bybit_client.testing.accounts import (
     DEFAULT_LEVERAGE,
     ZERO,
@@ -42,11 +43,6 @@ FEES: dict[Category, tuple[Decimal, Decimal]] = {
     Category.LINEAR: (Decimal("0.00055"), Decimal("0.0002")),
 }
 MAX_OPEN_PER_SYMBOL = 500
-DAY_MS = 86_400_000
-HISTORY_ALL_STATUSES_MS = DAY_MS  # order history keeps every status for a day
-HISTORY_CLOSED_MS = 7 * DAY_MS  # closed orders but Cancelled, Rejected, Deactivated for 7 days
-RETENTION_MS = 2 * 365 * DAY_MS  # orders with fills and executions: 2 years
-_SHORT_LIVED = frozenset({OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.DEACTIVATED})
 
 
 @dataclass(frozen=True)
@@ -662,75 +658,27 @@ class TradingEngine:
         self, user_id: int, category: Category, order_id: str | None, link_id: str | None
     ) -> FakeOrder | None:
         with self._lock:
-            account = self.accounts[user_id]
-            known = order_id or account.link_ids.get((category, link_id or ""))
-            order = account.orders.get(known or "")
-            return order if order is not None and order.category is category else None
+            return retention.find(self.accounts[user_id], category, order_id, link_id)
 
     def realtime_orders(
         self, user_id: int, category: Category, filters: dict[str, str], closed: bool
     ) -> list[FakeOrder]:
-        """``/v5/order/realtime``: open orders, or (``closed``) the recent closed ones Bybit keeps for
-        it (500 per account and category); by id, either."""
         with self._lock:
-            account = self.accounts[user_id]
-            kept = {order_id for ids in account.recent_closed.values() for order_id in ids}
-            order_id, link_id = filters.get("orderId"), filters.get("orderLinkId")
-            if order_id or link_id:
-                order = self.find(user_id, category, order_id, link_id)
-                found = order is not None and (order.status.is_open or order.order_id in kept)
-                return [order] if found and order is not None else []
-            if closed:
-                chosen: Iterable[FakeOrder] = (
-                    account.orders[known] for known in account.recent_closed.get(category, ())
-                )
-            else:
-                chosen = account.open_orders.values()
-            return _newest_first(order for order in chosen if _matches(order, category, filters))
+            return retention.realtime_orders(self.accounts[user_id], category, filters, closed)
 
     def history_orders(
         self, user_id: int, category: Category, filters: dict[str, str], start: int, end: int
     ) -> list[FakeOrder]:
-        """``/v5/order/history``: orders created in [start, end] that Bybit still keeps."""
         with self._lock:
-            now = self._now()
-            account = self.accounts[user_id]
-            order_id, link_id = filters.get("orderId"), filters.get("orderLinkId")
-            if order_id or link_id:
-                found = self.find(user_id, category, order_id, link_id)
-                candidates: Iterable[FakeOrder] = [] if found is None else [found]
-            else:
-                candidates = (
-                    order for order in account.orders.values() if _matches(order, category, filters)
-                )
-            status = filters.get("orderStatus")
-            return _newest_first(
-                order
-                for order in candidates
-                if start <= order.created_ms <= end
-                and _kept_in_history(order, now)
-                and status in (None, "", order.status.value)
+            return retention.history_orders(
+                self.accounts[user_id], category, filters, start, end, self._now()
             )
 
     def executions(
         self, user_id: int, category: Category, filters: dict[str, str], start: int, end: int
     ) -> list[Fill]:
         with self._lock:
-            account = self.accounts[user_id]
-            order_id = filters.get("orderId")
-            link_id = filters.get("orderLinkId")
-            earliest = max(start, self._now() - RETENTION_MS)
-            chosen = [
-                fill
-                for fill in account.executions
-                if fill.category is category
-                and earliest <= fill.exec_ms <= end
-                and (not order_id or fill.order_id == order_id)
-                and (not link_id or fill.order_link_id == link_id)
-                and filters.get("symbol") in (None, "", fill.symbol)
-            ]
-            chosen.sort(key=lambda fill: fill.sort_key, reverse=True)
-            return chosen
+            return retention.executions(self.accounts[user_id], category, filters, start, end, self._now())
 
     def positions(
         self, user_id: int, category: Category, symbol: str | None, settle_coin: str | None
@@ -793,29 +741,3 @@ class TradingEngine:
 
     def _new_id(self) -> str:
         return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
-
-
-def _matches(order: FakeOrder, category: Category, filters: dict[str, str]) -> bool:
-    return (
-        order.category is category
-        and filters.get("symbol") in (None, "", order.symbol)
-        and filters.get("baseCoin") in (None, "", order.base_coin)
-        and filters.get("settleCoin") in (None, "", order.settle_coin)
-    )
-
-
-def _newest_first(orders: Iterable[FakeOrder]) -> list[FakeOrder]:
-    return sorted(orders, key=lambda order: (order.created_ms, order.order_id), reverse=True)
-
-
-def _kept_in_history(order: FakeOrder, now: int) -> bool:
-    """Bybit's order history: every status for a day, closed ones but Cancelled, Rejected and
-    Deactivated for 7 days, orders with fills for 2 years (docs/v5/order/order-list.mdx)."""
-    if order.status.is_open:
-        return True
-    age = now - order.updated_ms
-    if order.cum_exec_qty:
-        return age <= RETENTION_MS
-    if order.status in _SHORT_LIVED:
-        return age <= HISTORY_ALL_STATUSES_MS
-    return age <= HISTORY_CLOSED_MS
