@@ -213,17 +213,16 @@ async def test_private_stream_logs_in_and_pushes_orders(fake_bybit: FakeBybit) -
     ):
         await asyncio.wait_for(stream.wait_ready(), WAIT)
         assert fake_bybit.streams.subscriptions("/v5/private") == [{"order", "wallet"}]
-        ack = await rest.create_order(
-            "linear", "BTCUSDT", "Buy", "Limit", Decimal("0.01"), price=Decimal(50_000)
-        )
+        below = fake_bybit.price("BTCUSDT") - 1  # a buy below the market rests
+        placed = await rest.create_order("linear", "BTCUSDT", "Buy", "Limit", Decimal("0.5"), price=below)
         pushed = await next_of(stream, lambda item: isinstance(item, OrderMessage))
         assert isinstance(pushed, OrderMessage)
         (order,) = pushed.orders
         assert (order.order_id, order.category, order.qty, order.price) == (
-            ack.order_id,
+            placed.order_id,
             "linear",
-            Decimal("0.01"),
-            Decimal(50_000),
+            Decimal("0.5"),
+            below,
         )
         # A reconnect logs in again before restoring the private topics.
         await asyncio.wrap_future(fake_bybit.streams.inject(StreamFault.CLOSE_1006))

@@ -159,6 +159,15 @@ class Side(StrEnum):
     BUY = "Buy"
     SELL = "Sell"
 
+    @property
+    def sign(self) -> int:
+        """+1 for a buy, -1 for a sell: the direction a fill moves a position."""
+        return 1 if self is Side.BUY else -1
+
+    @property
+    def opposite(self) -> "Side":
+        return Side.SELL if self is Side.BUY else Side.BUY
+
 
 class OrderType(StrEnum):
     MARKET = "Market"
@@ -170,3 +179,64 @@ class TimeInForce(StrEnum):
     IOC = "IOC"
     FOK = "FOK"
     POST_ONLY = "PostOnly"
+    RPI = "RPI"  # retail price improvement: post-only, for approved market makers
+
+
+class OrderStatus(StrEnum):
+    """An order's status (Bybit's ``orderStatus``): three open ones, the rest closed."""
+
+    NEW = "New"
+    PARTIALLY_FILLED = "PartiallyFilled"
+    UNTRIGGERED = "Untriggered"  # a conditional order waiting for its trigger
+    REJECTED = "Rejected"
+    PARTIALLY_FILLED_CANCELED = "PartiallyFilledCanceled"  # spot only; derivatives say Cancelled
+    FILLED = "Filled"
+    CANCELLED = "Cancelled"  # in derivatives such an order may have fills
+    TRIGGERED = "Triggered"  # an instant between Untriggered and New
+    DEACTIVATED = "Deactivated"  # a conditional or TP/SL order cancelled before its trigger
+
+    @property
+    def is_open(self) -> bool:
+        """Still on the book (or waiting for its trigger): it may change."""
+        return self in _OPEN_STATUSES
+
+    @property
+    def is_final(self) -> bool:
+        """Closed for good: no fill or amendment can follow (Triggered is only an instant)."""
+        return not self.is_open and self is not OrderStatus.TRIGGERED
+
+
+_OPEN_STATUSES = frozenset({OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED, OrderStatus.UNTRIGGERED})
+
+
+class ExecType(StrEnum):
+    """What produced an execution (Bybit's ``execType``)."""
+
+    TRADE = "Trade"
+    ADL_TRADE = "AdlTrade"
+    FUNDING = "Funding"
+    BUST_TRADE = "BustTrade"
+    DELIVERY = "Delivery"
+    SETTLE = "Settle"
+    BLOCK_TRADE = "BlockTrade"
+    MOVE_POSITION = "MovePosition"
+    FUTURE_SPREAD = "FutureSpread"
+    CORPORATE_ACTION = "CorporateAction"
+    UNKNOWN = "UNKNOWN"
+
+
+class MarketUnit(StrEnum):
+    """The unit of a spot market order's ``qty``: Bybit's default is the quote coin for a buy and the
+    base coin for a sell."""
+
+    BASE_COIN = "baseCoin"
+    QUOTE_COIN = "quoteCoin"
+
+
+class InstrumentStatus(StrEnum):
+    """An instrument's trading status; orders are taken only while ``Trading``."""
+
+    PRE_LAUNCH = "PreLaunch"
+    TRADING = "Trading"
+    DELIVERING = "Delivering"
+    CLOSED = "Closed"

@@ -10,25 +10,23 @@ connection budget, subscriptions restored, typed errors); order books are kept l
 resynchronised on any gap in their update ids.
 """
 
+from bybit_client.models import Execution, Order, Position, WalletBalance
 from bybit_client.streams.backoff import DEFAULT_BUDGET, Backoff, ConnectionBudget
 from bybit_client.streams.connection import BybitStream, StreamItem, StreamSettings, StreamStatus, TopicHealth
 from bybit_client.streams.messages import (
     Connected,
     Disconnected,
-    Execution,
     ExecutionMessage,
     KlineMessage,
     OrderBookMessage,
     OrderBookResync,
     OrderMessage,
-    Position,
     PositionMessage,
     PublicTrade,
     RawMessage,
     StreamCandle,
     StreamEvent,
     StreamMessage,
-    StreamOrder,
     TickerMessage,
     TickerUpdate,
     TradeMessage,
@@ -63,6 +61,7 @@ __all__ = [
     "Execution",
     "ExecutionMessage",
     "KlineMessage",
+    "Order",
     "OrderBook",
     "OrderBookMessage",
     "OrderBookResync",
@@ -75,13 +74,13 @@ __all__ = [
     "StreamEvent",
     "StreamItem",
     "StreamMessage",
-    "StreamOrder",
     "StreamSettings",
     "StreamStatus",
     "TickerMessage",
     "TickerUpdate",
     "TopicHealth",
     "TradeMessage",
+    "WalletBalance",
     "WalletMessage",
     "kline_topic",
     "orderbook_topic",
