@@ -75,6 +75,12 @@ class FaultPlan:
     def pending(self) -> int:
         return len(self._next)
 
+    def clear(self) -> None:
+        """Forget every fault asked for, pending ones and rates: the exchange answers normally again."""
+        with self._lock:
+            self._next.clear()
+            self._rates.clear()
+
     def take(self, path: str, api_key: str | None) -> Fault | None:
         with self._lock:
             for index, (kind, only_path, only_key) in enumerate(self._next):
