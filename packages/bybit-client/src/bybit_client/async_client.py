@@ -93,6 +93,26 @@ def _runs(
     return client_method(run, flow, given=1)
 
 
+# What an aiohttp failure means, for the error message (as ``CURL_FAILURES`` for libcurl): the
+# first type the error is an instance of speaks (a certificate error is a connector error too).
+AIOHTTP_FAILURES: tuple[tuple[type[BaseException], str], ...] = (
+    (aiohttp.ClientConnectorCertificateError, UNTRUSTED_CERTIFICATE),
+    (aiohttp.ClientConnectorDNSError, "the host name did not resolve (DNS)"),
+    (aiohttp.ClientConnectorError, "could not connect"),
+    (aiohttp.ClientSSLError, "the TLS handshake failed"),
+    (aiohttp.ServerDisconnectedError, "the server closed the connection without an answer"),
+    (TimeoutError, "timed out"),
+)
+
+
+def failure_words(error: BaseException) -> str:
+    """``AIOHTTP_FAILURES``' words for ``error``, or its type and text."""
+    for kind, words in AIOHTTP_FAILURES:
+        if isinstance(error, kind):
+            return words
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
 @name_client_methods
 class AsyncBybitClient:
     """An asyncio Bybit V5 client over a pool of kept-alive connections; safe to share between tasks."""
@@ -179,11 +199,8 @@ class AsyncBybitClient:
                 allow_redirects=False,
             ) as response:
                 body = await response.read()
-        except aiohttp.ClientConnectorCertificateError:
-            path = request.target.partition("?")[0]
-            return TransportFailure(f"{request.method} {path} {UNTRUSTED_CERTIFICATE} talking to Bybit")
         except (aiohttp.ClientError, TimeoutError) as exc:
-            return TransportFailure(f"{type(exc).__name__} talking to Bybit")
+            return request.failed(failure_words(exc))
         return HttpResponse(response.status, response.headers, body)
 
     async def _drive(self, flow: Flow[T]) -> T:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import orjson
 from pydantic import SecretStr, ValidationError
@@ -57,6 +58,11 @@ class HttpRequest:
     @property
     def url(self) -> str:
         return self.base_url + self.target
+
+    def failed(self, what: str) -> "TransportFailure":
+        """No answer, and why, naming the host and the path (never the query: it may be signed)."""
+        host = urlsplit(self.base_url).netloc
+        return TransportFailure(f"{self.method} {host}{self.target.partition('?')[0]}: {what}")
 
 
 @dataclass(frozen=True, slots=True)
