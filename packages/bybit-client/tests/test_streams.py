@@ -298,3 +298,33 @@ async def test_topics_added_while_connecting_are_sent_and_a_refused_one_dropped(
         assert stream.topics == (ticker_topic("BTCUSDT"), ticker_topic("ETHUSDT"))
         assert fake_bybit.streams.subscriptions() == [{"tickers.BTCUSDT", "tickers.ETHUSDT"}]
         assert stream.reconnects == 0
+
+
+async def test_reconnect_warnings_back_off_with_the_attempts(
+    closed_port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every attempt is a Disconnected item; only attempts 1, 2, 4, 8, ... are warnings."""
+    settings = StreamSettings(connect_timeout=1.0, backoff=Backoff(base=0.001, cap=0.002, reset_after=10.0))
+    caplog.set_level("DEBUG", logger="bybit_client.streams.connection")
+    async with BybitStream(
+        public_url(f"ws://127.0.0.1:{closed_port}", "linear"), [], settings=settings
+    ) as stream:
+        seen = 0
+        async with asyncio.timeout(WAIT):
+            async for item in stream:
+                if isinstance(item, Disconnected):
+                    seen += 1
+                    if seen == 9:
+                        break
+    attempts = [
+        record.__dict__["attempt"]
+        for record in caplog.records
+        if record.getMessage() == "bybit stream disconnected"
+    ]
+    warned = [
+        record.__dict__["attempt"]
+        for record in caplog.records
+        if record.getMessage() == "bybit stream disconnected" and record.levelname == "WARNING"
+    ]
+    assert attempts[:9] == list(range(1, 10))
+    assert warned[:4] == [1, 2, 4, 8]
