@@ -5,12 +5,9 @@ services call them unconditionally, and nothing of OpenTelemetry is imported.
 """
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from core_telemetry.environment import TelemetryPlan
-
-if TYPE_CHECKING:
-    from bybit_client import CallObserver
 
 
 class PoolStats(Protocol):
@@ -36,10 +33,6 @@ class Telemetry:
     def fastapi_config(self) -> dict[str, Any]:
         """``FastAPI(telemetry=...)``: the framework's own HTTP spans and metrics, on for what is on."""
         return {"tracing": False, "metrics": False, "logs": False}
-
-    def bybit_observer(self) -> "CallObserver | None":
-        """An observer for ``bybit_client`` clients: a span and metrics per call (None when off)."""
-        return None
 
     def observe_pools(self, stats: Callable[[], Iterable[PoolStats]]) -> None:
         """Report connection-pool usage, read from ``stats`` at each collection."""

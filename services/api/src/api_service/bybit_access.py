@@ -18,6 +18,7 @@ import bybit_client
 from api_service.errors import ApiError
 from bybit_client import BudgetPolicy, BybitError, Network
 from bybit_client.redis_budget import AsyncRedisBudget
+from bybit_client.telemetry import call_observer
 from core_config import Settings
 from core_telemetry import telemetry
 
@@ -65,7 +66,7 @@ def bybit_client_for(
         timeout=settings.bybit_timeout,
         recv_window=settings.bybit_recv_window,
         ca_file=settings.bybit_ca_file,
-        observer=telemetry().bybit_observer(),
+        observer=call_observer() if telemetry().plan.enabled else None,
         budget=budget,
     )
 

@@ -36,6 +36,7 @@ from bybit_client import (
     CallBudget,
     RetryPolicy,
 )
+from bybit_client.telemetry import call_observer
 from core_config import Settings, bind_log_context, get_logger
 from core_telemetry import telemetry
 from db_core import means_unavailable
@@ -113,7 +114,7 @@ def bybit_client(settings: Settings, budget: CallBudget) -> BybitClient:
         recv_window=settings.bybit_recv_window,
         retry=CLIENT_RETRY,
         ca_file=settings.bybit_ca_file,
-        observer=telemetry().bybit_observer(),
+        observer=call_observer() if telemetry().plan.enabled else None,
         budget=budget,
     )
 
