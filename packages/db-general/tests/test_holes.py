@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from bybit_client.enums import Interval
 from db_general import Hole, KlineRow, Series, missing_candles, record_exchange_gaps, upsert_klines
+from db_general.holes import BUCKET_CANDLES
 
 ONE = Decimal("1")
 
@@ -91,3 +92,22 @@ def test_an_empty_or_reversed_range_has_no_hole(general_sync_session: Session) -
     series = Series("linear", "NONE", Interval.MIN_1)
     start = FIRSTS[Interval.MIN_1]
     assert missing_candles(general_sync_session, series, start, start - timedelta(minutes=1)) == []
+
+
+def test_a_long_range_counted_in_buckets_finds_the_same_holes(general_sync_session: Session) -> None:
+    series = Series("linear", "LONGUSDT", Interval.MIN_1)
+    total = 5 * BUCKET_CANDLES + 17  # several buckets and a partial last one
+    starts = _starts(Interval.MIN_1, FIRSTS[Interval.MIN_1], total)
+    # A hole inside the first bucket, a whole bucket missing and more, one across a bucket's edge,
+    # the very last candle.
+    missing = {5, *range(BUCKET_CANDLES, 2 * BUCKET_CANDLES + 3), 3 * BUCKET_CANDLES - 1, 3 * BUCKET_CANDLES}
+    missing.add(total - 1)
+    _store(general_sync_session, series, [start for n, start in enumerate(starts) if n not in missing])
+    found = missing_candles(general_sync_session, series, starts[0], starts[-1])
+    assert [(hole.first_start, hole.last_start) for hole in found] == [
+        (starts[5], starts[5]),
+        (starts[BUCKET_CANDLES], starts[2 * BUCKET_CANDLES + 2]),
+        (starts[3 * BUCKET_CANDLES - 1], starts[3 * BUCKET_CANDLES]),
+        (starts[-1], starts[-1]),
+    ]
+    assert sum(hole.candles for hole in found) == len(missing)

@@ -25,6 +25,8 @@ from db_general.models import Kline, KlineGap
 
 _KLINES = Kline.__table__
 _GAPS = KlineGap.__table__
+# A range longer than this many candles is counted in buckets of as many first (``_short_buckets``).
+BUCKET_CANDLES = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,11 +68,58 @@ def missing_candles(
     skip_recorded: bool = True,
 ) -> list[Hole]:
     """The holes of ``series`` among the candles opening from ``first`` to ``last`` (candle starts,
-    both included), oldest first; without ``skip_recorded``, the recorded ``KlineGap`` ones too."""
+    both included), oldest first; without ``skip_recorded``, the recorded ``KlineGap`` ones too.
+
+    A long range is first counted in buckets of ``BUCKET_CANDLES`` (one pass over the key, as a
+    plain count does); only the buckets short of candles are then read candle by candle.
+    """
     if last < first:
         return []
     interval = series.interval
-    step = _step(interval)
+    ranges: list[tuple[datetime, datetime]] = []
+    for start, end in _short_buckets(connection, series, first, last):
+        ranges.extend(_holes_between(connection, series, start, end))
+    if skip_recorded:
+        ranges = _without(interval, ranges, recorded_gaps(connection, series, first, last))
+    return [Hole(start, end, interval.candles(start, end)) for start, end in ranges]
+
+
+def _short_buckets(
+    connection: Connection | Session, series: Series, first: datetime, last: datetime
+) -> list[tuple[datetime, datetime]]:
+    """The parts of [first, last] that may hold a hole: the whole range when it is short (or of
+    month candles, which have no fixed length), else the runs of buckets holding fewer candles
+    than they should, merged."""
+    interval = series.interval
+    if interval.milliseconds is None or interval.candles(first, last) <= BUCKET_CANDLES:
+        return [(first, last)]
+    width = timedelta(milliseconds=interval.milliseconds * BUCKET_CANDLES)
+    bucket = func.date_bin(cast(literal(width), INTERVAL), _KLINES.c.start_time, first)
+    rows = connection.execute(
+        select(bucket, func.count())
+        .where(_of(series), _KLINES.c.start_time.between(first, last))
+        .group_by(bucket)
+    )
+    counts: dict[datetime, int] = {row[0]: row[1] for row in rows}
+    short: list[tuple[datetime, datetime]] = []
+    start = first
+    while start <= last:
+        end = min(start + width - timedelta(milliseconds=interval.milliseconds), last)
+        if counts.get(start, 0) < interval.candles(start, end):
+            if short and short[-1][1] == interval.before(start):
+                short[-1] = (short[-1][0], end)
+            else:
+                short.append((start, end))
+        start += width
+    return short
+
+
+def _holes_between(
+    connection: Connection | Session, series: Series, first: datetime, last: datetime
+) -> list[tuple[datetime, datetime]]:
+    """The missing candles of [first, last], read candle by candle: between two stored neighbours,
+    and at the range's edges."""
+    interval = series.interval
     in_range = and_(_of(series), _KLINES.c.start_time.between(first, last))
     stored = select(
         _KLINES.c.start_time.label("start"),
@@ -78,24 +127,18 @@ def missing_candles(
     ).where(in_range)
     pairs = stored.subquery()
     # Between two stored neighbours; the last stored one's "next" is NULL (the range's end, below).
-    inner = select(pairs.c.start, pairs.c.next).where(pairs.c.next > pairs.c.start + step)
+    inner = select(pairs.c.start, pairs.c.next).where(pairs.c.next > pairs.c.start + _step(interval))
     edges = select(func.min(_KLINES.c.start_time), func.max(_KLINES.c.start_time)).where(in_range)
-    ranges: list[tuple[datetime, datetime]] = []
     oldest, newest = connection.execute(edges).one()
     if oldest is None or newest is None:
-        ranges.append((first, last))
-    else:
-        if oldest > first:
-            ranges.append((first, interval.before(oldest)))
-        ranges.extend(
-            (interval.after(start), interval.before(following))
-            for start, following in connection.execute(inner)
-        )
-        if newest < last:
-            ranges.append((interval.after(newest), last))
-    if skip_recorded:
-        ranges = _without(interval, ranges, recorded_gaps(connection, series, first, last))
-    return [Hole(start, end, interval.candles(start, end)) for start, end in ranges]
+        return [(first, last)]
+    ranges = [(first, interval.before(oldest))] if oldest > first else []
+    ranges.extend(
+        (interval.after(start), interval.before(following)) for start, following in connection.execute(inner)
+    )
+    if newest < last:
+        ranges.append((interval.after(newest), last))
+    return ranges
 
 
 def recorded_gaps(
