@@ -6,6 +6,7 @@ own data folder, so it neither needs nor touches the machine's PostgreSQL and Re
 
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -273,6 +274,15 @@ def _runs_offline_on_the_simulated_exchange(stack: Stack) -> None:
         "no instrument synced",
         stack,
     )
+    # /docs and every file it loads come from the api itself (no network needed to read them).
+    with urllib.request.urlopen(f"{stack.api}/docs", timeout=5) as response:
+        page = response.read().decode()
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert assets, page
+    for asset in assets:
+        assert asset.startswith("/"), asset
+        with urllib.request.urlopen(f"{stack.api}{asset}", timeout=5) as response:
+            assert response.status == 200, asset
     # The stream writes each candle as it closes (every minute on the exchange's real clock).
     _eventually(lambda: (_newest_candle(stack) or "") > first, 75, "no live candle", stack)
     assert "bybit.com" not in stack.output
