@@ -87,9 +87,11 @@ lint-imports: ## The layering contracts alone (import-linter; [tool.importlinter
 	PYTHONPATH=$(SOURCE_PATHS) $(RUN)/lint-imports --no-cache
 
 .PHONY: fmt
-fmt: install ## Format and auto-fix the code
-	$(RUN)/ruff check --fix .
+fmt: install ## Format and auto-fix the code, then report what needs a hand
+	@# Formatting never waits on a finding ruff cannot fix; a fix may leave lines to re-wrap, so the
+	@# format runs again after it, and the exit status is the findings'.
 	$(RUN)/ruff format .
+	status=0; $(RUN)/ruff check --fix . || status=$$?; $(RUN)/ruff format --quiet .; exit $$status
 
 ##@ Monorepo
 BASE ?=
@@ -98,6 +100,10 @@ BASE ?=
 test-affected: install ## Test what changed since BASE (default: merge base with main) and its dependents
 	$(RUN)/python tools/affected.py $(if $(BASE),--base $(BASE)) -- \
 	  $(RUN)/python infra/local/stack.py test-servers -- $(RUN)/pytest
+
+.PHONY: settings-docs
+settings-docs: install ## Write the README's settings table and .env.example from core_config.Settings
+	$(RUN)/python tools/settings_docs.py
 
 .PHONY: graph
 graph: ## Show the package graph: what each package and service uses and what uses it

@@ -4,7 +4,9 @@ Runs the same command as `make run` in a subprocess, with no configured servers,
 own data folder, so it neither needs nor touches the machine's PostgreSQL and Redis.
 """
 
+import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -16,9 +18,10 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -171,14 +174,16 @@ def stack_folder() -> Iterator[Path]:
 
 @pytest.fixture
 def stack(stack_folder: Path) -> Iterator[Stack]:
-    env = {k: v for k, v in os.environ.items() if k not in _SERVER_VARIABLES}
+    env = {k: v for k, v in os.environ.items() if k not in _SERVER_VARIABLES and not k.startswith("BYBIT_")}
     env.update(
         ENVIRONMENT="local",
         LOCAL_POSTGRES_PORT=str(free_port()),
         LOCAL_REDIS_PORT=str(free_port()),
         PORT=str(free_port()),
         API_HOST="127.0.0.1",
-        BYBIT_API_URL="http://127.0.0.1:9",  # no Bybit here: the scheduled syncs fail fast
+        # The simulated exchange on ports of the test's own (the defaults may be taken).
+        BYBIT_API_URL=f"http://127.0.0.1:{free_port()}",
+        BYBIT_STREAM_URL=f"ws://127.0.0.1:{free_port()}",
         LOG_LEVEL="WARNING",
         WORKER_CONCURRENCY="1",
     )
@@ -239,15 +244,60 @@ def _stop_and_check_everything_is_gone(stack: Stack, sig: signal.Signals) -> Non
     assert not (stack.folder / ".local" / "stack.pid").read_text().strip()
 
 
+def _get(stack: Stack, path: str) -> Any:
+    with urllib.request.urlopen(f"{stack.api}{path}", timeout=5) as response:
+        return json.load(response)
+
+
+def _newest_candle(stack: Stack) -> str | None:
+    items = _get(stack, "/v1/market/klines?category=linear&symbol=BTCUSDT&interval=1&limit=1")["items"]
+    return str(items[-1]["start_time"]) if items else None
+
+
+def _eventually(check: Callable[[], Any], seconds: float, what: str, stack: Stack) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.5)
+    pytest.fail(f"{what} within {seconds:g} s:\n{stack.output}")
+
+
+def _runs_offline_on_the_simulated_exchange(stack: Stack) -> None:
+    """Instruments and klines synced, live candles written: all from the simulated exchange."""
+    assert stack.printed(f"Bybit: the simulated exchange at {stack.env['BYBIT_API_URL']}"), stack.output
+    first = _eventually(lambda: _newest_candle(stack), 60, "no candle stored", stack)
+    _eventually(
+        lambda: _get(stack, "/v1/market/instruments?category=linear&limit=1")["items"],
+        90,
+        "no instrument synced",
+        stack,
+    )
+    # /docs and every file it loads come from the api itself (no network needed to read them).
+    with urllib.request.urlopen(f"{stack.api}/docs", timeout=5) as response:
+        page = response.read().decode()
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert assets, page
+    for asset in assets:
+        assert asset.startswith("/"), asset
+        with urllib.request.urlopen(f"{stack.api}{asset}", timeout=5) as response:
+            assert response.status == 200, asset
+    # The stream writes each candle as it closes (every minute on the exchange's real clock).
+    _eventually(lambda: (_newest_candle(stack) or "") > first, 75, "no live candle", stack)
+    assert "bybit.com" not in stack.output
+
+
 @linux_only
-@pytest.mark.timeout(400)
-def test_make_run_embeds_servers_stops_cleanly_and_keeps_data(stack: Stack) -> None:
+@pytest.mark.timeout(500)
+def test_make_run_embeds_servers_runs_offline_stops_cleanly_and_keeps_data(stack: Stack) -> None:
     stack.start()
     stack.wait_ready()
     first_line = stack.lines[0]
     assert first_line.startswith("stack | PostgreSQL 18")
     assert first_line.count("embedded on 127.0.0.1:") == 2
     assert stack.printed(f"API at {stack.api}"), stack.output
+    _runs_offline_on_the_simulated_exchange(stack)
     with stack.database("bybit_user") as connection:
         assert connection.execute("SELECT to_regclass('alembic_version_user')").fetchone() != (None,)
     with stack.database("bybit_general") as connection:

@@ -60,7 +60,7 @@ from pathlib import Path
 from harness import Row
 from local_stack.ports import free_port
 from test_support.api_process import seconds_to_first_200
-from test_support.environment import API_SETTINGS, settings_environment
+from test_support.environment import API_SETTINGS, STAGING_BYBIT, settings_environment
 from test_support.scratch import scratch_database
 
 from bybit_client import Instrument as BybitInstrument
@@ -178,6 +178,7 @@ def server(
         settings,
         API_SETTINGS,
         ENVIRONMENT="staging",  # production's rules and its JSON log lines
+        **STAGING_BYBIT,
         LOG_LEVEL="INFO",
         API_HOST="127.0.0.1",
         API_WORKERS="1",

@@ -11,15 +11,25 @@ address's own (Bybit's 600 per 5 s would cap any run at 120 req/s): they consult
 as in production, without being held. The Redis rows put the same signed GETs with the budget
 shared in Redis (``RedisBudget``, one Lua script per call and one per answer) beside the
 in-process budget every client has by default: the cost of sharing it.
+
+Trading rows ("order create ..."): market orders (alternately buy and sell, so the position stays
+small) placed through our clients and through pybit on the same fake, which matches and fills
+each; the fake's per-account limits are raised out of the way (``--uid-limit-scale``). Our client
+CPU per order against pybit's, sequential; 32 creates in flight through the async client against
+pybit sequential on a fake answering in 20 ms; and the fake itself, creates per second with
+matching, in its own process (with the async client's 32 in flight, undelayed) and in process
+(``TradingEngine.place``, no HTTP).
 """
 
 import asyncio
 import itertools
 import logging
 import os
+import random
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -27,9 +37,19 @@ from harness import Row, stopwatch
 from pybit.unified_trading import HTTP
 from redis import Redis
 
-from bybit_client import AsyncBybitClient, AsyncLocalBudget, BudgetPolicy, BybitClient, LocalBudget, endpoints
+from bybit_client import (
+    AsyncBybitClient,
+    AsyncLocalBudget,
+    BudgetPolicy,
+    BybitClient,
+    Category,
+    LocalBudget,
+    OrderRequest,
+    endpoints,
+)
 from bybit_client.core import ClientCore
 from bybit_client.redis_budget import RedisBudget
+from bybit_client.testing import FakeExchange
 
 BENCHMARK = "bybit-client vs pybit"
 KEY, SECRET = "benchkey0001", "benchsecret0001"
@@ -42,6 +62,10 @@ REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 # Our clients' budget here: no limit of the address's own (the fake is not Bybit).
 UNCAPPED = BudgetPolicy(ip_limit=None)
 ANNOUNCED_LIMIT = 1_000_000_000
+ORDERS = 1_000
+PYBIT_DELAYED_ORDERS = 100
+FAKE_GOAL = 1_000.0  # order creates per second the fake must take, matching included
+SIDES = itertools.cycle(("Buy", "Sell"))
 
 
 @contextmanager
@@ -57,6 +81,8 @@ def fake_server(delay: float = 0.0) -> Iterator[str]:
         str(ANNOUNCED_LIMIT),
         "--key",
         f"{KEY}:{SECRET}",
+        "--uid-limit-scale",
+        "100000",
     ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
@@ -153,7 +179,124 @@ def budget_cost(base_url: str) -> tuple[tuple[float, float], tuple[float, float]
     return (local_rate, local_cpu), (redis_rate, redis_cpu)
 
 
+def our_market_order(client: BybitClient) -> None:
+    outcome = client.create_order("linear", "BTCUSDT", next(SIDES), "Market", "1")
+    assert outcome.accepted, outcome
+
+
+def pybit_market_order(session: HTTP) -> None:
+    answer = session.place_order(
+        category="linear",
+        symbol="BTCUSDT",
+        side=next(SIDES),
+        orderType="Market",
+        qty="1",
+        orderLinkId=uuid.uuid4().hex,
+    )
+    assert answer["retCode"] == 0, answer
+
+
+async def orders_in_flight(base_url: str, total: int, concurrency: int) -> float:
+    """Order creates per second with ``concurrency`` in flight through the async client."""
+    budget = AsyncLocalBudget(LocalBudget(UNCAPPED))
+    async with AsyncBybitClient(base_url, KEY, SECRET, max_connections=concurrency, budget=budget) as client:
+        sides = itertools.cycle(("Buy", "Sell"))
+
+        async def one() -> None:
+            outcome = await client.create_order("linear", "BTCUSDT", next(sides), "Market", "1")
+            assert outcome.accepted, outcome
+
+        await asyncio.gather(*(one() for _ in range(concurrency)))  # open the pool
+        remaining = iter(range(total))
+
+        async def lane() -> None:
+            for _ in remaining:
+                await one()
+
+        with stopwatch() as elapsed:
+            await asyncio.gather(*(lane() for _ in range(concurrency)))
+    return total / elapsed()
+
+
+def engine_creates_per_second(count: int) -> float:
+    """Order creates per second of the fake's engine alone (matching and fills, no HTTP)."""
+    exchange = FakeExchange(seed=1)
+    exchange.add_key(KEY, SECRET, balances={"USDT": "100000000"})
+    user = exchange.user_of(KEY)
+    engine = exchange.engine
+    rand = random.Random(1)
+    market = exchange.price("BTCUSDT")
+    requests = [
+        OrderRequest(symbol="BTCUSDT", side="Buy", order_type="Market", qty="1")
+        if rand.random() < 0.5
+        else OrderRequest(symbol="BTCUSDT", side="Sell", order_type="Limit", qty="1", price=market - 1)
+        for _ in range(count)
+    ]
+    with stopwatch() as elapsed:
+        for request in requests:
+            engine.place(user, Category.LINEAR, request)
+    return count / elapsed()
+
+
+def trading_rows() -> list[Row]:
+    with fake_server() as base_url:
+        session = pybit_session(base_url)
+        with BybitClient(base_url, KEY, SECRET, budget=LocalBudget(UNCAPPED)) as client:
+            ours = measure(ORDERS, lambda: our_market_order(client))
+            theirs = measure(ORDERS, lambda: pybit_market_order(session))
+        fake_http = asyncio.run(orders_in_flight(base_url, ORDERS, IN_FLIGHT))
+    with fake_server(delay=0.02) as delayed_url:
+        ours_parallel = asyncio.run(orders_in_flight(delayed_url, ORDERS, IN_FLIGHT))
+        delayed = pybit_session(delayed_url)
+        pybit_sequential, _ = measure(PYBIT_DELAYED_ORDERS, lambda: pybit_market_order(delayed))
+    fake_engine = engine_creates_per_second(10 * ORDERS)
+    return [
+        Row(
+            BENCHMARK,
+            "order create client cpu per order",
+            ours[1],
+            "us cpu per order create, sequential",
+            "pybit",
+            theirs[1],
+            "<= 0.5x pybit (>= 2x)",
+            higher_is_better=False,
+        ),
+        Row(BENCHMARK, "order create sequential req/s", ours[0], "orders/s", "pybit", theirs[0], "report"),
+        Row(
+            BENCHMARK,
+            "order create 32 in flight at 20 ms",
+            ours_parallel,
+            "orders/s",
+            "pybit sequential",
+            pybit_sequential,
+            ">= 20x",
+        ),
+        Row(
+            BENCHMARK,
+            "fake order creates/s with matching, over HTTP",
+            fake_http,
+            "orders/s (async client, 32 in flight)",
+            "goal",
+            FAKE_GOAL,
+            ">= 1,000/s (reported)",
+        ),
+        Row(
+            BENCHMARK,
+            "fake order creates/s with matching, in process",
+            fake_engine,
+            "orders/s (TradingEngine.place)",
+            "goal",
+            FAKE_GOAL,
+            ">= 1,000/s (reported)",
+        ),
+    ]
+
+
 def run() -> list[Row]:
+    return trading_rows() + rest_rows()
+
+
+def rest_rows() -> list[Row]:
     with fake_server() as base_url:
         session = pybit_session(base_url)
         with BybitClient(base_url, KEY, SECRET, budget=LocalBudget(UNCAPPED)) as client:

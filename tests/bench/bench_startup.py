@@ -34,7 +34,7 @@ from harness import RESULTS, Row
 from local_stack.ports import free_port
 from reference_apps import api_serve_options
 from test_support.api_process import seconds_to_first_200
-from test_support.environment import API_SETTINGS, settings_environment
+from test_support.environment import API_SETTINGS, STAGING_BYBIT, settings_environment
 
 from core_config import Settings, get_settings
 from db_user import generate_key_file
@@ -83,6 +83,7 @@ def _server_env(settings: Settings, port: int, key: Path) -> dict[str, str]:
         settings,
         API_SETTINGS,
         ENVIRONMENT="staging",
+        **STAGING_BYBIT,
         LOG_LEVEL="INFO",
         API_HOST="127.0.0.1",
         API_WORKERS="1",
@@ -224,6 +225,8 @@ def container_rows(folder: Path) -> list[Row]:
             f"--env={name}={env[name]}"
             for name in (
                 "ENVIRONMENT",
+                "BYBIT_NETWORK",
+                "BYBIT_API_URL",
                 "LOG_LEVEL",
                 "API_HOST",
                 "API_WORKERS",

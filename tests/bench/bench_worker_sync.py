@@ -34,9 +34,11 @@ from test_support.worker_process import WorkerProcess, wait_until
 from bybit_client import BybitClient
 from core_config import Settings, build_settings, with_database
 from db_core import Database, upgrade
-from db_general import GENERAL_DB, SyncKlinesArgs
+from db_general import GENERAL_DB
+from worker_contract import SyncInstrumentsArgs, SyncKlinesArgs
+from worker_service import syncing
 from worker_service.celery_app import celery_config
-from worker_service.syncing import SyncContext, sync_instruments, sync_klines
+from worker_service.syncing import SyncContext, sync_to_end
 from worker_service.tasks import CLIENT_RETRY
 
 INSTRUMENTS = 2_000
@@ -109,8 +111,8 @@ def inline_sync(settings: Settings, database: Database) -> float:
     client = BybitClient(settings.bybit_api_url, retry=CLIENT_RETRY)
     with stopwatch() as elapsed, client:
         context = SyncContext(database=database, client=client)
-        sync_instruments(context, {"category": "linear"})
-        sync_klines(context, KLINES_ARGS)
+        sync_to_end(context, syncing.INSTRUMENTS, SyncInstrumentsArgs(category="linear"))
+        sync_to_end(context, syncing.KLINES, KLINES_ARGS)
     assert _count(database) == INSTRUMENTS + KLINES
     return elapsed()
 

@@ -8,18 +8,15 @@ checkout or a test.
 """
 
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
 
-from core_config import LOCAL_DATABASE_URL_GENERAL, LOCAL_DATABASE_URL_USER, LOCAL_REDIS_URL, Settings
-from local_stack.ports import (
-    DEFAULT_POSTGRES_PORT,
-    DEFAULT_REDIS_PORT,
-    LOCAL_HOST,
-    POSTGRES_PORT_VARIABLE,
-    REDIS_PORT_VARIABLE,
-    answers,
-    port_setting,
+from core_config import (
+    LOCAL_DATABASE_URL_GENERAL,
+    LOCAL_DATABASE_URL_USER,
+    LOCAL_REDIS_URL,
+    Settings,
+    on_local_port,
 )
+from local_stack.ports import LOCAL_HOST, answers
 
 _LOCAL_DEFAULTS = {
     "database_url_user": LOCAL_DATABASE_URL_USER,
@@ -43,14 +40,6 @@ class Plan:
     redis_source: str
 
 
-def with_port(url: str, port: int) -> str:
-    parts = urlsplit(url)
-    host = parts.hostname or LOCAL_HOST
-    userinfo = parts.netloc.rpartition("@")[0]
-    netloc = f"{userinfo}@{host}:{port}" if userinfo else f"{host}:{port}"
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
 def _source(variables: str, configured: bool, embedded: bool, port: int) -> str:
     if configured:
         return f"from {variables}"
@@ -59,30 +48,30 @@ def _source(variables: str, configured: bool, embedded: bool, port: int) -> str:
 
 def plan_servers(settings: Settings) -> Plan:
     """Decide, from what is configured and what answers locally, where each server comes from."""
-    # A URL set to the built-in local default (as a copied .env.example has it) changes nothing:
-    # the local server is still looked for, and embedded when absent.
+    postgres_port, redis_port = settings.local_postgres_port, settings.local_redis_port
+    ports = dict.fromkeys(("database_url_user", "database_url_general"), postgres_port)
+    ports["redis_url"] = redis_port
+    # A URL set to the local default (as a copied .env.example has it) changes nothing: the local
+    # server is still looked for, and embedded when absent. Settings put it on the local port.
     configured = {
         name
         for name, local_default in _LOCAL_DEFAULTS.items()
-        if name in settings.model_fields_set and getattr(settings, name).get_secret_value() != local_default
+        if name in settings.model_fields_set
+        and getattr(settings, name).get_secret_value() != on_local_port(local_default, ports[name])
     }
-    postgres_port = port_setting(POSTGRES_PORT_VARIABLE, DEFAULT_POSTGRES_PORT)
-    redis_port = port_setting(REDIS_PORT_VARIABLE, DEFAULT_REDIS_PORT)
     postgres_configured = {"database_url_user", "database_url_general"} <= configured
     redis_configured = "redis_url" in configured
     embed_postgres = not postgres_configured and not answers(postgres_port)
     embed_redis = not redis_configured and not answers(redis_port)
 
-    def url(field: str, local_default: str, port: int) -> str:
-        if field in configured:
-            value: str = getattr(settings, field).get_secret_value()
-            return value
-        return with_port(local_default, port)
+    def url(field: str) -> str:
+        value: str = getattr(settings, field).get_secret_value()
+        return value
 
     return Plan(
-        database_url_user=url("database_url_user", LOCAL_DATABASE_URL_USER, postgres_port),
-        database_url_general=url("database_url_general", LOCAL_DATABASE_URL_GENERAL, postgres_port),
-        redis_url=url("redis_url", LOCAL_REDIS_URL, redis_port),
+        database_url_user=url("database_url_user"),
+        database_url_general=url("database_url_general"),
+        redis_url=url("redis_url"),
         postgres_port=postgres_port,
         redis_port=redis_port,
         embed_postgres=embed_postgres,

@@ -1,11 +1,14 @@
-"""`make run`: the servers, both databases migrated, a local master key, then api, worker, beat and stream.
+"""`make run`: the servers, both databases migrated, a local master key, the simulated exchange, then
+api, worker, beat and stream.
 
 Everything runs in the foreground with the services' logs interleaved and prefixed; SIGINT or
-SIGTERM stops the services first, then the embedded servers.
+SIGTERM stops the services first, then the exchange and the embedded servers.
 """
 
 import os
+import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from core_config import Environment, Settings, build_settings, exit_on_config_error
@@ -14,6 +17,7 @@ from local_stack.databases import ensure_database
 from local_stack.discovery import Plan, plan_servers
 from local_stack.embedded import SERVER_STOP_SECONDS, EmbeddedServer, start_embedded
 from local_stack.errors import StackError
+from local_stack.exchange import simulated, start_exchange
 from local_stack.instance_lock import AlreadyRunningError, InstanceLock
 from local_stack.master_key import ensure_local_master_key
 from local_stack.postgres_server import EmbeddedPostgres
@@ -23,14 +27,12 @@ from local_stack.redis_server import EmbeddedRedis
 from local_stack.redis_server import version as redis_version
 from local_stack.signals import StopSignals
 
-DATA_DIR_VARIABLE = "LOCAL_STACK_DIR"
-DEFAULT_DATA_DIR = Path(".local")
 SERVICE_STOP_SECONDS = 25.0  # above the API's graceful-shutdown window, so requests can finish
 _LOOP_SECONDS = 0.25
-
-
-def data_dir() -> Path:
-    return Path(os.environ.get(DATA_DIR_VARIABLE) or DEFAULT_DATA_DIR)
+# A database that blips while it is being created or migrated (a server just started, a restart) is
+# waited for this long, a try every few seconds, before the stack gives up.
+PREPARE_RETRY_SECONDS = 30.0
+PREPARE_RETRY_PAUSE = 2.0
 
 
 def services(folder: Path) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
@@ -65,14 +67,19 @@ class Stack:
         self.servers = start_embedded(embedded, lambda: self.stop.requested)
         if self.stop.requested:
             return False
-        for url in (plan.database_url_user, plan.database_url_general):
-            if ensure_database(url):
-                self.say(f"created database {url.rsplit('/', 1)[-1]}")
         env = self._service_env(plan)
-        if not self._migrate(env):
+        if not self._retrying("preparing the databases", lambda: self._prepare(plan, env)):
             return False
         if settings.environment == Environment.LOCAL:
             self.say(ensure_local_master_key(settings.render_master_key_path))
+        if simulated(settings):
+            self.servers.append(start_exchange(settings, env, self.logs))
+            self.say(
+                f"Bybit: the simulated exchange at {settings.bybit_api_url} and {settings.bybit_stream_url}"
+                " (no network; BYBIT_NETWORK=testnet, demo or mainnet talks to Bybit)"
+            )
+        else:
+            self.say(f"Bybit: {settings.bybit_network} at {settings.bybit_api_url}")
         for name, script, args in services(self.folder):
             child = spawn(name, [require(script), *args], env=env)
             self.logs.watch(child)
@@ -101,7 +108,28 @@ class Stack:
             "PYTHONUNBUFFERED": "1",
         }
 
-    def _migrate(self, env: dict[str, str]) -> bool:
+    def _retrying(self, what: str, attempt: Callable[[], bool]) -> bool:
+        """Run ``attempt`` until it succeeds; a ``StackError`` is tried again every few seconds for
+        ``PREPARE_RETRY_SECONDS``, saying what it waits for. False when a stop signal came first."""
+        deadline = time.monotonic() + PREPARE_RETRY_SECONDS
+        while True:
+            try:
+                return attempt()
+            except StackError as exc:
+                if time.monotonic() + PREPARE_RETRY_PAUSE > deadline:
+                    raise
+                self.say(f"{what} failed ({exc}); trying again in {PREPARE_RETRY_PAUSE:g} s")
+            stop_at = time.monotonic() + PREPARE_RETRY_PAUSE
+            while time.monotonic() < stop_at:
+                if self.stop.requested:
+                    return False
+                self.logs.pump(0.1)
+
+    def _prepare(self, plan: Plan, env: dict[str, str]) -> bool:
+        """Both databases created when missing, then migrated; False when a stop signal came first."""
+        for url in (plan.database_url_user, plan.database_url_general):
+            if ensure_database(url):
+                self.say(f"created database {url.rsplit('/', 1)[-1]}")
         child = spawn("migrate", [require("db-migrate"), "upgrade"], env=env)
         self.logs.watch(child)
         while child.running and not self.stop.requested:
@@ -148,9 +176,11 @@ def _api_url(settings: Settings) -> str:
 
 
 def run() -> int:
-    folder = data_dir()
-    lock = InstanceLock(folder / "stack.pid")
     logs = LogStream()
+    with exit_on_config_error():
+        settings = build_settings()
+    folder = settings.local_stack_dir
+    lock = InstanceLock(folder / "stack.pid")
     try:
         lock.acquire()
     except AlreadyRunningError as exc:
@@ -161,8 +191,6 @@ def run() -> int:
     stack = Stack(folder, logs, stop)
     code = 0
     try:
-        with exit_on_config_error():
-            settings = build_settings()
         plan = plan_servers(settings)
         if stack.bring_up(settings, plan):
             code = stack.supervise(_api_url(settings))

@@ -14,14 +14,8 @@ import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
 
-from local_stack.ports import (
-    DEFAULT_POSTGRES_PORT,
-    DEFAULT_REDIS_PORT,
-    POSTGRES_PORT_VARIABLE,
-    REDIS_PORT_VARIABLE,
-    answers,
-    port_setting,
-)
+from core_config import build_settings, exit_on_config_error
+from local_stack.ports import answers
 
 TEST_DATABASE_VARIABLE = "TEST_DATABASE_URL"
 REDIS_VARIABLE = "REDIS_URL"
@@ -31,8 +25,9 @@ WORKER_REDIS_DATABASE = 7
 
 
 def run_with_test_servers(command: Sequence[str]) -> int:
-    postgres_port = port_setting(POSTGRES_PORT_VARIABLE, DEFAULT_POSTGRES_PORT)
-    redis_port = port_setting(REDIS_PORT_VARIABLE, DEFAULT_REDIS_PORT)
+    with exit_on_config_error():
+        settings = build_settings()
+    postgres_port, redis_port = settings.local_postgres_port, settings.local_redis_port
     need_postgres = not os.environ.get(TEST_DATABASE_VARIABLE) and not answers(postgres_port)
     need_redis = not os.environ.get(REDIS_VARIABLE) and not answers(redis_port)
     if not need_postgres and not need_redis:

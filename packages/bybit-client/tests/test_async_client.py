@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bybit_client import AsyncBybitClient, BybitClient, BybitTransientError, RetryPolicy
+from bybit_client import AsyncBybitClient, BybitClient, BybitTransientError, OrderRequest, RetryPolicy
 from bybit_client.testing import FakeBybit, Fault
 
 QUERY_API = "/v5/user/query-api"
@@ -33,9 +33,26 @@ async def test_sync_and_async_give_the_same_results(
     assert len(sync_range) == 1501
     assert client.api_key_info() == await async_client.api_key_info()
     assert client.wallet_balance() == await async_client.wallet_balance()
-    ack = await async_client.create_order("linear", "BTCUSDT", "Sell", "Limit", "2", price="99")
-    assert client.open_orders("linear") == await async_client.open_orders("linear")
-    assert (await async_client.cancel_order("linear", "BTCUSDT", order_link_id=ack.order_link_id)) == ack
+    above = bybit.price("BTCUSDT") + 1  # a sell above the market rests
+    placed = await async_client.create_order("linear", "BTCUSDT", "Sell", "Limit", "2", price=above)
+    assert client.open_orders("linear", symbol="BTCUSDT") == await async_client.open_orders(
+        "linear", symbol="BTCUSDT"
+    )
+    cancelled = await async_client.cancel_order("linear", "BTCUSDT", order_link_id=placed.order_link_id)
+    assert (cancelled.accepted, cancelled.result) == (True, placed.result)
+    assert client.find_order("linear", order_id=placed.order_id) == await async_client.find_order(
+        "linear", order_id=placed.order_id
+    )
+    batch = [OrderRequest(symbol="BTCUSDT", side="Sell", order_type="Limit", qty="1", price=above)] * 2
+    first, second = await async_client.create_orders("linear", batch)
+    assert (first.outcome, second.outcome, second.repeated) == (
+        "accepted",
+        "accepted",
+        True,
+    )  # one id, one order
+    assert [o.order_id for o in await async_client.open_orders("linear", symbol="BTCUSDT")] == [
+        first.order_id
+    ]
 
 
 async def test_async_retries_and_clock_recovery(async_client: AsyncBybitClient, bybit: FakeBybit) -> None:

@@ -213,17 +213,16 @@ async def test_private_stream_logs_in_and_pushes_orders(fake_bybit: FakeBybit) -
     ):
         await asyncio.wait_for(stream.wait_ready(), WAIT)
         assert fake_bybit.streams.subscriptions("/v5/private") == [{"order", "wallet"}]
-        ack = await rest.create_order(
-            "linear", "BTCUSDT", "Buy", "Limit", Decimal("0.01"), price=Decimal(50_000)
-        )
+        below = fake_bybit.price("BTCUSDT") - 1  # a buy below the market rests
+        placed = await rest.create_order("linear", "BTCUSDT", "Buy", "Limit", Decimal("0.5"), price=below)
         pushed = await next_of(stream, lambda item: isinstance(item, OrderMessage))
         assert isinstance(pushed, OrderMessage)
         (order,) = pushed.orders
         assert (order.order_id, order.category, order.qty, order.price) == (
-            ack.order_id,
+            placed.order_id,
             "linear",
-            Decimal("0.01"),
-            Decimal(50_000),
+            Decimal("0.5"),
+            below,
         )
         # A reconnect logs in again before restoring the private topics.
         await asyncio.wrap_future(fake_bybit.streams.inject(StreamFault.CLOSE_1006))
@@ -299,3 +298,33 @@ async def test_topics_added_while_connecting_are_sent_and_a_refused_one_dropped(
         assert stream.topics == (ticker_topic("BTCUSDT"), ticker_topic("ETHUSDT"))
         assert fake_bybit.streams.subscriptions() == [{"tickers.BTCUSDT", "tickers.ETHUSDT"}]
         assert stream.reconnects == 0
+
+
+async def test_reconnect_warnings_back_off_with_the_attempts(
+    closed_port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every attempt is a Disconnected item; only attempts 1, 2, 4, 8, ... are warnings."""
+    settings = StreamSettings(connect_timeout=1.0, backoff=Backoff(base=0.001, cap=0.002, reset_after=10.0))
+    caplog.set_level("DEBUG", logger="bybit_client.streams.connection")
+    async with BybitStream(
+        public_url(f"ws://127.0.0.1:{closed_port}", "linear"), [], settings=settings
+    ) as stream:
+        seen = 0
+        async with asyncio.timeout(WAIT):
+            async for item in stream:
+                if isinstance(item, Disconnected):
+                    seen += 1
+                    if seen == 9:
+                        break
+    attempts = [
+        record.__dict__["attempt"]
+        for record in caplog.records
+        if record.getMessage() == "bybit stream disconnected"
+    ]
+    warned = [
+        record.__dict__["attempt"]
+        for record in caplog.records
+        if record.getMessage() == "bybit stream disconnected" and record.levelname == "WARNING"
+    ]
+    assert attempts[:9] == list(range(1, 10))
+    assert warned[:4] == [1, 2, 4, 8]

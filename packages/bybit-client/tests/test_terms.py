@@ -28,13 +28,19 @@ def test_every_public_name_resolves() -> None:
         _ = bybit_client.Nope  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("network", list(Network))
-def test_every_network_has_its_hosts(network: Network) -> None:
+@pytest.mark.parametrize("network", [network for network in Network if network.is_bybit])
+def test_every_network_of_bybit_has_its_hosts(network: Network) -> None:
     assert network.rest_url.startswith("https://api")
     assert network.public_stream_url(Category.LINEAR).endswith("/v5/public/linear")
     assert network.public_stream_url(Category.SPOT).startswith("wss://stream")
     assert network.private_stream_url.startswith("wss://stream")
     assert network.private_stream_url.endswith("/v5/private")
+
+
+def test_the_simulated_exchange_is_on_this_machine() -> None:
+    assert Network.SIMULATED.rest_url == "http://127.0.0.1:8810"
+    assert Network.SIMULATED.public_stream_url(Category.LINEAR) == "ws://127.0.0.1:8811/v5/public/linear"
+    assert Network.SIMULATED.private_stream_url == "ws://127.0.0.1:8811/v5/private"
 
 
 def test_demo_trading_streams() -> None:

@@ -23,15 +23,50 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
 
 
-@pytest.mark.parametrize("network", list(Network))
+@pytest.mark.parametrize("network", [network for network in Network if network.is_bybit])
 def test_bybit_url_defaults_from_network(network: Network) -> None:
     settings = build_settings(bybit_network=network)
     assert settings.bybit_api_url == network.rest_url
     assert settings.bybit_api_url.startswith("https://")
+    assert settings.bybit_stream_url.startswith("wss://stream")
 
 
-def test_default_network_is_testnet() -> None:
-    assert build_settings().bybit_api_url == "https://api-testnet.bybit.com"
+def test_the_default_is_the_simulated_exchange_on_this_machine() -> None:
+    settings = build_settings()
+    assert settings.bybit_network is Network.SIMULATED
+    assert (settings.bybit_api_url, settings.bybit_stream_url) == (
+        "http://127.0.0.1:8810",
+        "ws://127.0.0.1:8811",
+    )
+
+
+@pytest.mark.parametrize("environment", ["staging", "production"])
+def test_the_simulated_exchange_is_refused_outside_a_developers_machine(environment: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        build_settings(
+            environment=environment,
+            bybit_network="simulated",
+            database_url_user=USER_URL,
+            database_url_general=GENERAL_URL,
+            redis_url="redis://cache:6379",
+        )
+    assert caught.value.lines() == [
+        f"BYBIT_NETWORK: simulated is the local fake exchange; when ENVIRONMENT is {environment} "
+        "choose mainnet, testnet or demo"
+    ]
+
+
+def test_local_urls_follow_the_local_ports_and_configured_ones_stay() -> None:
+    settings = build_settings(local_postgres_port=55432, local_redis_port=56379)
+    assert settings.database_url_user.get_secret_value() == (
+        "postgresql+psycopg://postgres@127.0.0.1:55432/bybit_user"
+    )
+    assert settings.database_url_general.get_secret_value().endswith("@127.0.0.1:55432/bybit_general")
+    assert settings.redis_url.get_secret_value() == "redis://127.0.0.1:56379/0"
+    configured = build_settings(local_postgres_port=55432, database_url_user=USER_URL)
+    assert configured.database_url_user.get_secret_value() == (
+        f"postgresql+psycopg://app:{PASSWORD}@db.internal:5432/users"
+    )
 
 
 def test_explicit_bybit_url_wins_over_network() -> None:
@@ -44,6 +79,7 @@ def test_plain_http_bybit_url_only_locally() -> None:
     with pytest.raises(ConfigError) as caught:
         build_settings(
             environment="production",
+            bybit_network="mainnet",
             bybit_api_url="http://127.0.0.1:9000",
             database_url_user=USER_URL,
             database_url_general=GENERAL_URL,
@@ -74,7 +110,7 @@ def test_postgres_urls_are_normalised_to_psycopg(given: str, expected: str) -> N
         ("database_url_user", "mysql://u:p@h/d", "not a PostgreSQL URL"),
         ("database_url_general", "postgresql://u:p@h", "names no database"),
         ("redis_url", "http://cache:6379", "not a Redis URL"),
-        ("bybit_network", "moon", "Input should be 'mainnet', 'testnet' or 'demo'"),
+        ("bybit_network", "moon", "Input should be 'mainnet', 'testnet', 'demo' or 'simulated'"),
         ("port", "eighty", "valid integer"),
         ("bybit_ca_file", "/nonexistent/ca.pem", "Path does not point to a file"),
         ("sync_kline_category", "option", "Input should be 'spot', 'linear' or 'inverse'"),
@@ -95,11 +131,16 @@ def test_redis_schemes_accepted(scheme: str) -> None:
     assert build_settings(redis_url=url).redis_url.get_secret_value() == url
 
 
-def test_production_requires_redis_and_each_service_what_it_uses() -> None:
+def test_production_requires_redis_the_network_and_each_service_what_it_uses() -> None:
     with pytest.raises(ConfigError) as caught:
         build_settings(environment="production")
-    assert caught.value.lines() == ["REDIS_URL: required when ENVIRONMENT is production"]
-    settings = build_settings(environment="production", redis_url="redis://cache:6379/0")
+    assert caught.value.lines() == [
+        "REDIS_URL: required when ENVIRONMENT is production",
+        "BYBIT_NETWORK: required when ENVIRONMENT is production",
+    ]
+    settings = build_settings(
+        environment="production", redis_url="redis://cache:6379/0", bybit_network="mainnet"
+    )
     with pytest.raises(ConfigError) as caught:
         settings.require("database_url_user", "database_url_general", "redis_url")
     assert caught.value.lines() == [

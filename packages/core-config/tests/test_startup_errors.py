@@ -17,7 +17,7 @@ BAD_SETTINGS = [
     ({"DB_POOL_SIZE": "0"}, ["DB_POOL_SIZE: Input should be greater than or equal to 1"]),
     (
         {"ENVIRONMENT": "production", "DATABASE_URL_USER": f"postgres://u:{CANARY}@h/a"},
-        ["REDIS_URL: required when ENVIRONMENT is production"],
+        ["REDIS_URL: required when ENVIRONMENT is production", "BYBIT_NETWORK: required when ENVIRONMENT"],
     ),
     (
         {"DATABASE_URL_USER": f"postgresql://u:{CANARY}@h", "PORT": "http"},

@@ -29,7 +29,7 @@ TRACE_ID, SPAN_ID = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
 def stream() -> Iterator[io.StringIO]:
     """Tracing's log fields switched on as start_telemetry does; every global put back after."""
     root = logging.getLogger()
-    saved = (root.handlers[:], root.level, logging.getLogRecordFactory(), logs._tracing[0])
+    saved = (root.handlers[:], root.level, logging.getLogRecordFactory(), logs._tracing)
     chain = logging_setup._STRUCTLOG_CHAIN[:]
     written = io.StringIO()
     configure_logging("INFO", json_lines=True)
@@ -40,7 +40,7 @@ def stream() -> Iterator[io.StringIO]:
     install_log_record_fields()
     logging_setup.add_log_processor(add_trace_fields)
     yield written
-    root.handlers[:], level, factory, logs._tracing[0] = saved
+    root.handlers[:], level, factory, logs._tracing = saved
     root.setLevel(level)
     logging.setLogRecordFactory(factory)
     logging_setup._STRUCTLOG_CHAIN[:] = chain

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Session
 from test_support.databases import wait_until_blocked_on_a_lock
 
-from db_general import Kline, KlineRow, count_klines, list_klines, newest_kline_start, upsert_klines
+from db_general import Kline, KlineRow, list_klines, newest_kline_start, upsert_klines
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 
@@ -154,15 +154,6 @@ def test_newest_kline_start_is_the_resume_point(general_sync_session: Session) -
     assert newest_kline_start(general_sync_session, "linear", "BTCUSDT", "1") is None
     upsert_klines(general_sync_session, [kline(3), kline(7), kline(5), kline(9, symbol="ETHUSDT")])
     assert newest_kline_start(general_sync_session, "linear", "BTCUSDT", "1") == T0 + timedelta(minutes=7)
-
-
-def test_count_klines_counts_one_series_within_its_bounds(general_sync_session: Session) -> None:
-    upsert_klines(general_sync_session, [kline(m) for m in (1, 2, 3, 5)] + [kline(2, symbol="ETHUSDT")])
-    at = [T0 + timedelta(minutes=m) for m in range(7)]
-    assert count_klines(general_sync_session, "linear", "BTCUSDT", "1", at[2], at[5]) == 3  # both ends in
-    assert count_klines(general_sync_session, "linear", "BTCUSDT", "1", at[0], at[6]) == 4
-    assert count_klines(general_sync_session, "linear", "BTCUSDT", "5", at[0], at[6]) == 0
-    assert count_klines(general_sync_session, "linear", "ETHUSDT", "1", at[3], at[6]) == 0
 
 
 async def test_list_klines_oldest_first_within_the_range(

@@ -2,7 +2,7 @@
 
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -20,18 +20,27 @@ from db_general import (
     SYNC_RUN_STATE_COLUMNS,
     SyncRun,
     add_sync_run_rows,
+    close_abandoned_sync_runs,
     finish_sync_run,
     get_sync_run_state,
     list_sync_runs,
     note_sync_run_waiting,
     record_attempt_error,
     start_sync_run,
+    sync_run_status,
 )
+
+
+def opened(session: Session, **what: Any) -> int:
+    """``start_sync_run`` of a sync that has not ended: its row's id."""
+    run_id = start_sync_run(session, **what)
+    assert run_id is not None
+    return run_id
 
 
 def test_run_is_recorded_from_start_to_finish(general_sync_session: Session) -> None:
     start = datetime(2024, 1, 1, tzinfo=UTC)
-    run_id = start_sync_run(
+    run_id = opened(
         general_sync_session,
         kind="klines",
         category="linear",
@@ -54,7 +63,7 @@ def test_run_is_recorded_from_start_to_finish(general_sync_session: Session) -> 
 
 
 def test_status_is_constrained(general_sync_session: Session) -> None:
-    run_id = start_sync_run(general_sync_session, kind="instruments")
+    run_id = opened(general_sync_session, kind="instruments")
     with pytest.raises(IntegrityError, match="ck_sync_runs_status"):
         finish_sync_run(general_sync_session, run_id, status="exploded")  # type: ignore[arg-type]
 
@@ -73,30 +82,30 @@ async def test_list_sync_runs_newest_first(
     assert {r["kind"] for r in runs} == {"instruments"}
 
 
-def test_a_task_that_comes_back_continues_its_row(general_sync_session: Session) -> None:
+def test_a_task_that_comes_back_continues_its_row_until_its_sync_ends(general_sync_session: Session) -> None:
     # Task ids of this test's own: another test may have committed rows of its "task-1".
     task_id = f"comes-back-{uuid.uuid4()}"
-    first = start_sync_run(general_sync_session, kind="klines", task_id=task_id)
-    other = start_sync_run(general_sync_session, kind="klines", task_id=f"other-{uuid.uuid4()}")
+    first = opened(general_sync_session, kind="klines", task_id=task_id)
+    other = opened(general_sync_session, kind="klines", task_id=f"other-{uuid.uuid4()}")
     add_sync_run_rows(general_sync_session, first, 7)
     # The next chunk, a retry or a redelivery after a worker died: the same row.
-    assert start_sync_run(general_sync_session, kind="klines", task_id=task_id) == first
-    finish_sync_run(general_sync_session, first, status="succeeded")
-    # A late copy of a chunk whose sync a copy already closed: still the same row, open again.
-    assert start_sync_run(general_sync_session, kind="klines", task_id=task_id) == first
+    assert opened(general_sync_session, kind="klines", task_id=task_id) == first
+    assert finish_sync_run(general_sync_session, first, status="succeeded") == 7
+    # A late copy of a chunk whose sync has ended: no row to continue, the end stays as it was.
+    assert start_sync_run(general_sync_session, kind="klines", task_id=task_id) is None
+    assert finish_sync_run(general_sync_session, first, status="failed", error="late") == 0
     general_sync_session.expire_all()
     run = general_sync_session.get_one(SyncRun, first)
-    assert (run.status, run.rows, run.finished_at) == ("running", 7, None)
+    assert (run.status, run.rows, run.error) == ("succeeded", 7, None)
+    assert sync_run_status(general_sync_session, task_id) == ("succeeded", None)
     # Without a task id (a sync run inline) every run is a row of its own.
-    assert start_sync_run(general_sync_session, kind="klines") != start_sync_run(
-        general_sync_session, kind="klines"
-    )
+    assert opened(general_sync_session, kind="klines") != opened(general_sync_session, kind="klines")
     assert other != first
 
 
 def _open_and_commit(engine: Engine, task_id: str) -> int:
     with Session(engine) as session:
-        run_id = start_sync_run(session, kind="klines", task_id=task_id)
+        run_id = opened(session, kind="klines", task_id=task_id)
         session.commit()
     return run_id
 
@@ -105,7 +114,7 @@ def test_a_duplicated_delivery_beside_the_first_opens_no_second_row(general_sync
     task_id = f"duplicated-{uuid.uuid4()}"
     try:
         with Session(general_sync_engine) as first, ThreadPoolExecutor(1) as pool:
-            first_id = start_sync_run(first, kind="klines", task_id=task_id)  # not committed yet
+            first_id = opened(first, kind="klines", task_id=task_id)  # not committed yet
             second = pool.submit(_open_and_commit, general_sync_engine, task_id)
             # The copy must wait for the first opener's transaction rather than open a row of its own.
             wait_until_blocked_on_a_lock(general_sync_engine, second, "the copy")
@@ -152,7 +161,7 @@ def test_the_migration_merges_the_rows_a_duplicated_delivery_split(empty_databas
 
 
 def test_failed_attempts_are_counted_and_the_newest_kept(general_sync_session: Session) -> None:
-    run_id = start_sync_run(general_sync_session, kind="klines", task_id="attempts")
+    run_id = opened(general_sync_session, kind="klines", task_id="attempts")
     for attempt in range(MAX_ATTEMPT_ERRORS + 2):
         record_attempt_error(general_sync_session, run_id, f"attempt {attempt} " + "x" * 1000)
     general_sync_session.expire_all()
@@ -225,7 +234,7 @@ async def test_a_syncs_state_is_read_by_its_task_id_without_the_exception_text(
 
 def test_what_a_run_waits_for_stays_until_it_goes_on_or_ends(general_sync_session: Session) -> None:
     task_id = f"waits-{uuid.uuid4()}"
-    run_id = start_sync_run(general_sync_session, kind="klines", task_id=task_id)
+    run_id = opened(general_sync_session, kind="klines", task_id=task_id)
 
     def waiting() -> tuple[str, str | None, str | None, int]:
         general_sync_session.expire_all()
@@ -240,8 +249,30 @@ def test_what_a_run_waits_for_stays_until_it_goes_on_or_ends(general_sync_sessio
     assert words.startswith("waiting for the budget")
     assert len(words) == 500
     # Its retry continues the row and goes on: no longer waiting.
-    assert start_sync_run(general_sync_session, kind="klines", task_id=task_id) == run_id
+    assert opened(general_sync_session, kind="klines", task_id=task_id) == run_id
     assert waiting() == ("running", None, None, 0)
     note_sync_run_waiting(general_sync_session, run_id, "waiting again")
     finish_sync_run(general_sync_session, run_id, status="failed", error="gave up")
     assert waiting() == ("failed", None, "gave up", 0)
+
+
+def test_the_sweep_closes_only_running_syncs_silent_since_the_cut(general_sync_session: Session) -> None:
+    long_ago = datetime(2024, 1, 1, tzinfo=UTC)
+    silent = opened(
+        general_sync_session, kind="klines", task_id=f"silent-{uuid.uuid4()}", started_at=long_ago
+    )
+    ended = opened(general_sync_session, kind="klines", task_id=f"ended-{uuid.uuid4()}", started_at=long_ago)
+    assert silent is not None
+    assert ended is not None
+    finish_sync_run(general_sync_session, ended, status="succeeded")
+    live = opened(general_sync_session, kind="klines", task_id=f"live-{uuid.uuid4()}", started_at=long_ago)
+    assert live is not None
+    add_sync_run_rows(general_sync_session, live, 3)  # a sign of life now
+    cut = datetime.now(UTC) - timedelta(minutes=5)
+    closed = close_abandoned_sync_runs(general_sync_session, silent_since=cut)
+    general_sync_session.expire_all()
+    runs = {run_id: general_sync_session.get_one(SyncRun, run_id) for run_id in (silent, ended, live)}
+    assert [task_id for task_id in closed if task_id.startswith("silent-")] == [runs[silent].task_id]
+    assert (runs[silent].status, runs[silent].failed_attempts) == ("failed", 1)
+    assert runs[silent].attempt_errors[-1]["error"].startswith("abandoned")
+    assert (runs[ended].status, runs[live].status) == ("succeeded", "running")

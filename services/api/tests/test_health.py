@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 
 from api_service.readiness import ReadinessProbe
 from core_config import Settings
-from db_general import StreamStatus, StreamTopicStatus, stream_status_key
 from db_user import User, Vault, generate_key_file, load_master_keys
+from worker_contract import StreamStatus, StreamTopicStatus, stream_status_key
 
 from .conftest import SealCredential
 

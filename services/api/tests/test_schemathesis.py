@@ -1,7 +1,8 @@
 """A property-based run over the OpenAPI document against a real ``api-serve`` process.
 
 Requests generated from the document (seeded, so a failure reproduces) go to every operation with
-a real user token on ``/v1/me/*`` and a real operator token elsewhere: no answer is a server
+a real token of the scope each operation's security requirement names (the operator's on public
+routes, where it is ignored): no answer is a server
 error, every status answered is one the document lists for that operation, and every body matches
 the documented schema and content type.
 """
@@ -20,6 +21,7 @@ from schemathesis.specs.openapi.checks import (
 )
 from test_support.tokens import Tokens
 
+from api_service.route_policy import required_scopes
 from core_config import Settings
 
 from .conftest import ServedApi, api_environment, served_apis
@@ -50,14 +52,17 @@ def served(api_settings: Settings) -> Iterator[ServedApi]:
         yield api
 
 
-def operations(base_url: str) -> list[tuple[Operation, bool]]:
-    """Each operation, and whether it takes any input (else no invalid request can be made)."""
+def operations(base_url: str) -> list[tuple[Operation, bool, str]]:
+    """Each operation, whether it takes any input (else no invalid request can be made), and the
+    token scope it requires (``operator`` for a public one)."""
     schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
     found = []
     for result in schema.get_all_operations():
         operation = result.ok()  # type: ignore[union-attr]  # an Err raises here, as it should
         spec = schema.raw_schema["paths"][operation.path][operation.method.lower()]
-        found.append((operation, bool(spec.get("parameters") or spec.get("requestBody"))))
+        scopes = required_scopes(spec)
+        takes_input = bool(spec.get("parameters") or spec.get("requestBody"))
+        found.append((operation, takes_input, scopes[0] if scopes else "operator"))
     return found
 
 
@@ -77,9 +82,8 @@ def check_operation(
 
 def test_every_operation_answers_as_documented(served: ServedApi, tokens: Tokens) -> None:
     checked = []
-    for operation, takes_input in operations(served.base_url):
-        token = tokens.user if operation.path.startswith("/v1/me/") else tokens.operator
-        headers = {"Authorization": f"Bearer {token}"}
+    for operation, takes_input, scope in operations(served.base_url):
+        headers = {"Authorization": f"Bearer {tokens.of_scope(scope)}"}
         modes = (
             [GenerationMode.POSITIVE, GenerationMode.NEGATIVE] if takes_input else [GenerationMode.POSITIVE]
         )

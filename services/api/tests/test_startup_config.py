@@ -51,6 +51,7 @@ def run(command: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedPro
             "api-admin",
             {
                 "ENVIRONMENT": "production",
+                "BYBIT_NETWORK": "mainnet",
                 "DATABASE_URL_USER": f"postgres://u:{CANARY}@db/users",
                 "REDIS_URL": "redis://cache:6379/0",
             },
@@ -89,6 +90,7 @@ def test_group_readable_key_file_is_refused_outside_local(tmp_path: Path, key_fi
     loose.chmod(0o644)
     env = {
         "ENVIRONMENT": "staging",
+        "BYBIT_NETWORK": "testnet",
         "DATABASE_URL_USER": "postgresql://u@db/users",
         "DATABASE_URL_GENERAL": "postgresql://u@db/general",
         "REDIS_URL": "redis://cache:6379/0",

@@ -9,18 +9,19 @@ timeout leaves no more), then in the client (the rest is within ``SYNC_BUDGET_WA
 
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
+import psycopg
 import pytest
 from celery import Celery
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
 from test_support.worker_process import WorkerProcess, wait_until
 
-from bybit_client import BybitBudgetError, BybitRateLimitError, BybitTransientError
+from bybit_client import BybitBudgetError, BybitInvalidRequestError, BybitRateLimitError, BybitTransientError
 from bybit_client.testing import FakeBybit
 from core_config import Settings, build_settings
 from worker_service.celery_app import celery_config
-from worker_service.tasks import BudgetWaits, _will_retry, budget_wait_countdown, budget_wait_limit
+from worker_service.tasks import Situation, Verdict, budget_wait_limit, decide
 from worker_service.timing import max_retry_countdown
 
 KLINES = "/v5/market/kline"
@@ -102,17 +103,31 @@ def test_a_wait_for_the_budget_is_bounded() -> None:
     limit = budget_wait_limit(settings)
     assert limit >= 2 * 600  # a ban met again right after the first lifts is waited out too
 
-    assert budget_wait_countdown(settings, 0.0, held) == cap
-    assert budget_wait_countdown(settings, 0.0, banned) == cap
-    assert budget_wait_countdown(settings, limit - cap, held) == cap
+    def situation(error: Exception, waited: float = 0.0, failed: int = 0) -> Situation:
+        return Situation(error, failed, waited, settings)
+
+    for error in (held, banned):
+        assert decide(situation(error)).verdict is Verdict.WAIT
+        assert situation(error).budget_countdown == cap
+    assert decide(situation(held, limit - cap)).verdict is Verdict.WAIT
     # Past the limit the sync stops waiting, and is not retried either: it fails, saying the ban
-    # did not lift, and its sync_runs row is closed (the row stays open only for a retry).
-    assert budget_wait_countdown(settings, limit - cap + 1, held) is None
-    task: Any = None  # consulted only for failed attempts, which a budget hold never is
-    assert not _will_retry(task, settings, BudgetWaits(seconds=limit - cap + 1), held)
-    assert _will_retry(task, settings, BudgetWaits(seconds=0.0), held)
+    # did not lift, and its sync_runs row is closed.
+    assert decide(situation(held, limit - cap + 1)).verdict is Verdict.FAIL
     # A short hold is waited out with a countdown of its length; other errors are no wait at all.
     short = BybitBudgetError("the address's own limit is spent", retry_after=1.0)
-    assert budget_wait_countdown(settings, 0.0, short) == 1.5
-    assert budget_wait_countdown(settings, 0.0, BybitTransientError("bad gateway")) is None
-    assert budget_wait_countdown(settings, 0.0, BybitRateLimitError("too many visits")) is None
+    assert situation(short).budget_countdown == 1.5
+    assert decide(situation(BybitTransientError("bad gateway"))).verdict is Verdict.RETRY
+    assert decide(situation(BybitRateLimitError("too many visits"))).verdict is Verdict.RETRY
+    # Failed attempts count against SYNC_RETRY_MAX; waits for the budget never do.
+    assert decide(situation(BybitTransientError("bad gateway"), failed=5)).verdict is Verdict.FAIL
+    assert decide(situation(held, failed=5)).verdict is Verdict.WAIT
+
+
+def test_the_database_away_is_an_outage_retried_and_a_refusal_is_the_end() -> None:
+    settings = build_settings(environment="test")
+    away = OperationalError("SELECT 1", {}, psycopg.OperationalError("connection refused"))
+    assert decide(Situation(away, 0, 0.0, settings)).verdict is Verdict.RETRY
+    assert decide(Situation(away, settings.sync_retry_max, 0.0, settings)).verdict is Verdict.FAIL
+    refused = BybitInvalidRequestError("symbol not found", ret_code=10001)
+    assert decide(Situation(refused, 0, 0.0, settings)).verdict is Verdict.FAIL
+    assert decide(Situation(ValueError("a bug"), 0, 0.0, settings)).verdict is Verdict.FAIL

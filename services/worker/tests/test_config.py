@@ -10,7 +10,7 @@ import pytest
 from celery.schedules import crontab
 
 from core_config import ConfigError, build_settings
-from db_general import SYNC_INSTRUMENTS, SYNC_KLINES, TASK_ARGUMENTS
+from worker_contract import SYNC_INSTRUMENTS, SYNC_KLINES, TASK_ARGUMENTS
 from worker_service import SyncRequestError, beat_schedule, celery_config, check_timing, create_app
 from worker_service.tasks import check_request, sync_instruments_task, sync_klines_task
 
@@ -37,7 +37,7 @@ def test_celery_is_configured_for_at_least_once_delivery_from_settings() -> None
     assert config["broker_transport_options"]["visibility_timeout"] <= 110
     assert settings.sync_chunk_seconds < config["task_soft_time_limit"]
     assert 0 < config["worker_soft_shutdown_timeout"] < settings.worker_shutdown_delay
-    assert config["beat_scheduler"] == "redbeat.RedBeatScheduler"
+    assert config["beat_scheduler"] == "worker_service.beat_scheduler:OneSyncPerPeriod"
     assert config["redbeat_key_prefix"] == "redbeat:syncs:"
 
 
@@ -105,7 +105,7 @@ def test_the_app_registers_the_tasks_by_their_contract_names() -> None:
     assert {"worker.ping", "sync.instruments", "sync.klines"} <= set(app.tasks)
 
 
-def test_beat_syncs_instruments_hourly_and_each_configured_kline_periodically() -> None:
+def test_beat_syncs_instruments_hourly_each_configured_kline_periodically_and_sweeps() -> None:
     settings = build_settings(
         environment="test",
         celery_queue="syncs",
@@ -119,6 +119,8 @@ def test_beat_syncs_instruments_hourly_and_each_configured_kline_periodically() 
     assert instruments["task"] == "sync.instruments"
     assert instruments["schedule"] == crontab(minute="0")
     assert instruments["kwargs"] == {"category": None}
+    sweep = schedule.pop("sweep abandoned syncs")
+    assert (sweep["task"], sweep["schedule"]) == ("sync.sweep", timedelta(seconds=60))
     assert sorted(
         (entry["kwargs"]["symbol"], entry["kwargs"]["interval"]) for entry in schedule.values()
     ) == [

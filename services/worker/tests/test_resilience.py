@@ -16,15 +16,17 @@ from typing import Any
 import pytest
 from celery import Celery
 from kombu.transport.redis import Channel as RedisChannel
+from redbeat.schedulers import RedBeatSchedulerEntry
 from redis import Redis
 from sqlalchemy import Engine, text
 from test_support.worker_process import BeatProcess, WorkerProcess, wait_until
 
 from bybit_client.testing import FakeBybit
 from core_config import Settings
-from db_general import SYNC_KLINES, SyncKlinesArgs
+from worker_contract import SYNC_KLINES, SyncKlinesArgs
 from worker_service import celery_config
-from worker_service.celery_app import BEAT_LOCK_SECONDS
+from worker_service.beat_scheduler import OneSyncPerPeriod, period_task_id
+from worker_service.celery_app import BEAT_LOCK_SECONDS, create_app
 from worker_service.deliveries import dead_letter_key
 
 START_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
@@ -169,7 +171,7 @@ def test_a_task_that_kills_its_worker_every_time_is_set_aside(
         wait_until(lambda: _drained(redis, queue, result.id), 60, "every copy of the task to be consumed")
         output = survivor.output()
     assert output.count("task set aside") == 1, output
-    assert "copy of a set-aside task dropped" in output, output
+    assert "copy of an ended sync dropped" in output, output
     assert fake_bybit.count(KLINES) == pages  # the survivor never ran the sync
     assert redis.get(deliveries) is None  # no run counted after the set-aside
     assert result.state == "FAILURE"
@@ -185,16 +187,19 @@ def test_a_task_that_kills_its_worker_every_time_is_set_aside(
 
 
 def _sent_klines(redis: Redis, queue: str, expires_after: float) -> list[datetime]:
-    """When beat sent each klines message waiting in ``queue`` (from its expiry)."""
-    sent = []
+    """When beat first sent each period's klines sync waiting in ``queue`` (from its expiry): a
+    second send of a period (a beat waking from a pause past its lock) carries the same task id, so
+    the worker runs it as the same sync (``test_a_beat_that_sends_after_its_lock_expired...``)."""
+    sent: dict[str, datetime] = {}
     for raw in redis.lrange(queue, 0, -1):
         headers = json.loads(raw)["headers"]
         if headers["task"] == SYNC_KLINES:
-            sent.append(datetime.fromisoformat(headers["expires"]) - timedelta(seconds=expires_after))
-    return sorted(sent)
+            at = datetime.fromisoformat(headers["expires"]) - timedelta(seconds=expires_after)
+            sent[headers["id"]] = min(at, sent.get(headers["id"], at))
+    return sorted(sent.values())
 
 
-def test_two_overlapping_beats_send_each_scheduled_sync_once_per_period(
+def test_two_overlapping_beats_run_each_scheduled_sync_once_per_period(
     worker_settings: Settings, redis: Redis
 ) -> None:
     period = 2
@@ -233,7 +238,40 @@ def test_two_overlapping_beats_send_each_scheduled_sync_once_per_period(
             ran = time.monotonic() - took_over
     sent = _sent_klines(redis, queue, period * 0.9)
     gaps = [(later - earlier).total_seconds() for earlier, later in pairwise(sent)]
-    assert min(gaps) >= period * 0.5, gaps  # never twice in one period
+    assert min(gaps) >= period * 0.5, gaps  # never two syncs in one period
     assert len(sent) - before >= ran / period * 0.6, (len(sent) - before, ran)  # and not skipped either
     assert "LockNotOwnedError" in old_output
+    redis.delete(queue)
+
+
+def _queued_ids(redis: Redis, queue: str) -> list[str]:
+    return [json.loads(raw)["headers"]["id"] for raw in redis.lrange(queue, 0, -1)]
+
+
+def test_a_beat_that_sends_after_its_lock_expired_sends_a_copy_of_the_same_sync(
+    worker_settings: Settings, fake_bybit: FakeBybit, clean_general_database: Engine, redis: Redis
+) -> None:
+    """Beat A reads a due entry and is paused past its lock; beat B takes over and sends the
+    period; A wakes and sends what it read. Both messages carry the period's task id: the worker
+    runs one sync, and the late copy does nothing."""
+    settings = _settings(worker_settings, "pause", sync_kline_symbols=["BTCUSDT"], sync_kline_every=60)
+    queue = settings.celery_queue
+    app = create_app(settings)
+    scheduler = OneSyncPerPeriod(app=app, lock_key=None)  # no lock: this test plays both beats
+    name = f"klines {settings.sync_kline_category} BTCUSDT 1"
+    key = RedBeatSchedulerEntry.generate_key(app, name)
+    paused_view = RedBeatSchedulerEntry.from_key(key, app=app)  # what beat A read before its pause
+    scheduler.apply_async(RedBeatSchedulerEntry.from_key(key, app=app))  # beat B sends and moves on
+    scheduler.apply_async(paused_view, advance=False)  # beat A wakes and sends what it had read
+    ids = _queued_ids(redis, queue)
+    assert len(ids) == 2
+    assert ids[0] == ids[1] == period_task_id(paused_view)
+    # The next period is another sync.
+    assert period_task_id(RedBeatSchedulerEntry.from_key(key, app=app)) != ids[0]
+    with WorkerProcess(settings) as worker:
+        wait_until(lambda: redis.llen(queue) == 0, 30, "both messages taken")
+        wait_until(lambda: "copy of an ended sync dropped" in worker.output(), 30, "the copy dropped")
+    with clean_general_database.connect() as connection:
+        runs = connection.execute(text("SELECT task_id, status FROM sync_runs")).all()
+    assert [tuple(run) for run in runs] == [(ids[0], "succeeded")]
     redis.delete(queue)

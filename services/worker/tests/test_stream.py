@@ -9,17 +9,22 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 
 import pytest
+from local_stack.private import private_postgres
+from pydantic import SecretStr
 from redis import Redis
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.pool import NullPool
 from test_support.environment import WORKER_SETTINGS, settings_environment
+from test_support.scratch import scratch_database
 from test_support.worker_process import wait_until
 
 from bybit_client import AsyncBybitClient
 from bybit_client.streams import Backoff, StreamSettings
-from bybit_client.testing import FakeBybit, StreamFault, candle, fast_retry_policy
+from bybit_client.testing import FakeBybit, Fault, StreamFault, candle, fast_retry_policy
 from core_config import Settings, build_settings
-from db_core import Database
-from db_general import GENERAL_DB, StreamStatus, stream_status_key
+from db_core import Database, upgrade
+from db_general import GENERAL_DB
+from worker_contract import StreamStatus, stream_status_key
 from worker_service.streaming import KlineStreamer
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
@@ -148,6 +153,82 @@ async def test_a_push_lost_without_a_disconnect_is_backfilled(
     assert starts == list(range(starts[0], starts[-1] + MINUTE, MINUTE))
 
 
+def _whole(engine: Engine, symbol: str, last: int) -> bool:
+    """The stored 1-minute series of ``symbol`` is contiguous up to ``last`` and holds the exchange's
+    values (one row per start: the primary key)."""
+    rows = stored(engine, symbol)
+    starts = sorted(rows)
+    if not starts or starts[-1] != last or starts != list(range(starts[0], last + MINUTE, MINUTE)):
+        return False
+    return all(rows[start] == tuple(candle(symbol, "1", start)[1:]) for start in starts)
+
+
+async def test_holes_left_while_rest_failed_are_filled_after_a_live_candle_was_committed(
+    fake_bybit: FakeBybit, streamer: KlineStreamer, clean_general_database: Engine
+) -> None:
+    engine = clean_general_database
+    await eventually(lambda: streamer.counters.backfills >= 1, "the first backfill")
+    await eventually(lambda: _pushed_to_every_topic(streamer), "a push on every topic")
+    # The stream is cut and refused for a while; three minutes close, pushed to nobody. REST
+    # answers 5xx to every kline request until told otherwise.
+    fake_bybit.fail_next(1_000_000, Fault.HTTP_5XX, path="/v5/market/kline")
+    fake_bybit.streams.refuse_subscribes["/v5/public/linear"] = 3
+    await asyncio.wrap_future(fake_bybit.streams.inject(StreamFault.DROP))
+    fake_bybit.clock_offset_ms += 3 * MINUTE
+    await eventually(lambda: streamer.stream.reconnects >= 1, "the reconnect")
+    missed = _closed_before(fake_bybit)
+    # Back on the stream, REST still failing: the next minute's close is pushed and committed.
+    fake_bybit.clock_offset_ms += MINUTE
+    live = _closed_before(fake_bybit)
+    await eventually(lambda: all(live in stored(engine, s) for s in SYMBOLS), "the live close committed")
+    assert all(missed not in stored(engine, s) for s in SYMBOLS)  # the hole is still there
+    # REST comes back: the backfill, tried again, finds the hole behind the live candle.
+    fake_bybit.faults.clear()
+    await eventually(lambda: all(_whole(engine, s, live) for s in SYMBOLS), "every series whole")
+
+
+async def test_holes_left_while_the_database_was_away_are_filled(
+    fake_bybit: FakeBybit, worker_settings: Settings
+) -> None:
+    fake_bybit.streams.kline_tick_seconds = 0.02
+    with private_postgres() as server, scratch_database("stream-outage", server.url) as url:
+        settings = worker_settings.model_copy(
+            update={"database_url_general": SecretStr(url), "db_connect_timeout": 1, "db_pool_timeout": 2.0}
+        )
+        upgrade(GENERAL_DB, settings, url=url)
+        engine = create_engine(url, poolclass=NullPool)
+        database = Database(GENERAL_DB, settings, application_name="stream-outage")
+        async with AsyncBybitClient(fake_bybit.base_url, retry=fast_retry_policy(), timeout=5.0) as rest:
+            streamer = KlineStreamer(
+                stream_base_url=fake_bybit.ws_url,
+                category="linear",
+                symbols=SYMBOLS,
+                intervals=["1"],
+                database=database,
+                rest=rest,
+                stream_settings=FAST,
+            )
+            task = asyncio.create_task(streamer.run())
+            try:
+                await eventually(lambda: streamer.counters.backfills >= 1, "the first backfill")
+                await eventually(lambda: _pushed_to_every_topic(streamer), "a push on every topic")
+                # The database goes away; the stream drops; minutes close on both sides of the gap.
+                await asyncio.to_thread(server.stop)
+                await asyncio.wrap_future(fake_bybit.streams.inject(StreamFault.DROP))
+                fake_bybit.clock_offset_ms += 3 * MINUTE
+                await eventually(lambda: streamer.stream.reconnects >= 1, "the reconnect")
+                fake_bybit.clock_offset_ms += MINUTE  # a live close while the database is away
+                await asyncio.sleep(1.0)  # the backfill and the writes fail meanwhile
+                await asyncio.to_thread(server.start)
+                last = _closed_before(fake_bybit)
+                await eventually(lambda: all(_whole(engine, s, last) for s in SYMBOLS), "every series whole")
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+                database.dispose_sync()
+                engine.dispose()
+
+
 # -- the process --------------------------------------------------------------------------------
 
 
@@ -213,3 +294,32 @@ def test_the_stream_process_reports_its_health_and_stops_on_sigterm(
     assert "stream stopped" in output
     wait_until(lambda: fake_bybit.streams.subscriptions() == [], 5.0, "the socket closed")
     assert _status(stream_settings) is None  # and its status withdrawn
+
+
+def _start_stream(settings: Settings) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "worker_service", "stream"],
+        env=settings_environment(settings, WORKER_SETTINGS),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def test_a_stream_process_killed_and_started_again_leaves_no_hole(
+    stream_settings: Settings, fake_bybit: FakeBybit, clean_general_database: Engine
+) -> None:
+    engine = clean_general_database
+    settings = stream_settings.model_copy(update={"sync_kline_intervals": ["1"]})
+    process = _start_stream(settings)
+    try:
+        first_close = _closed_before(fake_bybit)
+        wait_until(lambda: all(first_close in stored(engine, s) for s in SYMBOLS), WAIT, "the first backfill")
+        process.kill()  # SIGKILL: nothing flushed, nothing said
+        process.wait()
+        fake_bybit.clock_offset_ms += 3 * MINUTE  # closes nobody listens to
+        process = _start_stream(settings)
+        last = _closed_before(fake_bybit)
+        wait_until(lambda: all(_whole(engine, s, last) for s in SYMBOLS), WAIT, "every series whole")
+    finally:
+        process.kill()
+        process.wait()

@@ -1,30 +1,34 @@
-"""The syncs as plain functions, in this process: the session's general database and the fake Bybit server."""
+"""The syncs as plain functions, in this process: the session's general database and the fake Bybit server.
+
+Klines are fetched by holes: what a sync fetches is what its range misses, found from what is
+stored; chunks, reruns and copies running side by side write each candle once."""
 
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from functools import partial
 
 import pytest
 from sqlalchemy import Engine, text
 
 from bybit_client import BybitClient, BybitRateLimitError, BybitTransientError
-from bybit_client.testing import FakeBybit, Fault
+from bybit_client.testing import FakeBybit
 from core_config import Settings, build_settings
 from db_core import Database
-from db_general import GENERAL_DB, SyncInstrumentsArgs, SyncKlinesArgs
+from db_general import GENERAL_DB
+from worker_contract import SyncInstrumentsArgs, SyncKlinesArgs
 from worker_service import (
+    INSTRUMENTS,
+    KLINES,
     Continuation,
     SyncContext,
     SyncRequestError,
     instruments_chunk,
     klines_chunk,
-    sync_instruments,
-    sync_klines,
+    sync_to_end,
 )
-from worker_service.syncing import WORKER_LOST
+from worker_service.syncing import open_run
 from worker_service.tasks import CLIENT_RETRY, retry_countdown
 
 START_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
@@ -51,6 +55,14 @@ def klines(*series: str, start_ms: int | None = None, end_ms: int | None = None)
 
 def instruments(category: str | None) -> SyncInstrumentsArgs:
     return SyncInstrumentsArgs(category=category)
+
+
+def sync_instruments(context: SyncContext, request: SyncInstrumentsArgs) -> dict[str, object]:
+    return sync_to_end(context, INSTRUMENTS, request)
+
+
+def sync_klines(context: SyncContext, request: SyncKlinesArgs) -> dict[str, object]:
+    return sync_to_end(context, KLINES, request)
 
 
 def _next_sync(context: SyncContext) -> SyncContext:
@@ -90,7 +102,7 @@ def test_instruments_are_never_deleted_and_an_empty_answer_delists_nothing(
     )
 
 
-def test_an_interrupted_klines_sync_continues_from_the_newest_stored_candle(
+def test_an_interrupted_klines_sync_fetches_only_what_is_missing(
     context: SyncContext, clean_general_database: Engine
 ) -> None:
     # An earlier run stored the first half of the range before it was cut off.
@@ -99,12 +111,35 @@ def test_an_interrupted_klines_sync_continues_from_the_newest_stored_candle(
     )
     whole = klines("linear", "BTCUSDT", "1", start_ms=START_MS, end_ms=START_MS + 2999 * MINUTE_MS)
     resumed = sync_klines(_next_sync(context), whole)
-    assert resumed["resumed_from_ms"] == START_MS + 1499 * MINUTE_MS
-    assert (resumed["fetched"], resumed["written"]) == (1501, 1500)
+    assert (resumed["holes"], resumed["fetched"], resumed["written"]) == (1, 1500, 1500)
     again = sync_klines(_next_sync(context), whole)
-    assert (again["fetched"], again["written"]) == (1, 0)  # a rerun changes nothing
+    assert (again["holes"], again["fetched"], again["written"]) == (0, 0, 0)  # a rerun changes nothing
     assert _scalar(clean_general_database, "SELECT count(DISTINCT start_time) FROM klines") == 3000
     assert _scalar(clean_general_database, "SELECT count(*) FROM klines") == 3000
+
+
+def test_holes_anywhere_in_the_range_are_filled_and_only_they(
+    context: SyncContext, fake_bybit: FakeBybit, clean_general_database: Engine
+) -> None:
+    whole = klines("linear", "ADAUSDT", "1", start_ms=START_MS, end_ms=START_MS + 2999 * MINUTE_MS)
+    sync_klines(context, whole)
+    with clean_general_database.begin() as connection:
+        connection.execute(
+            text(
+                "DELETE FROM klines WHERE symbol = 'ADAUSDT'"
+                " AND (start_time BETWEEN :a AND :b OR start_time = :c)"
+            ),
+            {
+                "a": datetime.fromtimestamp((START_MS + 100 * MINUTE_MS) / 1000, UTC),
+                "b": datetime.fromtimestamp((START_MS + 149 * MINUTE_MS) / 1000, UTC),
+                "c": datetime.fromtimestamp((START_MS + 2500 * MINUTE_MS) / 1000, UTC),
+            },
+        )
+    pages = fake_bybit.count("/v5/market/kline")
+    filled = sync_klines(_next_sync(context), whole)
+    assert (filled["holes"], filled["fetched"], filled["written"]) == (2, 51, 51)
+    assert fake_bybit.count("/v5/market/kline") - pages == 2  # one page per hole
+    assert _scalar(clean_general_database, "SELECT count(*) FROM klines WHERE symbol = 'ADAUSDT'") == 3000
 
 
 def _runs(engine: Engine) -> list[tuple[object, ...]]:
@@ -112,23 +147,30 @@ def _runs(engine: Engine) -> list[tuple[object, ...]]:
         return [tuple(row) for row in connection.execute(text("SELECT kind, status, rows FROM sync_runs"))]
 
 
-def test_a_bounded_klines_sync_is_a_chain_of_chunks_resuming_from_what_is_stored(
+def _chunks_to_end(context: SyncContext, request: SyncKlinesArgs, engine: Engine) -> tuple[int, object]:
+    run_id = open_run(context, KLINES, request)
+    assert run_id is not None
+    outcome = klines_chunk(context, run_id, request)
+    chunks = 1
+    while isinstance(outcome, Continuation):
+        stored = _scalar(engine, "SELECT count(*) FROM klines")
+        assert stored == 1000 * chunks  # each chunk committed its page
+        assert _runs(engine) == [("klines", "running", stored)]  # one row, still open
+        outcome = klines_chunk(context, run_id, outcome.request, outcome.progress)
+        chunks += 1
+    return chunks, outcome
+
+
+def test_a_bounded_klines_sync_is_a_chain_of_chunks_each_fetching_what_is_still_missing(
     context: SyncContext, clean_general_database: Engine
 ) -> None:
     bounded = replace(context, chunk_seconds=0.0)  # every chunk stops after its first page
-    outcome = klines_chunk(
-        bounded, klines("linear", "BTCUSDT", "1", start_ms=START_MS, end_ms=START_MS + 2999 * MINUTE_MS)
-    )
-    chunks = 1
-    while isinstance(outcome, Continuation):
-        stored = _scalar(clean_general_database, "SELECT count(*) FROM klines")
-        assert stored == 1000 + 999 * (chunks - 1)  # each chunk committed its page
-        assert _runs(clean_general_database) == [("klines", "running", stored)]  # one row, still open
-        outcome = klines_chunk(bounded, outcome.request, outcome.progress)
-        chunks += 1
-    assert chunks == 4  # the next chunk starts at the newest stored candle: one candle overlaps
-    assert (outcome["chunks"], outcome["written"], outcome["fetched"]) == (4, 3000, 3003)
-    assert _runs(clean_general_database) == [("klines", "succeeded", 3000)]
+    request = klines("linear", "BTCUSDT", "1", start_ms=START_MS, end_ms=START_MS + 2999 * MINUTE_MS)
+    chunks, outcome = _chunks_to_end(bounded, request, clean_general_database)
+    # A page per chunk, and a last chunk that finds nothing missing: no candle fetched twice.
+    assert chunks == 4
+    assert isinstance(outcome, dict)
+    assert (outcome["chunks"], outcome["fetched"], outcome["holes"]) == (4, 3000, 0)
     assert _scalar(clean_general_database, "SELECT count(DISTINCT start_time) FROM klines") == 3000
 
 
@@ -136,57 +178,60 @@ def test_the_same_chunk_delivered_twice_at_once_keeps_one_row(
     context: SyncContext, clean_general_database: Engine
 ) -> None:
     request = klines("linear", "SOLUSDT", "1", start_ms=START_MS, end_ms=START_MS + 1999 * MINUTE_MS)
-    chunk = partial(klines_chunk, context, request)
+    # Both copies open the row before either works: they share it and run side by side.
+    run_ids = {open_run(context, KLINES, request) for _ in range(2)}
+    assert len(run_ids) == 1
+    (run_id,) = run_ids
+    assert run_id is not None
     with ThreadPoolExecutor(2) as pool:
-        first, second = pool.map(lambda _: chunk(), range(2))
-    assert isinstance(first, dict)
-    assert isinstance(second, dict)
-    assert first["sync_run_id"] == second["sync_run_id"]
+        outcomes = list(pool.map(lambda _: klines_chunk(context, run_id, request), range(2)))
+    assert all(isinstance(outcome, dict) for outcome in outcomes)
     # Each candle written once whichever copy wrote it, all counted on the sync's one row.
-    assert _runs(clean_general_database) == [("klines", "succeeded", 2000)]
+    assert _runs(clean_general_database) == [("klines", "running", 2000)]
     assert _scalar(clean_general_database, "SELECT count(*) FROM klines") == 2000
+
+
+def test_a_copy_of_an_ended_sync_opens_no_row_and_fetches_nothing(
+    context: SyncContext, fake_bybit: FakeBybit, clean_general_database: Engine
+) -> None:
+    request = klines("linear", "XRPUSDT", "1", start_ms=START_MS, end_ms=START_MS + 99 * MINUTE_MS)
+    sync_klines(context, request)
+    pages = fake_bybit.count("/v5/market/kline")
+    assert open_run(context, KLINES, request) is None
+    with pytest.raises(SyncRequestError, match="has ended"):
+        sync_klines(context, request)
+    assert fake_bybit.count("/v5/market/kline") == pages
+    assert _runs(clean_general_database) == [("klines", "succeeded", 100)]
 
 
 def test_a_bounded_instruments_sync_takes_a_category_per_chunk(
     context: SyncContext, fake_bybit: FakeBybit, clean_general_database: Engine
 ) -> None:
     bounded = replace(context, chunk_seconds=0.0)
-    outcome = instruments_chunk(bounded, instruments(None))
+    run_id = open_run(bounded, INSTRUMENTS, instruments(None))
+    assert run_id is not None
+    outcome = instruments_chunk(bounded, run_id, instruments(None))
     chunks = 1
     while isinstance(outcome, Continuation):
-        outcome = instruments_chunk(bounded, outcome.request, outcome.progress)
+        outcome = instruments_chunk(bounded, run_id, outcome.request, outcome.progress)
         chunks += 1
     total = sum(len(rows) for rows in fake_bybit.instruments.values())
     assert chunks == len(fake_bybit.instruments)
     assert outcome["inserted"] == total
-    assert _runs(clean_general_database) == [("instruments", "succeeded", total)]
 
 
-def test_a_range_before_what_is_stored_is_fetched_whole(
+def test_without_a_range_klines_fill_the_last_closed_candles(
     context: SyncContext, clean_general_database: Engine
 ) -> None:
-    end_ms = START_MS + 999 * 5 * MINUTE_MS
-    sync_klines(
-        context, klines("linear", "ETHUSDT", "5", start_ms=START_MS + 500 * 5 * MINUTE_MS, end_ms=end_ms)
-    )
-    earlier = sync_klines(
-        _next_sync(context), klines("linear", "ETHUSDT", "5", start_ms=START_MS, end_ms=end_ms)
-    )
-    assert earlier["resumed_from_ms"] == START_MS  # a gap before the stored candles: no shortcut
-    assert (earlier["fetched"], earlier["written"]) == (1000, 500)
-    assert _scalar(clean_general_database, "SELECT count(*) FROM klines") == 1000
-
-
-def test_without_a_range_klines_continue_from_the_newest_stored_up_to_now(
-    context: SyncContext, clean_general_database: Engine
-) -> None:
-    now = datetime.now(UTC).replace(second=0, microsecond=0)
     # The range's keys may be left out of a request altogether.
     recent = sync_klines(context, SyncKlinesArgs(category="spot", symbol="BTCUSDT", interval="60"))
-    assert recent["fetched"] == 1000  # nothing stored yet: the default look-back
+    assert recent["fetched"] == 1000  # nothing stored yet: the whole window
+    newest = _scalar(clean_general_database, "SELECT max(start_time) FROM klines")
+    assert isinstance(newest, datetime)
+    # Only closed candles: the newest stored one ended before now.
+    assert newest + timedelta(hours=1) <= datetime.now(UTC)
     later = sync_klines(_next_sync(context), klines("spot", "BTCUSDT", "60"))
-    assert later["resumed_from_ms"] >= int((now - timedelta(hours=1)).timestamp() * 1000)
-    assert later["fetched"] <= 2
+    assert later["fetched"] in (0, 1)  # at most the candle that closed meanwhile
 
 
 @pytest.mark.parametrize(
@@ -212,24 +257,3 @@ def test_retries_wait_longer_each_time_and_at_least_until_a_rate_limit_resets() 
     reset_at = datetime.now(UTC) + timedelta(seconds=30)
     limited = BybitRateLimitError("too many", ret_code=10006, reset_at=reset_at)
     assert 25 < retry_countdown(settings, 0, limited) <= 30
-
-
-def test_each_failed_attempt_is_recorded_on_the_sync_row(
-    context: SyncContext, fake_bybit: FakeBybit, clean_general_database: Engine
-) -> None:
-    # Bybit answers 502 to every try of the client's own: the task will retry later.
-    fake_bybit.fail_next(CLIENT_RETRY.max_attempts, Fault.HTTP_5XX)
-    one_candle = klines("linear", "BTCUSDT", "1", start_ms=START_MS, end_ms=START_MS)
-    with pytest.raises(BybitTransientError):
-        klines_chunk(replace(context, will_retry=lambda _: True), one_candle)
-    # The retry runs on a worker that took the task over from one lost under it, and succeeds.
-    outcome = klines_chunk(replace(context, worker_deaths=1), one_candle)
-    assert isinstance(outcome, dict)
-    with clean_general_database.connect() as connection:
-        run = connection.execute(text("SELECT status, failed_attempts, attempt_errors FROM sync_runs")).one()
-    assert (run.status, run.failed_attempts) == ("succeeded", 2)
-    retried, lost = (entry["error"] for entry in run.attempt_errors)
-    assert "BybitTransientError" in retried
-    assert "HTTP 502" in retried
-    assert retried.endswith("(retried)")
-    assert lost == WORKER_LOST

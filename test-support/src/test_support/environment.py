@@ -8,6 +8,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
+from bybit_client.enums import Network
 from core_config import Settings
 
 # What every service process of ours is given.
@@ -57,6 +58,10 @@ WORKER_SETTINGS = (
     "stream_silence_timeout",
     "stream_status_interval",
 )
+
+# A staging or production process must name a network of Bybit's (the local default, the simulated
+# exchange, is refused there); processes that never call Bybit get testnet.
+STAGING_BYBIT = {"BYBIT_NETWORK": Network.TESTNET.value, "BYBIT_API_URL": Network.TESTNET.rest_url}
 
 
 def _text(value: Any) -> str:

@@ -25,6 +25,10 @@ class Tokens:
     def operator_auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.operator}"}
 
+    def of_scope(self, scope: str) -> str:
+        """The token of ``scope`` (``user`` or ``operator``, as a route's security requirement names it)."""
+        return {TokenScope.USER: self.user, TokenScope.OPERATOR: self.operator}[TokenScope(scope)]
+
 
 async def issue_tokens(settings: Settings) -> Tokens:
     """Create a user with one token of each scope, committed (for servers and committing clients)."""

@@ -129,6 +129,11 @@ class WorkerProcess(_ServiceProcess):
         except TimeoutError:
             self.kill()
             raise TimeoutError(f"worker {self.node} did not start; its output:\n{self.output()}") from None
+        except BaseException:
+            # Whatever else stops the wait (Redis refusing the heartbeat read, an interrupt): the
+            # caller never entered the ``with`` block, so nothing else would stop the process.
+            self.kill()
+            raise
 
     @property
     def consuming(self) -> bool:

@@ -9,7 +9,7 @@ import aiohttp
 from pydantic import SecretStr
 from yarl import URL
 
-from bybit_client import endpoints
+from bybit_client import endpoints, resolution, trading
 from bybit_client.budget import AsyncCallBudget, AsyncLocalBudget
 from bybit_client.clock import ServerClock
 from bybit_client.core import (
@@ -24,10 +24,12 @@ from bybit_client.core import (
     TransportFailure,
 )
 from bybit_client.endpoints import Call, Pager, client_method, name_client_methods
-from bybit_client.models import RateLimitStatus
+from bybit_client.models import OrderAck, RateLimitStatus
 from bybit_client.observe import CallObserver
+from bybit_client.outcomes import OrderOutcome
 from bybit_client.retry import RetryPolicy
 from bybit_client.tls import UNTRUSTED_CERTIFICATE, CaFile, ssl_context
+from bybit_client.trading import BatchCall, OrderCall
 
 T = TypeVar("T")
 P = TypeVar("P")
@@ -62,6 +64,55 @@ def _collects(
     return client_method(collect, pager)
 
 
+def _decides(
+    endpoint: Callable[A, OrderCall[T]],
+) -> Callable[Concatenate["AsyncBybitClient", A], Coroutine[Any, Any, OrderOutcome[T]]]:
+    async def decide(client: "AsyncBybitClient", /, *args: A.args, **kwargs: A.kwargs) -> OrderOutcome[T]:
+        return await client._drive(resolution.decide(client._core, endpoint(*args, **kwargs)))
+
+    return client_method(decide, endpoint)
+
+
+def _decides_each(
+    endpoint: Callable[A, list[BatchCall]],
+) -> Callable[Concatenate["AsyncBybitClient", A], Coroutine[Any, Any, list[OrderOutcome[OrderAck]]]]:
+    async def decide_each(
+        client: "AsyncBybitClient", /, *args: A.args, **kwargs: A.kwargs
+    ) -> list[OrderOutcome[OrderAck]]:
+        return await client._drive(resolution.decide_batches(client._core, endpoint(*args, **kwargs)))
+
+    return client_method(decide_each, endpoint)
+
+
+def _runs(
+    flow: Callable[Concatenate[ClientCore, A], Flow[T]],
+) -> Callable[Concatenate["AsyncBybitClient", A], Coroutine[Any, Any, T]]:
+    async def run(client: "AsyncBybitClient", /, *args: A.args, **kwargs: A.kwargs) -> T:
+        return await client._drive(flow(client._core, *args, **kwargs))
+
+    return client_method(run, flow, given=1)
+
+
+# What an aiohttp failure means, for the error message (as ``CURL_FAILURES`` for libcurl): the
+# first type the error is an instance of speaks (a certificate error is a connector error too).
+AIOHTTP_FAILURES: tuple[tuple[type[BaseException], str], ...] = (
+    (aiohttp.ClientConnectorCertificateError, UNTRUSTED_CERTIFICATE),
+    (aiohttp.ClientConnectorDNSError, "the host name did not resolve (DNS)"),
+    (aiohttp.ClientConnectorError, "could not connect"),
+    (aiohttp.ClientSSLError, "the TLS handshake failed"),
+    (aiohttp.ServerDisconnectedError, "the server closed the connection without an answer"),
+    (TimeoutError, "timed out"),
+)
+
+
+def failure_words(error: BaseException) -> str:
+    """``AIOHTTP_FAILURES``' words for ``error``, or its type and text."""
+    for kind, words in AIOHTTP_FAILURES:
+        if isinstance(error, kind):
+            return words
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
 @name_client_methods
 class AsyncBybitClient:
     """An asyncio Bybit V5 client over a pool of kept-alive connections; safe to share between tasks."""
@@ -92,13 +143,13 @@ class AsyncBybitClient:
             retry=retry,
             clock=clock,
             budget_policy=self._budget.policy,
+            observer=observer,
         )
         self._ssl = ssl_context(ca_file)
         self._timeout = aiohttp.ClientTimeout(total=timeout, connect=connect_timeout)
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
         self._sleep = sleep
-        self._observer = observer
 
     def __repr__(self) -> str:
         return f"AsyncBybitClient({self._core!r})"
@@ -148,11 +199,8 @@ class AsyncBybitClient:
                 allow_redirects=False,
             ) as response:
                 body = await response.read()
-        except aiohttp.ClientConnectorCertificateError:
-            path = request.target.partition("?")[0]
-            return TransportFailure(f"{request.method} {path} {UNTRUSTED_CERTIFICATE} talking to Bybit")
         except (aiohttp.ClientError, TimeoutError) as exc:
-            return TransportFailure(f"{type(exc).__name__} talking to Bybit")
+            return request.failed(failure_words(exc))
         return HttpResponse(response.status, response.headers, body)
 
     async def _drive(self, flow: Flow[T]) -> T:
@@ -177,11 +225,7 @@ class AsyncBybitClient:
             return done.value  # type: ignore[no-any-return]
 
     async def _call(self, call: Call[T]) -> T:
-        observer = self._observer
-        if observer is None:
-            return await self._drive(self._core.run(call))
-        with observer.call(call.method, call.path) as events:
-            return await self._drive(self._core.run(call, events))
+        return await self._drive(self._core.call(call))
 
     async def _iterate(self, pager: Pager[P, I]) -> AsyncIterator[I]:
         call: Call[P] | None = pager.first
@@ -205,7 +249,19 @@ class AsyncBybitClient:
     iter_klines_range = _iterates(endpoints.klines_range_pager)
     wallet_balance = _sends(endpoints.wallet_balance)
     api_key_info = _sends(endpoints.api_key_info)
-    create_order = _sends(endpoints.create_order)
-    cancel_order = _sends(endpoints.cancel_order)
-    open_orders = _collects(endpoints.open_orders_pager)
     request = _sends(endpoints.raw_call)
+
+    # Trading: every order call's outcome is accepted, rejected or unknown (``OrderOutcome``).
+    create_order = _decides(trading.create_order)
+    amend_order = _decides(trading.amend_order)
+    cancel_order = _decides(trading.cancel_order)
+    cancel_all_orders = _decides(trading.cancel_all_orders)
+    create_orders = _decides_each(trading.create_orders)
+    cancel_orders = _decides_each(trading.cancel_orders)
+    find_order = _runs(resolution.find_order)
+    open_orders = _collects(trading.open_orders_pager)
+    recent_closed_orders = _collects(trading.recent_closed_orders_pager)
+    iter_order_history = _iterates(trading.order_history_pager)
+    iter_executions = _iterates(trading.executions_pager)
+    positions = _collects(trading.positions_pager)
+    instrument_rules = _sends(trading.instrument_rules)

@@ -13,6 +13,7 @@ import time
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import orjson
 from pydantic import SecretStr, ValidationError
@@ -32,7 +33,7 @@ from bybit_client.errors import (
     error_for_ret_code,
 )
 from bybit_client.models import RateLimitStatus
-from bybit_client.observe import CallEvents
+from bybit_client.observe import CallEvents, CallObserver
 from bybit_client.retry import RetryPolicy
 from bybit_client.signing import auth_headers, build_body, build_query
 from bybit_client.times import datetime_to_ms, ms_to_datetime
@@ -41,7 +42,6 @@ T = TypeVar("T")
 log = logging.getLogger("bybit_client")
 
 DEFAULT_RECV_WINDOW = 5000
-DUPLICATE_ORDER_LINK_ID = 110072  # retCode: an order with this orderLinkId exists already
 TOO_MANY_VISITS = 10006  # retCode: this endpoint's limit is spent for this window
 IP_LIMIT_EXCEEDED = 10018  # retCode: the address's limit is spent
 USER_AGENT = "bybit-client/0.1"
@@ -58,6 +58,11 @@ class HttpRequest:
     @property
     def url(self) -> str:
         return self.base_url + self.target
+
+    def failed(self, what: str) -> "TransportFailure":
+        """No answer, and why, naming the host and the path (never the query: it may be signed)."""
+        host = urlsplit(self.base_url).netloc
+        return TransportFailure(f"{self.method} {host}{self.target.partition('?')[0]}: {what}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,8 +129,10 @@ class ClientCore:
         retry: RetryPolicy | None = None,
         clock: ServerClock | None = None,
         budget_policy: BudgetPolicy | None = None,
+        observer: CallObserver | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.observer = observer
         self.api_key = api_key
         # Bybit counts signed calls per account: a key's calls are a group of their own. Its hash
         # names the group, so budgets kept elsewhere (Redis) never hold a key.
@@ -199,6 +206,10 @@ class ClientCore:
             message = str(envelope.get("retMsg", ""))
             raise _error(error_for_ret_code(code), message, code, call.path, reply.status, reset_at)
         try:
+            if call.with_ext_info:
+                return call.parse(
+                    {"result": envelope.get("result"), "retExtInfo": envelope.get("retExtInfo")}
+                )
             return call.parse(envelope.get("result"))
         except (ValidationError, KeyError, TypeError, ValueError, ArithmeticError) as exc:
             raise BybitError(f"unexpected result shape: {exc}", ret_code=0, endpoint=call.path) from None
@@ -224,9 +235,19 @@ class ClientCore:
 
     # -- the flow ---------------------------------------------------------------------------------
 
-    def run(self, call: Call[T], events: CallEvents | None = None) -> Flow[T]:
+    def call(self, call: Call[T], failures: list[BybitError] | None = None) -> Flow[T]:
+        """``run`` inside the observer's ``call`` (when the client has an observer)."""
+        if self.observer is None:
+            return (yield from self.run(call, None, failures))
+        with self.observer.call(call.method, call.path) as events:
+            return (yield from self.run(call, events, failures))
+
+    def run(
+        self, call: Call[T], events: CallEvents | None = None, failures: list[BybitError] | None = None
+    ) -> Flow[T]:
         """Send ``call`` until it succeeds, fails for good, or the retry budget runs out; ``events``
-        hears of each retry."""
+        hears of each retry; ``failures`` receives the error of each attempt that was sent (an error
+        raised before anything was sent, such as the budget's, is not among them)."""
         started = time.monotonic()
         attempt = 0
         clock_refreshed = False
@@ -241,25 +262,20 @@ class ClientCore:
                     yield Observe(group, seen)
             try:
                 return self.interpret(call, reply)
-            except BybitTimeWindowError:
-                # Our clock drifted from Bybit's: learn the offset and try once more, freshly stamped.
-                if clock_refreshed or not call.signed:
-                    raise
-                clock_refreshed = True
-                log.warning("bybit %s: timestamp outside recv_window, resyncing the clock", call.path)
-                yield from self.sync_clock()
             except BybitError as error:
+                if failures is not None:
+                    failures.append(error)
+                if isinstance(error, BybitTimeWindowError):
+                    # Our clock drifted from Bybit's: learn the offset and try once more, freshly stamped.
+                    if clock_refreshed or not call.signed:
+                        raise
+                    clock_refreshed = True
+                    log.warning("bybit %s: timestamp outside recv_window, resyncing the clock", call.path)
+                    yield from self.sync_clock()
+                    continue
                 told = self._budget_news(error, group)
                 if told is not None:
                     yield told
-                if (
-                    attempt > 1
-                    and call.on_duplicate is not None
-                    and error.ret_code == DUPLICATE_ORDER_LINK_ID
-                ):
-                    # The attempt whose answer was lost went through: report it, not a failure.
-                    log.info("bybit %s: an earlier attempt went through; fetching its result", call.path)
-                    return (yield from self.run(call.on_duplicate()))
                 delay = self.retry.delay_before_retry(
                     error,
                     attempt=attempt,

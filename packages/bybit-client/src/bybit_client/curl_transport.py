@@ -11,10 +11,15 @@ import pycurl
 from bybit_client.core import HttpRequest, HttpResponse, TransportFailure
 from bybit_client.tls import UNTRUSTED_CERTIFICATE, CaFile, ca_bundle
 
-# What a curl error code means, for the error message (others show their number).
+# What a curl error code means, for the error message (others show curl's own words and number).
 CURL_FAILURES: dict[object, str] = {
+    6: "the host name did not resolve (DNS)",  # CURLE_COULDNT_RESOLVE_HOST
     7: "could not connect",  # CURLE_COULDNT_CONNECT
     28: "timed out",  # CURLE_OPERATION_TIMEDOUT
+    35: "the TLS handshake failed",  # CURLE_SSL_CONNECT_ERROR
+    52: "the server closed the connection without an answer",  # CURLE_GOT_NOTHING
+    55: "the connection broke while sending",  # CURLE_SEND_ERROR
+    56: "the connection was reset while receiving",  # CURLE_RECV_ERROR
     60: UNTRUSTED_CERTIFICATE,  # CURLE_PEER_FAILED_VERIFICATION
 }
 
@@ -90,8 +95,8 @@ class CurlTransport:
         except pycurl.error as exc:
             handle.close()  # its connection is in an unknown state
             code: object = exc.args[0] if exc.args else None
-            what = CURL_FAILURES.get(code, f"failed (curl error {code})")
-            return TransportFailure(f"{method} {request.target.partition('?')[0]} {what} talking to Bybit")
+            said = exc.args[1] if len(exc.args) > 1 else ""
+            return request.failed(CURL_FAILURES.get(code) or f"{said or 'failed'} (curl error {code})")
         if reusable and len(self._idle) < self._max_idle:
             self._idle.append(handle)
         else:

@@ -6,25 +6,20 @@ clients'.
 """
 
 import inspect
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
 from pydantic import TypeAdapter
 
-from bybit_client.enums import Category, Interval, OrderType, Side, TimeInForce
+from bybit_client.enums import Category, Interval
 from bybit_client.models import (
     ApiKeyInfo,
     Instrument,
     InstrumentsPage,
     Kline,
     Klines,
-    Order,
-    OrderAck,
-    OrdersPage,
     ServerTime,
     Ticker,
     WalletBalance,
@@ -39,7 +34,6 @@ I = TypeVar("I")  # noqa: E741
 M = TypeVar("M", bound=Callable[..., Any])
 
 KLINES_PAGE_LIMIT = 1000
-ORDER_LINK_ID_MAX = 36
 
 
 @dataclass(frozen=True)
@@ -52,9 +46,8 @@ class Call(Generic[T]):
     parse: Callable[[Any], T]
     signed: bool = False
     retry_safe: bool = True
-    # When a retry is refused as a duplicate (the earlier attempt went through after all), this
-    # call fetches what the earlier attempt made, as its result.
-    on_duplicate: "Callable[[], Call[T]] | None" = None
+    # ``parse`` reads {"result": ..., "retExtInfo": ...} (batch answers put per-item codes there).
+    with_ext_info: bool = False
 
 
 @dataclass(frozen=True)
@@ -66,14 +59,16 @@ class Pager(Generic[P, I]):
     items: Callable[[P], Sequence[I]]
 
 
-def client_method(method: M, endpoint: Callable[..., Any]) -> M:
+def client_method(method: M, endpoint: Callable[..., Any], *, given: int = 0) -> M:
     """``method``, a client's send of what ``endpoint`` makes, described as ``endpoint`` is: its
-    docstring and its parameters after the client's own. ``name_client_methods`` names it."""
+    docstring and its parameters after the client's own, less the first ``given`` (those the client
+    passes itself, such as the core a flow runs on). ``name_client_methods`` names it."""
     signature = inspect.signature(endpoint)
     client = inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY)
     method.__doc__ = endpoint.__doc__
     method.__signature__ = signature.replace(  # type: ignore[attr-defined]
-        parameters=[client, *signature.parameters.values()], return_annotation=inspect.Signature.empty
+        parameters=[client, *list(signature.parameters.values())[given:]],
+        return_annotation=inspect.Signature.empty,
     )
     method.__endpoint__ = endpoint  # type: ignore[attr-defined]
     return method
@@ -88,7 +83,8 @@ def name_client_methods(client: type[T]) -> type[T]:
     return client
 
 
-def _ms(value: datetime | int | None) -> int | None:
+def ms(value: datetime | int | None) -> int | None:
+    """Milliseconds of a time given as an aware datetime or already as milliseconds."""
     if value is None or isinstance(value, int):
         return value
     return datetime_to_ms(value)
@@ -120,7 +116,8 @@ def instruments_page(
     return Call("GET", "/v5/market/instruments-info", params, InstrumentsPage.model_validate)
 
 
-def _follow_cursor(call: Call[Any], page: InstrumentsPage | OrdersPage) -> Call[Any] | None:
+def follow_cursor(call: Call[Any], page: Any) -> Call[Any] | None:
+    """The call of the page after ``page`` (a cursor-paged list), or None after the last."""
     if not page.next_page_cursor:
         return None
     return replace(call, params={**call.params, "cursor": PreEncoded(page.next_page_cursor)})
@@ -136,7 +133,7 @@ def instruments_pager(
 ) -> Pager[InstrumentsPage, Instrument]:
     """Every instrument of ``category``, following ``nextPageCursor`` page after page."""
     first = instruments_page(category, symbol=symbol, status=status, base_coin=base_coin, limit=limit)
-    return Pager(first, _follow_cursor, lambda page: page.items)
+    return Pager(first, follow_cursor, lambda page: page.items)
 
 
 _TICKERS = TypeAdapter(list[Ticker])
@@ -161,8 +158,8 @@ def klines(
         "category": category,
         "symbol": symbol,
         "interval": interval,
-        "start": _ms(start),
-        "end": _ms(end),
+        "start": ms(start),
+        "end": ms(end),
         "limit": limit,
     }
 
@@ -183,7 +180,7 @@ def klines_range_pager(
 ) -> Pager[Klines, Kline]:
     """Every candle starting in [start, end], oldest first, fetched 1000 per request."""
     interval = Interval(interval)
-    start_ms, end_ms = _ms(start), _ms(end)
+    start_ms, end_ms = ms(start), ms(end)
     if start_ms is None or end_ms is None:
         raise ValueError("a klines range needs start and end")
     step = interval.milliseconds
@@ -209,108 +206,6 @@ def wallet_balance(coin: str | Sequence[str] | None = None) -> Call[WalletBalanc
 
 def api_key_info() -> Call[ApiKeyInfo]:
     return Call("GET", "/v5/user/query-api", {}, ApiKeyInfo.model_validate, signed=True)
-
-
-def new_order_link_id() -> str:
-    """A fresh client order id (32 hex characters, within Bybit's 36)."""
-    return uuid.uuid4().hex
-
-
-def create_order(
-    category: Category | str,
-    symbol: str,
-    side: Side | str,
-    order_type: OrderType | str,
-    qty: Decimal | str,
-    *,
-    price: Decimal | str | None = None,
-    time_in_force: TimeInForce | str | None = None,
-    order_link_id: str | None = None,
-    extra: Mapping[str, object] | None = None,
-) -> Call[OrderAck]:
-    """Place an order. It always carries an ``orderLinkId`` (made here when not given), which is what
-    makes a retry after an unknown outcome safe: Bybit refuses a second order with the same id."""
-    link_id = order_link_id or new_order_link_id()
-    if len(link_id) > ORDER_LINK_ID_MAX:
-        raise ValueError(f"orderLinkId is longer than {ORDER_LINK_ID_MAX} characters")
-    # ``extra`` goes first, so that nothing in it can drop or change the orderLinkId.
-    params = {
-        **(extra or {}),
-        "category": Category(category),
-        "symbol": symbol,
-        "side": Side(side),
-        "orderType": OrderType(order_type),
-        "qty": qty,
-        "price": price,
-        "timeInForce": TimeInForce(time_in_force) if time_in_force else None,
-        "orderLinkId": link_id,
-    }
-    return Call(
-        "POST",
-        "/v5/order/create",
-        params,
-        OrderAck.model_validate,
-        signed=True,
-        retry_safe=True,
-        on_duplicate=lambda: order_ack_by_link_id(category, link_id),
-    )
-
-
-def order_ack_by_link_id(category: Category | str, order_link_id: str) -> Call[OrderAck]:
-    """The acknowledgement of an order already placed with ``order_link_id``."""
-
-    def parse(result: Any) -> OrderAck:
-        orders = OrdersPage.model_validate(result).items
-        if not orders:
-            raise ValueError(f"Bybit called orderLinkId {order_link_id} a duplicate but has no such order")
-        return OrderAck.model_validate(
-            {"orderId": orders[0].order_id, "orderLinkId": orders[0].order_link_id}
-        )
-
-    params = {"category": Category(category), "orderLinkId": order_link_id, "openOnly": 0}
-    return Call("GET", "/v5/order/realtime", params, parse, signed=True)
-
-
-def cancel_order(
-    category: Category | str,
-    symbol: str,
-    *,
-    order_id: str | None = None,
-    order_link_id: str | None = None,
-) -> Call[OrderAck]:
-    if not (order_id or order_link_id):
-        raise ValueError("cancel_order needs order_id or order_link_id")
-    params = {
-        "category": Category(category),
-        "symbol": symbol,
-        "orderId": order_id,
-        "orderLinkId": order_link_id,
-    }
-    # Not repeated after an unknown outcome: a second cancel of a cancelled order is an error (110001).
-    return Call("POST", "/v5/order/cancel", params, OrderAck.model_validate, signed=True, retry_safe=False)
-
-
-def open_orders_pager(
-    category: Category | str,
-    *,
-    symbol: str | None = None,
-    base_coin: str | None = None,
-    settle_coin: str | None = None,
-    order_link_id: str | None = None,
-    limit: int | None = None,
-) -> Pager[OrdersPage, Order]:
-    """Open orders, all pages, of ``category`` and the filters given."""
-    params = {
-        "category": Category(category),
-        "symbol": symbol,
-        "baseCoin": base_coin,
-        "settleCoin": settle_coin,
-        "orderLinkId": order_link_id,
-        "openOnly": 0,
-        "limit": limit,
-    }
-    first = Call("GET", "/v5/order/realtime", params, OrdersPage.model_validate, signed=True)
-    return Pager(first, _follow_cursor, lambda page: page.items)
 
 
 def raw_call(

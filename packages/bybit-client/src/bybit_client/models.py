@@ -6,10 +6,19 @@ from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
 from itertools import repeat
 from typing import Annotated, Any, Generic, NamedTuple, TypeVar, cast
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from bybit_client.enums import Category, Interval
-from bybit_client.times import ms_texts_to_datetimes, ms_to_datetime
+from bybit_client.enums import (
+    Category,
+    ExecType,
+    Interval,
+    MarketUnit,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+)
+from bybit_client.times import EPOCH, ms_texts_to_datetimes, ms_to_datetime
 
 _new_tuple = tuple.__new__
 
@@ -30,11 +39,17 @@ def _optional_iso(value: object) -> object:
     return None if value in (None, "") else value
 
 
+def _optional_term(value: object) -> object:
+    # Bybit sends "" (and, for an execution's order type, "UNKNOWN") where a term does not apply.
+    return None if value in ("", "UNKNOWN", "None") else value
+
+
 MsDatetime = Annotated[
     datetime, BeforeValidator(lambda v: ms_to_datetime(v) if isinstance(v, str | int) else v)
 ]
 OptionalMsDatetime = Annotated[datetime | None, BeforeValidator(_optional_ms)]
 OptionalDecimal = Annotated[Decimal | None, BeforeValidator(_optional_text)]
+OptionalSide = Annotated[Side | None, BeforeValidator(_optional_term)]
 
 
 class _Model(BaseModel):
@@ -75,6 +90,10 @@ class Instrument(_Model):
     base_precision: OptionalDecimal = Field(None, alias="basePrecision")
     quote_precision: OptionalDecimal = Field(None, alias="quotePrecision")
     min_order_amt: OptionalDecimal = Field(None, alias="minOrderAmt")
+    max_order_amt: OptionalDecimal = Field(None, alias="maxOrderAmt")
+    max_mkt_order_qty: OptionalDecimal = Field(None, alias="maxMktOrderQty")
+    min_price: OptionalDecimal = Field(None, alias="minPrice")
+    max_price: OptionalDecimal = Field(None, alias="maxPrice")
     raw: dict[str, Any] = Field(default_factory=dict, repr=False)
 
     @model_validator(mode="before")
@@ -233,14 +252,22 @@ class CoinBalance(_Model):
     usd_value: OptionalDecimal = Field(None, alias="usdValue")
     locked: OptionalDecimal = None
     unrealised_pnl: OptionalDecimal = Field(None, alias="unrealisedPnl")
+    cum_realised_pnl: OptionalDecimal = Field(None, alias="cumRealisedPnl")
+    total_order_im: OptionalDecimal = Field(None, alias="totalOrderIM")
+    total_position_im: OptionalDecimal = Field(None, alias="totalPositionIM")
     available_to_withdraw: OptionalDecimal = Field(None, alias="availableToWithdraw")
 
 
 class WalletBalance(_Model):
+    """The unified account's balances (``/v5/account/wallet-balance``, or one ``wallet`` push)."""
+
     account_type: str = Field(alias="accountType")
     total_equity: OptionalDecimal = Field(None, alias="totalEquity")
     total_wallet_balance: OptionalDecimal = Field(None, alias="totalWalletBalance")
+    total_margin_balance: OptionalDecimal = Field(None, alias="totalMarginBalance")
     total_available_balance: OptionalDecimal = Field(None, alias="totalAvailableBalance")
+    total_initial_margin: OptionalDecimal = Field(None, alias="totalInitialMargin")
+    total_perp_upl: OptionalDecimal = Field(None, alias="totalPerpUPL")
     coins: list[CoinBalance] = Field(default_factory=list, alias="coin")
 
     @model_validator(mode="before")
@@ -250,6 +277,10 @@ class WalletBalance(_Model):
             accounts = data["list"]
             return accounts[0] if accounts else {"accountType": "UNIFIED"}
         return data
+
+    def coin(self, name: str) -> CoinBalance | None:
+        """The balance of one coin, if the account (or this push) lists it."""
+        return next((coin for coin in self.coins if coin.coin == name), None)
 
 
 class ApiKeyInfo(_Model):
@@ -274,26 +305,133 @@ class ApiKeyInfo(_Model):
 
 
 class OrderAck(_Model):
+    """Bybit's acknowledgement of an order request: the request was taken, not yet carried out (the
+    ``order`` stream or a lookup says what became of it)."""
+
     order_id: str = Field(alias="orderId")
     order_link_id: str = Field(alias="orderLinkId")
+
+
+OrderVersion = tuple[Decimal, bool, datetime]
 
 
 class Order(_Model):
+    """An order as ``/v5/order/realtime``, ``/v5/order/history`` and the ``order`` stream show it
+    (the stream also names its ``category``; a REST page names it once for all its orders)."""
+
+    category: Category | None = None
     order_id: str = Field(alias="orderId")
     order_link_id: str = Field(alias="orderLinkId")
     symbol: str
-    side: str
-    order_type: str = Field(alias="orderType")
+    side: Side
+    order_type: OrderType = Field(alias="orderType")
     price: OptionalDecimal = None
     qty: Decimal
-    order_status: str = Field(alias="orderStatus")
-    time_in_force: str | None = Field(None, alias="timeInForce")
-    cum_exec_qty: OptionalDecimal = Field(None, alias="cumExecQty")
+    order_status: OrderStatus = Field(alias="orderStatus")
+    time_in_force: Annotated[TimeInForce | None, BeforeValidator(_optional_term)] = Field(
+        None, alias="timeInForce"
+    )
+    avg_price: OptionalDecimal = Field(None, alias="avgPrice")
+    leaves_qty: OptionalDecimal = Field(None, alias="leavesQty")
+    leaves_value: OptionalDecimal = Field(None, alias="leavesValue")
+    cum_exec_qty: Annotated[Decimal, BeforeValidator(lambda v: "0" if v == "" else v)] = Field(
+        Decimal(0), alias="cumExecQty"
+    )
+    cum_exec_value: OptionalDecimal = Field(None, alias="cumExecValue")
+    cum_exec_fee: OptionalDecimal = Field(None, alias="cumExecFee")
+    cancel_type: Annotated[str | None, BeforeValidator(_optional_term)] = Field(None, alias="cancelType")
+    reject_reason: str | None = Field(None, alias="rejectReason")
+    reduce_only: bool = Field(False, alias="reduceOnly")
+    position_idx: int = Field(0, alias="positionIdx")
+    market_unit: Annotated[MarketUnit | None, BeforeValidator(_optional_term)] = Field(
+        None, alias="marketUnit"
+    )
     created_time: MsDatetime = Field(alias="createdTime")
     updated_time: MsDatetime = Field(alias="updatedTime")
 
+    @property
+    def version(self) -> OrderVersion:
+        """Orders what is known of one order: a state with a greater version is newer; an equal
+        version is the same state again (a duplicate); a smaller one arrived out of order.
+
+        Executed quantity only grows and a final status never reopens, so they order the states
+        first; ``updatedTime`` orders the rest (amendments). Compare versions of one order only.
+        """
+        return (self.cum_exec_qty, self.order_status.is_final, self.updated_time)
+
 
 class OrdersPage(_Page[Order]):
+    pass
+
+
+class Execution(_Model):
+    """One fill (or funding, delivery, ...): ``/v5/execution/list`` and the ``execution`` stream.
+
+    ``exec_id`` is unique: the same execution seen twice (a stream duplicate, a REST page
+    overlapping the stream) is the same fill, never two. ``seq`` is Bybit's cross sequence,
+    shared with the position update the fill caused.
+    """
+
+    category: Category | None = None
+    symbol: str
+    exec_id: str = Field(alias="execId")
+    order_id: str = Field(alias="orderId")
+    order_link_id: str = Field("", alias="orderLinkId")
+    side: Side
+    order_type: Annotated[OrderType | None, BeforeValidator(_optional_term)] = Field(None, alias="orderType")
+    order_price: OptionalDecimal = Field(None, alias="orderPrice")
+    order_qty: OptionalDecimal = Field(None, alias="orderQty")
+    leaves_qty: OptionalDecimal = Field(None, alias="leavesQty")
+    exec_price: Decimal = Field(alias="execPrice")
+    exec_qty: Decimal = Field(alias="execQty")
+    exec_value: OptionalDecimal = Field(None, alias="execValue")
+    exec_fee: OptionalDecimal = Field(None, alias="execFee")
+    fee_rate: OptionalDecimal = Field(None, alias="feeRate")
+    fee_currency: Annotated[str | None, BeforeValidator(_optional_text)] = Field(None, alias="feeCurrency")
+    exec_type: ExecType = Field(ExecType.TRADE, alias="execType")
+    is_maker: bool | None = Field(None, alias="isMaker")
+    closed_size: OptionalDecimal = Field(None, alias="closedSize")
+    mark_price: OptionalDecimal = Field(None, alias="markPrice")
+    seq: int | None = None
+    exec_time: MsDatetime = Field(alias="execTime")
+
+
+class ExecutionsPage(_Page[Execution]):
+    pass
+
+
+class Position(_Model):
+    """A position (one-way mode: ``position_idx`` 0): ``/v5/position/list`` and the ``position``
+    stream. An empty position has size 0 and no side.
+
+    ``version`` orders the states of one position: Bybit's cross sequence ``seq`` grows with every
+    fill, ``updatedTime`` breaks its ties. A push that does not change the position repeats them.
+    """
+
+    category: Category | None = None
+    symbol: str
+    side: OptionalSide = None
+    size: Decimal
+    position_idx: int = Field(0, alias="positionIdx")
+    avg_price: OptionalDecimal = Field(None, validation_alias=AliasChoices("avgPrice", "entryPrice"))
+    mark_price: OptionalDecimal = Field(None, alias="markPrice")
+    position_value: OptionalDecimal = Field(None, alias="positionValue")
+    leverage: OptionalDecimal = None
+    position_im: OptionalDecimal = Field(None, alias="positionIM")
+    unrealised_pnl: OptionalDecimal = Field(None, alias="unrealisedPnl")
+    cur_realised_pnl: OptionalDecimal = Field(None, alias="curRealisedPnl")
+    cum_realised_pnl: OptionalDecimal = Field(None, alias="cumRealisedPnl")
+    position_status: str | None = Field(None, alias="positionStatus")
+    seq: int | None = None
+    created_time: OptionalMsDatetime = Field(None, alias="createdTime")
+    updated_time: OptionalMsDatetime = Field(None, alias="updatedTime")
+
+    @property
+    def version(self) -> tuple[int, datetime]:
+        return (-1 if self.seq is None else self.seq, self.updated_time or EPOCH)
+
+
+class PositionsPage(_Page[Position]):
     pass
 
 

@@ -60,6 +60,10 @@ def build_body(params: Mapping[str, object]) -> bytes:
 def _json_value(value: object) -> object:
     if isinstance(value, bool | int | float | str) and not isinstance(value, Enum):
         return value
+    if isinstance(value, list | tuple):  # a batch's orders
+        return [_json_value(item) for item in value]
+    if isinstance(value, Mapping):
+        return {key: _json_value(item) for key, item in value.items() if item is not None}
     return wire_value(value)
 
 

@@ -7,7 +7,7 @@ from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 
 from pydantic import SecretStr
 
-from bybit_client import endpoints
+from bybit_client import endpoints, resolution, trading
 from bybit_client.budget import CallBudget, LocalBudget
 from bybit_client.clock import ServerClock
 from bybit_client.core import (
@@ -21,10 +21,12 @@ from bybit_client.core import (
 )
 from bybit_client.curl_transport import CurlTransport
 from bybit_client.endpoints import Call, Pager, client_method, name_client_methods
-from bybit_client.models import RateLimitStatus
+from bybit_client.models import OrderAck, RateLimitStatus
 from bybit_client.observe import CallObserver
+from bybit_client.outcomes import OrderOutcome
 from bybit_client.retry import RetryPolicy
 from bybit_client.tls import CaFile
+from bybit_client.trading import BatchCall, OrderCall
 
 T = TypeVar("T")
 P = TypeVar("P")
@@ -51,6 +53,33 @@ def _collects(pager: Callable[A, Pager[Any, I]]) -> Callable[Concatenate["BybitC
         return list(client._iterate(pager(*args, **kwargs)))
 
     return client_method(collect, pager)
+
+
+def _decides(
+    endpoint: Callable[A, OrderCall[T]],
+) -> Callable[Concatenate["BybitClient", A], OrderOutcome[T]]:
+    def decide(client: "BybitClient", /, *args: A.args, **kwargs: A.kwargs) -> OrderOutcome[T]:
+        return client._drive(resolution.decide(client._core, endpoint(*args, **kwargs)))
+
+    return client_method(decide, endpoint)
+
+
+def _decides_each(
+    endpoint: Callable[A, list[BatchCall]],
+) -> Callable[Concatenate["BybitClient", A], list[OrderOutcome[OrderAck]]]:
+    def decide_each(
+        client: "BybitClient", /, *args: A.args, **kwargs: A.kwargs
+    ) -> list[OrderOutcome[OrderAck]]:
+        return client._drive(resolution.decide_batches(client._core, endpoint(*args, **kwargs)))
+
+    return client_method(decide_each, endpoint)
+
+
+def _runs(flow: Callable[Concatenate[ClientCore, A], Flow[T]]) -> Callable[Concatenate["BybitClient", A], T]:
+    def run(client: "BybitClient", /, *args: A.args, **kwargs: A.kwargs) -> T:
+        return client._drive(flow(client._core, *args, **kwargs))
+
+    return client_method(run, flow, given=1)
 
 
 @name_client_methods
@@ -83,12 +112,12 @@ class BybitClient:
             retry=retry,
             clock=clock,
             budget_policy=self._budget.policy,
+            observer=observer,
         )
         self._transport = CurlTransport(
             timeout=timeout, connect_timeout=connect_timeout, max_connections=max_connections, ca_file=ca_file
         )
         self._sleep = sleep
-        self._observer = observer
 
     def __repr__(self) -> str:
         return f"BybitClient({self._core!r})"
@@ -143,11 +172,7 @@ class BybitClient:
             return done.value  # type: ignore[no-any-return]
 
     def _call(self, call: Call[T]) -> T:
-        observer = self._observer
-        if observer is None:
-            return self._drive(self._core.run(call))
-        with observer.call(call.method, call.path) as events:
-            return self._drive(self._core.run(call, events))
+        return self._drive(self._core.call(call))
 
     def _iterate(self, pager: Pager[P, I]) -> Iterator[I]:
         call: Call[P] | None = pager.first
@@ -170,7 +195,19 @@ class BybitClient:
     iter_klines_range = _iterates(endpoints.klines_range_pager)
     wallet_balance = _sends(endpoints.wallet_balance)
     api_key_info = _sends(endpoints.api_key_info)
-    create_order = _sends(endpoints.create_order)
-    cancel_order = _sends(endpoints.cancel_order)
-    open_orders = _collects(endpoints.open_orders_pager)
     request = _sends(endpoints.raw_call)
+
+    # Trading: every order call's outcome is accepted, rejected or unknown (``OrderOutcome``).
+    create_order = _decides(trading.create_order)
+    amend_order = _decides(trading.amend_order)
+    cancel_order = _decides(trading.cancel_order)
+    cancel_all_orders = _decides(trading.cancel_all_orders)
+    create_orders = _decides_each(trading.create_orders)
+    cancel_orders = _decides_each(trading.cancel_orders)
+    find_order = _runs(resolution.find_order)
+    open_orders = _collects(trading.open_orders_pager)
+    recent_closed_orders = _collects(trading.recent_closed_orders_pager)
+    iter_order_history = _iterates(trading.order_history_pager)
+    iter_executions = _iterates(trading.executions_pager)
+    positions = _collects(trading.positions_pager)
+    instrument_rules = _sends(trading.instrument_rules)

@@ -14,7 +14,7 @@ import certifi
 
 CaFile = str | os.PathLike[str]
 # How both transports report a certificate the policy does not trust.
-UNTRUSTED_CERTIFICATE = "failed: the server's TLS certificate is not trusted"
+UNTRUSTED_CERTIFICATE = "the server's TLS certificate is not trusted"
 
 
 def ca_bundle(ca_file: CaFile | None = None) -> str:

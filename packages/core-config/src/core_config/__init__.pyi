@@ -4,12 +4,14 @@ from .errors import (
     ConfigError,
     exit_on_config_error,
 )
+from .loggers import (
+    get_logger,
+)
 from .logging_setup import (
     REQUEST_ID,
     add_log_processor,
     bind_log_context,
     configure_logging,
-    get_logger,
     log_formatter,
 )
 from .secret_files import (
@@ -29,6 +31,7 @@ from .urls import (
     database_name,
     libpq_url,
     mask_password,
+    on_local_port,
     with_database,
 )
 
@@ -52,6 +55,7 @@ __all__ = [
     "libpq_url",
     "log_formatter",
     "mask_password",
+    "on_local_port",
     "read_secret_file",
     "with_database",
 ]

@@ -81,8 +81,9 @@ def add_log_processor(processor: Processor) -> None:
         _STRUCTLOG_CHAIN.insert(len(_STRUCTLOG_CHAIN) - 2, processor)
 
 
-def get_logger(name: str) -> BoundLogger:
-    """A structlog logger writing through the standard ``logging.getLogger(name)``."""
+def bound_logger(name: str) -> BoundLogger:
+    """A structlog logger writing through the standard ``logging.getLogger(name)`` (what
+    ``core_config.get_logger`` hands out, on its first line)."""
     return BoundLogger(logging.getLogger(name), _STRUCTLOG_CHAIN, {})
 
 

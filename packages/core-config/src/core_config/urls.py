@@ -47,6 +47,14 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
+def on_local_port(url: str, port: int) -> str:
+    """``url`` with its port replaced by ``port`` (its host, credentials and path kept)."""
+    parts = urlsplit(url)
+    userinfo = parts.netloc.rpartition("@")[0]
+    host = f"{userinfo}@{parts.hostname}" if userinfo else str(parts.hostname)
+    return urlunsplit(parts._replace(netloc=f"{host}:{port}"))
+
+
 def mask_password(url: str) -> str:
     """``url`` with its password replaced by ``***``, safe to show."""
     parts = urlsplit(url)

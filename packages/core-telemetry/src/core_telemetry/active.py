@@ -7,10 +7,9 @@ FastAPI itself, ``db.client.connection.*`` here); the others are named in the sa
 
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from time import perf_counter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from opentelemetry import metrics, trace
 from opentelemetry.context import Context
@@ -20,21 +19,15 @@ from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetr
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.trace import SpanKind, StatusCode
 
 from core_telemetry.environment import TelemetryPlan
 from core_telemetry.logs import _enable as enable_log_fields
 from core_telemetry.logs import bound_ids
 from core_telemetry.telemetry import PoolStats, Telemetry
 
-if TYPE_CHECKING:
-    from bybit_client import BybitError
-
 SCOPE = "core_telemetry"
-# Seconds: from a fast query to a long Bybit wait; a sync may run for minutes.
-_SHORT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+# Seconds: a task may run for minutes.
 _TASK_BUCKETS = (0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
-_ROW_BUCKETS = (0, 1, 10, 100, 1_000, 10_000, 100_000, 1_000_000)
 
 
 class _LogContextSpanProcessor(SpanProcessor):
@@ -91,28 +84,6 @@ def _meter_provider(plan: TelemetryPlan, resource: Resource) -> MeterProvider:
     return MeterProvider(metric_readers=readers, resource=resource)
 
 
-def _error_type(error: BaseException) -> str:
-    return type(error).__name__
-
-
-class _BybitCall:
-    """The events of one Bybit call: retries and rate-limit waits, on the span and the counters."""
-
-    __slots__ = ("_attributes", "_owner", "_span")
-
-    def __init__(self, owner: "_BybitObserver", span: trace.Span, attributes: dict[str, str]) -> None:
-        self._owner, self._span, self._attributes = owner, span, attributes
-
-    def retry(self, error: "BybitError", delay: float) -> None:
-        from bybit_client import BybitRateLimitError  # noqa: PLC0415 - only a Bybit call gets here
-
-        kind = _error_type(error)
-        self._span.add_event("retry", {"error.type": kind, "bybit.retry.delay_s": delay})
-        self._owner.retries.add(1, {**self._attributes, "error.type": kind})
-        if isinstance(error, BybitRateLimitError):
-            self._owner.rate_limit_waits.record(delay, self._attributes)
-
-
 def _seconds(
     meter: metrics.Meter, name: str, description: str, buckets: Sequence[float]
 ) -> metrics.Histogram:
@@ -120,53 +91,6 @@ def _seconds(
     return meter.create_histogram(
         name, unit="s", description=description, explicit_bucket_boundaries_advisory=buckets
     )
-
-
-class _BybitObserver:
-    """``bybit_client.CallObserver``: one CLIENT span per call and the calls' metrics per endpoint."""
-
-    def __init__(self, tracer: trace.Tracer, meter: metrics.Meter) -> None:
-        self._tracer = tracer
-        self.duration = _seconds(
-            meter,
-            "bybit.client.call.duration",
-            "Bybit calls, each with its retries and waits, by endpoint and error type",
-            _SHORT_BUCKETS,
-        )
-        self.retries = meter.create_counter(
-            "bybit.client.retries", unit="{retry}", description="Bybit requests sent again, by endpoint"
-        )
-        self.rate_limit_waits = _seconds(
-            meter,
-            "bybit.client.rate_limit.wait.duration",
-            "Waits for Bybit's rate limit to reset, by endpoint",
-            _SHORT_BUCKETS,
-        )
-        self.errors = meter.create_counter(
-            "bybit.client.errors", unit="{error}", description="Bybit calls that failed, by endpoint and type"
-        )
-
-    @contextmanager
-    def call(self, method: str, endpoint: str) -> Iterator[_BybitCall]:
-        attributes = {"http.request.method": method, "url.template": endpoint}
-        started = perf_counter()
-        with self._tracer.start_as_current_span(
-            f"bybit {method} {endpoint}",
-            kind=SpanKind.CLIENT,
-            attributes=attributes,
-            record_exception=False,
-            set_status_on_exception=False,
-        ) as span:
-            try:
-                yield _BybitCall(self, span, attributes)
-            except BaseException as exc:
-                kind = _error_type(exc)
-                span.set_attribute("error.type", kind)
-                span.set_status(StatusCode.ERROR, kind)
-                self.errors.add(1, {**attributes, "error.type": kind})
-                self.duration.record(perf_counter() - started, {**attributes, "error.type": kind})
-                raise
-            self.duration.record(perf_counter() - started, attributes)
 
 
 _TASK_STATES = {"SUCCESS": "succeeded", "FAILURE": "failed", "RETRY": "retried"}
@@ -220,13 +144,6 @@ class ActiveTelemetry(Telemetry):
             metrics.set_meter_provider(self._meter_provider)
         self._tracer = trace.get_tracer(SCOPE)
         self._meter = metrics.get_meter(SCOPE)
-        self._bybit = _BybitObserver(self._tracer, self._meter)
-        self._sync_rows = self._meter.create_histogram(
-            "sync.rows.written",
-            unit="{row}",
-            description="Rows one market-data sync wrote, by kind and outcome",
-            explicit_bucket_boundaries_advisory=_ROW_BUCKETS,
-        )
         self._servers: dict[int, Any] = {}
         self._lock = threading.Lock()
         self._instrument_libraries()
@@ -260,9 +177,6 @@ class ActiveTelemetry(Telemetry):
             "auto_configure": False,
             "exclude": _scrapes,
         }
-
-    def bybit_observer(self) -> _BybitObserver:
-        return self._bybit
 
     def observe_pools(self, stats: Callable[[], Iterable[PoolStats]]) -> None:
         def read() -> list[PoolStats]:
@@ -310,9 +224,6 @@ class ActiveTelemetry(Telemetry):
         self._meter.create_observable_gauge(
             "celery.queue.length", [observe], unit="{message}", description="Messages waiting in the queue"
         )
-
-    def record_sync(self, kind: str, rows: int, outcome: str) -> None:
-        self._sync_rows.record(rows, {"sync.kind": kind, "sync.outcome": outcome})
 
     def serve_prometheus(self, port: int | None = None) -> None:
         if not self.plan.prometheus:

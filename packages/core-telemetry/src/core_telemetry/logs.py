@@ -14,11 +14,12 @@ from structlog.contextvars import get_contextvars
 
 from core_config import REQUEST_ID
 
-_tracing = [False]
+_tracing = False
 
 
 def _enable() -> None:
-    _tracing[0] = True
+    global _tracing  # noqa: PLW0603 - switched on once, when the process starts tracing
+    _tracing = True
 
 
 def bound_ids() -> dict[str, str]:
@@ -34,7 +35,7 @@ def bound_ids() -> dict[str, str]:
 
 def trace_fields() -> dict[str, str]:
     """``{"trace_id": 32 hex digits, "span_id": 16}`` of the current span; empty with no span."""
-    if not _tracing[0]:
+    if not _tracing:
         return {}
     from opentelemetry import trace  # noqa: PLC0415 - loaded only once tracing is on
 
@@ -47,7 +48,7 @@ def trace_fields() -> dict[str, str]:
 def add_trace_fields(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """structlog processor: the current trace id and span id beside the line's other fields, unless
     the line brings its own (the API's access line: those of the request's span, read before it ended)."""
-    if _tracing[0] and "trace_id" not in event_dict:
+    if _tracing and "trace_id" not in event_dict:
         event_dict.update(trace_fields())
     return event_dict
 

@@ -5,12 +5,9 @@ services call them unconditionally, and nothing of OpenTelemetry is imported.
 """
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from core_telemetry.environment import TelemetryPlan
-
-if TYPE_CHECKING:
-    from bybit_client import CallObserver
 
 
 class PoolStats(Protocol):
@@ -37,18 +34,11 @@ class Telemetry:
         """``FastAPI(telemetry=...)``: the framework's own HTTP spans and metrics, on for what is on."""
         return {"tracing": False, "metrics": False, "logs": False}
 
-    def bybit_observer(self) -> "CallObserver | None":
-        """An observer for ``bybit_client`` clients: a span and metrics per call (None when off)."""
-        return None
-
     def observe_pools(self, stats: Callable[[], Iterable[PoolStats]]) -> None:
         """Report connection-pool usage, read from ``stats`` at each collection."""
 
     def observe_queue(self, queue: str, length: Callable[[], int]) -> None:
         """Report the number of messages waiting in ``queue``, read from ``length`` at each collection."""
-
-    def record_sync(self, kind: str, rows: int, outcome: str) -> None:
-        """Count the rows one sync wrote (``outcome``: succeeded or failed)."""
 
     def serve_prometheus(self, port: int | None = None) -> None:
         """Serve the Prometheus scrape endpoint on its own port (the plan's, or ``port``)."""
@@ -61,13 +51,14 @@ class Telemetry:
         """Send what is buffered and stop exporting."""
 
 
-_current: list[Telemetry] = [Telemetry()]
+_current = Telemetry()
 
 
 def telemetry() -> Telemetry:
     """The telemetry of this process (switched off until ``start_telemetry``)."""
-    return _current[0]
+    return _current
 
 
 def _install(instance: Telemetry) -> None:
-    _current[0] = instance
+    global _current  # noqa: PLW0603 - the process's one telemetry, set once at start
+    _current = instance

@@ -4,87 +4,12 @@ Reads are async (the API) and take a SQLAlchemy ``AsyncConnection`` (the API's
 ``Database.reads()``, autocommit): ``select()`` statements whose column lists come from the table
 metadata, rows as plain dicts keyed by column name. Writes are sync (the Celery worker) and take a
 ``Session``; they never commit: the caller's session scope does.
+
+Names load on first use (PEP 562): a program needing one of them loads that module and what it
+imports, not the whole package.
 """
 
-from db_general.instruments import (
-    LISTED_INSTRUMENT_COLUMNS,
-    InstrumentPage,
-    get_instrument,
-    list_instruments,
-    mark_delisted,
-    upsert_instruments,
-)
-from db_general.klines import (
-    LISTED_KLINE_COLUMNS,
-    count_klines,
-    list_klines,
-    newest_kline_start,
-    upsert_klines,
-)
-from db_general.models import SYNC_STATUSES, GeneralBase, Instrument, Kline, SyncRun
-from db_general.pagination import InvalidCursorError
-from db_general.rows import InstrumentRow, KlineRow, UpsertCounts
-from db_general.spec import GENERAL_DB
-from db_general.stream_status import MISSED_STATUS_WRITES, StreamStatus, StreamTopicStatus, stream_status_key
-from db_general.sync_runs import (
-    MAX_ATTEMPT_ERRORS,
-    SYNC_RUN_STATE_COLUMNS,
-    add_sync_run_rows,
-    finish_sync_run,
-    get_sync_run_state,
-    list_sync_runs,
-    note_sync_run_waiting,
-    record_attempt_error,
-    start_sync_run,
-)
-from db_general.task_contract import (
-    PING,
-    SYNC_INSTRUMENTS,
-    SYNC_KLINES,
-    TASK_ARGUMENTS,
-    SyncInstrumentsArgs,
-    SyncKlinesArgs,
-)
+import lazy_loader
 
-__all__ = [
-    "GENERAL_DB",
-    "LISTED_INSTRUMENT_COLUMNS",
-    "LISTED_KLINE_COLUMNS",
-    "MAX_ATTEMPT_ERRORS",
-    "MISSED_STATUS_WRITES",
-    "PING",
-    "SYNC_INSTRUMENTS",
-    "SYNC_KLINES",
-    "SYNC_RUN_STATE_COLUMNS",
-    "SYNC_STATUSES",
-    "TASK_ARGUMENTS",
-    "GeneralBase",
-    "Instrument",
-    "InstrumentPage",
-    "InstrumentRow",
-    "InvalidCursorError",
-    "Kline",
-    "KlineRow",
-    "StreamStatus",
-    "StreamTopicStatus",
-    "SyncInstrumentsArgs",
-    "SyncKlinesArgs",
-    "SyncRun",
-    "UpsertCounts",
-    "add_sync_run_rows",
-    "count_klines",
-    "finish_sync_run",
-    "get_instrument",
-    "get_sync_run_state",
-    "list_instruments",
-    "list_klines",
-    "list_sync_runs",
-    "mark_delisted",
-    "newest_kline_start",
-    "note_sync_run_waiting",
-    "record_attempt_error",
-    "start_sync_run",
-    "stream_status_key",
-    "upsert_instruments",
-    "upsert_klines",
-]
+# The names and their modules are declared once, in __init__.pyi.
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

@@ -1,5 +1,4 @@
-"""Kline reads (async, for the API); the bulk upsert, the resume point and the count of stored candles
-(sync, for the worker)."""
+"""Kline reads (async, for the API); the bulk upsert and the resume point (sync, for the worker)."""
 
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
@@ -86,22 +85,6 @@ def newest_kline_start(session: Session, category: str, symbol: str, interval: s
             Kline.category == category, Kline.symbol == symbol, Kline.interval == interval
         )
     )
-
-
-def count_klines(
-    session: Session, category: str, symbol: str, interval: str, start: datetime, end: datetime
-) -> int:
-    """How many candles of the series are stored with a start between ``start`` and ``end``
-    (inclusive): all of them when a resumed sync may go on from the newest."""
-    count = session.scalar(
-        select(func.count()).where(
-            Kline.category == category,
-            Kline.symbol == symbol,
-            Kline.interval == interval,
-            Kline.start_time.between(start, end),
-        )
-    )
-    return int(count or 0)
 
 
 # A candle as lists show it: its start and values; the series (category, symbol, interval) is the

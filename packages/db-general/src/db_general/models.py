@@ -4,7 +4,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Index, func, text
+from sqlalchemy import CheckConstraint, Index, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -69,6 +69,26 @@ class Kline(GeneralBase):
         return f"Kline({self.category}/{self.symbol} {self.interval} {self.start_time.isoformat()})"
 
 
+class KlineGap(GeneralBase):
+    """Candles of a series the exchange was asked for and had none of (a halted market, the time
+    before a listing): found missing after a fetch that covered them, so they are not fetched again
+    and again. The candles starting in [first_start, last_start] are missing by the exchange's own
+    account; an operator's range sync asks again."""
+
+    __tablename__ = "kline_gaps"
+    __table_args__ = (CheckConstraint("first_start <= last_start", name="ordered"),)
+
+    category: Mapped[str] = mapped_column(primary_key=True)
+    symbol: Mapped[str] = mapped_column(primary_key=True)
+    interval: Mapped[str] = mapped_column(primary_key=True)
+    first_start: Mapped[datetime] = mapped_column(primary_key=True)
+    last_start: Mapped[datetime]
+    recorded_at: Mapped[datetime]
+
+    def __repr__(self) -> str:
+        return f"KlineGap({self.category}/{self.symbol} {self.interval} {self.first_start.isoformat()})"
+
+
 class SyncRun(GeneralBase):
     """One synchronisation: what was synchronised, when, how many rows, how it ended."""
 
@@ -76,6 +96,7 @@ class SyncRun(GeneralBase):
     __table_args__ = (
         one_of("status", SYNC_STATUSES),
         Index("ix_sync_runs_kind_started_at", "kind", "started_at"),
+        Index("ix_sync_runs_running_touched_at", "touched_at", postgresql_where=text("status = 'running'")),
     )
 
     id: Mapped[BigIdentity]
@@ -99,6 +120,9 @@ class SyncRun(GeneralBase):
     waiting: Mapped[str | None]
     started_at: Mapped[datetime] = mapped_column(server_default=func.now())
     finished_at: Mapped[datetime | None]
+    # The last sign of life of a running sync (a chunk started, rows written, an attempt recorded, a
+    # wait noted): a running row untouched for longer than any task can stay silent was abandoned.
+    touched_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
     def __repr__(self) -> str:
         return f"SyncRun(id={self.id}, kind={self.kind!r}, status={self.status!r})"

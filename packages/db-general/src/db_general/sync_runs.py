@@ -2,7 +2,7 @@
 the worker."""
 
 from datetime import UTC, datetime
-from typing import Any, Literal, TypedDict, Unpack
+from typing import Any, Literal, NamedTuple, TypedDict, Unpack
 
 from sqlalchemy import Column, bindparam, cast, func, select, update
 from sqlalchemy.dialects.postgresql import JSONPATH, insert
@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session
 from db_general.models import GeneralBase, SyncRun
 
 _MAX_ERROR_CHARS = 4000
+# What a run closed by the sweep says: no task will close it.
+ABANDONED = "abandoned: its task stopped without closing it (a worker lost, the database away at its end)"
 # What a run keeps of its failed attempts: the newest few, each shortened.
 MAX_ATTEMPT_ERRORS = 5
 _MAX_ATTEMPT_ERROR_CHARS = 500
@@ -54,31 +56,28 @@ def start_sync_run(
     task_id: str | None = None,
     started_at: datetime | None = None,
     **scope: Unpack[SyncRunScope],
-) -> int:
-    """Record a run as ``running`` and return its id; the caller commits it at once.
+) -> int | None:
+    """Record a run as ``running`` and return its id, or None when the sync with ``task_id`` has
+    ended (its row is closed); the caller commits it at once.
 
     One sync is one row however many times its task runs, one statement whoever runs it at the
-    same time: a task that comes back with the same ``task_id`` (its next chunk, a retry, a
-    redelivery after its worker died, a duplicated delivery running beside the first) continues
-    its row, reopened if a copy had closed it. A second opener waits for the first one's commit.
+    same time: a task that comes back with the same ``task_id`` while its sync runs (its next chunk,
+    a retry, a redelivery after its worker died, a duplicated delivery running beside the first)
+    continues its row; a copy that comes after the sync ended (a redelivered earlier chunk, a second
+    send of the same period) finds the row closed and must do nothing. A second opener waits for
+    the first one's commit.
     """
+    now = started_at or datetime.now(UTC)
     opened = insert(SyncRun).values(
-        kind=kind,
-        task_id=task_id,
-        status="running",
-        rows=0,
-        started_at=started_at or datetime.now(UTC),
-        **scope,
+        kind=kind, task_id=task_id, status="running", rows=0, started_at=now, touched_at=now, **scope
     )
-    run_id = session.scalar(
+    return session.scalar(
         opened.on_conflict_do_update(
             index_elements=[SyncRun.task_id],
-            set_={"status": "running", "finished_at": None, "error": None, "waiting": None},
+            set_={"waiting": None, "touched_at": now},
+            where=SyncRun.status == "running",
         ).returning(SyncRun.id)
     )
-    if run_id is None:  # RETURNING always gives the inserted or the continued row
-        raise RuntimeError("sync_runs: no row returned")
-    return run_id
 
 
 def add_sync_run_rows(session: Session, run_id: int, rows: int) -> None:
@@ -87,9 +86,23 @@ def add_sync_run_rows(session: Session, run_id: int, rows: int) -> None:
         session.execute(
             update(SyncRun)
             .where(SyncRun.id == run_id)
-            .values(rows=SyncRun.rows + rows)
+            .values(rows=SyncRun.rows + rows, touched_at=func.now())
             .execution_options(synchronize_session=False)
         )
+
+
+def _one_more_attempt(error: str, at: datetime) -> dict[str, Any]:
+    """The values that count a failed attempt and keep what it said (the newest few)."""
+    entry = func.jsonb_build_array(
+        func.jsonb_build_object("at", at.isoformat(), "error", error[:_MAX_ATTEMPT_ERROR_CHARS])
+    )
+    return {
+        "failed_attempts": SyncRun.failed_attempts + 1,
+        "attempt_errors": func.jsonb_path_query_array(
+            SyncRun.attempt_errors.op("||")(entry), cast(_NEWEST_ATTEMPTS, JSONPATH)
+        ),
+        "touched_at": func.now(),
+    }
 
 
 def record_attempt_error(session: Session, run_id: int, error: str, *, at: datetime | None = None) -> None:
@@ -97,20 +110,10 @@ def record_attempt_error(session: Session, run_id: int, error: str, *, at: datet
 
     ``error`` is shown to operators as it is: words about the failure, never a secret or an address.
     """
-    entry = func.jsonb_build_array(
-        func.jsonb_build_object(
-            "at", (at or datetime.now(UTC)).isoformat(), "error", error[:_MAX_ATTEMPT_ERROR_CHARS]
-        )
-    )
     session.execute(
         update(SyncRun)
         .where(SyncRun.id == run_id)
-        .values(
-            failed_attempts=SyncRun.failed_attempts + 1,
-            attempt_errors=func.jsonb_path_query_array(
-                SyncRun.attempt_errors.op("||")(entry), cast(_NEWEST_ATTEMPTS, JSONPATH)
-            ),
-        )
+        .values(**_one_more_attempt(error, at or datetime.now(UTC)))
         .execution_options(synchronize_session=False)
     )
 
@@ -121,7 +124,7 @@ def note_sync_run_waiting(session: Session, run_id: int, words: str) -> None:
     session.execute(
         update(SyncRun)
         .where(SyncRun.id == run_id)
-        .values(waiting=words[:_MAX_ATTEMPT_ERROR_CHARS])
+        .values(waiting=words[:_MAX_ATTEMPT_ERROR_CHARS], touched_at=func.now())
         .execution_options(synchronize_session=False)
     )
 
@@ -134,10 +137,11 @@ def finish_sync_run(
     error: str | None = None,
     finished_at: datetime | None = None,
 ) -> int:
-    """Close a run with its outcome and (shortened) error text; return the rows it wrote in all."""
+    """Close a running run with its outcome and (shortened) error text; return the rows it wrote in
+    all. A run already closed stays as it was closed (an outcome never changes)."""
     rows = session.scalar(
         update(SyncRun)
-        .where(SyncRun.id == run_id)
+        .where(SyncRun.id == run_id, SyncRun.status == "running")
         .values(
             status=status,
             error=error[:_MAX_ERROR_CHARS] if error else None,
@@ -148,6 +152,28 @@ def finish_sync_run(
         .execution_options(synchronize_session=False)
     )
     return int(rows or 0)
+
+
+def close_abandoned_sync_runs(
+    session: Session, *, silent_since: datetime, at: datetime | None = None
+) -> list[str]:
+    """Close as failed every running run untouched since ``silent_since``: its task ended without
+    closing it (its worker lost for good, the database away when it ended). Return their task ids."""
+    now = at or datetime.now(UTC)
+    closed = session.scalars(
+        update(SyncRun)
+        .where(SyncRun.status == "running", SyncRun.touched_at < silent_since)
+        .values(
+            **_one_more_attempt(ABANDONED, now),
+            status="failed",
+            error=ABANDONED,
+            waiting=None,
+            finished_at=now,
+        )
+        .returning(SyncRun.task_id)
+        .execution_options(synchronize_session=False)
+    )
+    return [task_id or "" for task_id in closed]
 
 
 async def list_sync_runs(
@@ -166,3 +192,25 @@ async def get_sync_run_state(connection: AsyncConnection, task_id: str) -> dict[
     before a worker has opened it."""
     row = (await connection.execute(_STATE_OF_TASK, {"task_id": task_id})).first()
     return None if row is None else dict(zip(_STATE_NAMES, row, strict=True))
+
+
+def last_success(session: Session, kind: str) -> datetime | None:
+    """When the newest run of ``kind`` that succeeded finished, or None when none has."""
+    return session.scalar(
+        select(func.max(SyncRun.finished_at)).where(SyncRun.kind == kind, SyncRun.status == "succeeded")
+    )
+
+
+class SyncRunEnd(NamedTuple):
+    """How a sync stands: its status, and what its newest failed attempt said (in words), if any."""
+
+    status: str
+    last_attempt: str | None
+
+
+def sync_run_status(session: Session, task_id: str) -> SyncRunEnd | None:
+    """How the sync with ``task_id`` stands, or None when no row has it."""
+    row = session.execute(
+        select(SyncRun.status, SyncRun.attempt_errors[-1]["error"].astext).where(SyncRun.task_id == task_id)
+    ).one_or_none()
+    return None if row is None else SyncRunEnd(row[0], row[1])

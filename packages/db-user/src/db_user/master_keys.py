@@ -13,7 +13,6 @@ bytes never appear in an error, a log line or a repr.
 import base64
 import binascii
 import json
-import logging
 import os
 import re
 import secrets
@@ -22,11 +21,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from core_config import MASTER_KEY_VARIABLE, ConfigError, read_secret_file
+from core_config import MASTER_KEY_VARIABLE, ConfigError, get_logger, read_secret_file
 
 KEY_BYTES = 32
 _KEY_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -100,7 +99,7 @@ def load_master_keys(path: Path, *, strict_permissions: bool) -> MasterKeyRing:
         message = f"{path} is readable by group or others (mode {mode:o}); run chmod 600 {path}"
         if strict_permissions:
             raise _problem(message)
-        logger.warning("%s: %s", MASTER_KEY_VARIABLE, message)
+        logger.warning(message, variable=MASTER_KEY_VARIABLE)
     return parse_key_file(data, path)
 
 

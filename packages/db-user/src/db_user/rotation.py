@@ -4,18 +4,18 @@ Each batch is its own transaction, so the rotation can be killed at any moment a
 continues with the rows still under an older key.
 """
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core_config import get_logger
 from db_core import async_session_scope
 from db_user.models import BybitCredential
 from db_user.vault import CredentialContext, Vault, VaultError
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ async def rotate_credentials(
                     sealed = vault.reseal(row.secret_ciphertext, row.key_id, CredentialContext.of(row))
                 except VaultError as exc:
                     failed += 1
-                    logger.error("credential %s was not rotated: %s", row.id, exc)
+                    logger.error("credential not rotated", credential_id=row.id, error=str(exc))
                     continue
                 row.secret_ciphertext, row.key_id = sealed.ciphertext, sealed.key_id
                 rotated += 1

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from api_service.required_settings import REQUIRED_SETTINGS
 from api_service.tokens import hash_token, new_token
-from core_config import ConfigError, Settings, exit_on_config_error, get_settings
+from core_config import ConfigError, Settings, exit_on_config_error, get_settings, mask_password
 from db_user.scopes import TokenScope
 
 if TYPE_CHECKING:
@@ -49,6 +49,10 @@ async def _with_user_db(settings: Settings, work: Callable[[Database], Awaitable
     from db_user import USER_DB  # noqa: PLC0415
 
     database = Database(USER_DB, settings, application_name="api-admin")
+    # Which database a command reads and writes, said before it does (a LOCAL_POSTGRES_PORT or a
+    # DATABASE_URL_USER of another shell picks another server): host, port and name, no password.
+    where = mask_password(USER_DB.url(settings)).split("://", 1)[-1].rpartition("@")[-1]
+    print(f"api-admin: user database {where}", file=sys.stderr)
     try:
         await work(database)
     finally:

@@ -12,13 +12,15 @@ from fastapi.telemetry import TelemetryConfig
 from starlette.types import ASGIApp
 
 from api_service.body_limit import BodyLimitMiddleware
+from api_service.docs import add_docs_routes
 from api_service.errors import install_error_handlers
 from api_service.middleware import RequestContextMiddleware
 from api_service.observability import start_observability
 from api_service.openapi_errors import document_edge_errors
-from api_service.rate_limits import RateLimitMiddleware, RateLimitPolicy
+from api_service.rate_limits import RateLimitMiddleware, RateLimitPolicy, RouteGroups
 from api_service.required_settings import REQUIRED_SETTINGS
 from api_service.resources import open_resources
+from api_service.route_policy import RateLimitGroup, public
 from api_service.routers import credentials, health, market, meta, tasks
 from core_config import Settings, configure_logging, exit_on_config_error, get_settings
 from core_telemetry import Telemetry
@@ -34,6 +36,8 @@ def create_app(settings: Settings, telemetry: Telemetry | None = None) -> FastAP
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Every route is in place by now: the rate limiter's view of their declared groups.
+        app.state.route_groups = RouteGroups(app.routes)
         async with open_resources(settings, telemetry) as resources:
             app.state.resources = resources
             databases = (resources.user_db, resources.general_db)
@@ -47,7 +51,7 @@ def create_app(settings: Settings, telemetry: Telemetry | None = None) -> FastAP
         title="Bybit trading backend API",
         version=version("api-service"),
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served from the api's own files: add_docs_routes
         openapi_url="/openapi.json",
         redoc_url=None,
     )
@@ -66,6 +70,7 @@ def create_app(settings: Settings, telemetry: Telemetry | None = None) -> FastAP
     # Outermost: a caller past a limit costs one Redis round trip and nothing more.
     app.add_middleware(RateLimitMiddleware)
     health.add_health_routes(app)
+    add_docs_routes(app)
     for router in (meta.router, market.router, tasks.router, credentials.router):
         app.include_router(router)
     document_edge_errors(app, RateLimitPolicy(settings), settings.api_max_body_bytes)
@@ -87,6 +92,7 @@ def _add_metrics_route(app: FastAPI, telemetry: Telemetry) -> None:
         methods=["GET"],
         include_in_schema=False,
         summary="Prometheus scrape page, for a scraper on a private network",
+        openapi_extra=public(RateLimitGroup.ADDRESS),
     )
 
 

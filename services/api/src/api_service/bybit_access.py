@@ -18,6 +18,7 @@ import bybit_client
 from api_service.errors import ApiError
 from bybit_client import BudgetPolicy, BybitError, Network
 from bybit_client.redis_budget import AsyncRedisBudget
+from bybit_client.telemetry import call_observer
 from core_config import Settings
 from core_telemetry import telemetry
 
@@ -48,7 +49,15 @@ def bybit_client_for(
     settings: Settings, network: Network, api_key: str, api_secret: SecretStr, budget: AsyncRedisBudget
 ) -> "AsyncBybitClient":
     """A signed client for ``network``: the configured URL for the configured network (so tests and
-    regional hosts work), Bybit's own host for the others."""
+    regional hosts work), Bybit's own host for the others. The simulated exchange is reached only
+    when it is the configured network: its default address is this machine's loopback."""
+    if not network.is_bybit and network != settings.bybit_network:
+        raise ApiError(
+            422,
+            "network_not_served",
+            f"this service does not run the {network.value} exchange (BYBIT_NETWORK is "
+            f"{settings.bybit_network.value}); use mainnet, testnet or demo",
+        )
     base_url = settings.bybit_api_url if network == settings.bybit_network else network.rest_url
     return bybit_client.AsyncBybitClient(
         base_url,
@@ -57,7 +66,7 @@ def bybit_client_for(
         timeout=settings.bybit_timeout,
         recv_window=settings.bybit_recv_window,
         ca_file=settings.bybit_ca_file,
-        observer=telemetry().bybit_observer(),
+        observer=call_observer() if telemetry().plan.enabled else None,
         budget=budget,
     )
 
@@ -68,7 +77,12 @@ def api_error_for(exc: BybitError, network: Network) -> ApiError:
         retry_after = str(max(1, math.ceil(exc.retry_after)))
         message = f"too many calls to Bybit from this service; try again in {retry_after} s ({exc.ret_msg})"
         return ApiError(503, "bybit_budget_spent", message, headers={"Retry-After": retry_after})
-    reason = f"(Bybit retCode {exc.ret_code}: {exc.ret_msg})" if exc.ret_code else f"(HTTP {exc.http_status})"
+    if exc.ret_code:
+        reason = f"(Bybit retCode {exc.ret_code}: {exc.ret_msg})"
+    elif exc.http_status is not None:
+        reason = f"(HTTP {exc.http_status}: {exc.ret_msg})"
+    else:  # no answer at all: what went wrong on the way (the host not found, refused, timed out)
+        reason = f"({exc.ret_msg})"
     if isinstance(exc, bybit_client.BybitAuthError):
         code, message = _AUTH_PROBLEMS.get(
             exc.ret_code or 0, ("bybit_key_rejected", "Bybit refused the API key")

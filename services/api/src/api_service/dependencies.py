@@ -1,11 +1,11 @@
-"""FastAPI dependencies: the process's resources, the general database, and a user-database
-session per request."""
+"""FastAPI dependencies: the process's resources, the general database, a
+user-database session per request, and the token a route's access requires."""
 
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api_service.errors import ApiError
@@ -13,7 +13,7 @@ from api_service.resources import Resources
 from api_service.tokens import hash_token, is_well_formed
 from core_config import Settings
 from db_core import Database
-from db_user import ApiToken, TokenScope, User, find_active_token
+from db_user import TokenScope, User, find_active_token
 
 
 # Dependencies that do no I/O are ``async def``: FastAPI would run a plain ``def`` one in a worker
@@ -56,10 +56,14 @@ _bearer = HTTPBearer(auto_error=False, description="An API token issued with `ap
 _UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
 
 
-async def _token(
-    session: AsyncSession, credentials: HTTPAuthorizationCredentials | None, scope: TokenScope
-) -> ApiToken:
-    """The active token in ``Authorization: Bearer``: 401 without one, 403 when its scope differs."""
+_Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+async def token_holder(
+    security_scopes: SecurityScopes, session: UserSession, credentials: _Credentials
+) -> User:
+    """The user whose active token is in ``Authorization: Bearer``, of a scope the route requires
+    with ``Security(token_holder, scopes=[...])``: 401 without such a token, 403 with another scope."""
     if credentials is None:
         raise ApiError(401, "unauthorized", "send Authorization: Bearer <token>", headers=_UNAUTHORIZED)
     # A malformed token (wrong shape, bad checksum) is refused without a database lookup.
@@ -72,24 +76,15 @@ async def _token(
     # Release the token row's lock (last_used_at) now: the route may wait seconds on Bybit, and
     # every other request with the same token would queue behind it.
     await session.commit()
-    if token.scope != scope:
-        message = f"this route needs a token of scope {scope.value}; this one has scope {token.scope}"
+    # A route that names no scope lets no token through.
+    if token.scope not in security_scopes.scopes:
+        needed = " or ".join(security_scopes.scopes) or "(none declared)"
+        message = f"this route needs a token of scope {needed}; this one has scope {token.scope}"
         raise ApiError(403, "forbidden", message)
-    return token
+    return token.user
 
 
-_Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-
-
-async def current_user(session: UserSession, credentials: _Credentials) -> User:
-    """The user whose user-scope token is in ``Authorization: Bearer``; 401 or 403 otherwise."""
-    return (await _token(session, credentials, TokenScope.USER)).user
-
-
-async def current_operator(session: UserSession, credentials: _Credentials) -> User:
-    """The holder of the operator-scope token in ``Authorization: Bearer``; 401 or 403 otherwise."""
-    return (await _token(session, credentials, TokenScope.OPERATOR)).user
-
-
-CurrentUser = Annotated[User, Depends(current_user)]
-Operator = Annotated[User, Depends(current_operator)]
+# A route's access, declared by its parameters: the scope is its OpenAPI security requirement
+# (``{"HTTPBearer": ["user"]}``) and what its 403 names.
+CurrentUser = Annotated[User, Security(token_holder, scopes=[TokenScope.USER.value])]
+Operator = Annotated[User, Security(token_holder, scopes=[TokenScope.OPERATOR.value])]

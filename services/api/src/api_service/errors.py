@@ -8,7 +8,6 @@ it lives).
 "details": [...]}}``. A 500 says only that something went wrong; the details go to the log.
 """
 
-import logging
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
@@ -20,9 +19,10 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api_service.request_id import current_request_id
+from core_config import get_logger
 from db_core import DatabaseUnavailableError
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 
 class ErrorDetail(BaseModel):
@@ -89,15 +89,30 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, _code_for(exc.status_code), message, headers=exc.headers)
 
 
+# Pydantic's length errors of a value that is not a ``str`` to it (a ``SecretStr``) speak of
+# "items"; a caller sent text, whose length is in characters.
+_LENGTH_IN_CHARACTERS = {
+    "too_short": "should have at least {min_length} characters",
+    "too_long": "should have at most {max_length} characters",
+}
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    template = _LENGTH_IN_CHARACTERS.get(error["type"])
+    if template is not None and isinstance(error.get("input"), str):
+        return template.format(**error.get("ctx", {}))
+    return str(error["msg"])
+
+
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     # The input is left out on purpose: it may hold a secret the caller sent.
-    details = [ErrorDetail(location=list(e["loc"]), message=e["msg"]) for e in exc.errors()]
+    details = [ErrorDetail(location=list(e["loc"]), message=_message(e)) for e in exc.errors()]
     return error_response(422, "validation_error", "the request is not valid", details=details)
 
 
 async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
-    logger.warning("%s", exc)
+    logger.warning("a database does not answer", error=str(exc))
     return error_response(503, "database_unavailable", "a database does not answer; try again shortly")
 
 

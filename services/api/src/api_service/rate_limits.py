@@ -3,7 +3,9 @@
 The counting is the ``limits`` library's fixed window (one ``INCR`` with an expiry per limit and
 request): each counter lives one window, so the keys in Redis are bounded by the callers of the
 last window. Every request except the health checks counts against its client address; requests
-carrying a well-formed token count against that token too, with the limit of its route group.
+carrying a well-formed token count against that token too, with the limit of its route's group.
+Each route declares its group (``route_policy``); ``RouteGroups`` finds a request's group from the
+route it matches, with a table derived once at startup from the app's routes.
 The client address is the connection's peer, or what a trusted proxy says (``TRUSTED_PROXIES``,
 applied by uvicorn); never a header any caller can set.
 
@@ -14,31 +16,28 @@ limits protect the service; they must not take it down with Redis) and a warning
 """
 
 import math
+import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from fastapi.routing import APIRoute, iter_route_contexts
 from limits import RateLimitItem, parse
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import FixedWindowRateLimiter
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from starlette.routing import BaseRoute, compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api_service.errors import error_response
+from api_service.route_policy import RateLimitGroup, declared_group
 from api_service.tokens import hash_token, is_well_formed
 from core_config import Settings, get_logger
 
 logger = get_logger(__name__)
 _WARN_EVERY = 30.0  # seconds between two warnings about an unreachable Redis
-
-
-@dataclass(frozen=True)
-class RouteGroup:
-    """Routes sharing a per-token limit; ``per_token`` None means the address limit only."""
-
-    name: str
-    per_token: RateLimitItem | None
 
 
 @dataclass(frozen=True)
@@ -56,35 +55,52 @@ def _policy(name: str, item: RateLimitItem) -> str:
 
 
 class RateLimitPolicy:
-    """The route groups and their limits, from the settings."""
+    """The limits of each rate-limit group, from the settings."""
 
     def __init__(self, settings: Settings) -> None:
         self.enabled = settings.rate_limits_enabled
         self.per_address = parse(settings.rate_limit_per_address)
-        self.public = RouteGroup("public", None)
-        self.account = RouteGroup("account", parse(settings.rate_limit_account))
-        self.credential_writes = RouteGroup("credential-writes", parse(settings.rate_limit_credential_writes))
-        self.operator = RouteGroup("operator", parse(settings.rate_limit_operator))
+        # On top of the address limit; a group not named here has none.
+        self.per_token: dict[RateLimitGroup, RateLimitItem] = {
+            RateLimitGroup.ACCOUNT: parse(settings.rate_limit_account),
+            RateLimitGroup.CREDENTIAL_WRITES: parse(settings.rate_limit_credential_writes),
+            RateLimitGroup.OPERATOR: parse(settings.rate_limit_operator),
+        }
 
-    def group_for(self, method: str, path: str) -> RouteGroup | None:
-        """The route group of a request; None for the health checks, which are never limited."""
-        if path.startswith("/health/"):
-            return None
-        if path.startswith("/v1/me/"):
-            if method in ("PUT", "DELETE") and path.startswith("/v1/me/bybit-credentials"):
-                return self.credential_writes
-            return self.account
-        if path == "/v1/market/sync" or path.startswith("/v1/tasks/"):
-            return self.operator
-        return self.public
-
-    def describe(self, group: RouteGroup) -> str:
+    def describe(self, group: RateLimitGroup) -> str:
         """The limits of ``group`` in words, for the OpenAPI document."""
         address = self.per_address
         text = f"At most {address.amount} requests per {address.get_expiry()} s per client address"
-        if group.per_token is not None:
-            text += f" and {group.per_token.amount} per {group.per_token.get_expiry()} s per token"
+        per_token = self.per_token.get(group)
+        if per_token is not None:
+            text += f" and {per_token.amount} per {per_token.get_expiry()} s per token"
         return text + " (Retry-After says when to try again)"
+
+
+class RouteGroups:
+    """Each API route's declared rate-limit group, found from a request's method and path.
+
+    Derived once at startup from the app's routes, walked as FastAPI's OpenAPI document walks them
+    (``iter_route_contexts``: included routers' routes with their prefixes), each matched by its own
+    compiled path pattern: the first route whose path and method match decides, as in the router.
+    What no API route answers (404, 405, the OpenAPI document, the docs' files), and a route that
+    declares no group (a failing test, see ``route_policy``), counts per address.
+    """
+
+    def __init__(self, routes: Sequence[BaseRoute]) -> None:
+        self._routes: list[tuple[re.Pattern[str], frozenset[str], RateLimitGroup]] = []
+        for context in iter_route_contexts(routes):
+            route = context.original_route
+            if isinstance(route, APIRoute) and context.path is not None:
+                pattern, _, _ = compile_path(context.path)
+                group = declared_group(route) or RateLimitGroup.ADDRESS
+                self._routes.append((pattern, frozenset(context.methods or ()), group))
+
+    def group_for(self, method: str, path: str) -> RateLimitGroup:
+        for pattern, methods, group in self._routes:
+            if method in methods and pattern.match(path):
+                return group
+        return RateLimitGroup.ADDRESS
 
 
 class RateLimiter:
@@ -104,13 +120,14 @@ class RateLimiter:
         self._limiter = FixedWindowRateLimiter(self._storage)
         self._warned_at = -math.inf
 
-    async def check(self, group: RouteGroup, address: str, token: str | None) -> Verdict:
+    async def check(self, group: RateLimitGroup, address: str, token: str | None) -> Verdict:
         """Count one request of ``address`` (and ``token``) and say whether it may go on."""
         hits: list[tuple[str, RateLimitItem, str]] = [("address", self.per_address, f"address:{address}")]
-        if group.per_token is not None and token is not None and is_well_formed(token):
+        per_token = self.policy.per_token.get(group)
+        if per_token is not None and token is not None and is_well_formed(token):
             # The token's hash names the counter: the token itself never reaches Redis.
-            key = f"token:{group.name}:{hash_token(token)[:32]}"
-            hits.append((group.name, group.per_token, key))
+            key = f"token:{group.value}:{hash_token(token)[:32]}"
+            hits.append((group.value, per_token, key))
         try:
             # One after the other: a caller past its address limit creates no token counters, so
             # a flood of made-up tokens cannot fill Redis.
@@ -136,7 +153,11 @@ def _token_of(scope: Scope) -> str | None:
 
 
 class RateLimitMiddleware:
-    """Counts each request before anything else reads it; answers 429 past a limit."""
+    """Counts each request before anything else reads it; answers 429 past a limit.
+
+    The request's group comes from ``app.state.route_groups`` (``RouteGroups``, made at startup),
+    so it is known before the body is read and before authentication: a flood costs one Redis
+    round trip per request."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -145,10 +166,13 @@ class RateLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limiter: RateLimiter = scope["app"].state.resources.rate_limiter
-        policy = limiter.policy
-        group = policy.group_for(scope["method"], scope["path"]) if policy.enabled else None
-        if group is None:
+        app_state = scope["app"].state
+        limiter: RateLimiter = app_state.resources.rate_limiter
+        group = RateLimitGroup.UNLIMITED
+        if limiter.policy.enabled:
+            route_groups: RouteGroups = app_state.route_groups
+            group = route_groups.group_for(scope["method"], scope["path"])
+        if group is RateLimitGroup.UNLIMITED:
             await self.app(scope, receive, send)
             return
         client = scope.get("client")

@@ -6,7 +6,6 @@ through that same ``Database``. Created once in the lifespan, closed on shutdown
 through ``dependencies``.
 """
 
-import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from api_service.rate_limits import RateLimiter, RateLimitPolicy
 from api_service.readiness import Check, CheckFailedError, ReadinessProbe
 from api_service.task_queue import TaskQueue
 from bybit_client.redis_budget import AsyncRedisBudget
-from core_config import Settings
+from core_config import Settings, get_logger
 from core_telemetry import Telemetry
 from db_core import Database, migration_status
 from db_general import GENERAL_DB
@@ -32,7 +31,7 @@ APPLICATION_NAME = "api"
 # let requests through without it): when
 # only these fail, readiness answers 200 "degraded", so the instance stays in rotation.
 OPTIONAL_CHECKS = frozenset({"redis"})
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 
 @dataclass
@@ -53,7 +52,7 @@ def _database_check(database: Database) -> Check:
     async def check() -> None:
         status = await migration_status(database)
         if not status.reachable:
-            logger.warning("readiness: %s", status.describe())
+            logger.warning("readiness: a database does not answer", status=status.describe())
             raise CheckFailedError("unreachable")
         if not status.at_head:
             raise CheckFailedError(

@@ -9,21 +9,26 @@ from .schedule import (
     beat_schedule,
 )
 from .syncing import (
+    INSTRUMENTS,
+    KLINES,
     Continuation,
     SyncContext,
+    SyncKind,
     SyncRequestError,
     instruments_chunk,
     klines_chunk,
-    sync_instruments,
-    sync_klines,
+    sync_to_end,
 )
 from .timing import (
     check_timing,
 )
 
 __all__ = [
+    "INSTRUMENTS",
+    "KLINES",
     "Continuation",
     "SyncContext",
+    "SyncKind",
     "SyncRequestError",
     "WorkerApp",
     "beat_schedule",
@@ -32,6 +37,5 @@ __all__ = [
     "create_app",
     "instruments_chunk",
     "klines_chunk",
-    "sync_instruments",
-    "sync_klines",
+    "sync_to_end",
 ]

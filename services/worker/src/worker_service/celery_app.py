@@ -22,6 +22,7 @@ from db_core import Database
 from db_general import GENERAL_DB
 from worker_service.bybit_budget import sync_budget
 from worker_service.deliveries import DeliveryLedger
+from worker_service.heartbeat import Heartbeat
 from worker_service.lifecycle import connect_signals
 from worker_service.schedule import beat_schedule
 from worker_service.timing import check_timing
@@ -94,8 +95,12 @@ def beat_config(settings: Settings) -> dict[str, Any]:
     is replaced once the lock expires (``BEAT_LOCK_SECONDS``).
     """
     return {
-        "beat_scheduler": "redbeat.RedBeatScheduler",
+        "beat_scheduler": "worker_service.beat_scheduler:OneSyncPerPeriod",
         "redbeat_redis_url": settings.redis_url.get_secret_value(),
+        # Its own options for its Redis client (it would otherwise fall back to the broker's
+        # transport options, which it warns are not meant for it): a Redis that stops answering
+        # fails a tick within seconds instead of hanging beat.
+        "redbeat_redis_options": {"socket_timeout": 5, "socket_connect_timeout": 5},
         "redbeat_key_prefix": f"redbeat:{settings.celery_queue}:",
         "redbeat_lock_timeout": BEAT_LOCK_SECONDS,
         "beat_max_loop_interval": BEAT_MAX_LOOP_SECONDS,
@@ -110,6 +115,8 @@ class WorkerApp(Celery):
         self.settings = settings
         # Engines are created on first use, so each forked pool process gets its own connections.
         self.general_db = Database(GENERAL_DB, settings, application_name=APPLICATION_NAME)
+        # The worker's heartbeat in Redis, from its start to its shutdown (``lifecycle``).
+        self.heartbeat: Heartbeat | None = None
         self.conf.update(celery_config(settings))
 
     @cached_property

@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import os
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 
 from core_config import exit_on_config_error, get_settings
@@ -57,6 +58,13 @@ def _run_celery(command: str, extra: Sequence[str]) -> int:
         check_timing(settings)
     if command == "worker":
         configure_logging(settings.log_level, json_lines=settings.json_logs)
+        if settings.is_local:
+            # On a developer's machine or CI the stack may run as root. Celery then warns, on
+            # eight lines, against running tasks as root; its danger (pickled messages run as
+            # root) does not apply here, where only JSON is accepted. Images run as a plain user.
+            from celery.exceptions import SecurityWarning  # noqa: PLC0415 - see the imports
+
+            warnings.filterwarnings("ignore", category=SecurityWarning)
         wait_for_schema(settings)
     with exit_on_config_error():
         start_observability(settings, command)
@@ -65,7 +73,8 @@ def _run_celery(command: str, extra: Sequence[str]) -> int:
         observe_worker(app)
     # Typed as never returning, but Celery hands back the exit code of click's Exit.
     start: Callable[[list[str]], object] = app.start
-    code = start([command, "--loglevel", settings.log_level, *extra])
+    # --quiet: no start-up banner; what it showed (the queue, the node) is on the "ready" lines.
+    code = start(["--quiet", command, "--loglevel", settings.log_level, *extra])
     return code if isinstance(code, int) else 0
 
 

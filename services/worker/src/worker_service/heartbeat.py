@@ -6,7 +6,6 @@ do nothing either). The key expires by itself after a few missed beats.
 """
 
 import json
-import logging
 import os
 import socket
 import threading
@@ -17,7 +16,9 @@ from dataclasses import dataclass
 from redis import Redis
 from redis.exceptions import RedisError
 
-logger = logging.getLogger(__name__)
+from core_config import get_logger
+
+logger = get_logger(__name__)
 
 KEY_PREFIX = "worker-service:heartbeat"
 # A heartbeat older than this many intervals means the worker is not alive.
@@ -85,7 +86,7 @@ class Heartbeat:
             try:
                 self.beat()
             except RedisError as exc:
-                logger.warning("heartbeat not written: %s", type(exc).__name__)
+                logger.warning("heartbeat not written", error=type(exc).__name__)
             self._stopped.wait(self._interval)
 
 

@@ -1,4 +1,5 @@
-"""Beat's schedule: every instrument hourly, the configured klines every ``SYNC_KLINE_EVERY`` seconds.
+"""Beat's schedule: every instrument hourly, the configured klines every ``SYNC_KLINE_EVERY`` seconds,
+the sweep of abandoned syncs every minute.
 
 Each entry expires before its next run, so a worker that was away does not come back to a pile
 of stale copies of the same sync.
@@ -10,9 +11,16 @@ from typing import Any
 from celery.schedules import crontab
 
 from core_config import Settings
-from db_general import SYNC_INSTRUMENTS, SYNC_KLINES, SyncInstrumentsArgs, SyncKlinesArgs
+from worker_contract import (
+    SWEEP_SYNC_RUNS,
+    SYNC_INSTRUMENTS,
+    SYNC_KLINES,
+    SyncInstrumentsArgs,
+    SyncKlinesArgs,
+)
 
 INSTRUMENTS_EXPIRE_SECONDS = 3000
+SWEEP_EVERY_SECONDS = 60
 # A copy left unconsumed this far into its period has been overtaken by the next one.
 EXPIRE_FRACTION = 0.9
 
@@ -25,11 +33,16 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "schedule": crontab(minute="0"),
             "kwargs": SyncInstrumentsArgs(category=None),
             "options": {"queue": settings.celery_queue, "expires": INSTRUMENTS_EXPIRE_SECONDS},
-        }
+        },
+        "sweep abandoned syncs": {
+            "task": SWEEP_SYNC_RUNS,
+            "schedule": timedelta(seconds=SWEEP_EVERY_SECONDS),
+            "options": {"queue": settings.celery_queue, "expires": SWEEP_EVERY_SECONDS * EXPIRE_FRACTION},
+        },
     }
     for symbol in settings.sync_kline_symbols:
         for interval in settings.sync_kline_intervals:
-            # No range: the task continues from the newest stored candle up to now.
+            # No range: the task fills the holes of the last closed candles (syncing.KLINE_WINDOW).
             schedule[f"klines {settings.sync_kline_category} {symbol} {interval}"] = {
                 "task": SYNC_KLINES,
                 "schedule": timedelta(seconds=settings.sync_kline_every),

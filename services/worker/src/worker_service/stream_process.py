@@ -14,10 +14,12 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from bybit_client import AsyncBybitClient
+from bybit_client.telemetry import call_observer
 from core_config import Settings, get_logger
 from core_telemetry import telemetry
 from db_core import Database
-from db_general import GENERAL_DB, MISSED_STATUS_WRITES, stream_status_key
+from db_general import GENERAL_DB
+from worker_contract import MISSED_STATUS_WRITES, stream_status_key
 from worker_service.bybit_budget import stream_budget
 from worker_service.streaming import KlineStreamer, stream_settings
 
@@ -88,7 +90,7 @@ async def run_stream(settings: Settings) -> None:
             settings.bybit_api_url,
             timeout=settings.bybit_timeout,
             ca_file=settings.bybit_ca_file,
-            observer=telemetry().bybit_observer(),  # the REST backfill's calls
+            observer=call_observer() if telemetry().plan.enabled else None,  # the backfill's calls
             budget=stream_budget(settings, redis),
         ) as rest:
             streamer = build_streamer(settings, database, rest)

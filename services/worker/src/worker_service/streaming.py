@@ -3,21 +3,22 @@
 ``KlineStreamer`` subscribes to ``kline.{interval}.{symbol}`` for the configured symbols and
 intervals on one supervised connection (``bybit_client.streams``) and upserts every confirmed
 candle as it closes. Three things keep the stored series whole:
-- on every connect (the first included) each series is backfilled through REST from its newest
-  stored candle up to the last closed one, so whatever closed while the connection was down (or
-  the process was not running) is fetched;
-- a confirmed candle that does not follow the previous one of its series (a push lost without a
-  disconnect) backfills that series at once;
+- after every connect (the first included) and whenever a confirmed candle does not follow the
+  previous one of its series (a push lost without a disconnect), the series' holes are found from
+  what is stored (``db_general.missing_candles`` over its last ``KLINE_WINDOW`` closed candles,
+  never from its newest row) and fetched through REST, beside the live pushes;
+- a backfill that fails (REST down, the database away) is tried again, a second later, until it
+  succeeds: each try looks for the holes afresh, so a live candle committed meanwhile hides none;
 - rows are never dropped: a failed write is retried until it succeeds or the process stops.
 
 Only closed candles are written: the backfill stops before the open candle, whose final values
 come with its confirmed push, so a late backfill can never overwrite a final candle with a
 partial one.
 
-The socket is read on the event loop; database writes are sync (psycopg COPY in ``upsert_klines``)
-and run one batch at a time in a worker thread. Whatever arrives while a batch is being written
-goes into the next batch, so a burst of closes (every series closing at the same minute) costs a
-few transactions, not one per candle.
+The socket is read on the event loop; database work is sync (psycopg COPY in ``upsert_klines``,
+the holes query) and runs in a worker thread, one batch of candles at a time. Whatever arrives
+while a batch is being written goes into the next batch, so a burst of closes (every series
+closing at the same minute) costs a few transactions, not one per candle.
 """
 
 import asyncio
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bybit_client import AsyncBybitClient, BybitError, Interval, datetime_to_ms
+from bybit_client import AsyncBybitClient, Interval, datetime_to_ms
 from bybit_client.streams import (
     Backoff,
     BybitStream,
@@ -40,8 +41,9 @@ from bybit_client.streams import (
 )
 from core_config import get_logger
 from db_core import Database
-from db_general import KlineRow, StreamStatus, StreamTopicStatus, newest_kline_start, upsert_klines
-from worker_service.syncing import KLINE_DEFAULT_LOOKBACK, kline_row
+from db_general import Hole, KlineRow, Series, missing_candles, upsert_klines
+from worker_contract import StreamStatus, StreamTopicStatus
+from worker_service.syncing import kline_row, last_closed, window_start
 
 logger = get_logger(__name__)
 
@@ -49,22 +51,10 @@ WRITE_RETRY_SECONDS = 1.0
 LINGER_STEP = 0.002  # seconds the writer waits for more of a burst, while it keeps coming...
 LINGER_MAX = 0.02  # ...up to this long
 BACKFILL_CONCURRENCY = 4
-MONTH_MS = 31 * 86_400_000  # a month candle is closed once this long has passed since its start
 
 
-@dataclass(frozen=True)
-class Series:
-    category: str
-    symbol: str
-    interval: str
-
-    @property
-    def topic(self) -> str:
-        return kline_topic(self.interval, self.symbol)
-
-    @property
-    def length_ms(self) -> int | None:
-        return Interval(self.interval).milliseconds
+def topic_of(series: Series) -> str:
+    return kline_topic(series.interval.value, series.symbol)
 
 
 @dataclass(frozen=True)
@@ -186,16 +176,18 @@ class KlineStreamer:
 
     def __post_init__(self) -> None:
         self.series = [
-            Series(self.category, symbol, interval) for symbol in self.symbols for interval in self.intervals
+            Series(self.category, symbol, Interval(interval))
+            for symbol in self.symbols
+            for interval in self.intervals
         ]
-        self._by_topic = {series.topic: series for series in self.series}
-        self._last_confirmed: dict[Series, int] = {}
+        self._by_topic = {topic_of(series): series for series in self.series}
+        self._last_confirmed: dict[Series, datetime] = {}
         self._writer = CandleWriter(self.database, self.counters, self.on_commit)
         self._backfill_wanted: set[Series] = set()
         self._backfill_signal = asyncio.Event()
         self.stream = BybitStream(
             public_url(self.stream_base_url, self.category),
-            [series.topic for series in self.series],
+            [topic_of(series) for series in self.series],
             settings=self.stream_settings,
             ca_file=self.ca_file,
         )
@@ -230,21 +222,20 @@ class KlineStreamer:
         for candle in message.candles:
             if not candle.confirm:
                 continue
-            start = datetime_to_ms(candle.start)
+            start = candle.start
             previous = self._last_confirmed.get(series)
-            length = series.length_ms
-            if previous is not None and length is not None and start > previous + length:
+            if previous is not None and start > series.interval.after(previous):
                 logger.warning(
                     "kline push missing, backfilling the series",
-                    topic=series.topic,
-                    after=previous,
-                    received=start,
+                    topic=topic_of(series),
+                    after=previous.isoformat(),
+                    received=start.isoformat(),
                 )
                 self._want_backfill([series])
             if previous is None or start > previous:
                 self._last_confirmed[series] = start
             self._writer.put(
-                kline_row(series.category, series.symbol, series.interval, candle.kline()), pushed_at
+                kline_row(series.category, series.symbol, series.interval.value, candle.kline()), pushed_at
             )
 
     def _want_backfill(self, series: Iterable[Series]) -> None:
@@ -258,7 +249,7 @@ class KlineStreamer:
             wanted, self._backfill_wanted = self._backfill_wanted, set()
             try:
                 await self._backfill(wanted)
-            except (BybitError, OSError, TimeoutError) as error:
+            except Exception as error:  # REST or the database away: the whole backfill again, later
                 logger.warning("backfill failed, trying again", error=f"{type(error).__name__}: {error}")
                 await asyncio.sleep(WRITE_RETRY_SECONDS)
                 self._want_backfill(wanted)
@@ -266,39 +257,37 @@ class KlineStreamer:
     async def _backfill(self, wanted: set[Series]) -> None:
         if not wanted:
             return
-        server_ms = datetime_to_ms((await self.rest.server_time()).time)
+        now = (await self.rest.server_time()).time
         limit = asyncio.Semaphore(BACKFILL_CONCURRENCY)
 
         async def one(series: Series) -> int:
             async with limit:
-                return await self._backfill_series(series, server_ms)
+                return await self._backfill_series(series, now)
 
-        counts = await asyncio.gather(*(one(series) for series in sorted(wanted, key=lambda s: s.topic)))
+        counts = await asyncio.gather(*(one(series) for series in sorted(wanted, key=topic_of)))
         self.counters.backfills += 1
         logger.info("backfilled", series=len(wanted), candles=sum(counts))
 
-    async def _backfill_series(self, series: Series, server_ms: int) -> int:
-        length = series.length_ms
-        newest = await asyncio.to_thread(self._newest, series)
-        # Only closed candles: the open one arrives with its confirmed push.
-        end = server_ms - (length if length is not None else MONTH_MS)
-        if newest is not None:
-            start = datetime_to_ms(newest)
-        else:
-            start = server_ms - KLINE_DEFAULT_LOOKBACK * (length or MONTH_MS)
-        if start > end:
-            return 0
+    async def _backfill_series(self, series: Series, now: datetime) -> int:
+        """Fetch the holes among the series' last ``KLINE_WINDOW`` closed candles at ``now``."""
+        last = last_closed(series.interval, now)
+        holes = await asyncio.to_thread(self._holes, series, window_start(series.interval, last), last)
         count = 0
-        async for kline in self.rest.iter_klines_range(
-            series.category, series.symbol, series.interval, start, end
-        ):
-            self._writer.put(kline_row(series.category, series.symbol, series.interval, kline))
-            count += 1
+        for hole in holes:
+            async for kline in self.rest.iter_klines_range(
+                series.category,
+                series.symbol,
+                series.interval.value,
+                datetime_to_ms(hole.first_start),
+                datetime_to_ms(hole.last_start),
+            ):
+                self._writer.put(kline_row(series.category, series.symbol, series.interval.value, kline))
+                count += 1
         return count
 
-    def _newest(self, series: Series) -> datetime | None:
+    def _holes(self, series: Series, first: datetime, last: datetime) -> list[Hole]:
         with self.database.sync_session() as session:
-            return newest_kline_start(session, series.category, series.symbol, series.interval)
+            return missing_candles(session, series, first, last)
 
     def status(self, interval_seconds: float) -> StreamStatus:
         """The status written to Redis; the per-interval maximum lag starts again after each call."""

@@ -1,29 +1,32 @@
-"""The two synchronisations, Bybit -> general database, as plain functions (Celery wraps them in ``tasks``).
+"""The two synchronisations, Bybit -> general database, as plain functions (``tasks`` runs them in
+Celery; ``sync_to_end`` runs one in this process).
 
-Every call does one bounded chunk of work: it stops taking new pages once the context's
-``chunk_seconds`` have passed and returns a ``Continuation`` saying how to call it again; the
-worker sends that as the task's next message. Without a bound (``chunk_seconds=None``, the inline
-path) a call runs to the end. Each sync is one ``sync_runs`` row, opened (and committed) by its
-first chunk, continued by the next ones (same task id), closed with its outcome; the rows a chunk
-writes are counted in the transaction that writes them. Every chunk is safe to run again:
+A sync is declared once as a ``SyncKind``: what its ``sync_runs`` row covers and its chunk, the
+work. Every chunk call does one bounded piece of work: it stops taking new pages once the
+context's ``chunk_seconds`` have passed and returns a ``Continuation`` saying how to call it again;
+the worker sends that as the task's next message. Without a bound (``chunk_seconds=None``) a call
+runs to the end. A chunk only does its work and raises what went wrong: whether that is retried,
+waited out or the end of the sync is the caller's decision (``tasks.decide``), and so is the
+row's record of it. Every chunk is safe to run again:
 - instruments: one category is fetched completely before anything is written, so an outage
   halfway never delists what simply was not fetched; nothing is ever deleted.
-- klines: written page by page, oldest first, each page committed, so an interrupted chunk has
-  stored a prefix of its range and the next chunk continues from the newest stored candle.
+- klines: only the candles missing from the series in the sync's range are fetched (its holes,
+  found from what is stored: ``db_general.missing_candles``), oldest first, each page committed,
+  so an interrupted chunk leaves fewer holes and the next one fetches what is still missing. Only
+  closed candles are written. Without a range the sync covers the last ``KLINE_WINDOW`` closed
+  candles (the safety net behind the live stream: a hole anywhere in it is filled) and leaves out
+  the candles the exchange is recorded to have none of; a range asks for those again. What the
+  exchange did not return for a fetched hole is recorded as its own gap once it is old enough.
 """
 
-import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from functools import partial
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar
 
 from bybit_client import (
     KLINE_CATEGORIES,
-    BybitError,
     Category,
     Instrument,
     Interval,
@@ -31,29 +34,31 @@ from bybit_client import (
     datetime_to_ms,
     ms_to_datetime,
 )
-from core_telemetry import telemetry
+from core_config import get_logger
 from db_core import Database
 from db_general import (
+    Hole,
     InstrumentRow,
     KlineRow,
-    SyncInstrumentsArgs,
-    SyncKlinesArgs,
+    Series,
+    SyncRunScope,
     add_sync_run_rows,
-    count_klines,
     finish_sync_run,
     mark_delisted,
-    newest_kline_start,
-    note_sync_run_waiting,
+    missing_candles,
     record_attempt_error,
+    record_exchange_gaps,
     start_sync_run,
     upsert_instruments,
     upsert_klines,
 )
+from worker_contract import SyncInstrumentsArgs, SyncKlinesArgs
+from worker_service.sync_metrics import record_sync
 
 if TYPE_CHECKING:  # the stream process imports this module too, and has no use for the sync transport
     from bybit_client import BybitClient
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 # A sync's request: the arguments of its task in the contract.
 Request = TypeVar("Request", SyncInstrumentsArgs, SyncKlinesArgs)
@@ -62,34 +67,22 @@ Request = TypeVar("Request", SyncInstrumentsArgs, SyncKlinesArgs)
 ALL_CATEGORIES: tuple[str, ...] = tuple(category.value for category in Category)
 # Candles written per transaction: one page of Bybit's range fetch.
 KLINE_BATCH = 1000
-# A klines sync without a start and with nothing stored fetches this many candles back from now.
-KLINE_DEFAULT_LOOKBACK = 1000
+# The candles a klines sync without a range covers, back from the last closed one: one page.
+KLINE_WINDOW = 1000
+# A candle missing after its hole was fetched is the exchange's own gap once it closed this long
+# ago (a candle that closed a moment ago may not be served yet).
+GAP_SETTLED_AFTER = timedelta(minutes=10)
 
 
 class SyncRequestError(ValueError):
     """The sync asked for cannot be done as asked (an unknown category or interval, an empty range)."""
 
 
-# What a waiting run's row says while the Bybit call budget holds every call (after a ban, or a
-# limit spent for longer than a call may wait).
-BUDGET_WAIT = "waiting for Bybit's call budget, which holds every call; retried when it lets calls go"
-# What a failed attempt says when its worker died under it (the process killed or its instance lost).
-WORKER_LOST = "the worker running this chunk stopped before it ended (killed or lost); run again"
-
-
-def _never(_: BaseException) -> bool:
-    return False
-
-
 @dataclass(frozen=True)
 class SyncContext:
     """What a sync needs from outside: the database, a Bybit client, the clock, the Celery task id.
 
-    ``chunk_seconds`` bounds a call's work (None: run to the end). ``will_retry`` tells whether an
-    error will be retried with the same task id, in which case the run's row stays open for it;
-    ``waits_for_budget``, whether that retry waits for the Bybit call budget (a ban), which is no
-    failed attempt.
-    ``worker_deaths``: how many earlier runs of this chunk ended with their worker (killed, lost).
+    ``chunk_seconds`` bounds a call's work (None: run to the end).
     """
 
     database: Database
@@ -97,10 +90,7 @@ class SyncContext:
     task_id: str | None = None
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
     chunk_seconds: float | None = None
-    will_retry: Callable[[BaseException], bool] = _never
-    waits_for_budget: Callable[[BaseException], bool] = _never
     clock: Callable[[], float] = time.monotonic
-    worker_deaths: int = 0
 
     def deadline(self) -> float | None:
         return None if self.chunk_seconds is None else self.clock() + self.chunk_seconds
@@ -120,6 +110,18 @@ class Continuation(Generic[Request]):
 
 
 SyncOutcome: TypeAlias = dict[str, Any] | Continuation[Request]
+# A chunk: the context, its sync's row, the request, the progress of the chunks before it.
+Chunk: TypeAlias = Callable[[SyncContext, int, Request, dict[str, Any] | None], SyncOutcome[Request]]
+
+
+@dataclass(frozen=True)
+class SyncKind(Generic[Request]):
+    """One kind of sync: its ``sync_runs`` kind, what its row covers, its chunk of work."""
+
+    kind: str
+    describe: Callable[[Request], str]
+    scope: Callable[[Request, datetime], SyncRunScope]
+    chunk: Chunk[Request]
 
 
 def instrument_row(instrument: Instrument) -> InstrumentRow:
@@ -160,110 +162,48 @@ def describe_error(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
-def attempt_words(error: BaseException) -> str:
-    """What a failed attempt says on its ``sync_runs`` row, for operators: Bybit's answer and our own
-    refusals in full (they name no host and carry no secret); anything else (a database error names
-    its server, a statement its parameters) only by its kind, the details being in the log."""
-    if isinstance(error, BybitError | SyncRequestError):
-        return describe_error(error)
-    return f"{type(error).__name__} (details in the worker's log)"
-
-
-@dataclass
-class RunTally:
-    """The ``sync_runs`` row of a sync, and whether this chunk finished the sync."""
-
-    run_id: int
-    finished: bool = False
-    rows: int = 0
-
-
-@contextmanager
-def recorded_chunk(context: SyncContext, **what: Any) -> Iterator[RunTally]:
-    """Open (or continue) the sync's ``sync_runs`` row; close it when the chunk ends the sync.
-
-    The row is closed as ``succeeded`` when the block sets ``finished``, as ``failed`` when it
-    raises an error that will not be retried; otherwise (the next chunk, a retry, a process being
-    stopped, whose task goes back to the queue) it stays ``running`` for the task's next run. Each
-    failed attempt (an error, retried or not; the worker of the previous run lost) is counted on
-    the row with what it said; a wait for the call budget is not one: the row says it waits.
-    """
-    with context.database.sync_session() as session:
-        tally = RunTally(start_sync_run(session, task_id=context.task_id, **what))
-        if context.worker_deaths:
-            record_attempt_error(session, tally.run_id, WORKER_LOST)
-    try:
-        yield tally
-    except Exception as exc:  # not SystemExit and the like: a stopped process's task runs again
-        retried = context.will_retry(exc)
-        if retried and context.waits_for_budget(exc):
-            with context.database.sync_session() as session:
-                note_sync_run_waiting(session, tally.run_id, f"{BUDGET_WAIT}: {attempt_words(exc)}")
-            raise
-        with context.database.sync_session() as session:
-            said = attempt_words(exc) + (" (retried)" if retried else "")
-            record_attempt_error(session, tally.run_id, said)
-            if not retried:
-                finish_sync_run(session, tally.run_id, status="failed", error=describe_error(exc))
-        if not retried:
-            telemetry().record_sync(str(what.get("kind")), tally.rows, "failed")
-        raise
-    if tally.finished:
-        with context.database.sync_session() as session:
-            tally.rows = finish_sync_run(session, tally.run_id, status="succeeded")
-        telemetry().record_sync(str(what.get("kind")), tally.rows, "succeeded")
-
-
 def instruments_chunk(
-    context: SyncContext, request: SyncInstrumentsArgs, progress: dict[str, Any] | None = None
+    context: SyncContext, run_id: int, request: SyncInstrumentsArgs, progress: dict[str, Any] | None = None
 ) -> SyncOutcome[SyncInstrumentsArgs]:
     """Upsert every instrument of the category asked (None: of every category); delist those gone.
 
     A chunk syncs whole categories; ``progress`` carries the categories done and the totals so far.
     """
     category = request["category"]
+    if category is not None and category not in ALL_CATEGORIES:
+        raise SyncRequestError(f"unknown category {category!r}; one of {', '.join(ALL_CATEGORIES)}")
     database = context.database
     deadline = context.deadline()
     done: list[str] = list((progress or {}).get("done", []))
     totals = {"fetched": 0, "inserted": 0, "updated": 0, "unchanged": 0, "delisted": 0}
     totals.update((progress or {}).get("totals", {}))
-    with recorded_chunk(context, kind="instruments", category=category) as run:
-        if category is not None and category not in ALL_CATEGORIES:
-            raise SyncRequestError(f"unknown category {category!r}; one of {', '.join(ALL_CATEGORIES)}")
-        categories = [category] if category else list(ALL_CATEGORIES)
-        synced_here = 0
-        for name in categories:
-            if name in done:
-                continue
-            if deadline is not None and synced_here and context.clock() >= deadline:
-                return Continuation(request, {"done": done, "totals": totals})
-            synced_here += 1
-            rows = [instrument_row(item) for item in context.client.iter_instruments(name)]
-            seen_at = context.now()
-            with database.sync_session() as session:
-                counts = upsert_instruments(session, rows, seen_at)
-                # An empty answer is far likelier a glitch than a whole category gone: delist nothing.
-                delisted = mark_delisted(session, name, {row.symbol for row in rows}, seen_at) if rows else 0
-                add_sync_run_rows(session, run.run_id, counts.written + delisted)
-            if not rows:
-                logger.warning("Bybit listed no %s instruments; none delisted", name)
-            done.append(name)
-            totals["fetched"] += len(rows)
-            totals["inserted"] += counts.inserted
-            totals["updated"] += counts.updated
-            totals["unchanged"] += counts.unchanged
-            totals["delisted"] += delisted
-            logger.info(
-                "instruments synced",
-                extra={
-                    "category": name,
-                    "fetched": len(rows),
-                    "written": counts.written,
-                    "delisted": delisted,
-                },
-            )
-        run.finished = True
-    return {"sync_run_id": run.run_id, "kind": "instruments", "categories": categories, **totals}
+    categories = [category] if category else list(ALL_CATEGORIES)
+    synced_here = 0
+    for name in categories:
+        if name in done:
+            continue
+        if deadline is not None and synced_here and context.clock() >= deadline:
+            return Continuation(request, {"done": done, "totals": totals})
+        synced_here += 1
+        rows = [instrument_row(item) for item in context.client.iter_instruments(name)]
+        seen_at = context.now()
+        with database.sync_session() as session:
+            counts = upsert_instruments(session, rows, seen_at)
+            # An empty answer is far likelier a glitch than a whole category gone: delist nothing.
+            delisted = mark_delisted(session, name, {row.symbol for row in rows}, seen_at) if rows else 0
+            add_sync_run_rows(session, run_id, counts.written + delisted)
+        if not rows:
+            logger.warning("Bybit listed no instruments; none delisted", category=name)
+        done.append(name)
+        totals["fetched"] += len(rows)
+        totals["inserted"] += counts.inserted
+        totals["updated"] += counts.updated
+        totals["unchanged"] += counts.unchanged
+        totals["delisted"] += delisted
+        logger.info(
+            "instruments synced", category=name, fetched=len(rows), written=counts.written, delisted=delisted
+        )
+    return {"kind": "instruments", "categories": categories, **totals}
 
 
 def _interval(interval: str) -> Interval:
@@ -275,32 +215,55 @@ def _interval(interval: str) -> Interval:
         ) from None
 
 
-def _stored_candles(context: SyncContext, key: tuple[str, str, str], start: datetime, end: datetime) -> int:
-    with context.database.sync_session() as session:
-        return count_klines(session, *key, start, end)
+def last_closed(interval: Interval, now: datetime) -> datetime:
+    """The start of the newest candle closed at ``now``."""
+    return interval.before(interval.floor(now))
 
 
-def resume_point(context: SyncContext, key: tuple[str, str, str], start_ms: int | None, end_ms: int) -> int:
-    """Where a klines sync begins (ms).
+def first_at_or_after(interval: Interval, moment: datetime) -> datetime:
+    start = interval.floor(moment)
+    return start if start == moment else interval.after(start)
 
-    Without a start: from the newest stored candle (it may still have been open), or a default
-    look-back. With a start: from the newest stored candle when every candle between the start
-    and it is stored (a previous run of this range was interrupted), else from the start.
-    """
-    category, symbol, interval = key
-    with context.database.sync_session() as session:
-        newest = newest_kline_start(session, category, symbol, interval)
-    length = Interval(interval).milliseconds
+
+def window_start(interval: Interval, last: datetime, candles: int = KLINE_WINDOW) -> datetime:
+    """The start of the oldest of the ``candles`` candles ending with the one opening at ``last``."""
+    if interval.milliseconds is None:
+        first = last
+        for _ in range(candles - 1):
+            first = interval.before(first)
+        return first
+    return last - (candles - 1) * timedelta(milliseconds=interval.milliseconds)
+
+
+@dataclass(frozen=True)
+class KlineRange:
+    """The candle starts a klines sync covers (both included), and whether recorded exchange gaps
+    are asked for again (a range given explicitly)."""
+
+    series: Series
+    first: datetime
+    last: datetime
+    ask_recorded: bool
+
+
+def kline_range(request: SyncKlinesArgs, now: datetime) -> KlineRange:
+    """What a klines request covers at ``now``: the closed candles starting in [start_ms, end_ms]
+    (end_ms defaults to now), or the last ``KLINE_WINDOW`` closed ones without a start."""
+    category = request["category"]
+    if category not in KLINE_CATEGORIES:
+        raise SyncRequestError(f"no klines for category {category!r}; one of {', '.join(KLINE_CATEGORIES)}")
+    interval = _interval(request["interval"])
+    start_ms, end_ms = request.get("start_ms"), request.get("end_ms")
+    if start_ms is not None and end_ms is not None and start_ms > end_ms:
+        raise SyncRequestError("start_ms is after end_ms")
+    end = now if end_ms is None else min(ms_to_datetime(end_ms), now)
+    last = interval.floor(end)
+    if interval.after(last) > now:  # still open: only closed candles are written
+        last = interval.before(last)
+    series = Series(category, request["symbol"], interval)
     if start_ms is None:
-        if newest is not None:
-            return datetime_to_ms(newest)
-        return end_ms - KLINE_DEFAULT_LOOKBACK * (length or 31 * 86_400_000)
-    if newest is None or length is None or not start_ms <= datetime_to_ms(newest) <= end_ms:
-        return start_ms
-    first = -(-start_ms // length) * length  # the first candle opening at or after the start
-    expected = (datetime_to_ms(newest) - first) // length + 1
-    stored = _stored_candles(context, key, ms_to_datetime(first), newest)
-    return datetime_to_ms(newest) if stored >= expected else start_ms
+        return KlineRange(series, window_start(interval, last), last, ask_recorded=False)
+    return KlineRange(series, first_at_or_after(interval, ms_to_datetime(start_ms)), last, ask_recorded=True)
 
 
 def _write_klines(database: Database, rows: Iterable[KlineRow], run_id: int) -> int:
@@ -310,83 +273,151 @@ def _write_klines(database: Database, rows: Iterable[KlineRow], run_id: int) -> 
     return written
 
 
-def klines_chunk(
-    context: SyncContext, request: SyncKlinesArgs, progress: dict[str, Any] | None = None
-) -> SyncOutcome[SyncKlinesArgs]:
-    """Fetch the candles of [start, end] (ms; end defaults to now) and upsert them, resuming if it can.
+def _record_exchange_gaps(context: SyncContext, series: Series, hole: Hole) -> int:
+    """Record what is still missing of ``hole`` after its fetch, where settled, as the exchange's gap."""
+    now = context.now()
+    settled = hole.last_start
+    while settled >= hole.first_start and series.interval.after(settled) + GAP_SETTLED_AFTER > now:
+        settled = series.interval.before(settled)
+    if settled < hole.first_start:
+        return 0
+    with context.database.sync_session() as session:
+        left = missing_candles(session, series, hole.first_start, settled, skip_recorded=False)
+        record_exchange_gaps(session, series, left, now)
+    if left:
+        logger.info(
+            "candles the exchange has none of recorded",
+            series=f"{series.category} {series.symbol} {series.interval}",
+            candles=sum(gap.candles for gap in left),
+        )
+    return sum(gap.candles for gap in left)
 
-    A chunk stops after the page that crosses its deadline; the next one resumes from what is
-    stored (``progress`` only carries counters for the summary).
+
+def klines_chunk(
+    context: SyncContext, run_id: int, request: SyncKlinesArgs, progress: dict[str, Any] | None = None
+) -> SyncOutcome[SyncKlinesArgs]:
+    """Fetch the candles missing from the range asked (see ``kline_range``) and upsert them.
+
+    A chunk stops after the page that crosses its deadline; the next one finds what is still
+    missing (``progress`` only carries counters for the summary, and the end fixed by the first).
     """
-    category, symbol, interval = request["category"], request["symbol"], request["interval"]
-    start_ms, end_ms = request.get("start_ms"), request.get("end_ms")
+    end_ms = request.get("end_ms")
     end_ms = end_ms if end_ms is not None else datetime_to_ms(context.now())
-    database = context.database
+    wanted = kline_range(request | {"end_ms": end_ms}, context.now())
+    series = wanted.series
+    category, symbol, interval = series.category, series.symbol, series.interval.value
     deadline = context.deadline()
     fetched = int((progress or {}).get("fetched", 0))
+    gaps = int((progress or {}).get("exchange_gaps", 0))
     chunks = int((progress or {}).get("chunks", 0)) + 1
-    what = {
-        "kind": "klines",
-        "category": category,
-        "symbol": symbol,
-        "interval": interval,
-        "range_start": None if start_ms is None else ms_to_datetime(start_ms),
-        "range_end": ms_to_datetime(end_ms),
-    }
-    with recorded_chunk(context, **what) as run:
-        if category not in KLINE_CATEGORIES:
-            raise SyncRequestError(
-                f"no klines for category {category!r}; one of {', '.join(KLINE_CATEGORIES)}"
-            )
-        interval = _interval(interval).value
-        if start_ms is not None and start_ms > end_ms:
-            raise SyncRequestError("start_ms is after end_ms")
-        begin_ms = resume_point(context, (category, symbol, interval), start_ms, end_ms)
+    with context.database.sync_session() as session:
+        holes = missing_candles(
+            session, series, wanted.first, wanted.last, skip_recorded=not wanted.ask_recorded
+        )
+    for hole in holes:
         batch: list[KlineRow] = []
-        for kline in context.client.iter_klines_range(category, symbol, interval, begin_ms, end_ms):
+        pages = context.client.iter_klines_range(
+            category, symbol, interval, datetime_to_ms(hole.first_start), datetime_to_ms(hole.last_start)
+        )
+        for kline in pages:
             batch.append(kline_row(category, symbol, interval, kline))
             if len(batch) >= KLINE_BATCH:
-                _write_klines(database, batch, run.run_id)
+                _write_klines(context.database, batch, run_id)
                 fetched += len(batch)
                 batch = []
                 if deadline is not None and context.clock() >= deadline:
-                    return Continuation(request | {"end_ms": end_ms}, {"fetched": fetched, "chunks": chunks})
+                    progress = {"fetched": fetched, "exchange_gaps": gaps, "chunks": chunks}
+                    return Continuation(request | {"end_ms": end_ms}, progress)
         if batch:
-            _write_klines(database, batch, run.run_id)
+            _write_klines(context.database, batch, run_id)
             fetched += len(batch)
-        run.finished = True
+        gaps += _record_exchange_gaps(context, series, hole)
     return {
-        "sync_run_id": run.run_id,
         "kind": "klines",
         "category": category,
         "symbol": symbol,
         "interval": interval,
-        "start_ms": start_ms,
+        "start_ms": request.get("start_ms"),
         "end_ms": end_ms,
-        "resumed_from_ms": begin_ms,
+        "first_ms": datetime_to_ms(wanted.first),
+        "last_ms": datetime_to_ms(wanted.last),
+        "holes": len(holes),
         "chunks": chunks,
         "fetched": fetched,
-        "written": run.rows,
-        "unchanged": max(0, fetched - run.rows),
+        "exchange_gaps": gaps,
     }
 
 
-def _to_end(
-    chunk: Callable[[Request, dict[str, Any] | None], SyncOutcome[Request]], request: Request
+def _instruments_scope(request: SyncInstrumentsArgs, _: datetime) -> SyncRunScope:
+    return SyncRunScope(category=request["category"])
+
+
+def _klines_scope(request: SyncKlinesArgs, now: datetime) -> SyncRunScope:
+    start_ms, end_ms = request.get("start_ms"), request.get("end_ms")
+    return SyncRunScope(
+        category=request["category"],
+        symbol=request["symbol"],
+        interval=request["interval"],
+        range_start=None if start_ms is None else ms_to_datetime(start_ms),
+        range_end=now if end_ms is None else ms_to_datetime(end_ms),
+    )
+
+
+INSTRUMENTS = SyncKind[SyncInstrumentsArgs](
+    kind="instruments",
+    describe=lambda request: f"instruments {request['category'] or 'all'}",
+    scope=_instruments_scope,
+    chunk=instruments_chunk,
+)
+KLINES = SyncKind[SyncKlinesArgs](
+    kind="klines",
+    describe=lambda request: "klines {category} {symbol} {interval}".format(**request),
+    scope=_klines_scope,
+    chunk=klines_chunk,
+)
+
+
+# -- a sync's row: opened by its first chunk, continued by the next ones, closed once ---------------
+
+
+def open_run(context: SyncContext, sync: SyncKind[Request], request: Request) -> int | None:
+    """Open (or continue) the sync's ``sync_runs`` row; None when the sync has ended already."""
+    with context.database.sync_session() as session:
+        return start_sync_run(
+            session, kind=sync.kind, task_id=context.task_id, **sync.scope(request, context.now())
+        )
+
+
+def close_run(
+    database: Database, sync: SyncKind[Any], run_id: int, outcome: dict[str, Any]
 ) -> dict[str, Any]:
-    outcome = chunk(request, None)
-    while isinstance(outcome, Continuation):
-        outcome = chunk(outcome.request, outcome.progress)
-    return outcome
+    """Close the row as succeeded; the outcome with the run's id and the rows it wrote in all."""
+    with database.sync_session() as session:
+        rows = finish_sync_run(session, run_id, status="succeeded")
+    record_sync(sync.kind, rows, "succeeded")
+    return {"sync_run_id": run_id, **outcome, "written": rows}
 
 
-def sync_instruments(context: SyncContext, request: SyncInstrumentsArgs) -> dict[str, Any]:
-    """The whole instruments sync in this process, chunk after chunk; its summary."""
-    return _to_end(partial(instruments_chunk, context), request)
+def fail_run(database: Database, sync: SyncKind[Any], run_id: int, words: str, error: BaseException) -> None:
+    """Count the failed attempt, then close the row as failed with the error."""
+    with database.sync_session() as session:
+        record_attempt_error(session, run_id, words)
+        rows = finish_sync_run(session, run_id, status="failed", error=describe_error(error))
+    record_sync(sync.kind, rows, "failed")
 
 
-def sync_klines(context: SyncContext, request: SyncKlinesArgs) -> dict[str, Any]:
-    """The whole klines sync in this process, chunk after chunk; its summary."""
-    end_ms = request.get("end_ms")
-    end_ms = end_ms if end_ms is not None else datetime_to_ms(context.now())
-    return _to_end(partial(klines_chunk, context), request | {"end_ms": end_ms})
+def sync_to_end(context: SyncContext, sync: SyncKind[Request], request: Request) -> dict[str, Any]:
+    """The whole sync in this process, chunk after chunk, with its row; its summary. An error ends
+    it as failed (nothing is retried here)."""
+    run_id = open_run(context, sync, request)
+    if run_id is None:
+        raise SyncRequestError(f"{sync.describe(request)}: the sync of task {context.task_id} has ended")
+    progress: dict[str, Any] | None = None
+    try:
+        outcome = sync.chunk(context, run_id, request, progress)
+        while isinstance(outcome, Continuation):
+            outcome = sync.chunk(context, run_id, outcome.request, outcome.progress)
+    except Exception as exc:
+        fail_run(context.database, sync, run_id, describe_error(exc), exc)
+        raise
+    return close_run(context.database, sync, run_id, outcome)

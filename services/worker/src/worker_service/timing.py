@@ -50,3 +50,12 @@ def max_retry_countdown(settings: Settings) -> float:
     """The longest a retry may wait and still finish before the visibility timeout."""
     room = settings.celery_visibility_timeout - settings.task_time_limit - RETRY_MARGIN_SECONDS
     return max(0.0, float(room))
+
+
+def abandoned_after(settings: Settings) -> float:
+    """How long a running sync's row may stay untouched before it counts as abandoned: longer than a
+    live task can be silent (a chunk to its hard limit, then the longest retry countdown, then a
+    redelivery after the visibility timeout), with ``SYNC_ABANDONED_AFTER`` as the floor (a chunk's
+    next message may also wait in a busy queue)."""
+    silent = settings.task_time_limit + max_retry_countdown(settings) + settings.celery_visibility_timeout
+    return max(float(settings.sync_abandoned_after), silent + RETRY_MARGIN_SECONDS)

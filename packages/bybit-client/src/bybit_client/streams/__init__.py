@@ -8,88 +8,12 @@
 Connections are supervised (ping, silence watchdog, jittered backoff within Bybit's per-IP
 connection budget, subscriptions restored, typed errors); order books are kept locally and
 resynchronised on any gap in their update ids.
+
+Names load on first use (PEP 562), declared once in __init__.pyi (the models a message carries are
+bybit_client's own: from bybit_client import Order).
 """
 
-from bybit_client.streams.backoff import DEFAULT_BUDGET, Backoff, ConnectionBudget
-from bybit_client.streams.connection import BybitStream, StreamItem, StreamSettings, StreamStatus, TopicHealth
-from bybit_client.streams.messages import (
-    Connected,
-    Disconnected,
-    Execution,
-    ExecutionMessage,
-    KlineMessage,
-    OrderBookMessage,
-    OrderBookResync,
-    OrderMessage,
-    Position,
-    PositionMessage,
-    PublicTrade,
-    RawMessage,
-    StreamCandle,
-    StreamEvent,
-    StreamMessage,
-    StreamOrder,
-    TickerMessage,
-    TickerUpdate,
-    TradeMessage,
-    WalletMessage,
-    parse_message,
-)
-from bybit_client.streams.orderbook import OrderBook
-from bybit_client.streams.topics import (
-    MAX_ARGS_PER_REQUEST,
-    PRIVATE_PATH,
-    PRIVATE_TOPICS,
-    kline_topic,
-    orderbook_topic,
-    private_url,
-    public_path,
-    public_url,
-    ticker_topic,
-    topic_kind,
-    trade_topic,
-)
+import lazy_loader
 
-__all__ = [
-    "DEFAULT_BUDGET",
-    "MAX_ARGS_PER_REQUEST",
-    "PRIVATE_PATH",
-    "PRIVATE_TOPICS",
-    "Backoff",
-    "BybitStream",
-    "Connected",
-    "ConnectionBudget",
-    "Disconnected",
-    "Execution",
-    "ExecutionMessage",
-    "KlineMessage",
-    "OrderBook",
-    "OrderBookMessage",
-    "OrderBookResync",
-    "OrderMessage",
-    "Position",
-    "PositionMessage",
-    "PublicTrade",
-    "RawMessage",
-    "StreamCandle",
-    "StreamEvent",
-    "StreamItem",
-    "StreamMessage",
-    "StreamOrder",
-    "StreamSettings",
-    "StreamStatus",
-    "TickerMessage",
-    "TickerUpdate",
-    "TopicHealth",
-    "TradeMessage",
-    "WalletMessage",
-    "kline_topic",
-    "orderbook_topic",
-    "parse_message",
-    "private_url",
-    "public_path",
-    "public_url",
-    "ticker_topic",
-    "topic_kind",
-    "trade_topic",
-]
+# The names and their modules are declared once, in __init__.pyi.
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

@@ -381,7 +381,10 @@ class BybitStream:
                     attempt = 0
                 delay = self.settings.backoff.delay(attempt)
                 attempt += 1
-                logger.warning(
+                # Warnings back off with the reconnects: attempts 1, 2, 4, 8, ... of an outage
+                # warn, the others are debug lines, so a long outage does not flood the log.
+                logger.log(
+                    logging.WARNING if attempt & (attempt - 1) == 0 else logging.DEBUG,
                     "bybit stream disconnected",
                     extra={
                         "url": self.url,

@@ -1,25 +1,43 @@
 """Typed stream messages: the WebSocket pushes parsed into pydantic models, as the REST results are.
 
 ``parse_message`` turns one decoded JSON object into its message class by the topic's family;
-topics this module does not know come back as ``RawMessage`` rather than being dropped.
+topics this module does not know, and pushes whose shape it cannot read, come back as
+``RawMessage`` rather than being dropped (or ending the stream).
+
+Private pushes carry the very models of the REST results (``Order``, ``Execution``, ``Position``,
+``WalletBalance``), so what a stream said and what a lookup says compare directly. The stream does
+not promise order or uniqueness (and replays nothing missed while down): a consumer recognises a
+push it has seen, or one that arrives late, by the item's own marks, never by arrival order:
+
+- an execution by its ``exec_id`` (unique: seen before means a duplicate);
+- an order by ``Order.version`` (executed quantity, finality, ``updatedTime``): greater is newer,
+  equal is the same state again, smaller arrived out of order and is older than what is known;
+- a position by ``Position.version`` (Bybit's cross sequence ``seq``, then ``updatedTime``);
+- a wallet push carries no sequence: order them by the message's ``creation_time`` (equal times
+  cannot be ordered: read the balance by REST when that matters). Every private message has an
+  ``id``: the same id twice is the same message.
 """
 
+import logging
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bybit_client.enums import Category, Interval
+from bybit_client.enums import Interval
 from bybit_client.models import (
+    Execution,
     Kline,
     MsDatetime,
     OptionalDecimal,
-    OptionalMsDatetime,
     Order,
+    Position,
     TickerFields,
     WalletBalance,
 )
+
+logger = logging.getLogger(__name__)
 
 
 class _Message(BaseModel):
@@ -130,60 +148,22 @@ class OrderBookMessage(_Message):
         )
 
 
-class StreamOrder(Order):
-    category: Category | None = None
-
-
 class _PrivateMessage(_Message):
-    """The header of every private push: the topic and when Bybit created the data."""
+    """The header of every private push: its id, the topic and when Bybit created the data."""
 
+    id: str = ""
     topic: str
     creation_time: MsDatetime = Field(alias="creationTime")
 
 
 class OrderMessage(_PrivateMessage):
     kind: ClassVar[str] = "order"
-    orders: list[StreamOrder] = Field(alias="data")
-
-
-def _empty_as_none(value: object) -> object:
-    return None if value == "" else value
-
-
-class Execution(_Message):
-    category: Category | None = None
-    symbol: str
-    exec_id: str = Field(alias="execId")
-    order_id: str = Field(alias="orderId")
-    order_link_id: str = Field("", alias="orderLinkId")
-    side: str
-    exec_price: Decimal = Field(alias="execPrice")
-    exec_qty: Decimal = Field(alias="execQty")
-    exec_fee: OptionalDecimal = Field(None, alias="execFee")
-    exec_type: str | None = Field(None, alias="execType")
-    is_maker: bool | None = Field(None, alias="isMaker")
-    exec_time: MsDatetime = Field(alias="execTime")
+    orders: list[Order] = Field(alias="data")
 
 
 class ExecutionMessage(_PrivateMessage):
     kind: ClassVar[str] = "execution"
     executions: list[Execution] = Field(alias="data")
-
-
-class Position(_Message):
-    category: Category | None = None
-    symbol: str
-    side: Annotated[str | None, BeforeValidator(_empty_as_none)] = None
-    size: Decimal
-    position_idx: int = Field(0, alias="positionIdx")
-    entry_price: OptionalDecimal = Field(None, alias="entryPrice")
-    mark_price: OptionalDecimal = Field(None, alias="markPrice")
-    position_value: OptionalDecimal = Field(None, alias="positionValue")
-    leverage: OptionalDecimal = None
-    unrealised_pnl: OptionalDecimal = Field(None, alias="unrealisedPnl")
-    cum_realised_pnl: OptionalDecimal = Field(None, alias="cumRealisedPnl")
-    position_status: str | None = Field(None, alias="positionStatus")
-    updated_time: OptionalMsDatetime = Field(None, alias="updatedTime")
 
 
 class PositionMessage(_PrivateMessage):
@@ -240,7 +220,12 @@ def parse_message(raw: dict[str, Any]) -> StreamMessage:
     model = _BY_KIND.get(kind)
     if model is None:
         return RawMessage(topic=topic, data=raw.get("data"), raw=raw)
-    message: StreamMessage = model.model_validate(raw)  # type: ignore[assignment]
+    try:
+        message: StreamMessage = model.model_validate(raw)  # type: ignore[assignment]
+    except ValidationError as error:
+        # A shape we cannot read (a field Bybit changed) must not end the stream: hand it on raw.
+        logger.warning("unreadable %s push: %s", kind, error.errors()[0].get("msg", error))
+        return RawMessage(topic=topic, data=raw.get("data"), raw=raw)
     return message
 
 

@@ -1,7 +1,7 @@
 """Run the fake Bybit V5 server outside pytest (benchmarks, manual tries).
 
-``python -m bybit_client.testing [--port P] [--ws-port P] [--delay S] [--rate-limit N]
-[--key KEY:SECRET ...]`` prints
+``python -m bybit_client.testing [--port P] [--ws-port P] [--delay S] [--rate-limit N] [--seed N]
+[--uid-limit-scale X] [--market-tick S] [--key KEY:SECRET ...]`` prints
 the REST base URL on its first line and the WebSocket base URL on its second, then serves until
 interrupted.
 """
@@ -32,10 +32,25 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--network", type=Network, choices=list(Network), default=Network.MAINNET)
     parser.add_argument("--key", action="append", default=[], help="KEY:SECRET of an accepted API key")
+    parser.add_argument("--seed", type=int, default=0, help="seed of every id, fill and fault draw")
+    parser.add_argument(
+        "--uid-limit-scale",
+        type=float,
+        default=1.0,
+        help="multiplies Bybit's per-account limits (0: none; a benchmark raises them out of its way)",
+    )
+    parser.add_argument(
+        "--market-tick",
+        type=float,
+        default=0.0,
+        help="seconds between random price steps (0: prices stay put)",
+    )
     args = parser.parse_args(argv)
-    exchange = FakeExchange(network=args.network)
+    exchange = FakeExchange(network=args.network, seed=args.seed)
     exchange.delay_seconds = args.delay
     exchange.rate_limit = args.rate_limit
+    exchange.uid_limits.scale = args.uid_limit_scale
+    exchange.market_tick_seconds = args.market_tick
     for pair in args.key:
         api_key, _, secret = pair.partition(":")
         exchange.add_key(api_key, secret)
@@ -47,7 +62,6 @@ def main(argv: list[str] | None = None) -> None:
     streams = FakeStreams(exchange)
     streams.kline_tick_seconds = args.kline_tick
     streams.burst_on_subscribe = args.burst_on_subscribe
-    exchange.on_order = streams.notify_order
     server = make_server(FakeBybitApp(exchange))
     # The loop uvicorn would choose (uvloop when installed), as FakeBybit's thread runs: on the
     # default loop a keep-alive client gets about 22 answers a second.

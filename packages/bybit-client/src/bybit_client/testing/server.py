@@ -2,6 +2,8 @@
 the WebSocket streams by aiohttp, both on one event loop and from one ``FakeExchange``."""
 
 import asyncio
+import logging
+import random
 import socket
 import ssl
 import threading
@@ -10,7 +12,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from bybit_client.enums import Network
-from bybit_client.testing.app import FakeBybitApp
+from bybit_client.testing.app import FakeBybitApp, QuietCuts
 from bybit_client.testing.exchange import FakeExchange
 from bybit_client.testing.streams import FakeStreams
 
@@ -38,10 +40,24 @@ async def serve(
     runner = web.AppRunner(streams.web_app(), handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
     await web.SockSite(runner, ws_socket, ssl_context=ws_tls).start()
+    markets = asyncio.create_task(keep_markets_moving(streams.exchange))
     try:
         await server.serve(sockets=[rest_socket])
     finally:
+        markets.cancel()
         await runner.cleanup()
+
+
+async def keep_markets_moving(exchange: FakeExchange) -> None:
+    """While ``exchange.market_tick_seconds`` is set (the simulated network of ``make run``), every
+    period each traded market's price takes a random step of up to ``walk_ticks`` ticks and the
+    resting orders it reaches fill; tests leave it off and move prices themselves."""
+    rng = random.Random(exchange.seed)  # noqa: S311 - market noise, not secrets
+    while True:
+        period = exchange.market_tick_seconds
+        await asyncio.sleep(period or 0.5)
+        if period:
+            exchange.engine.walk(rng, exchange.walk_ticks)
 
 
 def make_server(app: FakeBybitApp, certfile: str | None = None, keyfile: str | None = None) -> Any:
@@ -58,6 +74,8 @@ def make_server(app: FakeBybitApp, certfile: str | None = None, keyfile: str | N
         timeout_graceful_shutdown=1,
         backlog=1024,
     )
+    # An answer the fake cuts on purpose (Fault.RESET) is not an error of the server.
+    logging.getLogger("uvicorn.error").addFilter(QuietCuts())
     return uvicorn.Server(config)
 
 
@@ -76,8 +94,9 @@ class FakeBybit(FakeExchange):
         *,
         certfile: str | None = None,
         keyfile: str | None = None,
+        seed: int = 0,
     ) -> None:
-        super().__init__(network=network)
+        super().__init__(network=network, seed=seed)
         self._socket = bind_socket(host, port)
         self.host, self.port = self._socket.getsockname()[:2]
         self.scheme = "https" if certfile else "http"
@@ -89,7 +108,6 @@ class FakeBybit(FakeExchange):
         self.ws_port = self._ws_socket.getsockname()[1]
         self.app = FakeBybitApp(self)
         self.streams = FakeStreams(self)
-        self.on_order = self.streams.notify_order
         self._server = make_server(self.app, certfile, keyfile)
         self._thread: threading.Thread | None = None
 

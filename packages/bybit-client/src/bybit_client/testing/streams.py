@@ -7,10 +7,15 @@ clock has passed its end, so moving ``clock_offset_ms`` forward closes candles),
 ``data.ticker``, order books kept here and moved by ``publish_orderbook_deltas``, orders created
 through REST on the private stream.
 
-Faults (``inject``) act on the open connections: ``drop`` (close frame 1001), ``silence`` (open
-but mute: no pushes, no answers, no pongs), ``error_frame`` (a ``success: false`` frame, the
-connection closed with 1011, and the next subscribe on that path refused), ``close_1006`` (TCP cut
-without a close frame), ``skip_delta`` (the next order book delta is not sent).
+The private stream carries the trading engine's pushes (``private_feed``: order, execution,
+position, wallet, also by category as ``order.linear``), with its own faults (``private_faults``:
+pushes duplicated, reordered, dropped).
+
+Faults (``inject``) act on the open connections (of one path, of one API key, or all): ``drop``
+(close frame 1001), ``silence`` (open but mute: no pushes, no answers, no pongs), ``error_frame``
+(a ``success: false`` frame, the connection closed with 1011, and the next subscribe on that path
+refused), ``close_1006`` (TCP cut without a close frame), ``skip_delta`` (the next order book delta
+is not sent).
 
 Everything runs on the fake's event loop; the controls may be called from any thread and return a
 ``concurrent.futures.Future`` (``await asyncio.wrap_future(f)`` in async tests, ``f.result()``
@@ -39,6 +44,7 @@ from bybit_client.enums import PRIVATE_STREAM_PATH, Category, Interval, public_s
 from bybit_client.streams.topics import MAX_ARGS_PER_REQUEST, ORDERBOOK_DEPTHS, PRIVATE_TOPICS
 from bybit_client.testing.data import _hash, candle, candle_starts, ticker
 from bybit_client.testing.exchange import FakeExchange
+from bybit_client.testing.private_feed import PrivateFaults, PrivateFeed
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -70,12 +76,31 @@ class FakeConnection:
     conn_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     topics: set[str] = field(default_factory=set)
     api_key: str | None = None
+    user_id: int | None = None
     silent: bool = False
     skip_deltas: int = 0
+    held: dict[str, bytes] = field(default_factory=dict)  # private pushes held back, per topic (reorder)
+    _outbox: "asyncio.Queue[bytes] | None" = None
+    _writer: "asyncio.Task[None] | None" = None
 
     @property
     def private(self) -> bool:
         return self.path == PRIVATE_PATH
+
+    def post(self, payload: bytes) -> None:
+        """Queue a push: one writer per connection sends them in the order they were posted."""
+        if self._outbox is None:
+            self._outbox = asyncio.Queue()
+            self._writer = asyncio.get_running_loop().create_task(self._write(self._outbox))
+        self._outbox.put_nowait(payload)
+
+    async def _write(self, outbox: "asyncio.Queue[bytes]") -> None:
+        while not self.ws.closed:
+            await self.send(await outbox.get())
+
+    def stop(self) -> None:
+        if self._writer is not None:
+            self._writer.cancel()
 
     async def send(self, payload: bytes | str) -> None:
         if self.silent or self.ws.closed:
@@ -105,6 +130,9 @@ class FakeStreams:
         self._book_ids: dict[str, int] = {}
         self._random = random.Random(7)  # noqa: S311 - market noise, not secrets
         self._ticker: asyncio.Task[None] | None = None
+        self.private_feed = PrivateFeed(exchange.seed)
+        exchange.engine.sink = self.private_feed.publish
+        exchange.engine.audience = self.private_feed.audience
 
     # -- serving ---------------------------------------------------------------------------------
 
@@ -117,7 +145,7 @@ class FakeStreams:
         return app
 
     async def _on_startup(self, app: web.Application) -> None:
-        self.loop = asyncio.get_running_loop()
+        self.loop = self.private_feed.loop = asyncio.get_running_loop()
         self._ticker = asyncio.create_task(self._kline_loop())
 
     async def _on_shutdown(self, app: web.Application) -> None:
@@ -143,6 +171,8 @@ class FakeStreams:
             pass  # the client went away mid-answer (a pong to a client that gave up): nothing to do
         finally:
             self.connections.discard(connection)
+            self.private_feed.leave(connection)
+            connection.stop()
         return ws
 
     async def _on_request(self, connection: FakeConnection, text: str) -> None:
@@ -156,13 +186,15 @@ class FakeStreams:
         args = request.get("args") or []
         if op == "ping":
             if connection.private:
-                await self._reply(connection, {"op": "pong", "args": [str(self.exchange.now_ms())]}, req_id)
+                await self._reply(connection, {"op": "pong", "args": [str(self.exchange.wall_ms())]}, req_id)
             else:
                 await self._reply(connection, {"success": True, "ret_msg": "pong", "op": "ping"}, req_id)
         elif op == "auth" and connection.private:
             problem = self._check_auth(args)
             if problem is None:
                 connection.api_key = str(args[0])
+                connection.user_id = self.exchange.keys[connection.api_key].user_id
+                self.private_feed.join(connection.user_id, connection)
             await self._reply(
                 connection, {"success": problem is None, "ret_msg": problem or "", "op": "auth"}, req_id
             )
@@ -186,7 +218,7 @@ class FakeStreams:
         key = self.exchange.keys.get(api_key)
         if key is None or key.network != self.exchange.network:
             return "Invalid apikey"
-        if not expires.isdigit() or int(expires) <= self.exchange.now_ms():
+        if not expires.isdigit() or int(expires) <= self.exchange.wall_ms():
             return "Request expired"
         expected = hmac.new(
             key.secret.encode(), f"GET/realtime{expires}".encode(), hashlib.sha256
@@ -412,8 +444,12 @@ class FakeStreams:
 
     # -- faults ----------------------------------------------------------------------------------
 
-    async def _inject(self, fault: StreamFault, path: str | None) -> int:
-        targets = [connection for connection in self.connections if path in (None, connection.path)]
+    async def _inject(self, fault: StreamFault, path: str | None, api_key: str | None) -> int:
+        targets = [
+            connection
+            for connection in self.connections
+            if path in (None, connection.path) and api_key in (None, connection.api_key)
+        ]
         for connection in targets:
             if fault is StreamFault.DROP:
                 await connection.ws.close(code=1001, message=b"going away")
@@ -454,14 +490,15 @@ class FakeStreams:
         self.kline_tick_seconds = 1.0
         self.kline_update_seconds = 1.0
         self.burst_on_subscribe = 0
+        self.private_feed.reset(self.exchange.seed)
 
     async def _publish_private(self, api_key: str, topic: str, data: list[dict[str, Any]]) -> int:
-        payload = orjson.dumps(
-            {"id": str(uuid.uuid4()), "topic": topic, "creationTime": self.exchange.now_ms(), "data": data}
-        )
         subscribers = self._subscribers(topic, api_key)
+        user_id = self.exchange.keys[api_key].user_id
         for connection in subscribers:
-            await connection.send(payload)
+            self.private_feed.send(
+                connection, topic, self.private_feed.payload(user_id, topic, self.exchange.now_ms(), data)
+            )
         return len(subscribers)
 
     async def _publish(self, topic: str, payload: bytes) -> int:
@@ -476,10 +513,17 @@ class FakeStreams:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop)
 
     def inject(
-        self, fault: StreamFault | str, *, path: str | None = None
+        self, fault: StreamFault | str, *, path: str | None = None, api_key: str | None = None
     ) -> "concurrent.futures.Future[int]":
-        """Play ``fault`` on every open connection (of ``path`` only, if given); the count hit."""
-        return self._call(self._inject(StreamFault(fault), path))
+        """Play ``fault`` on every open connection (of ``path``, of ``api_key``, if given); the count hit."""
+        return self._call(self._inject(StreamFault(fault), path, api_key))
+
+    def private_faults(
+        self, *, duplicate: float = 0.0, reorder: float = 0.0, drop: float = 0.0, api_key: str | None = None
+    ) -> None:
+        """From now on duplicate, reorder or drop these shares of the private pushes (to ``api_key``'s
+        connections, or all); drawn from the exchange's seed. All zero ends it."""
+        self.private_feed.set_faults(PrivateFaults(duplicate, reorder, drop), api_key)
 
     def publish_orderbook_deltas(
         self, topic: str, count: int, *, seed: int | None = None
@@ -508,11 +552,6 @@ class FakeStreams:
         return [
             set(connection.topics) for connection in list(self.connections) if path in (None, connection.path)
         ]
-
-    def notify_order(self, api_key: str, order: dict[str, Any]) -> None:
-        """Called by the REST side (same loop) when an order changes: push it on ``order``."""
-        if self.loop is not None:
-            self.loop.create_task(self._publish_private(api_key, "order", [order]))
 
 
 def _candle_end(interval: str, start: int) -> int:

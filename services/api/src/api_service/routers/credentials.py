@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_serializer
 from api_service.bybit_access import api_error_for, bybit_client_for
 from api_service.dependencies import CurrentUser, ResourcesDep, SettingsDep, UserSession
 from api_service.errors import ApiError, error_responses
+from api_service.route_policy import RateLimitGroup, limited
 from api_service.schemas import MAX_ID, DecimalString, SecretText, Text, UtcDateTime
 from bybit_client import BybitError, Network
 from db_user import (
@@ -81,6 +82,7 @@ CredentialId = Annotated[int, Path(ge=1, le=MAX_ID)]
     "/bybit-credentials",
     summary="Check a Bybit API key with Bybit, then store it encrypted",
     responses=error_responses(401, 403, 422, 502, 503),
+    openapi_extra=limited(RateLimitGroup.CREDENTIAL_WRITES),  # each a signed call to Bybit
 )
 async def put_credential(
     body: CredentialIn,
@@ -114,7 +116,12 @@ async def put_credential(
     return Credential.model_validate(stored)
 
 
-@router.get("/bybit-credentials", summary="The stored keys, masked", responses=error_responses(401, 403, 503))
+@router.get(
+    "/bybit-credentials",
+    summary="The stored keys, masked",
+    responses=error_responses(401, 403, 503),
+    openapi_extra=limited(RateLimitGroup.ACCOUNT),
+)
 async def list_credentials(user: CurrentUser, session: UserSession) -> CredentialList:
     rows = await list_bybit_credentials(session, user.id)
     return CredentialList(items=[Credential.model_validate(row) for row in rows])
@@ -125,6 +132,7 @@ async def list_credentials(user: CurrentUser, session: UserSession) -> Credentia
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Forget a stored key",
     responses=error_responses(401, 403, 404, 422, 503),
+    openapi_extra=limited(RateLimitGroup.CREDENTIAL_WRITES),
 )
 async def delete_credential(credential_id: CredentialId, user: CurrentUser, session: UserSession) -> Response:
     if not await delete_bybit_credential(session, user.id, credential_id):
@@ -151,6 +159,7 @@ async def _credential_for(
     "/wallet-balance",
     summary="The unified account's balance, read from Bybit with a stored key",
     responses=error_responses(401, 403, 404, 409, 422, 502, 503),
+    openapi_extra=limited(RateLimitGroup.ACCOUNT),
 )
 async def wallet_balance(
     user: CurrentUser,

@@ -22,8 +22,9 @@ from redis.exceptions import RedisError
 from api_service.dependencies import ResourcesDep
 from api_service.errors import ErrorBody, error_response, error_responses
 from api_service.request_id import current_request_id
+from api_service.route_policy import RateLimitGroup, public
 from api_service.schemas import CheckOut, Live, Ready
-from db_general import StreamStatus, stream_status_key
+from worker_contract import StreamStatus, stream_status_key
 
 # The one liveness answer, encoded once (the route still documents it as ``Live``).
 _LIVE_BODY = Live().model_dump_json().encode()
@@ -82,6 +83,7 @@ async def stream_status(resources: ResourcesDep) -> StreamStatus | JSONResponse:
 
 
 def add_health_routes(app: FastAPI) -> None:
+    # Anyone may call them, and they are never limited: a load balancer keeps its view of the instance.
     app.add_api_route(
         "/health/live",
         live,
@@ -89,6 +91,7 @@ def add_health_routes(app: FastAPI) -> None:
         response_model=Live,
         tags=["health"],
         summary="The process answers",
+        openapi_extra=public(RateLimitGroup.UNLIMITED),
     )
     app.add_api_route(
         "/health/ready",
@@ -105,6 +108,7 @@ def add_health_routes(app: FastAPI) -> None:
         "and task status answer 503 meanwhile and rate limits are not enforced), 503 when a "
         "required one fails (a database unreachable or not at head, the master key file "
         "unusable or missing a key that stored credentials use).",
+        openapi_extra=public(RateLimitGroup.UNLIMITED),
     )
     app.add_api_route(
         "/health/stream",
@@ -115,4 +119,5 @@ def add_health_routes(app: FastAPI) -> None:
         tags=["health"],
         summary="The live kline stream: connection, reconnects, last push per subscription, write lag",
         description="Public, as the other health routes: it holds no secret and no user data.",
+        openapi_extra=public(RateLimitGroup.UNLIMITED),
     )

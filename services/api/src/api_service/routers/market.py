@@ -9,6 +9,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 from api_service.dependencies import GeneralDatabase
 from api_service.errors import ApiError, error_responses
 from api_service.json_body import json_response
+from api_service.route_policy import RateLimitGroup, public
 from api_service.schemas import Instrument, InstrumentPage, KlineList, Symbol
 from bybit_client import Category, Interval, KlineCategory
 from db_general import InvalidCursorError, get_instrument, list_instruments, list_klines
@@ -49,6 +50,7 @@ class KlineQuery(BaseModel):
     summary="Instruments, filtered, in pages",
     response_model=InstrumentPage,
     responses=error_responses(400, 422, 503),
+    openapi_extra=public(RateLimitGroup.ADDRESS),
 )
 async def instruments(general: GeneralDatabase, filters: Annotated[InstrumentFilters, Query()]) -> Response:
     try:
@@ -64,6 +66,7 @@ async def instruments(general: GeneralDatabase, filters: Annotated[InstrumentFil
     summary="One instrument",
     response_model=Instrument,
     responses=error_responses(404, 422, 503),
+    openapi_extra=public(RateLimitGroup.ADDRESS),
 )
 async def instrument(general: GeneralDatabase, category: Category, symbol: Symbol) -> Response:
     async with general.reads() as connection:
@@ -78,6 +81,7 @@ async def instrument(general: GeneralDatabase, category: Category, symbol: Symbo
     summary="Candles of one symbol, oldest first",
     response_model=KlineList,
     responses=error_responses(422, 503),
+    openapi_extra=public(RateLimitGroup.ADDRESS),
 )
 async def klines(general: GeneralDatabase, query: Annotated[KlineQuery, Query()]) -> Response:
     if query.start is not None and query.end is not None and query.start > query.end:

@@ -8,10 +8,12 @@ from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from api_service.dependencies import GeneralDatabase, Operator, ResourcesDep, SettingsDep
 from api_service.errors import ApiError, error_responses
+from api_service.route_policy import RateLimitGroup, limited
 from api_service.schemas import Symbol, SyncRunState, TaskAccepted, TaskStatus
 from api_service.task_queue import TaskQueueUnavailableError, TooManyPendingError
 from bybit_client import Category, Interval, KlineCategory, datetime_to_ms
-from db_general import SYNC_INSTRUMENTS, SYNC_KLINES, SyncInstrumentsArgs, SyncKlinesArgs, get_sync_run_state
+from db_general import get_sync_run_state
+from worker_contract import SYNC_INSTRUMENTS, SYNC_KLINES, SyncInstrumentsArgs, SyncKlinesArgs
 
 router = APIRouter(tags=["tasks"])
 
@@ -61,6 +63,7 @@ _UNAVAILABLE = ApiError(503, "task_queue_unavailable", "the task queue (Redis) i
         "always find a worker."
     ),
     responses=error_responses(401, 403, 422, 429, 503),
+    openapi_extra=limited(RateLimitGroup.OPERATOR),
 )
 async def enqueue_sync(
     request: SyncRequest, resources: ResourcesDep, settings: SettingsDep, _: Operator
@@ -103,6 +106,7 @@ async def enqueue_sync(
         "503 when Redis or the general database does not answer."
     ),
     responses=error_responses(401, 403, 404, 422, 503),
+    openapi_extra=limited(RateLimitGroup.OPERATOR),
 )
 async def task_status(
     task_id: Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$")],

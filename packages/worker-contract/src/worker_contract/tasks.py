@@ -1,9 +1,7 @@
-"""The sync tasks' contract between the API (which sends them) and the worker (which runs them).
+"""The tasks' contract between their senders (the api, beat) and the worker that runs them.
 
-Task names and the keyword arguments each takes, declared once: the API builds its messages from
-these, the worker's tasks take exactly these arguments (a test compares the signatures). It lives
-here, beside the ``sync_runs`` the tasks record, because both services import db-general and
-never each other; it imports nothing, so the API does not load the worker's Celery app for it.
+Task names and the keyword arguments each takes, declared once: the api builds its messages from
+these, the worker's tasks take exactly these arguments (a test compares the signatures).
 """
 
 from typing import Final, NotRequired, TypedDict
@@ -11,6 +9,8 @@ from typing import Final, NotRequired, TypedDict
 PING: Final = "worker.ping"
 SYNC_INSTRUMENTS: Final = "sync.instruments"
 SYNC_KLINES: Final = "sync.klines"
+# Beat's alone: closes the syncs whose tasks ended without closing them.
+SWEEP_SYNC_RUNS: Final = "sync.sweep"
 
 
 class SyncInstrumentsArgs(TypedDict):
