@@ -258,7 +258,7 @@ def test_scrape_pages_carry_the_operators_series_with_bounded_labels(
         for name, labels in api
         if name == "db_client_connection_count"
     }
-    assert {("general", "used"), ("general", "idle")} <= pools  # the read pool, one per database
+    assert {("general", "used"), ("general", "idle")} <= pools  # the general database's pool
 
     worker_page = f"http://127.0.0.1:{worker_metrics_port}/metrics"
 
