@@ -33,9 +33,15 @@ WORKSPACE = load(ROOT)
 UV = shutil.which("uv", path=str(Path(sys.executable).parent)) or "uv"
 PROJECTS = WORKSPACE.order()
 # Modules not meant to be imported on their own: Alembic runs the migration environments, `python
-# -m` runs __main__, the fake exchange needs bybit-client's `testing` extra and the Redis budget its
-# `redis` extra.
-NOT_IMPORTED_ALONE = (".migrations", ".__main__", "bybit_client.testing", "bybit_client.redis_budget")
+# -m` runs __main__, the fake exchange needs bybit-client's `testing` extra, the Redis budget its
+# `redis` extra and its telemetry its `telemetry` extra.
+NOT_IMPORTED_ALONE = (
+    ".migrations",
+    ".__main__",
+    "bybit_client.testing",
+    "bybit_client.redis_budget",
+    "bybit_client.telemetry",
+)
 # Test doubles ship in a runtime wheel only as bybit-client's public `testing` extra (the fake
 # exchange, which users of the client want); every other test helper lives in test-support.
 PUBLIC_TEST_SUPPORT = ("bybit_client/testing/",)
