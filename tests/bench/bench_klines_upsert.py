@@ -117,6 +117,7 @@ class UpsertCase:
     upsert: Callable[[Session, Sequence[Any]], int]
     # The columns a COPY writes beyond the row's fields, and their values (set by the upsert itself).
     extra: dict[str, Any]
+    again_goal: str
 
     def raw_copy(self, url: str) -> float:
         """Seconds for a plain COPY of the rows into the empty table, committed."""
@@ -197,7 +198,7 @@ class UpsertCase:
                 "rows/s",
                 baseline,
                 count / copy_seconds,
-                ">= 1.0x raw COPY",
+                self.again_goal,
             ),
         ]
         return rows, first_seconds, again_seconds
@@ -205,13 +206,15 @@ class UpsertCase:
 
 def run() -> list[Row]:
     tables = GeneralBase.metadata.tables
-    klines = UpsertCase("klines", tables["klines"], make_rows(), upsert_klines, {})
+    klines = UpsertCase("klines", tables["klines"], make_rows(), upsert_klines, {}, ">= 1.0x raw COPY")
     instruments = UpsertCase(
         "instruments",
         tables["instruments"],
         make_instruments(),
         lambda session, rows: upsert_instruments(session, rows, SEEN).written,
         {"first_seen_at": SEEN, "updated_at": SEEN, "delisted_at": None},
+        # Each stored ``raw`` document is decoded to be compared: about as long as sending them all.
+        "reported (about 1x raw COPY)",
     )
     with scratch_database("bench_naive") as url:
         naive_seconds = naive_orm_loop(url, klines.rows)
