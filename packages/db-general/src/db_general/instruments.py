@@ -14,7 +14,7 @@ from db_core import numerics_as_text
 from db_general.models import GeneralBase, Instrument
 from db_general.pagination import decode_cursor, encode_cursor
 from db_general.rows import InstrumentRow, UpsertCounts
-from db_general.upserts import UpsertTable
+from db_general.upserts import COMPARED, UpsertTable
 
 # What the worker writes: the fields of ``InstrumentRow`` (a test holds them to the table's columns).
 # The upsert sets first_seen_at, updated_at and delisted_at itself.
@@ -35,7 +35,7 @@ _UPSERT = UpsertTable[InstrumentRow](
 
 
 def _unchanged(stored: Sequence[Any], row: InstrumentRow) -> bool:
-    return tuple(stored) == (*_TRACKED_OF(row), True)
+    return tuple(stored[COMPARED:]) == (*_TRACKED_OF(row), True)
 
 
 # An instrument as lists show it: every column but ``raw`` (no list shows it). Keys are column names;

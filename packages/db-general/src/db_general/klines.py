@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from db_core import numerics_as_text
 from db_general.models import GeneralBase, Kline
 from db_general.rows import KlineRow
-from db_general.upserts import UpsertTable
+from db_general.upserts import COMPARED, UpsertTable
 
 # The fields of ``KlineRow`` (a test holds them to the table's columns), the key and the values.
 _COLUMNS = tuple(field.name for field in fields(KlineRow))
@@ -48,7 +48,7 @@ def _unchanged(stored: Sequence[Any], row: KlineRow) -> bool:
     (``1E-7``); those are compared again as numbers.
     """
     values = _VALUES_OF(row)
-    text = stored[0]
+    text = stored[COMPARED]
     return text == _VALUES_TEXT % values or tuple(map(Decimal, text.split(" "))) == values
 
 
