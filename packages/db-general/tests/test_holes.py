@@ -9,7 +9,17 @@ import pytest
 from sqlalchemy.orm import Session
 
 from bybit_client.enums import Interval
-from db_general import Hole, KlineRow, Series, missing_candles, record_exchange_gaps, upsert_klines
+from db_general import (
+    Hole,
+    KlineRow,
+    Series,
+    finish_sync_run,
+    missing_candles,
+    record_exchange_gaps,
+    series_holes,
+    start_sync_run,
+    upsert_klines,
+)
 from db_general.holes import BUCKET_CANDLES
 
 ONE = Decimal("1")
@@ -111,3 +121,31 @@ def test_a_long_range_counted_in_buckets_finds_the_same_holes(general_sync_sessi
         (starts[-1], starts[-1]),
     ]
     assert sum(hole.candles for hole in found) == len(missing)
+
+
+def test_an_operator_sees_holes_to_fetch_the_exchanges_gaps_and_running_repairs(
+    general_sync_session: Session,
+) -> None:
+    series = Series("linear", "SEEUSDT", Interval.MIN_1)
+    starts = _starts(Interval.MIN_1, FIRSTS[Interval.MIN_1], 40)
+    _store(general_sync_session, series, starts[:10] + starts[30:])
+    record_exchange_gaps(general_sync_session, series, [Hole(starts[20], starts[29], 10)], datetime.now(UTC))
+    run_id = start_sync_run(
+        general_sync_session,
+        kind="klines",
+        task_id=f"repair-{series.symbol}",
+        category="linear",
+        symbol=series.symbol,
+        interval="1",
+        range_start=starts[0],
+        range_end=starts[-1],
+    )
+    assert run_id is not None
+    seen = series_holes(general_sync_session, series, starts[0], starts[-1])
+    assert seen.holes == [Hole(starts[10], starts[19], 10)]
+    assert seen.exchange_gaps == [Hole(starts[20], starts[29], 10)]
+    assert [(repair.task_id, repair.range_start) for repair in seen.repairs] == [
+        (f"repair-{series.symbol}", starts[0])
+    ]
+    finish_sync_run(general_sync_session, run_id, status="succeeded")
+    assert series_holes(general_sync_session, series, starts[0], starts[-1]).repairs == []

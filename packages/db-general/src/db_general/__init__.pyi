@@ -2,10 +2,13 @@
 
 from .holes import (
     Hole,
+    Repair,
     Series,
+    SeriesHoles,
     missing_candles,
     record_exchange_gaps,
     recorded_gaps,
+    series_holes,
 )
 from .instruments import (
     LISTED_INSTRUMENT_COLUMNS,
@@ -72,7 +75,9 @@ __all__ = [
     "Kline",
     "KlineGap",
     "KlineRow",
+    "Repair",
     "Series",
+    "SeriesHoles",
     "SyncRun",
     "SyncRunScope",
     "UpsertCounts",
@@ -92,6 +97,7 @@ __all__ = [
     "record_attempt_error",
     "record_exchange_gaps",
     "recorded_gaps",
+    "series_holes",
     "start_sync_run",
     "sync_run_status",
     "upsert_instruments",

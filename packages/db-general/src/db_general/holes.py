@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import INTERVAL, insert
 from sqlalchemy.orm import Session
 
 from bybit_client.enums import Interval
-from db_general.models import Kline, KlineGap
+from db_general.models import Kline, KlineGap, SyncRun
 
 _KLINES = Kline.__table__
 _GAPS = KlineGap.__table__
@@ -209,3 +209,55 @@ def record_exchange_gaps(session: Session, series: Series, holes: Sequence[Hole]
         )
     )
     return len(rows)
+
+
+@dataclass(frozen=True, slots=True)
+class Repair:
+    """A klines sync of the series running now: its task, its range, the rows it wrote so far."""
+
+    task_id: str | None
+    range_start: datetime | None
+    range_end: datetime | None
+    rows: int
+    started_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesHoles:
+    """What an operator sees of a series over a range: its holes still to fetch, those the exchange
+    has none of (recorded), and the klines syncs of the series running now."""
+
+    holes: list[Hole]
+    exchange_gaps: list[Hole]
+    repairs: list[Repair]
+
+
+def series_holes(
+    connection: Connection | Session, series: Series, first: datetime, last: datetime
+) -> SeriesHoles:
+    """The holes of ``series`` in [first, last] split into those to fetch and the exchange's own,
+    and its running klines syncs (any range: a sync of the whole window repairs this one too)."""
+    every = missing_candles(connection, series, first, last, skip_recorded=False)
+    to_fetch = missing_candles(connection, series, first, last)
+    fetching = {(hole.first_start, hole.last_start) for hole in to_fetch}
+    gaps = _without(
+        series.interval,
+        [(hole.first_start, hole.last_start) for hole in every],
+        sorted(fetching),
+    )
+    running = connection.execute(
+        select(SyncRun.task_id, SyncRun.range_start, SyncRun.range_end, SyncRun.rows, SyncRun.started_at)
+        .where(
+            SyncRun.kind == "klines",
+            SyncRun.status == "running",
+            SyncRun.category == series.category,
+            SyncRun.symbol == series.symbol,
+            SyncRun.interval == series.interval.value,
+        )
+        .order_by(SyncRun.started_at)
+    )
+    return SeriesHoles(
+        holes=to_fetch,
+        exchange_gaps=[Hole(start, end, series.interval.candles(start, end)) for start, end in gaps],
+        repairs=[Repair(*row) for row in running],
+    )
