@@ -135,6 +135,15 @@ class Interval(StrEnum):
         origin = _FIRST_MONDAY if self is Interval.WEEK else _EPOCH
         return moment - (moment - origin) % length
 
+    def ceil(self, moment: datetime) -> datetime:
+        """The start of the first candle opening at or after ``moment``."""
+        start = self.floor(moment)
+        return start if start == moment else self.after(start)
+
+    def last_closed(self, now: datetime) -> datetime:
+        """The start of the newest candle closed at ``now`` (the one holding ``now`` is still open)."""
+        return self.before(self.floor(now))
+
     def after(self, start: datetime) -> datetime:
         """The start of the candle after the one opening at ``start`` (a candle start)."""
         if self is Interval.MONTH:

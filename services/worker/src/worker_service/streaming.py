@@ -43,7 +43,7 @@ from core_config import get_logger
 from db_core import Database
 from db_general import Hole, KlineRow, Series, missing_candles, upsert_klines
 from worker_contract import StreamStatus, StreamTopicStatus
-from worker_service.syncing import kline_row, last_closed, window_start
+from worker_service.syncing import kline_row, window_start
 
 logger = get_logger(__name__)
 
@@ -270,7 +270,7 @@ class KlineStreamer:
 
     async def _backfill_series(self, series: Series, now: datetime) -> int:
         """Fetch the holes among the series' last ``KLINE_WINDOW`` closed candles at ``now``."""
-        last = last_closed(series.interval, now)
+        last = series.interval.last_closed(now)
         holes = await asyncio.to_thread(self._holes, series, window_start(series.interval, last), last)
         count = 0
         for hole in holes:

@@ -215,16 +215,6 @@ def _interval(interval: str) -> Interval:
         ) from None
 
 
-def last_closed(interval: Interval, now: datetime) -> datetime:
-    """The start of the newest candle closed at ``now``."""
-    return interval.before(interval.floor(now))
-
-
-def first_at_or_after(interval: Interval, moment: datetime) -> datetime:
-    start = interval.floor(moment)
-    return start if start == moment else interval.after(start)
-
-
 def window_start(interval: Interval, last: datetime, candles: int = KLINE_WINDOW) -> datetime:
     """The start of the oldest of the ``candles`` candles ending with the one opening at ``last``."""
     if interval.milliseconds is None:
@@ -263,7 +253,7 @@ def kline_range(request: SyncKlinesArgs, now: datetime) -> KlineRange:
     series = Series(category, request["symbol"], interval)
     if start_ms is None:
         return KlineRange(series, window_start(interval, last), last, ask_recorded=False)
-    return KlineRange(series, first_at_or_after(interval, ms_to_datetime(start_ms)), last, ask_recorded=True)
+    return KlineRange(series, interval.ceil(ms_to_datetime(start_ms)), last, ask_recorded=True)
 
 
 def _write_klines(database: Database, rows: Iterable[KlineRow], run_id: int) -> int:

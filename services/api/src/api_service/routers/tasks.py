@@ -3,16 +3,16 @@
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, status
+from fastapi import APIRouter, Path, Query, status
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from api_service.dependencies import GeneralDatabase, Operator, ResourcesDep, SettingsDep
 from api_service.errors import ApiError, error_responses
 from api_service.route_policy import RateLimitGroup, limited
-from api_service.schemas import Symbol, SyncRunState, TaskAccepted, TaskStatus
+from api_service.schemas import Symbol, SyncRunState, TaskAccepted, TaskStatus, UtcDateTime
 from api_service.task_queue import TaskQueueUnavailableError, TooManyPendingError
 from bybit_client import Category, Interval, KlineCategory, datetime_to_ms
-from db_general import get_sync_run_state
+from db_general import Series, get_sync_run_state, series_holes
 from worker_contract import SYNC_INSTRUMENTS, SYNC_KLINES, SyncInstrumentsArgs, SyncKlinesArgs
 
 router = APIRouter(tags=["tasks"])
@@ -124,3 +124,92 @@ async def task_status(
         run = await get_sync_run_state(connection, task_id)
     sync = None if run is None else SyncRunState.model_validate(run)
     return TaskStatus(task_id=task_id, state=info.state, result=info.result, error=info.error, sync=sync)
+
+
+# A year of 1-minute candles and some: one query over the key answers it in a fraction of a second.
+MAX_HOLE_CANDLES = 600_000
+
+
+class HolesQuery(BaseModel):
+    """The series and range whose holes an operator asks for; ``start`` and ``end`` inclusive."""
+
+    category: KlineCategory
+    symbol: Symbol
+    interval: Interval
+    start: AwareDatetime
+    end: AwareDatetime
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "HolesQuery":
+        if self.start > self.end:
+            raise ValueError("start must not be after end")
+        return self
+
+
+class HoleOut(BaseModel):
+    first_start: UtcDateTime = Field(description="the first missing candle's start")
+    last_start: UtcDateTime = Field(description="the last missing candle's start")
+    candles: int
+
+
+class RepairOut(BaseModel):
+    task_id: str | None
+    range_start: UtcDateTime | None = Field(description="null: the sync covers the last closed candles")
+    range_end: UtcDateTime | None
+    rows: int = Field(description="rows written so far")
+    started_at: UtcDateTime
+
+
+class SeriesHolesOut(BaseModel):
+    category: KlineCategory
+    symbol: str
+    interval: Interval
+    first_start: UtcDateTime = Field(description="the range's first candle (start, rounded up)")
+    last_start: UtcDateTime = Field(description="the range's last closed candle (end, rounded down)")
+    candles: int = Field(description="candles the range holds")
+    missing: int = Field(description="candles missing that a sync would fetch (`holes`)")
+    holes: list[HoleOut] = Field(description="missing candles a sync fetches, oldest first")
+    exchange_gaps: list[HoleOut] = Field(
+        description="missing candles the exchange had none of when asked (a halted market, the time "
+        "before a listing): left out of the automatic syncs; a klines sync of the range asks again"
+    )
+    repairs: list[RepairOut] = Field(description="the klines syncs of the series running now")
+
+
+@router.get(
+    "/v1/market/klines/holes",
+    summary="The missing candles of a stored series over a range, and its running repairs (operator scope)",
+    description=(
+        "Found from what is stored (the table's key), over at most 600,000 candles. To fill them, "
+        "`POST /v1/market/sync` a klines sync of the range: it fetches exactly the holes, the "
+        "exchange's recorded gaps included."
+    ),
+    response_model=SeriesHolesOut,
+    responses=error_responses(401, 403, 422, 503),
+    openapi_extra=limited(RateLimitGroup.OPERATOR),
+)
+async def series_holes_of(
+    query: Annotated[HolesQuery, Query()], general: GeneralDatabase, _: Operator
+) -> SeriesHolesOut:
+    interval = query.interval
+    first = interval.ceil(query.start)
+    last = min(interval.floor(query.end), interval.last_closed(datetime.now(UTC)))
+    candles = interval.candles(first, last)
+    if candles > MAX_HOLE_CANDLES:
+        message = f"the range holds {candles} candles; at most {MAX_HOLE_CANDLES} per question"
+        raise ApiError(422, "range_too_large", message)
+    series = Series(query.category, query.symbol, interval)
+    async with general.reads() as connection:
+        seen = await connection.run_sync(series_holes, series, first, last)
+    return SeriesHolesOut(
+        category=query.category,
+        symbol=query.symbol,
+        interval=interval,
+        first_start=first,
+        last_start=last,
+        candles=candles,
+        missing=sum(hole.candles for hole in seen.holes),
+        holes=[HoleOut.model_validate(hole, from_attributes=True) for hole in seen.holes],
+        exchange_gaps=[HoleOut.model_validate(hole, from_attributes=True) for hole in seen.exchange_gaps],
+        repairs=[RepairOut.model_validate(repair, from_attributes=True) for repair in seen.repairs],
+    )
