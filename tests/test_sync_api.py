@@ -9,12 +9,13 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
+from celery import Celery
 from local_stack.private import PrivateServer
 from pydantic import SecretStr
 from sqlalchemy import Engine, text
@@ -26,6 +27,8 @@ from bybit_client.testing import FakeBybit, Fault
 from core_config import Settings
 from db_general import SYNC_RUN_STATE_COLUMNS
 from db_user import generate_key_file
+from worker_contract import SYNC_KLINES, SyncKlinesArgs
+from worker_service import celery_config
 from worker_service.tasks import CLIENT_RETRY
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -364,3 +367,45 @@ async def test_a_bad_symbol_fails_the_task_with_bybits_reason_recorded(
         run = connection.execute(text("SELECT symbol, status, error FROM sync_runs")).one()
     assert (run.symbol, run.status) == ("NOSUCHUSDT", "failed")
     assert "Not supported symbols" in run.error
+
+
+async def test_a_hole_made_in_the_table_is_shown_then_filled_by_the_safety_net_sync(
+    api: httpx.AsyncClient, api_settings: Settings, clean_general_database: Engine
+) -> None:
+    """Rows deleted in the middle of a stored series: an operator sees the hole, and beat's next
+    klines sync (no range: the last 1,000 closed candles) fetches exactly it."""
+    client = Celery("test-safety-net", set_as_current=False)
+    client.conf.update(celery_config(api_settings))
+    beats = SyncKlinesArgs(category="linear", symbol="DOTUSDT", interval="1")
+
+    def beat_sync() -> dict[str, Any]:
+        result = client.send_task(SYNC_KLINES, kwargs=dict(beats), queue=api_settings.celery_queue)
+        summary: dict[str, Any] = result.get(timeout=60)
+        return summary
+
+    first = await asyncio.to_thread(beat_sync)
+    assert first["fetched"] == 1000
+    newest = datetime.fromtimestamp(first["last_ms"] / 1000, UTC)
+    cut = (newest - timedelta(minutes=500), newest - timedelta(minutes=480))
+    with clean_general_database.begin() as connection:
+        connection.execute(
+            text("DELETE FROM klines WHERE symbol = 'DOTUSDT' AND start_time BETWEEN :a AND :b"),
+            {"a": cut[0], "b": cut[1]},
+        )
+    query = {
+        "category": "linear",
+        "symbol": "DOTUSDT",
+        "interval": "1",
+        "start": (newest - timedelta(minutes=999)).isoformat(),
+        "end": newest.isoformat(),
+    }
+    seen = (await api.get("/v1/market/klines/holes", params=query)).json()
+    assert seen["missing"] == 21
+    assert [(hole["first_start"], hole["candles"]) for hole in seen["holes"]] == [
+        (cut[0].isoformat().replace("+00:00", "Z"), 21)
+    ]
+    again = await asyncio.to_thread(beat_sync)
+    assert again["holes"] >= 1
+    assert again["fetched"] <= 21 + 2  # the hole, and what closed meanwhile
+    assert (await api.get("/v1/market/klines/holes", params=query)).json()["missing"] == 0
+    client.close()
