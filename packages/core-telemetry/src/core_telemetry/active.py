@@ -151,7 +151,7 @@ class ActiveTelemetry(Telemetry):
     def _instrument_libraries(self) -> None:
         from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor  # noqa: PLC0415
 
-        # Every statement executed on psycopg connections: the API's read pool and SQLAlchemy's
+        # Every statement executed on psycopg connections: SQLAlchemy's
         # engines alike. The instrumentation wraps execute(); a COPY and a streamed read (the klines
         # upsert's) make no span of their own.
         PsycopgInstrumentor().instrument(skip_dep_check=True)
