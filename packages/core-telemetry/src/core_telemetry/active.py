@@ -151,9 +151,8 @@ class ActiveTelemetry(Telemetry):
     def _instrument_libraries(self) -> None:
         from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor  # noqa: PLC0415
 
-        # Every statement executed on psycopg connections: SQLAlchemy's
-        # engines alike. The instrumentation wraps execute(); a COPY and a streamed read (the klines
-        # upsert's) make no span of their own.
+        # Every statement executed on psycopg connections, under SQLAlchemy's engines. The
+        # instrumentation wraps execute(); a COPY makes no span of its own.
         PsycopgInstrumentor().instrument(skip_dep_check=True)
         try:
             import celery  # noqa: F401, PLC0415 - only services that use Celery have it
