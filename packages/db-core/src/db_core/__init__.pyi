@@ -1,10 +1,8 @@
 """The public names of this package, read by type checkers and by lazy_loader (loaded on first use)."""
 
 from .engines import (
-    connect_args,
     create_async_database_engine,
     create_sync_database_engine,
-    default_application_name,
     means_unavailable,
     ping_idle_connections,
 )
@@ -18,7 +16,6 @@ from .migrations import (
     MigrationDriftError,
     alembic_config,
     check,
-    check_identity,
     downgrade,
     head_revisions,
     revision,
@@ -78,13 +75,10 @@ __all__ = [
     "async_session_factory",
     "async_session_scope",
     "check",
-    "check_identity",
-    "connect_args",
     "create_async_database_engine",
     "create_sync_database_engine",
     "current_status",
     "database_spec",
-    "default_application_name",
     "downgrade",
     "head_revisions",
     "means_unavailable",

@@ -7,7 +7,6 @@ from .holes import (
     SeriesHoles,
     missing_candles,
     record_exchange_gaps,
-    recorded_gaps,
     series_holes,
 )
 from .instruments import (
@@ -96,7 +95,6 @@ __all__ = [
     "note_sync_run_waiting",
     "record_attempt_error",
     "record_exchange_gaps",
-    "recorded_gaps",
     "series_holes",
     "start_sync_run",
     "sync_run_status",

@@ -8,7 +8,6 @@ from .credentials import (
     save_bybit_credential,
 )
 from .master_keys import (
-    KEY_BYTES,
     MasterKey,
     MasterKeyRing,
     add_primary_key,
@@ -53,7 +52,6 @@ from .vault import (
 )
 
 __all__ = [
-    "KEY_BYTES",
     "USER_DB",
     "ApiToken",
     "BybitCredential",
