@@ -21,6 +21,8 @@ DEV_PROJECTS := infra/local test-support
 PYPROJECTS := pyproject.toml $(addsuffix /pyproject.toml,$(PROJECTS) $(DEV_PROJECTS))
 # `make test PKG=db-user` tests one package or service alone.
 PKG ?=
+# Test workers (pytest-xdist): `make test TEST_WORKERS=0` runs in one process.
+TEST_WORKERS ?= 4
 TEST_PATHS = $(if $(PKG),$(firstword $(wildcard packages/$(PKG) services/$(PKG)))/tests,)
 
 ##@ Setup
@@ -64,7 +66,9 @@ lock: $(POETRY) ## Re-resolve poetry.lock after a dependency change
 test: install ## Run the whole test suite (PKG=name tests one package or service)
 	@# PostgreSQL and Redis on the default ports are used as they are; without them, embedded ones.
 	@# The whole suite leaves its JUnit report (times per test) for `make bench BENCH=startup`.
-	$(RUN)/python infra/local/stack.py test-servers -- $(RUN)/pytest $(TEST_PATHS) $(if $(PKG),,--junitxml=.bench/test-suite.xml)
+	@# Four workers, a file each at a time (its module fixtures stay whole): most tests wait on real
+	@# processes and servers, so four share two cores well.
+	$(RUN)/python infra/local/stack.py test-servers -- $(RUN)/pytest -n $(TEST_WORKERS) --dist loadfile $(TEST_PATHS) $(if $(PKG),,--junitxml=.bench/test-suite.xml)
 
 .PHONY: lint
 lint: install ## ruff check, ruff format --check, mypy --strict, the import contracts, poetry check --lock
@@ -99,7 +103,7 @@ BASE ?=
 .PHONY: test-affected
 test-affected: install ## Test what changed since BASE (default: merge base with main) and its dependents
 	$(RUN)/python tools/affected.py $(if $(BASE),--base $(BASE)) -- \
-	  $(RUN)/python infra/local/stack.py test-servers -- $(RUN)/pytest
+	  $(RUN)/python infra/local/stack.py test-servers -- $(RUN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 .PHONY: settings-docs
 settings-docs: install ## Write the README's settings table and .env.example from core_config.Settings
