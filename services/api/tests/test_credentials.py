@@ -67,14 +67,27 @@ async def test_missing_unknown_and_revoked_tokens_are_401(
 async def test_valid_key_is_checked_and_stored_encrypted(
     signed_in: SignedIn, fake_bybit: FakeBybit, user_session: AsyncSession, api_settings: Settings
 ) -> None:
-    fake_bybit.add_key(API_KEY, SECRET, read_only=True, permissions={"Wallet": ["AccountTransfer"]})
+    fake_bybit.add_key(
+        API_KEY,
+        SECRET,
+        read_only=True,
+        permissions={"Spot": ["SpotTrade"], "Wallet": []},
+        ips=["203.0.113.7", "198.51.100.0/24"],
+        expired_at="2031-05-15T03:13:24Z",
+    )
     response = await signed_in.client.put("/v1/me/bybit-credentials", json=put_body(), headers=signed_in.auth)
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["api_key"] == "TEST…6789"
     assert body["network"] == api_settings.bybit_network.value
     assert body["read_only"] is True
-    assert body["permissions"] == {"Wallet": ["AccountTransfer"]}
+    assert body["permissions"] == {"Spot": ["SpotTrade"], "Wallet": []}
+    # Stored (it reads balances), but flagged: a read-only key places no order.
+    assert (body["fit_for_trading"], body["unfit_reason"]) == (False, body["unfit_reason"])
+    assert "read-only" in body["unfit_reason"]
+    # Its owner sees where Bybit accepts it from and until when.
+    assert body["ips"] == ["203.0.113.7", "198.51.100.0/24"]
+    assert body["expires_at"] == "2031-05-15T03:13:24Z"
     assert SECRET not in response.text
     assert fake_bybit.count("/v5/user/query-api") == 1
 
