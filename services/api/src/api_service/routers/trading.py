@@ -111,7 +111,10 @@ def _sweeping(request: Request) -> tuple[Sweeper, BackgroundSweeps]:
         "new halt, 200 when one was in force already. The halt holds across restarts until lifted."
     ),
     status_code=status.HTTP_201_CREATED,
-    responses=error_responses(401, 403, 404, 422, 503),
+    responses={
+        200: {"model": HaltDoneOut, "description": "a halt was in force already (its sweep ran again)"},
+        **error_responses(401, 403, 404, 422, 503),
+    },
     openapi_extra=limited(RateLimitGroup.OPERATOR),
 )
 async def halt_trading_route(
