@@ -11,7 +11,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from decimal import ROUND_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -20,20 +19,18 @@ import pytest
 from test_support.environment import API_SETTINGS, settings_environment
 from test_support.tokens import Tokens, issue_tokens
 
-from bybit_client import OrderRequest
 from bybit_client.testing import FakeBybit
 from core_config import Settings
 from db_core import Database
 from db_user import USER_DB, get_user, list_api_tokens
 
-from .conftest import ServedApi, api_environment, served_apis
+from .conftest import ServedApi, api_environment, open_orders, place_elsewhere, served_apis
 
 API_ADMIN = Path(sys.executable).with_name("api-admin")
 # The first sweep answers within the request; the promise is "no open order within 5 s".
 PROMISE = 5.0
 # A short Bybit timeout keeps the second sweep's wait (the in-flight deadline) short: 2 + 1 + 1 s.
 BYBIT_TIMEOUT = "1"
-OPEN = ("New", "PartiallyFilled", "Untriggered")
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -47,23 +44,6 @@ class Trader:
     @property
     def user_id(self) -> int:
         return self.tokens.user_id
-
-
-def open_orders(fake: FakeBybit, trader: Trader) -> int:
-    return sum(1 for order in fake.orders(trader.api_key) if order["orderStatus"] in OPEN)
-
-
-def place_elsewhere(fake: FakeBybit, trader: Trader, category: str, count: int) -> None:
-    """``count`` resting limit buys of BTCUSDT for the trader's account, below the market."""
-    row = next(r for r in fake.instruments[category] if r["symbol"] == "BTCUSDT")
-    lot, tick = row["lotSizeFilter"], Decimal(row["priceFilter"]["tickSize"])
-    step = Decimal(lot.get("qtyStep") or lot["basePrecision"])
-    price = fake.price("BTCUSDT", category=category) - 20 * tick
-    notional = Decimal(lot.get("minNotionalValue") or lot.get("minOrderAmt") or "0")
-    qty = max(Decimal(lot["minOrderQty"]), (notional * 2 / price / step).to_integral_value(ROUND_UP) * step)
-    for _ in range(count):
-        order = OrderRequest(symbol="BTCUSDT", side="Buy", order_type="Limit", qty=qty, price=price)
-        fake.place_order(trader.api_key, category, order)
 
 
 def wait_until(condition: Callable[[], bool], seconds: float) -> bool:
@@ -152,9 +132,9 @@ def test_halting_one_user_cancels_their_orders_and_no_one_elses(
     api = one_api
     alice, bob = trader(api_settings, fake_bybit, api), trader(api_settings, fake_bybit, api)
     for who in (alice, bob):
-        place_elsewhere(fake_bybit, who, "linear", 3)
-        place_elsewhere(fake_bybit, who, "spot", 2)
-    assert (open_orders(fake_bybit, alice), open_orders(fake_bybit, bob)) == (5, 5)
+        place_elsewhere(fake_bybit, who.api_key, "linear", 3)
+        place_elsewhere(fake_bybit, who.api_key, "spot", 2)
+    assert (open_orders(fake_bybit, alice.api_key), open_orders(fake_bybit, bob.api_key)) == (5, 5)
 
     try:
         answer = halt(api, tokens, user_id=alice.user_id)
@@ -164,8 +144,8 @@ def test_halting_one_user_cancels_their_orders_and_no_one_elses(
         assert (body["halt"]["user_id"], body["halt"]["lifted_at"]) == (alice.user_id, None)
         swept = [(one["user_id"], one["outcome"], one["cancelled"]) for one in body["swept"]]
         assert swept == [(alice.user_id, "cancelled", 5)]
-        assert wait_until(lambda: open_orders(fake_bybit, alice) == 0, PROMISE)
-        assert open_orders(fake_bybit, bob) == 5  # untouched
+        assert wait_until(lambda: open_orders(fake_bybit, alice.api_key) == 0, PROMISE)
+        assert open_orders(fake_bybit, bob.api_key) == 5  # untouched
 
         # Halting again is safe: the same halt, no new one.
         again = halt(api, tokens, user_id=alice.user_id)
@@ -173,9 +153,9 @@ def test_halting_one_user_cancels_their_orders_and_no_one_elses(
 
         # An order that reaches Bybit after the first sweep (sent just before the halt) is swept
         # once the in-flight deadline has passed.
-        place_elsewhere(fake_bybit, alice, "linear", 1)
-        assert wait_until(lambda: open_orders(fake_bybit, alice) == 0, 4 + PROMISE)
-        assert open_orders(fake_bybit, bob) == 5
+        place_elsewhere(fake_bybit, alice.api_key, "linear", 1)
+        assert wait_until(lambda: open_orders(fake_bybit, alice.api_key) == 0, 4 + PROMISE)
+        assert open_orders(fake_bybit, bob.api_key) == 5
         assert [h["user_id"] for h in items(api, tokens, "/v1/trading/halts")] == [alice.user_id]
     finally:
         lifted = lift(api, tokens, user_id=alice.user_id)
@@ -206,8 +186,8 @@ def test_halt_of_everyone_survives_a_restart_and_is_swept_again_at_start(
     with served_apis(1, environment(api_settings)) as (first,), client(first) as api:
         alice, bob = trader(api_settings, fake_bybit, api), trader(api_settings, fake_bybit, api)
         ours = {alice.user_id, bob.user_id}
-        place_elsewhere(fake_bybit, alice, "linear", 2)
-        place_elsewhere(fake_bybit, bob, "spot", 2)
+        place_elsewhere(fake_bybit, alice.api_key, "linear", 2)
+        place_elsewhere(fake_bybit, bob.api_key, "spot", 2)
         answer = halt(api, tokens, all=True)
         assert answer.status_code == 201, answer.text
         assert answer.json()["halt"]["user_id"] is None
@@ -216,12 +196,15 @@ def test_halt_of_everyone_survives_a_restart_and_is_swept_again_at_start(
             (alice.user_id, "cancelled", 2),
             (bob.user_id, "cancelled", 2),
         }
-        assert wait_until(lambda: open_orders(fake_bybit, alice) + open_orders(fake_bybit, bob) == 0, PROMISE)
+        assert wait_until(
+            lambda: open_orders(fake_bybit, alice.api_key) + open_orders(fake_bybit, bob.api_key) == 0,
+            PROMISE,
+        )
     try:
         # While no api runs, orders are placed elsewhere; the next process sweeps them at start.
-        place_elsewhere(fake_bybit, bob, "linear", 3)
+        place_elsewhere(fake_bybit, bob.api_key, "linear", 3)
         with served_apis(1, environment(api_settings)) as (second,), client(second) as api:
-            assert wait_until(lambda: open_orders(fake_bybit, bob) == 0, PROMISE)
+            assert wait_until(lambda: open_orders(fake_bybit, bob.api_key) == 0, PROMISE)
             assert [h["user_id"] for h in items(api, tokens, "/v1/trading/halts")] == [None]
             lifted = lift(api, tokens, all=True)
             assert lifted.status_code == 200, lifted.text
@@ -243,7 +226,7 @@ def test_api_admin_halts_sweeps_reports_and_lifts(
 ) -> None:
     alice = trader(api_settings, fake_bybit, one_api)
     email = email_of(api_settings, alice.user_id)
-    place_elsewhere(fake_bybit, alice, "linear", 2)
+    place_elsewhere(fake_bybit, alice.api_key, "linear", 2)
     halted = api_admin(api_settings, "trading", "halt", "--user", email, "--reason", "card stolen")
     try:
         assert halted.returncode == 0, halted.stderr
@@ -252,7 +235,7 @@ def test_api_admin_halts_sweeps_reports_and_lifts(
         assert "card stolen" in lines[0]
         assert any(line.startswith("sweep\t") and "\tcancelled\t2 cancelled" in line for line in lines)
         assert any(line.startswith("again\t") for line in lines)
-        assert open_orders(fake_bybit, alice) == 0
+        assert open_orders(fake_bybit, alice.api_key) == 0
         status = api_admin(api_settings, "trading", "status")
         assert f"of user {alice.user_id} " in status.stdout
         # The api process sees the same halt: it reads the same rows.

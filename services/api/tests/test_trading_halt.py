@@ -1,16 +1,23 @@
 """The halt check an order route takes (423 trading_halted), and the operator scope of the kill
 switch's routes (403 naming it for any other token)."""
 
+import uuid
+
 import httpx
+import pytest
 from fastapi import FastAPI
 from test_support.tokens import Tokens, issue_tokens
 
 from api_service import create_app
+from api_service.halt_sweep import SWEEP_TIMEOUT
 from api_service.route_policy import RateLimitGroup, limited
 from api_service.trading_halt import TradingAllowed
+from bybit_client.testing import FakeBybit, Fault
 from core_config import Settings
 
-from .conftest import client_for_app
+from .conftest import client_for_app, open_orders, place_elsewhere
+
+SECRET = "fake-bybit-secret-0123456789"
 
 
 def app_with_an_order_route(settings: Settings) -> FastAPI:
@@ -70,3 +77,44 @@ async def test_a_halt_names_exactly_one_target(client: httpx.AsyncClient, tokens
         "/v1/trading/halts", json={"user_id": 2**62, "reason": "r"}, headers=tokens.operator_auth
     )
     assert (unknown.status_code, unknown.json()["error"]["code"]) == (404, "user_not_found")
+
+
+@pytest.mark.parametrize(
+    ("fault", "detail"),
+    [(Fault.HTTP_5XX, "cancel-all"), (Fault.TIMEOUT_BEFORE, "no answer within")],
+)
+async def test_a_cancel_bybit_does_not_confirm_is_unknown_never_done(
+    api_settings: Settings, fake_bybit: FakeBybit, tokens: Tokens, fault: Fault, detail: str
+) -> None:
+    alice = await issue_tokens(api_settings)
+    api_key = f"KEY{uuid.uuid4().hex[:12].upper()}"
+    fake_bybit.add_key(api_key, SECRET)
+    fake_bybit.slow_seconds = SWEEP_TIMEOUT + 2  # a held answer outlasts the sweep's bound
+    async with client_for_app(create_app(api_settings)) as client:
+        stored = await client.put(
+            "/v1/me/bybit-credentials",
+            json={"api_key": api_key, "api_secret": SECRET},
+            headers=alice.user_auth,
+        )
+        assert stored.status_code == 200, stored.text
+        place_elsewhere(fake_bybit, api_key, "linear", 2)
+        fake_bybit.set_fault_rates({fault: 1.0}, path="/v5/order/cancel-all", api_key=api_key)
+        halted = await client.post(
+            "/v1/trading/halts", json={"user_id": alice.user_id, "reason": "r"}, headers=tokens.operator_auth
+        )
+        try:
+            assert halted.status_code == 201, halted.text
+            (swept,) = halted.json()["swept"]
+            assert (swept["outcome"], swept["cancelled"]) == ("unknown", 0)
+            assert detail in swept["detail"]
+            assert open_orders(fake_bybit, api_key) == 2  # and indeed they are still there
+            trail = await client.get(
+                "/v1/audit", params={"action": "trading.sweep", "limit": 1}, headers=tokens.operator_auth
+            )
+            (row,) = trail.json()["items"]
+            assert [one["outcome"] for one in row["details"]["credentials"]] == ["unknown"]
+        finally:
+            fake_bybit.faults.clear()
+            await client.post(
+                "/v1/trading/halts/lift", json={"user_id": alice.user_id}, headers=tokens.operator_auth
+            )

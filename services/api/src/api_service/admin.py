@@ -252,7 +252,7 @@ def trading_halt(settings: Settings, args: argparse.Namespace) -> None:
 
     from api_service.bybit_access import bybit_budget  # noqa: PLC0415
     from api_service.halt_sweep import Sweeper, in_flight_deadline  # noqa: PLC0415
-    from api_service.kill_switch import halt, sweep_after_deadline  # noqa: PLC0415
+    from api_service.kill_switch import halt, sweep, sweep_after_deadline  # noqa: PLC0415
     from db_user import Vault  # noqa: PLC0415
 
     vault = Vault.from_settings(settings)
@@ -262,9 +262,9 @@ def trading_halt(settings: Settings, args: argparse.Namespace) -> None:
         redis = Redis.from_url(settings.redis_url.get_secret_value())
         try:
             sweeper = Sweeper(settings, vault, bybit_budget(settings, redis))
-            done = await halt(database, sweeper, _admin_actor(), user_id=user_id, reason=args.reason)
-            print(("halted: " if done.created else "already in force: ") + _describe(done.halt), flush=True)
-            unknown = _print_swept(done.swept, "sweep")
+            halted, created = await halt(database, _admin_actor(), user_id=user_id, reason=args.reason)
+            print(("halted: " if created else "already in force: ") + _describe(halted), flush=True)
+            unknown = _print_swept(await sweep(database, sweeper, [halted], "at halt"), "sweep")
             print(
                 f"sweeping again in {in_flight_deadline(settings):g} s (orders sent before the halt)",
                 flush=True,

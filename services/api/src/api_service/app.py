@@ -15,7 +15,7 @@ from api_service.body_limit import BodyLimitMiddleware
 from api_service.docs import add_docs_routes
 from api_service.errors import install_error_handlers
 from api_service.halt_sweep import Sweeper
-from api_service.kill_switch import BackgroundSweeps, sweep_in_force
+from api_service.kill_switch import BackgroundSweeps, sweep_at_start
 from api_service.middleware import RequestContextMiddleware
 from api_service.observability import start_observability
 from api_service.openapi_errors import document_edge_errors
@@ -48,7 +48,7 @@ def create_app(settings: Settings, telemetry: Telemetry | None = None) -> FastAP
             app.state.halt_sweeps = sweeps = BackgroundSweeps()
             # Halts outlive the process: their users' orders are swept again at every start (in the
             # background: the api serves meanwhile, and refuses their orders from the first request).
-            sweeps.start(sweep_in_force(resources.user_db, app.state.halt_sweeper, "api start"))
+            sweeps.start(sweep_at_start(resources.user_db, app.state.halt_sweeper))
             try:
                 yield
             finally:

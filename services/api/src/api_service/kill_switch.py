@@ -10,11 +10,11 @@ outcome per credential is recorded in the audit trail (action ``trading.sweep``)
 import asyncio
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from api_service.halt_sweep import CredentialSwept, Sweeper, in_flight_deadline
 from core_config import get_logger
-from db_core import Database
+from db_core import Database, DatabaseUnavailableError
 from db_user import (
     SYSTEM_ACTOR,
     BybitCredential,
@@ -27,6 +27,8 @@ from db_user import (
 )
 
 logger = get_logger(__name__)
+T = TypeVar("T")
+START_RETRY_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -39,21 +41,13 @@ class Actor:
     address: str | None = None
 
 
-@dataclass(frozen=True)
-class HaltDone:
-    halt: Halt
-    created: bool  # False: a halt was in force already (halting again changes nothing)
-    swept: list[CredentialSwept]
-
-
 def _target(user_id: int | None) -> str:
     return "everyone" if user_id is None else f"user:{user_id}"
 
 
-async def halt(
-    database: Database, sweeper: Sweeper, actor: Actor, *, user_id: int | None, reason: str
-) -> HaltDone:
-    """Halt trading for ``user_id`` (everyone when None), then sweep the orders of those it stops."""
+async def halt(database: Database, actor: Actor, *, user_id: int | None, reason: str) -> tuple[Halt, bool]:
+    """Halt trading for ``user_id`` (everyone when None), recorded in the audit trail, committed:
+    the halt in force and whether it is new. The caller sweeps (``sweep``) right after."""
     async with database.session() as session:
         halted, created = await halt_trading(session, user_id=user_id, reason=reason, by=actor.name)
         await record_audit(
@@ -66,8 +60,7 @@ async def halt(
             subject=f"halt:{halted.id}",
             details={"target": _target(user_id), "reason": reason, "created": created},
         )
-    swept = await sweep(database, sweeper, [halted], "at halt")
-    return HaltDone(halted, created, swept)
+    return halted, created
 
 
 async def lift(database: Database, actor: Actor, *, user_id: int | None, reason: str | None) -> Halt | None:
@@ -121,6 +114,22 @@ async def sweep_after_deadline(database: Database, sweeper: Sweeper) -> list[Cre
     return await sweep_in_force(database, sweeper, "after the in-flight deadline")
 
 
+async def sweep_at_start(database: Database, sweeper: Sweeper) -> None:
+    """The sweep of every halt in force when the api starts, tried again every
+    ``START_RETRY_SECONDS`` while the user database does not answer (a halt must not be missed
+    because the database came up after the api)."""
+    while True:
+        try:
+            await sweep_in_force(database, sweeper, "api start")
+        except DatabaseUnavailableError as exc:
+            logger.warning(
+                "halt sweep at start: the user database does not answer; trying again", error=str(exc)
+            )
+            await asyncio.sleep(START_RETRY_SECONDS)
+        else:
+            return
+
+
 class BackgroundSweeps:
     """The api process's sweeps that outlive a request (the second sweep, the sweep at start);
     cancelled when the process stops (the next start sweeps again)."""
@@ -128,10 +137,11 @@ class BackgroundSweeps:
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()
 
-    def start(self, work: Coroutine[Any, Any, Any]) -> None:
+    def start(self, work: Coroutine[Any, Any, T]) -> "asyncio.Task[T]":
         task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._done)
+        return task
 
     def _done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)

@@ -1,6 +1,7 @@
 """The kill switch and the audit trail, for operators: halt trading for one user or everyone, lift
 it, see the halts in force, read who did what."""
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
@@ -8,13 +9,17 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api_service.dependencies import OperatorToken, UserSession
 from api_service.errors import ApiError, error_responses
-from api_service.halt_sweep import Sweeper, SweepOutcome
-from api_service.kill_switch import Actor, BackgroundSweeps, halt, lift, sweep_after_deadline
+from api_service.halt_sweep import SWEEP_TIMEOUT, Sweeper, SweepOutcome
+from api_service.kill_switch import Actor, BackgroundSweeps, halt, lift, sweep, sweep_after_deadline
 from api_service.route_policy import RateLimitGroup, limited
 from api_service.schemas import MAX_ID, Text, UtcDateTime
 from db_user import ApiToken, get_user, halts_in_force, list_audit, token_actor
 
 router = APIRouter(prefix="/v1", tags=["operations"])
+
+# The halt's answer waits this long for the first sweep (each key's calls end within SWEEP_TIMEOUT;
+# many keys take longer): past it the answer says so, and the sweep's outcome is in the audit trail.
+ANSWER_WAIT = SWEEP_TIMEOUT + 1.0
 
 UserId = Annotated[int, Field(ge=1, le=MAX_ID)]
 
@@ -63,9 +68,10 @@ class CredentialSweptOut(BaseModel):
 class HaltDoneOut(BaseModel):
     halt: HaltOut
     created: bool = Field(description="false: this halt was in force already")
-    swept: list[CredentialSweptOut] = Field(
-        description="the first sweep, per stored key of the halted users; a second one follows once "
-        "orders sent before the halt can no longer arrive (audit action trading.sweep)"
+    swept: list[CredentialSweptOut] | None = Field(
+        description="the first sweep, per stored key of the halted users; null when it was still "
+        "running after 5 s (it goes on; its outcome is in the audit trail, action trading.sweep). A "
+        "second sweep follows once orders sent before the halt can no longer arrive"
     )
 
 
@@ -125,14 +131,20 @@ async def halt_trading_route(
     await session.commit()  # the check's connection goes back before the sweep's calls to Bybit
     sweeper, sweeps = _sweeping(request)
     database = request.app.state.resources.user_db
-    done = await halt(database, sweeper, _actor(token, request), user_id=body.user_id, reason=body.reason)
+    halted, created = await halt(database, _actor(token, request), user_id=body.user_id, reason=body.reason)
+    # Both sweeps run in the background, so a client that gives up does not stop them.
+    first = sweeps.start(sweep(database, sweeper, [halted], "at halt"))
     sweeps.start(sweep_after_deadline(database, sweeper))
-    if not done.created:
+    try:
+        swept = await asyncio.wait_for(asyncio.shield(first), ANSWER_WAIT)
+    except TimeoutError:
+        swept = None
+    if not created:
         response.status_code = status.HTTP_200_OK
     return HaltDoneOut(
-        halt=HaltOut.model_validate(done.halt),
-        created=done.created,
-        swept=[CredentialSweptOut.model_validate(one.as_dict()) for one in done.swept],
+        halt=HaltOut.model_validate(halted),
+        created=created,
+        swept=None if swept is None else [CredentialSweptOut.model_validate(one.as_dict()) for one in swept],
     )
 
 
