@@ -16,6 +16,7 @@ import pytest_asyncio
 from fastapi import FastAPI
 from local_stack.ports import free_port
 from pydantic import SecretStr
+from sqlalchemy import create_engine, delete
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from test_support.environment import API_SETTINGS, settings_environment
 from test_support.tokens import Tokens, issue_tokens
@@ -29,6 +30,7 @@ from core_config import Settings
 from db_user import (
     BybitCredential,
     CredentialContext,
+    User,
     Vault,
     generate_key_file,
 )
@@ -211,3 +213,19 @@ def place_elsewhere(fake: FakeBybit, api_key: str, category: str, count: int) ->
     for _ in range(count):
         order = OrderRequest(symbol="BTCUSDT", side="Buy", order_type="Limit", qty=qty, price=price)
         fake.place_order(api_key, category, order)
+
+
+@pytest.fixture
+def forget_users(api_settings: Settings) -> Iterator[list[int]]:
+    """The ids of users a test commits: deleted after it with all that is theirs (credentials,
+    tokens, halts), so that no credential under this run's master key outlives the test (rotation
+    and readiness tests read every stored credential)."""
+    ids: list[int] = []
+    yield ids
+    if ids:
+        engine = create_engine(api_settings.database_url_user.get_secret_value())
+        try:
+            with engine.begin() as connection:
+                connection.execute(delete(User).where(User.id.in_(ids)))
+        finally:
+            engine.dispose()

@@ -98,9 +98,11 @@ def client(served: ServedApi) -> httpx.Client:
     return httpx.Client(base_url=served.base_url, timeout=10)
 
 
-def trader(settings: Settings, fake: FakeBybit, api: httpx.Client) -> Trader:
-    """A user with a token whose trading key (of a fresh account at the fake) is stored via the api."""
+def trader(settings: Settings, fake: FakeBybit, api: httpx.Client, forget: list[int]) -> Trader:
+    """A user with a token whose trading key (of a fresh account at the fake) is stored via the api;
+    forgotten after the test."""
     tokens = asyncio.run(issue_tokens(settings))
+    forget.append(tokens.user_id)
     api_key, secret = f"KEY{uuid.uuid4().hex[:12].upper()}", f"secret-{uuid.uuid4().hex}"
     fake.add_key(api_key, secret)
     stored = api.put(
@@ -127,10 +129,17 @@ def items(api: httpx.Client, tokens: Tokens, path: str, **params: str | int) -> 
 
 
 def test_halting_one_user_cancels_their_orders_and_no_one_elses(
-    api_settings: Settings, fake_bybit: FakeBybit, one_api: httpx.Client, tokens: Tokens
+    api_settings: Settings,
+    fake_bybit: FakeBybit,
+    one_api: httpx.Client,
+    tokens: Tokens,
+    forget_users: list[int],
 ) -> None:
     api = one_api
-    alice, bob = trader(api_settings, fake_bybit, api), trader(api_settings, fake_bybit, api)
+    alice, bob = (
+        trader(api_settings, fake_bybit, api, forget_users),
+        trader(api_settings, fake_bybit, api, forget_users),
+    )
     for who in (alice, bob):
         place_elsewhere(fake_bybit, who.api_key, "linear", 3)
         place_elsewhere(fake_bybit, who.api_key, "spot", 2)
@@ -180,11 +189,17 @@ def test_halting_one_user_cancels_their_orders_and_no_one_elses(
 
 
 def test_halt_of_everyone_survives_a_restart_and_is_swept_again_at_start(
-    api_settings: Settings, fake_bybit: FakeBybit, tokens: Tokens
+    api_settings: Settings,
+    fake_bybit: FakeBybit,
+    tokens: Tokens,
+    forget_users: list[int],
 ) -> None:
     ours: set[int] = set()
     with served_apis(1, environment(api_settings)) as (first,), client(first) as api:
-        alice, bob = trader(api_settings, fake_bybit, api), trader(api_settings, fake_bybit, api)
+        alice, bob = (
+            trader(api_settings, fake_bybit, api, forget_users),
+            trader(api_settings, fake_bybit, api, forget_users),
+        )
         ours = {alice.user_id, bob.user_id}
         place_elsewhere(fake_bybit, alice.api_key, "linear", 2)
         place_elsewhere(fake_bybit, bob.api_key, "spot", 2)
@@ -222,9 +237,13 @@ def api_admin(settings: Settings, *args: str) -> subprocess.CompletedProcess[str
 
 
 def test_api_admin_halts_sweeps_reports_and_lifts(
-    api_settings: Settings, fake_bybit: FakeBybit, one_api: httpx.Client, tokens: Tokens
+    api_settings: Settings,
+    fake_bybit: FakeBybit,
+    one_api: httpx.Client,
+    tokens: Tokens,
+    forget_users: list[int],
 ) -> None:
-    alice = trader(api_settings, fake_bybit, one_api)
+    alice = trader(api_settings, fake_bybit, one_api, forget_users)
     email = email_of(api_settings, alice.user_id)
     place_elsewhere(fake_bybit, alice.api_key, "linear", 2)
     halted = api_admin(api_settings, "trading", "halt", "--user", email, "--reason", "card stolen")

@@ -31,8 +31,11 @@ def app_with_an_order_route(settings: Settings) -> FastAPI:
     return app
 
 
-async def test_a_halted_user_is_refused_and_others_are_not(api_settings: Settings, tokens: Tokens) -> None:
+async def test_a_halted_user_is_refused_and_others_are_not(
+    api_settings: Settings, tokens: Tokens, forget_users: list[int]
+) -> None:
     other = await issue_tokens(api_settings)
+    forget_users.append(other.user_id)
     async with client_for_app(app_with_an_order_route(api_settings)) as client:
         assert (await client.post("/v1/me/probe-order", headers=tokens.user_auth)).status_code == 200
         halted = await client.post(
@@ -84,9 +87,15 @@ async def test_a_halt_names_exactly_one_target(client: httpx.AsyncClient, tokens
     [(Fault.HTTP_5XX, "cancel-all"), (Fault.TIMEOUT_BEFORE, "no answer within")],
 )
 async def test_a_cancel_bybit_does_not_confirm_is_unknown_never_done(
-    api_settings: Settings, fake_bybit: FakeBybit, tokens: Tokens, fault: Fault, detail: str
+    api_settings: Settings,
+    fake_bybit: FakeBybit,
+    tokens: Tokens,
+    fault: Fault,
+    detail: str,
+    forget_users: list[int],
 ) -> None:
     alice = await issue_tokens(api_settings)
+    forget_users.append(alice.user_id)
     api_key = f"KEY{uuid.uuid4().hex[:12].upper()}"
     fake_bybit.add_key(api_key, SECRET)
     fake_bybit.slow_seconds = SWEEP_TIMEOUT + 2  # a held answer outlasts the sweep's bound

@@ -95,6 +95,9 @@ class Sweeper:
             return self._unknown(credential, cancelled[0], f"no answer within {SWEEP_TIMEOUT:g} s")
         except _OutcomeUnknownError as exc:
             return self._unknown(credential, cancelled[0], str(exc))
+        except Exception as exc:  # whatever broke (Redis, the network), the cancel is not done
+            # Its type only: the text of a connection error may name an address with credentials.
+            return self._unknown(credential, cancelled[0], f"the sweep failed ({type(exc).__name__})")
         return CredentialSwept(credential.id, credential.user_id, SweepOutcome.CANCELLED, cancelled[0])
 
     @staticmethod
