@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from decimal import ROUND_UP, Decimal
 
 import httpx
 import pytest
@@ -15,6 +16,7 @@ import pytest_asyncio
 from fastapi import FastAPI
 from local_stack.ports import free_port
 from pydantic import SecretStr
+from sqlalchemy import create_engine, delete
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from test_support.environment import API_SETTINGS, settings_environment
 from test_support.tokens import Tokens, issue_tokens
@@ -22,12 +24,13 @@ from test_support.tokens import Tokens, issue_tokens
 from api_service import create_app, serve_app
 from api_service.dependencies import general_database as general_database_dependency
 from api_service.dependencies import user_session as user_session_dependency
-from bybit_client import Network
+from bybit_client import Network, OrderRequest
 from bybit_client.testing import FakeBybit
 from core_config import Settings
 from db_user import (
     BybitCredential,
     CredentialContext,
+    User,
     Vault,
     generate_key_file,
 )
@@ -189,3 +192,40 @@ def served_apis(count: int, environment: Callable[[int], Mapping[str, str]]) -> 
             if api.process.poll() is None:
                 api.process.kill()
             api.process.communicate()
+
+
+# What Bybit counts as open (an order the kill switch must cancel).
+OPEN = ("New", "PartiallyFilled", "Untriggered")
+
+
+def open_orders(fake: FakeBybit, api_key: str) -> int:
+    return sum(1 for order in fake.orders(api_key) if order["orderStatus"] in OPEN)
+
+
+def place_elsewhere(fake: FakeBybit, api_key: str, category: str, count: int) -> None:
+    """``count`` resting limit buys of BTCUSDT for the trader's account, below the market."""
+    row = next(r for r in fake.instruments[category] if r["symbol"] == "BTCUSDT")
+    lot, tick = row["lotSizeFilter"], Decimal(row["priceFilter"]["tickSize"])
+    step = Decimal(lot.get("qtyStep") or lot["basePrecision"])
+    price = fake.price("BTCUSDT", category=category) - 20 * tick
+    notional = Decimal(lot.get("minNotionalValue") or lot.get("minOrderAmt") or "0")
+    qty = max(Decimal(lot["minOrderQty"]), (notional * 2 / price / step).to_integral_value(ROUND_UP) * step)
+    for _ in range(count):
+        order = OrderRequest(symbol="BTCUSDT", side="Buy", order_type="Limit", qty=qty, price=price)
+        fake.place_order(api_key, category, order)
+
+
+@pytest.fixture
+def forget_users(api_settings: Settings) -> Iterator[list[int]]:
+    """The ids of users a test commits: deleted after it with all that is theirs (credentials,
+    tokens, halts), so that no credential under this run's master key outlives the test (rotation
+    and readiness tests read every stored credential)."""
+    ids: list[int] = []
+    yield ids
+    if ids:
+        engine = create_engine(api_settings.database_url_user.get_secret_value())
+        try:
+            with engine.begin() as connection:
+                connection.execute(delete(User).where(User.id.in_(ids)))
+        finally:
+            engine.dispose()

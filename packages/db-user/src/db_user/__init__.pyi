@@ -1,11 +1,28 @@
 """The public names of this package, read by type checkers and by lazy_loader (loaded on first use)."""
 
+from .audit import (
+    SYSTEM_ACTOR,
+    list_audit,
+    record_audit,
+    token_actor,
+)
 from .credentials import (
     credential_key_ids,
     delete_bybit_credential,
     get_bybit_credential,
     list_bybit_credentials,
     save_bybit_credential,
+)
+from .halts import (
+    active_halt,
+    halt_trading,
+    halted_credentials,
+    halts_in_force,
+    lift_halt,
+)
+from .key_fitness import (
+    funds_refusal,
+    trading_refusal,
 )
 from .master_keys import (
     MasterKey,
@@ -17,7 +34,9 @@ from .master_keys import (
 )
 from .models import (
     ApiToken,
+    AuditEvent,
     BybitCredential,
+    Halt,
     User,
     UserBase,
 )
@@ -52,11 +71,14 @@ from .vault import (
 )
 
 __all__ = [
+    "SYSTEM_ACTOR",
     "USER_DB",
     "ApiToken",
+    "AuditEvent",
     "BybitCredential",
     "CredentialContext",
     "EmailTakenError",
+    "Halt",
     "MasterKey",
     "MasterKeyRing",
     "RotationReport",
@@ -66,6 +88,7 @@ __all__ = [
     "UserBase",
     "Vault",
     "VaultError",
+    "active_halt",
     "add_api_token",
     "add_primary_key",
     "create_user",
@@ -73,15 +96,24 @@ __all__ = [
     "delete_bybit_credential",
     "disable_user",
     "find_active_token",
+    "funds_refusal",
     "generate_key_file",
     "get_bybit_credential",
     "get_user",
     "get_user_by_email",
+    "halt_trading",
+    "halted_credentials",
+    "halts_in_force",
+    "lift_halt",
     "list_api_tokens",
+    "list_audit",
     "list_bybit_credentials",
     "load_master_keys",
+    "record_audit",
     "remove_key",
     "revoke_api_token",
     "rotate_credentials",
     "save_bybit_credential",
+    "token_actor",
+    "trading_refusal",
 ]

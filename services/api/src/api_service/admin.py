@@ -1,4 +1,5 @@
-"""``api-admin``: the operator's command line for users, tokens, the master key file and rotation.
+"""``api-admin``: the operator's command line for users, tokens, the master key file, rotation and
+the trading kill switch.
 
 Every command prints its result on stdout (``tokens issue`` prints the token alone, once) and its
 errors as one line on stderr; a bad setting exits with status 2 like every entry point.
@@ -8,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import re
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -21,8 +24,10 @@ from core_config import ConfigError, Settings, exit_on_config_error, get_setting
 from db_user.scopes import TokenScope
 
 if TYPE_CHECKING:
+    from api_service.halt_sweep import CredentialSwept
+    from api_service.kill_switch import Actor
     from db_core import Database
-    from db_user import User
+    from db_user import Halt, User
 
 # Each command imports the database and crypto code it uses in its own body: `--help`, a usage
 # error and the key-file commands answer without loading SQLAlchemy and the drivers.
@@ -216,6 +221,92 @@ def vault_rotate(settings: Settings, args: argparse.Namespace) -> None:
     asyncio.run(_with_user_db(settings, work))
 
 
+def _admin_actor() -> Actor:
+    from api_service.kill_switch import Actor  # noqa: PLC0415 - see the imports
+
+    # The audit trail's "who" and "from where" for the command line: the OS user and this host.
+    return Actor(f"api-admin:{getpass.getuser()}", None, f"host:{socket.gethostname()}")
+
+
+async def _target_user_id(database: Database, args: argparse.Namespace) -> int | None:
+    return None if args.all else (await _user(database, args.user)).id
+
+
+def _describe(halt: Halt) -> str:
+    whom = "everyone" if halt.user_id is None else f"user {halt.user_id}"
+    since = f"{halt.created_at:%Y-%m-%d %H:%M:%S}"
+    return f"halt {halt.id} of {whom} since {since} by {halt.created_by}: {halt.reason}"
+
+
+def _print_swept(swept: list[CredentialSwept], when: str) -> int:
+    """Print a sweep's outcome per credential; the number whose outcome is unknown."""
+    for one in swept:
+        detail = f"\t{one.detail}" if one.detail else ""
+        which = f"credential {one.credential_id}\tuser {one.user_id}"
+        print(f"{when}\t{which}\t{one.outcome}\t{one.cancelled} cancelled{detail}")
+    return sum(1 for one in swept if one.outcome == "unknown")
+
+
+def trading_halt(settings: Settings, args: argparse.Namespace) -> None:
+    from redis.asyncio import Redis  # noqa: PLC0415 - see the imports
+
+    from api_service.bybit_access import bybit_budget  # noqa: PLC0415
+    from api_service.halt_sweep import Sweeper, in_flight_deadline  # noqa: PLC0415
+    from api_service.kill_switch import halt, sweep, sweep_after_deadline  # noqa: PLC0415
+    from db_user import Vault  # noqa: PLC0415
+
+    vault = Vault.from_settings(settings)
+
+    async def work(database: Database) -> None:
+        user_id = await _target_user_id(database, args)
+        redis = Redis.from_url(settings.redis_url.get_secret_value())
+        try:
+            sweeper = Sweeper(settings, vault, bybit_budget(settings, redis))
+            halted, created = await halt(database, _admin_actor(), user_id=user_id, reason=args.reason)
+            print(("halted: " if created else "already in force: ") + _describe(halted), flush=True)
+            unknown = _print_swept(await sweep(database, sweeper, [halted], "at halt"), "sweep")
+            print(
+                f"sweeping again in {in_flight_deadline(settings):g} s (orders sent before the halt)",
+                flush=True,
+            )
+            unknown = _print_swept(await sweep_after_deadline(database, sweeper), "again")
+        finally:
+            await redis.aclose()
+        if unknown:
+            raise AdminError(
+                f"{unknown} credentials may still have open orders (outcome unknown); run it again"
+            )
+
+    asyncio.run(_with_user_db(settings, work))
+
+
+def trading_lift(settings: Settings, args: argparse.Namespace) -> None:
+    from api_service.kill_switch import lift  # noqa: PLC0415 - see the imports
+
+    async def work(database: Database) -> None:
+        user_id = await _target_user_id(database, args)
+        lifted = await lift(database, _admin_actor(), user_id=user_id, reason=args.reason)
+        if lifted is None:
+            raise AdminError(f"no halt is in force for {'everyone' if args.all else args.user}")
+        print(f"lifted: {_describe(lifted)}")
+
+    asyncio.run(_with_user_db(settings, work))
+
+
+def trading_status(settings: Settings, args: argparse.Namespace) -> None:
+    from db_user import halts_in_force  # noqa: PLC0415 - see the imports
+
+    async def work(database: Database) -> None:
+        async with database.session() as session:
+            halts = await halts_in_force(session)
+        for each in halts:
+            print(_describe(each))
+        if not halts:
+            print("no halt in force: trading is allowed")
+
+    asyncio.run(_with_user_db(settings, work))
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="api-admin", description=__doc__.splitlines()[0])
     areas = parser.add_subparsers(required=True, metavar="AREA")
@@ -273,6 +364,21 @@ def _parser() -> argparse.ArgumentParser:
     rotate = vault.add_parser("rotate", help="re-encrypt every credential under the primary key")
     rotate.add_argument("--batch-size", type=int, default=200)
     rotate.set_defaults(run=vault_rotate)
+
+    trading = areas.add_parser("trading", help="the kill switch: halt and lift trading").add_subparsers(
+        required=True, metavar="COMMAND"
+    )
+    for name, run, text in (
+        ("halt", trading_halt, "halt trading, cancel the open orders of those it stops (twice), report it"),
+        ("lift", trading_lift, "lift a halt (a user's own, or the one of everyone)"),
+    ):
+        command = trading.add_parser(name, help=text)
+        whom = command.add_mutually_exclusive_group(required=True)
+        whom.add_argument("--user", metavar="EMAIL", help="the user's email")
+        whom.add_argument("--all", action="store_true", help="everyone")
+        command.add_argument("--reason", required=name == "halt", help="why (kept in the audit trail)")
+        command.set_defaults(run=run)
+    trading.add_parser("status", help="the halts in force").set_defaults(run=trading_status)
     return parser
 
 

@@ -14,6 +14,8 @@ from starlette.types import ASGIApp
 from api_service.body_limit import BodyLimitMiddleware
 from api_service.docs import add_docs_routes
 from api_service.errors import install_error_handlers
+from api_service.halt_sweep import Sweeper
+from api_service.kill_switch import BackgroundSweeps, sweep_at_start
 from api_service.middleware import RequestContextMiddleware
 from api_service.observability import start_observability
 from api_service.openapi_errors import document_edge_errors
@@ -21,7 +23,7 @@ from api_service.rate_limits import RateLimitMiddleware, RateLimitPolicy, RouteG
 from api_service.required_settings import REQUIRED_SETTINGS
 from api_service.resources import open_resources
 from api_service.route_policy import RateLimitGroup, public
-from api_service.routers import credentials, health, market, meta, tasks
+from api_service.routers import credentials, health, market, meta, tasks, trading
 from core_config import Settings, configure_logging, exit_on_config_error, get_settings
 from core_telemetry import Telemetry
 
@@ -42,7 +44,15 @@ def create_app(settings: Settings, telemetry: Telemetry | None = None) -> FastAP
             app.state.resources = resources
             databases = (resources.user_db, resources.general_db)
             telemetry.observe_pools(lambda: [stats for db in databases for stats in db.pool_stats()])
-            yield
+            app.state.halt_sweeper = Sweeper(settings, resources.vault, resources.bybit_budget)
+            app.state.halt_sweeps = sweeps = BackgroundSweeps()
+            # Halts outlive the process: their users' orders are swept again at every start (in the
+            # background: the api serves meanwhile, and refuses their orders from the first request).
+            sweeps.start(sweep_at_start(resources.user_db, app.state.halt_sweeper))
+            try:
+                yield
+            finally:
+                await sweeps.close()
 
     app = FastAPI(
         telemetry=cast(TelemetryConfig, telemetry.fastapi_config())
@@ -71,7 +81,7 @@ def create_app(settings: Settings, telemetry: Telemetry | None = None) -> FastAP
     app.add_middleware(RateLimitMiddleware)
     health.add_health_routes(app)
     add_docs_routes(app)
-    for router in (meta.router, market.router, tasks.router, credentials.router):
+    for router in (meta.router, market.router, tasks.router, credentials.router, trading.router):
         app.include_router(router)
     document_edge_errors(app, RateLimitPolicy(settings), settings.api_max_body_bytes)
     if telemetry.plan.prometheus:

@@ -13,7 +13,7 @@ from api_service.resources import Resources
 from api_service.tokens import hash_token, is_well_formed
 from core_config import Settings
 from db_core import Database
-from db_user import TokenScope, User, find_active_token
+from db_user import ApiToken, TokenScope, User, find_active_token
 
 
 # Dependencies that do no I/O are ``async def``: FastAPI would run a plain ``def`` one in a worker
@@ -59,11 +59,11 @@ _UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
 _Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-async def token_holder(
+async def bearer_token(
     security_scopes: SecurityScopes, session: UserSession, credentials: _Credentials
-) -> User:
-    """The user whose active token is in ``Authorization: Bearer``, of a scope the route requires
-    with ``Security(token_holder, scopes=[...])``: 401 without such a token, 403 with another scope."""
+) -> ApiToken:
+    """The active token in ``Authorization: Bearer``, of a scope the route requires with
+    ``Security(..., scopes=[...])``: 401 without such a token, 403 with another scope."""
     if credentials is None:
         raise ApiError(401, "unauthorized", "send Authorization: Bearer <token>", headers=_UNAUTHORIZED)
     # A malformed token (wrong shape, bad checksum) is refused without a database lookup.
@@ -81,6 +81,11 @@ async def token_holder(
         needed = " or ".join(security_scopes.scopes) or "(none declared)"
         message = f"this route needs a token of scope {needed}; this one has scope {token.scope}"
         raise ApiError(403, "forbidden", message)
+    return token
+
+
+async def token_holder(token: Annotated[ApiToken, Depends(bearer_token)]) -> User:
+    """The user of the route's token (``bearer_token`` checks it and its scope)."""
     return token.user
 
 
@@ -88,3 +93,5 @@ async def token_holder(
 # (``{"HTTPBearer": ["user"]}``) and what its 403 names.
 CurrentUser = Annotated[User, Security(token_holder, scopes=[TokenScope.USER.value])]
 Operator = Annotated[User, Security(token_holder, scopes=[TokenScope.OPERATOR.value])]
+# An operator route that records what it does (the audit trail names the token).
+OperatorToken = Annotated[ApiToken, Security(bearer_token, scopes=[TokenScope.OPERATOR.value])]
