@@ -132,10 +132,15 @@ async def store_pending_order(
         )
         await session.flush()
         return created, True
-    existing = await session.scalars(
-        select(Order).where(Order.user_id == user_id, Order.idempotency_key == idempotency_key)
-    )
-    return existing.one(), False
+    existing = await order_by_key(session, user_id, idempotency_key)
+    assert existing is not None  # the conflict was on this very key
+    return existing, False
+
+
+async def order_by_key(session: AsyncSession, user_id: int, idempotency_key: str) -> Order | None:
+    """The user's order placed under ``idempotency_key``, if any."""
+    query = select(Order).where(Order.user_id == user_id, Order.idempotency_key == idempotency_key)
+    return (await session.scalars(query)).one_or_none()
 
 
 async def get_order(session: AsyncSession, user_id: int, order_id: int) -> Order | None:
@@ -246,6 +251,16 @@ def _detail(change: OrderUpdate, moved: Order) -> str | None:
     return "; ".join(words) or None
 
 
+async def postpone_order(session: AsyncSession, order_id: int, delay: timedelta) -> None:
+    """Lease an unresolved order for ``delay`` more: nobody takes it up again before then."""
+    await session.execute(
+        update(Order)
+        .where(Order.id == order_id)
+        .values(lease_until=func.now() + delay)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def record_send(session: AsyncSession, order_id: int, lease: timedelta) -> None:
     """Count a create about to leave for an order, and lease the order to its sender meanwhile."""
     await session.execute(
@@ -256,6 +271,7 @@ async def record_send(session: AsyncSession, order_id: int, lease: timedelta) ->
             last_sent_at=func.now(),
             lease_until=func.now() + lease,
         )
+        .execution_options(synchronize_session=False)
     )
 
 

@@ -17,11 +17,12 @@ from api_service.errors import install_error_handlers
 from api_service.middleware import RequestContextMiddleware
 from api_service.observability import start_observability
 from api_service.openapi_errors import document_edge_errors
+from api_service.order_tracker import running_tracker
 from api_service.rate_limits import RateLimitMiddleware, RateLimitPolicy, RouteGroups
 from api_service.required_settings import REQUIRED_SETTINGS
 from api_service.resources import open_resources
 from api_service.route_policy import RateLimitGroup, public
-from api_service.routers import credentials, health, market, meta, tasks
+from api_service.routers import credentials, health, market, meta, orders, tasks
 from core_config import Settings, configure_logging, exit_on_config_error, get_settings
 from core_telemetry import Telemetry
 
@@ -42,7 +43,9 @@ def create_app(settings: Settings, telemetry: Telemetry | None = None) -> FastAP
             app.state.resources = resources
             databases = (resources.user_db, resources.general_db)
             telemetry.observe_pools(lambda: [stats for db in databases for stats in db.pool_stats()])
-            yield
+            # Orders whose outcome is not known, this run's and those a previous run left behind.
+            async with running_tracker(resources):
+                yield
 
     app = FastAPI(
         telemetry=cast(TelemetryConfig, telemetry.fastapi_config())
@@ -71,7 +74,7 @@ def create_app(settings: Settings, telemetry: Telemetry | None = None) -> FastAP
     app.add_middleware(RateLimitMiddleware)
     health.add_health_routes(app)
     add_docs_routes(app)
-    for router in (meta.router, market.router, tasks.router, credentials.router):
+    for router in (meta.router, market.router, tasks.router, credentials.router, orders.router):
         app.include_router(router)
     document_edge_errors(app, RateLimitPolicy(settings), settings.api_max_body_bytes)
     if telemetry.plan.prometheus:

@@ -60,7 +60,7 @@ _Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
 async def token_holder(
-    security_scopes: SecurityScopes, session: UserSession, credentials: _Credentials
+    security_scopes: SecurityScopes, request: Request, session: UserSession, credentials: _Credentials
 ) -> User:
     """The user whose active token is in ``Authorization: Bearer``, of a scope the route requires
     with ``Security(token_holder, scopes=[...])``: 401 without such a token, 403 with another scope."""
@@ -81,6 +81,8 @@ async def token_holder(
         needed = " or ".join(security_scopes.scopes) or "(none declared)"
         message = f"this route needs a token of scope {needed}; this one has scope {token.scope}"
         raise ApiError(403, "forbidden", message)
+    # Who acted, for the trails that record it (orders): the token, never its secret.
+    request.state.token_id = token.id
     return token.user
 
 
