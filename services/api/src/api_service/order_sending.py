@@ -19,23 +19,20 @@ still keeps every order of that age (24 hours): then it is ``not_placed``.
 """
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
 from api_service.bybit_access import bybit_client_for
-from bybit_client import (
-    AsyncBybitClient,
-    Network,
-    OrderAck,
-    OrderOutcome,
-    OrderStatus,
-    RetryPolicy,
-)
-from bybit_client import Order as BybitOrder
+from bybit_client.enums import Network, OrderStatus
 from bybit_client.redis_budget import AsyncRedisBudget
+from bybit_client.retry import RetryPolicy
 from core_config import Settings
 from db_user import BybitCredential, Order, OrderState, OrderUpdate
+
+if TYPE_CHECKING:  # the client (and aiohttp with it) loads with the first order sent
+    from bybit_client import AsyncBybitClient, OrderAck, OrderOutcome
+    from bybit_client import Order as BybitOrder
 
 # Bybit's history keeps orders of every status this long (from their last update): a lookup that
 # finds nothing proves absence only within it.
@@ -56,7 +53,7 @@ _STATES: dict[OrderStatus, OrderState] = {
 }
 
 
-async def send_create(bybit: AsyncBybitClient, order: Order) -> OrderOutcome[OrderAck]:
+async def send_create(bybit: "AsyncBybitClient", order: Order) -> "OrderOutcome[OrderAck]":
     """Send a stored order's create, under its own ``orderLinkId``."""
     return await bybit.create_order(
         order.category,
@@ -76,7 +73,7 @@ def trading_client(
     credential: BybitCredential,
     secret: SecretStr,
     budget: AsyncRedisBudget,
-) -> AsyncBybitClient:
+) -> "AsyncBybitClient":
     """A client for order calls on ``credential``: each call bounded by ``ORDER_SEND_TIMEOUT`` and sent
     once (a create whose answer is lost is sent again by the tracker, under the same id)."""
     return bybit_client_for(
@@ -90,7 +87,7 @@ def trading_client(
     )
 
 
-def outcome_update(outcome: OrderOutcome[Any]) -> OrderUpdate:
+def outcome_update(outcome: "OrderOutcome[Any]") -> OrderUpdate:
     """What a create's outcome proves of the order (a rejection still to be checked by a lookup when
     the order was sent before: ``resolve_rejection``)."""
     if outcome.accepted:
@@ -110,7 +107,7 @@ def outcome_update(outcome: OrderOutcome[Any]) -> OrderUpdate:
     )
 
 
-def found_update(found: BybitOrder) -> OrderUpdate:
+def found_update(found: "BybitOrder") -> OrderUpdate:
     """What Bybit's own record of an order says of it."""
     return OrderUpdate(
         _STATES.get(found.order_status, OrderState.ACCEPTED),

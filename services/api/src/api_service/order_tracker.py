@@ -21,6 +21,7 @@ it up to ``TRACKER_BUDGET_WAIT``).
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -57,6 +58,8 @@ TRACKER_BUDGET_WAIT = 5.0
 # Orders claimed at once, and worked on at once.
 CLAIM_BATCH = 200
 CONCURRENCY = 32
+# A round that fails (the user database away) is logged at most this often.
+WARN_EVERY = 30.0
 
 
 def lease_for(resources: Resources) -> timedelta:
@@ -72,13 +75,17 @@ class OrderTracker:
 
     async def run(self) -> None:
         """Resolve unresolved orders until cancelled."""
+        warned_at = -WARN_EVERY
         while True:
             try:
                 worked = await self.pass_once()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # a database outage: try again next round
-                logger.warning("order tracker: a round failed", error=type(exc).__name__)
+            except Exception as exc:  # a database outage: try again next round, warn now and then
+                now = time.monotonic()
+                if now - warned_at >= WARN_EVERY:
+                    warned_at = now
+                    logger.warning("order tracker: a round failed; trying again", error=type(exc).__name__)
                 worked = 0
             if worked < CLAIM_BATCH:
                 await asyncio.sleep(TRACK_INTERVAL)
