@@ -28,7 +28,7 @@ from bybit_client.enums import Network, OrderStatus
 from bybit_client.redis_budget import AsyncRedisBudget
 from bybit_client.retry import RetryPolicy
 from core_config import Settings
-from db_user import BybitCredential, Order, OrderState, OrderUpdate
+from db_user import BybitCredential, Fill, Order, OrderState, OrderUpdate
 
 if TYPE_CHECKING:  # the client (and aiohttp with it) loads with the first order sent
     from bybit_client import AsyncBybitClient, OrderAck, OrderOutcome
@@ -119,6 +119,32 @@ def found_update(found: "BybitOrder") -> OrderUpdate:
         bybit_updated_at=found.updated_time,
         detail=f"Bybit shows it {found.order_status.value}",
     )
+
+
+async def fills_of(bybit: "AsyncBybitClient", order: Order, found: "BybitOrder") -> list[Fill]:
+    """Bybit's executions of an order it shows with fills (none asked for an order without): one
+    query of the order's own time window, by its Bybit order id."""
+    if not found.cum_exec_qty:
+        return []
+    start = found.created_time - timedelta(seconds=1)
+    return [
+        Fill(
+            exec_id=execution.exec_id,
+            bybit_order_id=execution.order_id,
+            category=order.category,
+            symbol=execution.symbol,
+            side=execution.side.value,
+            exec_price=execution.exec_price,
+            exec_qty=execution.exec_qty,
+            exec_fee=execution.exec_fee,
+            fee_currency=execution.fee_currency,
+            is_maker=execution.is_maker,
+            exec_time=execution.exec_time,
+        )
+        async for execution in bybit.iter_executions(
+            order.category, start, datetime.now(UTC), order_id=found.order_id
+        )
+    ]
 
 
 def absence_provable(order: Order, settings: Settings, now: datetime | None = None) -> bool:

@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from api_service.bybit_access import bybit_budget
 from api_service.order_sending import (
     absence_provable,
+    fills_of,
     found_update,
     not_placed_update,
     outcome_update,
@@ -46,6 +47,7 @@ from db_user import (
     get_bybit_credential,
     move_order,
     postpone_order,
+    record_executions,
     record_send,
 )
 
@@ -133,6 +135,7 @@ class OrderTracker:
             return
         now = datetime.now(UTC)
         resend = now - order.created_at < RESEND_WINDOW
+        found = None
         try:
             async with trading_client(settings, credential, secret, self.budget) as bybit:
                 if resend:
@@ -152,12 +155,14 @@ class OrderTracker:
                         change = not_placed_update()
                     else:
                         change = None
+                fills = await fills_of(bybit, order, found) if found is not None else []
         except BybitError as exc:  # the budget held the call, or the lookup went unanswered
             logger.info("order tracker: Bybit did not answer", order_id=order.id, error=type(exc).__name__)
-            change = None
+            change, fills = None, []
         if change is not None and change.state is not OrderState.PENDING_UNKNOWN:
             async with resources.user_db.session() as session:
                 await move_order(session, order.id, change)
+                await record_executions(session, order.user_id, order.id, fills)
             return
         async with resources.user_db.session() as session:
             if change is not None:

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api_service.dependencies import CurrentUser, GeneralDatabase, ResourcesDep, UserSession
 from api_service.errors import ApiError, error_responses
-from api_service.order_sending import found_update, outcome_update, send_create, trading_client
+from api_service.order_sending import fills_of, found_update, outcome_update, send_create, trading_client
 from api_service.order_tracker import lease_for
 from api_service.route_policy import RateLimitGroup, limited
 from api_service.schemas import MAX_ID, DecimalString, Symbol, UtcDateTime
@@ -55,6 +55,7 @@ from db_user import (
     move_order,
     order_by_key,
     order_events,
+    record_executions,
     store_pending_order,
 )
 from db_user.order_states import OPEN, UNRESOLVED
@@ -432,6 +433,7 @@ async def cancel_order(
                 order.category, order.symbol, order_link_id=order.order_link_id
             )
             found = await bybit.find_order(order.category, order_link_id=order.order_link_id)
+            fills = await fills_of(bybit, order, found) if found is not None else []
     except BybitBudgetError as exc:
         raise _budget_spent(exc) from None
     except BybitError as exc:
@@ -439,6 +441,7 @@ async def cancel_order(
             503, "bybit_unavailable", f"Bybit did not answer the cancel; try again ({exc.ret_msg})"
         ) from None
     moved = await move_order(session, order.id, found_update(found), actor) if found is not None else None
+    await record_executions(session, user.id, order.id, fills)
     order = moved or await _own_order(session, user.id, order_id)
     await session.commit()  # what Bybit showed is kept, whatever the answer below
     if outcome.rejected:
