@@ -81,7 +81,7 @@ def test_an_unhandled_api_error_is_reported_with_its_request_id_and_no_secret(
         token = asyncio.run(_user_with_token(settings))
         # A table gone from under the API (a botched migration): the write fails, unhandled.
         with psycopg.connect(libpq_url(user_url), autocommit=True) as connection:
-            connection.execute("DROP TABLE bybit_credentials")
+            connection.execute("DROP TABLE bybit_credentials CASCADE")  # orders' key is dropped with it
         api = ApiProcess(settings, {"SENTRY_DSN": sentry.dsn}, tmp_path)
         try:
             api.wait_ready()

@@ -185,20 +185,18 @@ def server(
     master_key = log.parent / "master.key"
     if not master_key.exists():
         generate_key_file(master_key)
-    env = settings_environment(
-        settings,
-        API_SETTINGS,
-        ENVIRONMENT="staging",  # production's rules and its JSON log lines
+    defaults = {
+        "ENVIRONMENT": "staging",  # production's rules and its JSON log lines
         **STAGING_BYBIT,
-        LOG_LEVEL="INFO",
-        API_HOST="127.0.0.1",
-        API_WORKERS="1",
-        PORT=str(port),
-        RENDER_MASTER_KEY_PATH=str(master_key),
-        RATE_LIMIT_PER_ADDRESS=UNREACHED_LIMIT,
-        RATE_LIMIT_KEY_PREFIX=f"bench-{port}",
-        **extra_env,
-    )
+        "LOG_LEVEL": "INFO",
+        "API_HOST": "127.0.0.1",
+        "API_WORKERS": "1",
+        "PORT": str(port),
+        "RENDER_MASTER_KEY_PATH": str(master_key),
+        "RATE_LIMIT_PER_ADDRESS": UNREACHED_LIMIT,
+        "RATE_LIMIT_KEY_PREFIX": f"bench-{port}",
+    }
+    env = settings_environment(settings, API_SETTINGS, **(defaults | extra_env))
     base_url = f"http://127.0.0.1:{port}"
     with log.open("wb") as output:
         process = subprocess.Popen(

@@ -35,6 +35,7 @@ API_SETTINGS = (
     "rate_limit_credential_writes",
     "rate_limit_operator",
     "rate_limit_key_prefix",
+    "order_send_timeout",
 )
 WORKER_SETTINGS = (
     *_SHARED,

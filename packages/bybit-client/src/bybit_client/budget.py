@@ -5,7 +5,9 @@ each answer of a limited endpoint states the limit, what is left of it and when 
 (``X-Bapi-Limit``, ``X-Bapi-Limit-Status``, ``X-Bapi-Limit-Reset-Timestamp``); an address that
 keeps going is answered HTTP 403 "access too frequent" and banned for minutes. So a client asks
 its budget before each call (``admit``) and tells it what each answer said (``observe``, or
-``pause`` after a ban): the budget opens a window per endpoint group from the headers, counts the
+``pause`` after a ban): the budget opens a window per endpoint group from the headers (an
+account's order and query endpoints from Bybit's documented default until an answer states the
+account's own, ``uid_limits``), counts the
 calls it lets through against what Bybit said is left, and counts every call against the
 address's own limit. A ban stops every holder of the budget for ``ban_seconds``.
 
@@ -19,6 +21,8 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import Protocol
+
+from bybit_client.uid_limits import default_limit
 
 # Bybit's limit per IP address is 600 requests per 5 s window, every endpoint together.
 IP_WINDOW_SECONDS = 5.0
@@ -35,6 +39,13 @@ RESET_MARGIN_SECONDS = 0.05
 LIMIT_MEMORY_SECONDS = 3600.0
 # The group every call counts against besides its own: the address.
 IP_GROUP = "ip"
+
+
+def account_default(group: str) -> int | None:
+    """The limit a group of one account's calls (``path#key``) starts from before an answer states
+    it: Bybit's documented default (``uid_limits``); None for the groups of unsigned calls."""
+    path, signed, _ = group.partition("#")
+    return default_limit(path) if signed else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +147,7 @@ class LocalBudget:
             if ip is not None and ip.remaining <= 0:
                 return Hold(ip.ends - now, "the address's own limit is spent for this window")
             known = self._limits.get(group)
-            limit = known[0] if known is not None and known[1] > now else None
+            limit = known[0] if known is not None and known[1] > now else account_default(group)
             opening = None if limit is None else limit - limit // RESERVE_SHARE
             window = self._window(group, now, opening, GUESSED_WINDOW_SECONDS)
             if window is not None and window.remaining <= 0:

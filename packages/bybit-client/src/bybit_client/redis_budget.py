@@ -28,6 +28,7 @@ from bybit_client.budget import (
     Hold,
     LimitSeen,
     LocalBudget,
+    account_default,
 )
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ _RETRY_REDIS_AFTER = 5.0
 
 # KEYS: pause, the address's window, the group's window, the group's limit.
 # ARGV: the address's limit (0: none), its window (ms), the length of a window opened before Bybit
-# stated one (ms).
+# stated one (ms), the group's limit when none was learnt (0: none; Bybit's documented default).
 # A window opened from a learnt limit keeps a tenth of it back (budget.RESERVE_SHARE).
 # Returns {0, ""} when the call may go (one taken from each window), else {ms to wait, why}.
 ADMIT = """
@@ -73,6 +74,7 @@ if window then
   redis.call('DECR', KEYS[3])
 else
   local limit = redis.call('GET', KEYS[4])
+  if not limit and tonumber(ARGV[4]) > 0 then limit = ARGV[4] end
   if limit then
     limit = tonumber(limit)
     redis.call('SET', KEYS[3], limit - math.floor(limit / 10) - 1, 'PX', ARGV[3])
@@ -138,8 +140,8 @@ class _Shared:
         p = self._prefix
         return [f"{p}:pause", f"{p}:window:{IP_GROUP}", f"{p}:window:{group}", f"{p}:limit:{group}"]
 
-    def admit_args(self) -> tuple[int, int, int]:
-        return self._ip_args
+    def admit_args(self, group: str) -> tuple[int, int, int, int]:
+        return (*self._ip_args, account_default(group) or 0)
 
     def observe_keys(self, group: str) -> list[str]:
         return [f"{self._prefix}:window:{group}", f"{self._prefix}:limit:{group}"]
@@ -185,7 +187,7 @@ class RedisBudget(_Shared):
         if self.redis_away:
             return self.fallback.admit(group)
         try:
-            return self.hold(self._admit(self.admit_keys(group), self.admit_args()), group)
+            return self.hold(self._admit(self.admit_keys(group), self.admit_args(group)), group)
         except _FAILURES as exc:
             self.redis_failed(exc)
             return self.fallback.admit(group)
@@ -223,7 +225,7 @@ class AsyncRedisBudget(_Shared):
         if self.redis_away:
             return self.fallback.admit(group)
         try:
-            return self.hold(await self._admit(self.admit_keys(group), self.admit_args()), group)
+            return self.hold(await self._admit(self.admit_keys(group), self.admit_args(group)), group)
         except _FAILURES as exc:
             self.redis_failed(exc)
             return self.fallback.admit(group)

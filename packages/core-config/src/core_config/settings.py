@@ -139,6 +139,13 @@ class Settings(BaseSettings):
     bybit_ban_pause: float = Field(
         600.0, ge=1, le=3600, description="seconds every process stops calling Bybit after an IP ban (403)"
     )
+    order_send_timeout: float = Field(
+        3.0,
+        gt=0,
+        le=30,
+        description="seconds an order request waits for Bybit's answer; past it the order is pending_unknown "
+        "and resolved in the background by its orderLinkId",
+    )
     bybit_budget_prefix: str = Field(
         "bybit-budget",
         pattern=r"^[A-Za-z0-9:._-]{1,64}$",

@@ -14,6 +14,7 @@ from .instruments import (
     InstrumentPage,
     get_instrument,
     list_instruments,
+    listed_instrument_raw,
     mark_delisted,
     upsert_instruments,
 )
@@ -89,6 +90,7 @@ __all__ = [
     "list_instruments",
     "list_klines",
     "list_sync_runs",
+    "listed_instrument_raw",
     "mark_delisted",
     "missing_candles",
     "newest_kline_start",

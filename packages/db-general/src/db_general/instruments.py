@@ -103,6 +103,22 @@ async def get_instrument(connection: AsyncConnection, category: str, symbol: str
     return None if row is None else dict(zip(_LISTED, row, strict=True))
 
 
+_LISTED_RAW = select(_C.raw).where(
+    _C.category == bindparam("category"), _C.symbol == bindparam("symbol"), _C.delisted_at.is_(None)
+)
+
+
+async def listed_instrument_raw(
+    connection: AsyncConnection, category: str, symbol: str
+) -> dict[str, Any] | None:
+    """The stored ``instruments-info`` row of a listed instrument, as Bybit sent it (its order rules
+    come from it); None when the instrument is unknown or delisted."""
+    raw: dict[str, Any] | None = (
+        await connection.execute(_LISTED_RAW, {"category": category, "symbol": symbol})
+    ).scalar_one_or_none()
+    return raw
+
+
 def upsert_instruments(session: Session, rows: Iterable[InstrumentRow], seen_at: datetime) -> UpsertCounts:
     """Insert new instruments and update changed ones (``db_general.upserts``); ``updated_at``
     moves only for changed rows. The categories written stay locked for other writers until the

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db_user.models import AuditEvent
 
+# The actor of a change no caller asked for: the tracker, a lookup, a stream, a sweep.
 SYSTEM_ACTOR = "system"
 
 

@@ -1,7 +1,8 @@
-"""The user database's tables: users, their API tokens, their (encrypted) Bybit credentials, trading
-halts and the audit trail."""
+"""The user database's tables: users, their API tokens, their (encrypted) Bybit credentials, their
+orders with each order's state trail and fills, trading halts and the operators' audit trail."""
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -17,8 +18,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from bybit_client.enums import Network
+from bybit_client.enums import Category, Network, OrderType, Side, TimeInForce
 from db_core import BigIdentity, new_registry, one_of
+from db_user.order_states import OrderState
 from db_user.scopes import TokenScope
 
 
@@ -142,3 +144,102 @@ class AuditEvent(UserBase):
 
     def __repr__(self) -> str:
         return f"AuditEvent(id={self.id}, action={self.action!r}, actor={self.actor!r})"
+
+
+class Order(UserBase):
+    """A user's order: what was asked (under an idempotency key), and where it stands at Bybit.
+
+    ``order_link_id`` is derived from (user, idempotency key), so a repeat finds the same row and
+    Bybit can never place it twice. ``state`` only moves forward (``OrderState``; ``orders`` guards
+    every update); ``lease_until`` says until when one sender holds it (the request that stored it,
+    or the tracker that resolves it), ``last_sent_at`` when a create for it last left.
+    """
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("user_id", "idempotency_key"),
+        one_of("state", OrderState),
+        one_of("category", Category),
+        one_of("side", Side),
+        one_of("order_type", OrderType),
+        one_of("time_in_force", TimeInForce),
+        # The tracker's work: the unresolved orders, by lease.
+        Index(
+            "ix_orders_unresolved",
+            "lease_until",
+            postgresql_where=text("state IN ('pending', 'pending_unknown')"),
+        ),
+        Index("ix_orders_user_id_id", "user_id", "id"),
+    )
+
+    id: Mapped[BigIdentity]
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # Kept when the key is forgotten: the order and its trail stay; an unresolved one cannot be sent.
+    credential_id: Mapped[int | None] = mapped_column(
+        ForeignKey("bybit_credentials.id", ondelete="SET NULL"), index=True
+    )
+    idempotency_key: Mapped[str]
+    request_hash: Mapped[str]
+    order_link_id: Mapped[str] = mapped_column(unique=True)
+    category: Mapped[str]
+    symbol: Mapped[str]
+    side: Mapped[str]
+    order_type: Mapped[str]
+    qty: Mapped[Decimal]
+    price: Mapped[Decimal | None]
+    time_in_force: Mapped[str | None]
+    reduce_only: Mapped[bool]
+    state: Mapped[str] = mapped_column(server_default=OrderState.PENDING.value)
+    bybit_order_id: Mapped[str | None]
+    bybit_status: Mapped[str | None]
+    filled_qty: Mapped[Decimal] = mapped_column(server_default=text("0"))
+    avg_price: Mapped[Decimal | None]
+    reject_code: Mapped[int | None]
+    reject_reason: Mapped[str | None]
+    bybit_updated_at: Mapped[datetime | None]
+    send_attempts: Mapped[int] = mapped_column(server_default=text("0"))
+    last_sent_at: Mapped[datetime | None]
+    lease_until: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    def __repr__(self) -> str:
+        return f"Order(id={self.id}, user_id={self.user_id}, state={self.state!r})"
+
+
+class OrderEvent(UserBase):
+    """One change of an order's state: who (``token:<id>`` or ``system``), when, from which address."""
+
+    __tablename__ = "order_events"
+
+    id: Mapped[BigIdentity]
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(server_default=func.now())
+    actor: Mapped[str]
+    client_address: Mapped[str | None]
+    from_state: Mapped[str | None]
+    to_state: Mapped[str]
+    detail: Mapped[str | None]
+
+
+class Execution(UserBase):
+    """A fill of a user's order, once per Bybit ``execId``."""
+
+    __tablename__ = "executions"
+    __table_args__ = (Index("ix_executions_user_id_id", "user_id", "id"),)
+
+    id: Mapped[BigIdentity]
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    exec_id: Mapped[str] = mapped_column(unique=True)
+    bybit_order_id: Mapped[str]
+    category: Mapped[str]
+    symbol: Mapped[str]
+    side: Mapped[str]
+    exec_price: Mapped[Decimal]
+    exec_qty: Mapped[Decimal]
+    exec_fee: Mapped[Decimal | None]
+    fee_currency: Mapped[str | None]
+    is_maker: Mapped[bool | None]
+    exec_time: Mapped[datetime]
+    recorded_at: Mapped[datetime] = mapped_column(server_default=func.now())

@@ -19,11 +19,12 @@ from api_service.kill_switch import BackgroundSweeps, sweep_at_start
 from api_service.middleware import RequestContextMiddleware
 from api_service.observability import start_observability
 from api_service.openapi_errors import document_edge_errors
+from api_service.order_tracker import running_tracker
 from api_service.rate_limits import RateLimitMiddleware, RateLimitPolicy, RouteGroups
 from api_service.required_settings import REQUIRED_SETTINGS
 from api_service.resources import open_resources
 from api_service.route_policy import RateLimitGroup, public
-from api_service.routers import credentials, health, market, meta, tasks, trading
+from api_service.routers import credentials, health, market, meta, orders, tasks, trading
 from core_config import Settings, configure_logging, exit_on_config_error, get_settings
 from core_telemetry import Telemetry
 
@@ -50,7 +51,9 @@ def create_app(settings: Settings, telemetry: Telemetry | None = None) -> FastAP
             # background: the api serves meanwhile, and refuses their orders from the first request).
             sweeps.start(sweep_at_start(resources.user_db, app.state.halt_sweeper))
             try:
-                yield
+                # Orders whose outcome is not known, this run's and those a previous run left behind.
+                async with running_tracker(resources):
+                    yield
             finally:
                 await sweeps.close()
 
@@ -81,7 +84,8 @@ def create_app(settings: Settings, telemetry: Telemetry | None = None) -> FastAP
     app.add_middleware(RateLimitMiddleware)
     health.add_health_routes(app)
     add_docs_routes(app)
-    for router in (meta.router, market.router, tasks.router, credentials.router, trading.router):
+    routers = (meta, market, tasks, credentials, orders, trading)
+    for router in (module.router for module in routers):
         app.include_router(router)
     document_edge_errors(app, RateLimitPolicy(settings), settings.api_max_body_bytes)
     if telemetry.plan.prometheus:

@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 
 import bybit_client
 from api_service.errors import ApiError
-from bybit_client import BudgetPolicy, BybitError, Network
+from bybit_client import BudgetPolicy, BybitError, Network, RetryPolicy
 from bybit_client.redis_budget import AsyncRedisBudget
 from bybit_client.telemetry import call_observer
 from core_config import Settings
@@ -37,20 +37,29 @@ _AUTH_PROBLEMS = {
 BUDGET_WAIT = 2.0
 
 
-def bybit_budget(settings: Settings, redis: Redis) -> AsyncRedisBudget:
-    """The process's share of the call budget, on its one Redis pool."""
+def bybit_budget(settings: Settings, redis: Redis, *, max_wait: float = BUDGET_WAIT) -> AsyncRedisBudget:
+    """The process's share of the call budget, on its one Redis pool; a holder waits up to
+    ``max_wait`` seconds for it (the order routes: not at all, a 429 instead)."""
     policy = BudgetPolicy(
-        ip_limit=settings.bybit_ip_budget, ban_seconds=settings.bybit_ban_pause, max_wait=BUDGET_WAIT
+        ip_limit=settings.bybit_ip_budget, ban_seconds=settings.bybit_ban_pause, max_wait=max_wait
     )
     return AsyncRedisBudget(redis, prefix=settings.bybit_budget_prefix, policy=policy)
 
 
 def bybit_client_for(
-    settings: Settings, network: Network, api_key: str, api_secret: SecretStr, budget: AsyncRedisBudget
+    settings: Settings,
+    network: Network,
+    api_key: str,
+    api_secret: SecretStr,
+    budget: AsyncRedisBudget,
+    *,
+    timeout: float | None = None,
+    retry: RetryPolicy | None = None,
 ) -> "AsyncBybitClient":
     """A signed client for ``network``: the configured URL for the configured network (so tests and
     regional hosts work), Bybit's own host for the others. The simulated exchange is reached only
-    when it is the configured network: its default address is this machine's loopback."""
+    when it is the configured network: its default address is this machine's loopback. ``timeout``
+    (default ``BYBIT_TIMEOUT``) bounds each call, ``retry`` its retries (default: the client's)."""
     if not network.is_bybit and network != settings.bybit_network:
         raise ApiError(
             422,
@@ -63,8 +72,9 @@ def bybit_client_for(
         base_url,
         api_key,
         api_secret,
-        timeout=settings.bybit_timeout,
+        timeout=timeout or settings.bybit_timeout,
         recv_window=settings.bybit_recv_window,
+        retry=retry,
         ca_file=settings.bybit_ca_file,
         observer=call_observer() if telemetry().plan.enabled else None,
         budget=budget,

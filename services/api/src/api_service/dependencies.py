@@ -93,5 +93,6 @@ async def token_holder(token: Annotated[ApiToken, Depends(bearer_token)]) -> Use
 # (``{"HTTPBearer": ["user"]}``) and what its 403 names.
 CurrentUser = Annotated[User, Security(token_holder, scopes=[TokenScope.USER.value])]
 Operator = Annotated[User, Security(token_holder, scopes=[TokenScope.OPERATOR.value])]
-# An operator route that records what it does (the audit trail names the token).
+# A route that records what its caller does (the trails name the token, never its secret).
+UserToken = Annotated[ApiToken, Security(bearer_token, scopes=[TokenScope.USER.value])]
 OperatorToken = Annotated[ApiToken, Security(bearer_token, scopes=[TokenScope.OPERATOR.value])]

@@ -46,6 +46,9 @@ class Resources:
     rate_limiter: RateLimiter
     telemetry: Telemetry
     bybit_budget: AsyncRedisBudget
+    # The same budget (the same Redis keys), held by the order routes: an account's spent window is
+    # a 429 at once, never a wait.
+    order_budget: AsyncRedisBudget
 
 
 def _database_check(database: Database) -> Check:
@@ -135,6 +138,7 @@ async def open_resources(settings: Settings, telemetry: Telemetry | None = None)
             rate_limiter,
             telemetry or Telemetry(),
             bybit_budget(settings, redis),
+            bybit_budget(settings, redis, max_wait=0),
         )
     finally:
         tasks.close()

@@ -14,25 +14,9 @@ from collections import deque
 from dataclasses import dataclass
 
 from bybit_client.enums import Category
+from bybit_client.uid_limits import ORDER_WRITES, READS
 
 WINDOW_MS = 1000
-# Per endpoint: the default limit for (linear and inverse, option, spot).
-ORDER_WRITES: dict[str, tuple[int, int, int]] = {
-    "/v5/order/create": (10, 10, 20),
-    "/v5/order/amend": (10, 10, 10),
-    "/v5/order/cancel": (10, 10, 20),
-    "/v5/order/cancel-all": (10, 1, 20),
-    "/v5/order/create-batch": (10, 10, 20),
-    "/v5/order/amend-batch": (10, 10, 20),
-    "/v5/order/cancel-batch": (10, 10, 20),
-}
-READS: dict[str, int] = {
-    "/v5/order/realtime": 50,
-    "/v5/order/history": 50,
-    "/v5/execution/list": 50,
-    "/v5/position/list": 50,
-    "/v5/account/wallet-balance": 50,
-}
 BATCHES = frozenset({"/v5/order/create-batch", "/v5/order/amend-batch", "/v5/order/cancel-batch"})
 
 
