@@ -349,15 +349,24 @@ class Settings(BaseSettings):
 
     def _migration_url_problems(self, name: str) -> list[str]:
         """The owner's URL must name the database the services use (a copied URL of the other one
-        would migrate the wrong database)."""
+        would migrate the wrong database); outside a developer's machine the services' URL must
+        not log in as that owner, who may change the schema."""
         migration = getattr(self, f"database_migration_url_{name}")
         runtime_field = f"database_url_{name}"
         if migration is None or runtime_field not in self.model_fields_set:
             return []
-        runtime = getattr(self, runtime_field).get_secret_value()
-        if database_name(migration.get_secret_value()) == database_name(runtime):
-            return []
-        return [f"DATABASE_MIGRATION_URL_{name.upper()}: must name the database of {runtime_field.upper()}"]
+        owner = urlsplit(migration.get_secret_value())
+        runtime = urlsplit(getattr(self, runtime_field).get_secret_value())
+        if database_name(owner.geturl()) != database_name(runtime.geturl()):
+            return [
+                f"DATABASE_MIGRATION_URL_{name.upper()}: must name the database of {runtime_field.upper()}"
+            ]
+        if not self.is_local and runtime.username == owner.username:
+            return [
+                f"{runtime_field.upper()}: logs in as the database's owner (as DATABASE_MIGRATION_URL_"
+                f"{name.upper()}); the services use a runtime role that cannot change the schema"
+            ]
+        return []
 
     def _base_url(self, variable: str, url: str, scheme: Literal["http", "ws"], problems: list[str]) -> str:
         """``url`` checked and normalised (unset stays unset); a wrong one is added to ``problems``."""
