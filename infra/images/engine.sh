@@ -28,6 +28,11 @@ prepare_podman() {
   for tool in podman buildah debootstrap runc; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
   done
+  # The compose stack's networks: netavark, its DNS server (containers find each other by name)
+  # and the firewall it writes its rules with.
+  for package in netavark aardvark-dns iptables; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+  done
   if [ ${#missing[@]} -gt 0 ]; then
     echo "installing ${missing[*]}"
     apt_install "${missing[@]}"

@@ -9,7 +9,7 @@ FROM ${BASE_IMAGE}
 RUN mkdir -p /etc/postgresql-common/createcluster.d \
     && echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.d/standin.conf \
     && apt-get update \
-    && apt-get install -y --no-install-recommends postgresql-15 \
+    && apt-get install -y --no-install-recommends "postgresql-15=15.*" \
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
     && mkdir -p /var/lib/postgresql/data /docker-entrypoint-initdb.d \
     && chown postgres:postgres /var/lib/postgresql/data
