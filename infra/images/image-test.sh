@@ -85,16 +85,16 @@ image_user=10001:10001
 
 settings=(
   -e ENVIRONMENT=production
-  -e "DATABASE_URL_USER=$POSTGRES/$USER_DB"
-  -e "DATABASE_URL_GENERAL=$POSTGRES/$GENERAL_DB"
-  -e "DATABASE_MIGRATION_URL_USER=$POSTGRES/$USER_DB"
-  -e "DATABASE_MIGRATION_URL_GENERAL=$POSTGRES/$GENERAL_DB"
   -e "REDIS_URL=$REDIS_URL"
   -e "CELERY_QUEUE=$RUN_ID"
   -e BYBIT_NETWORK=testnet
   -e RENDER_MASTER_KEY_PATH=/etc/secrets/master.key
 )
 key_mount=(-v "$scratch/keys/master.key:/etc/secrets/master.key:ro")
+# The services' URLs; migrations get the owners' instead (here the same superuser: production
+# refuses a service URL logging in as the owner when both are given, so never both at once).
+database=(-e "DATABASE_URL_USER=$POSTGRES/$USER_DB" -e "DATABASE_URL_GENERAL=$POSTGRES/$GENERAL_DB")
+owners=(-e "DATABASE_MIGRATION_URL_USER=$POSTGRES/$USER_DB" -e "DATABASE_MIGRATION_URL_GENERAL=$POSTGRES/$GENERAL_DB")
 # The api listens on a free port of the loopback only.
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 settings+=(-e "PORT=$port" -e API_HOST=127.0.0.1)
@@ -114,7 +114,7 @@ start() { # name image [command...]
   local name=$1 image=$2
   shift 2
   started=$(engine run -d --name "${RUN_ID}_$name" --hostname "$RUN_ID-$name" "${run_args[@]}" \
-    "${settings[@]}" "${key_mount[@]}" "$image" "$@" 2>>"$scratch/engine.log")
+    "${settings[@]}" "${database[@]}" "${key_mount[@]}" "$image" "$@" 2>>"$scratch/engine.log")
   containers+=("$started")
 }
 
@@ -143,7 +143,10 @@ stops_cleanly() { # id
 }
 
 say "db-migrate upgrade (the api image, as Render's preDeployCommand)"
+services_urls=("${database[@]}")
+database=("${owners[@]}")
 start migrate "$API" db-migrate upgrade
+database=("${services_urls[@]}")
 migrate=$started
 engine wait "$migrate" >/dev/null || true
 engine logs "$migrate" 2>&1 | tail -5
