@@ -20,7 +20,13 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bybit_client.enums import PUBLIC_STREAM_HOSTS, Category, Interval, KlineCategory, Network
 from core_config.errors import ConfigError
-from core_config.urls import check_base_url, check_redis_url, normalise_postgres_url, on_local_port
+from core_config.urls import (
+    check_base_url,
+    check_redis_url,
+    database_name,
+    normalise_postgres_url,
+    on_local_port,
+)
 
 
 class Environment(StrEnum):
@@ -97,6 +103,17 @@ class Settings(BaseSettings):
     database_url_general: SecretStr = Field(
         SecretStr(LOCAL_DATABASE_URL_GENERAL),
         description="the general database; must name another database than `DATABASE_URL_USER`",
+    )
+    # Migrations change the schema, which the runtime roles may not: outside a developer's machine
+    # `db-migrate` connects as each database's owner through these, and no running service reads them.
+    database_migration_url_user: SecretStr | None = Field(
+        None,
+        description="the user database as its owner, for `db-migrate` (required by it in staging and "
+        "production); unset locally: `DATABASE_URL_USER`",
+    )
+    database_migration_url_general: SecretStr | None = Field(
+        None,
+        description="the general database as its owner, for `db-migrate`, as `DATABASE_MIGRATION_URL_USER`",
     )
     db_pool_size: int = Field(5, ge=1, le=100, description="connections each process keeps per database")
     db_max_overflow: int = Field(
@@ -285,6 +302,13 @@ class Settings(BaseSettings):
         port = info.data.get("local_postgres_port", DEFAULT_POSTGRES_PORT)
         return SecretStr(on_local_port(url, port) if url in _LOCAL_POSTGRES_URLS else url)
 
+    @field_validator("database_migration_url_user", "database_migration_url_general", mode="after")
+    @classmethod
+    def _normalise_migration_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        return SecretStr(normalise_postgres_url(value.get_secret_value()))
+
     @field_validator("sentry_dsn", mode="after")
     @classmethod
     def _check_sentry_dsn(cls, value: SecretStr | None) -> SecretStr | None:
@@ -316,6 +340,8 @@ class Settings(BaseSettings):
                 )
         if self.database_url_user.get_secret_value() == self.database_url_general.get_secret_value():
             problems.append("DATABASE_URL_GENERAL: must name another database than DATABASE_URL_USER")
+        for name in ("user", "general"):
+            problems.extend(self._migration_url_problems(name))
         api_url = self._base_url("BYBIT_API_URL", self.bybit_api_url, "http", problems)
         self.bybit_api_url = api_url or self.bybit_network.rest_url
         stream_url = self._base_url("BYBIT_STREAM_URL", self.bybit_stream_url, "ws", problems)
@@ -327,6 +353,27 @@ class Settings(BaseSettings):
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+    def _migration_url_problems(self, name: str) -> list[str]:
+        """The owner's URL must name the database the services use (a copied URL of the other one
+        would migrate the wrong database); outside a developer's machine the services' URL must
+        not log in as that owner, who may change the schema."""
+        migration = getattr(self, f"database_migration_url_{name}")
+        runtime_field = f"database_url_{name}"
+        if migration is None or runtime_field not in self.model_fields_set:
+            return []
+        owner = urlsplit(migration.get_secret_value())
+        runtime = urlsplit(getattr(self, runtime_field).get_secret_value())
+        if database_name(owner.geturl()) != database_name(runtime.geturl()):
+            return [
+                f"DATABASE_MIGRATION_URL_{name.upper()}: must name the database of {runtime_field.upper()}"
+            ]
+        if not self.is_local and runtime.username == owner.username:
+            return [
+                f"{runtime_field.upper()}: logs in as the database's owner (as DATABASE_MIGRATION_URL_"
+                f"{name.upper()}); the services use a runtime role that cannot change the schema"
+            ]
+        return []
 
     def _base_url(self, variable: str, url: str, scheme: Literal["http", "ws"], problems: list[str]) -> str:
         """``url`` checked and normalised (unset stays unset); a wrong one is added to ``problems``."""
