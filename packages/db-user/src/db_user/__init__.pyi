@@ -2,6 +2,7 @@
 
 from .audit import (
     SYSTEM_ACTOR,
+    Actor,
     list_audit,
     record_audit,
     token_actor,
@@ -47,7 +48,6 @@ from .order_states import (
     OrderState,
 )
 from .orders import (
-    Actor,
     Fill,
     NewOrder,
     OrderUpdate,

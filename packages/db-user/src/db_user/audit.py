@@ -7,6 +7,7 @@ command line, ``system`` for the service itself. ``user_id`` is whose data it co
 everyone): a user may read the rows of their own ``user_id``.
 """
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -21,6 +22,25 @@ SYSTEM_ACTOR = "system"
 def token_actor(token_id: int) -> str:
     """The ``actor`` of an action taken with API token ``token_id``."""
     return f"token:{token_id}"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts, for the trails (an order's events, the audit): ``name`` (``token:<id>``,
+    ``api-admin:<os user>``, ``system``), the token's id and the client's address when there is one."""
+
+    name: str = SYSTEM_ACTOR
+    token_id: int | None = None
+    address: str | None = None
+
+    @classmethod
+    def token(cls, token_id: int, address: str | None) -> "Actor":
+        """The caller holding API token ``token_id``, from ``address``."""
+        return cls(token_actor(token_id), token_id, address)
+
+
+# The service itself: the tracker, a lookup, a stream, a sweep.
+SYSTEM = Actor()
 
 
 async def record_audit(

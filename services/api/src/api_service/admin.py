@@ -25,9 +25,8 @@ from db_user.scopes import TokenScope
 
 if TYPE_CHECKING:
     from api_service.halt_sweep import CredentialSwept
-    from api_service.kill_switch import Actor
     from db_core import Database
-    from db_user import Halt, User
+    from db_user import Actor, Halt, User
 
 # Each command imports the database and crypto code it uses in its own body: `--help`, a usage
 # error and the key-file commands answer without loading SQLAlchemy and the drivers.
@@ -222,7 +221,7 @@ def vault_rotate(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def _admin_actor() -> Actor:
-    from api_service.kill_switch import Actor  # noqa: PLC0415 - see the imports
+    from db_user import Actor  # noqa: PLC0415 - see the imports
 
     # The audit trail's "who" and "from where" for the command line: the OS user and this host.
     return Actor(f"api-admin:{getpass.getuser()}", None, f"host:{socket.gethostname()}")

@@ -9,7 +9,6 @@ outcome per credential is recorded in the audit trail (action ``trading.sweep``)
 
 import asyncio
 from collections.abc import Coroutine
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from api_service.halt_sweep import CredentialSwept, Sweeper, in_flight_deadline
@@ -17,6 +16,7 @@ from core_config import get_logger
 from db_core import Database, DatabaseUnavailableError
 from db_user import (
     SYSTEM_ACTOR,
+    Actor,
     BybitCredential,
     Halt,
     halt_trading,
@@ -29,16 +29,6 @@ from db_user import (
 logger = get_logger(__name__)
 T = TypeVar("T")
 START_RETRY_SECONDS = 5.0
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who acts, for the audit trail: ``name`` (``token:<id>``, ``api-admin:<os user>``), the token's
-    id and the client's address when there is one."""
-
-    name: str
-    token_id: int | None = None
-    address: str | None = None
 
 
 def _target(user_id: int | None) -> str:

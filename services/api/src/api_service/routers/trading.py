@@ -10,10 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from api_service.dependencies import OperatorToken, UserSession
 from api_service.errors import ApiError, error_responses
 from api_service.halt_sweep import SWEEP_TIMEOUT, Sweeper, SweepOutcome
-from api_service.kill_switch import Actor, BackgroundSweeps, halt, lift, sweep, sweep_after_deadline
+from api_service.kill_switch import BackgroundSweeps, halt, lift, sweep, sweep_after_deadline
 from api_service.route_policy import RateLimitGroup, limited
 from api_service.schemas import MAX_ID, Text, UtcDateTime
-from db_user import ApiToken, get_user, halts_in_force, list_audit, token_actor
+from db_user import Actor, ApiToken, get_user, halts_in_force, list_audit
 
 router = APIRouter(prefix="/v1", tags=["operations"])
 
@@ -99,7 +99,7 @@ class AuditPage(BaseModel):
 
 
 def _actor(token: ApiToken, request: Request) -> Actor:
-    return Actor(token_actor(token.id), token.id, request.client.host if request.client else None)
+    return Actor.token(token.id, request.client.host if request.client else None)
 
 
 def _sweeping(request: Request) -> tuple[Sweeper, BackgroundSweeps]:
