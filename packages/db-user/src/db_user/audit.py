@@ -1,7 +1,8 @@
 """The audit trail: who did what, when, from which address, to whose data. Rows are only added.
 
-One table for every kind of action: operator actions (``trading.halt``, ``trading.lift``, ...) and
-changes of a user's own data (order states: ``order.*``). ``actor`` names who acted:
+Operator actions (``trading.halt``, ``trading.lift``, ``market.sync``, ...) and the service's own
+(``trading.sweep``); an order's state changes are its own trail (``order_events``), with the same
+``Actor``. ``actor`` names who acted:
 ``token:<id>`` for an API token (its id also in ``token_id``), ``api-admin:<os user>`` for the
 command line, ``system`` for the service itself. ``user_id`` is whose data it concerns (null for
 everyone): a user may read the rows of their own ``user_id``.
