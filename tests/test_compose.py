@@ -28,8 +28,8 @@ RENDER_SERVICE = {
     "beat": "bybit-beat",
     "stream": "bybit-stream",
 }
-# No load balancer stands in front of the compose api, so it trusts no proxy.
-RENDER_ONLY = {"TRUSTED_PROXIES"}
+# No load balancer stands in front of the compose api, so it trusts no proxy and counts no hops.
+RENDER_ONLY = {"TRUSTED_PROXIES", "PROXY_HOPS"}
 
 
 def render_keys(service: str) -> set[str]:

@@ -11,6 +11,11 @@ Pairs, each measured in the same run, alternating which side goes first, round a
   database holding the fake exchange's ~1,900 instruments.
 - The same listing with the rate limiter on (counting every request in Redis, under a limit wrk
   never reaches) against the same API with ``RATE_LIMITS_ENABLED=false``.
+- ``/health/live`` with the bounds on (``api-serve``: the h11 parser for its header limit,
+  ``limit_concurrency``) against the same API under uvicorn's defaults (httptools, no header
+  limit, no cap; ``reference_apps unbounded-api``). The hello baseline above runs under
+  ``api-serve``'s options, bounds included, so the first row is the app's own cost and this one
+  the bounds'.
 
 Rows: requests per second, p50/p99 latency and the server process's CPU time per request (far
 steadier than req/s when other work shares the two cores), medians over the rounds. Every server
@@ -92,6 +97,7 @@ INSTRUMENTS_PATH = "/v1/market/instruments?limit=50"
 LIVE = "api /health/live vs bare hello"
 INSTRUMENTS = "api instruments vs raw psycopg"
 LIMITER = "/v1/market/instruments rate limiter on vs off"
+BOUNDS = "api /health/live bounds on vs off"
 # The limiter counts every request (one Redis round trip) but never refuses wrk's flood.
 UNREACHED_LIMIT = "9000000/minute"
 
@@ -323,6 +329,9 @@ def run() -> list[Row]:
         unlimited = stack.enter_context(
             server([api_serve], settings, unlimited_log, "/health/live", RATE_LIMITS_ENABLED="false")
         )
+        unbounded = stack.enter_context(
+            server([*reference, "unbounded-api"], settings, work / "api-unbounded.log", "/health/live")
+        )
         same_instruments(api, raw)
         loads = measure(
             binary,
@@ -331,6 +340,7 @@ def run() -> list[Row]:
                 Pair(LIVE, api, "/health/live", hello, "/hello"),
                 Pair(INSTRUMENTS, api, INSTRUMENTS_PATH, raw, INSTRUMENTS_PATH),
                 Pair(LIMITER, api, INSTRUMENTS_PATH, unlimited, INSTRUMENTS_PATH),
+                Pair(BOUNDS, api, "/health/live", unbounded, "/health/live"),
             ],
         )
         for name, log in (("the API", api_log), ("the hello app", hello_log)):
@@ -356,5 +366,11 @@ def run() -> list[Row]:
             "the same API with RATE_LIMITS_ENABLED=false",
             ">= 0.9x (limiter on: one Redis EVALSHA per request, per client address)",
             *loads[LIMITER],
+        ),
+        *rows_for(
+            BOUNDS,
+            "the same API under uvicorn's defaults (httptools, no header limit, no connection cap)",
+            "reported (bounds on: the h11 parser with its header limit, limit_concurrency)",
+            *loads[BOUNDS],
         ),
     ]

@@ -102,7 +102,7 @@ async def test_a_body_without_length_headers_is_counted_unless_http_1_rules_it_o
                 statuses.append(message["status"])
 
         scope: Scope = {"type": "http", "http_version": http_version, "method": "POST", "headers": []}
-        await BodyLimitMiddleware(reader, max_bytes=1000)(scope, receive, send)
+        await BodyLimitMiddleware(reader, max_bytes=1000, timeout=10)(scope, receive, send)
         return statuses[0]
 
     assert await serve("2") == 413

@@ -12,6 +12,7 @@ from fastapi.telemetry import TelemetryConfig
 from starlette.types import ASGIApp
 
 from api_service.body_limit import BodyLimitMiddleware
+from api_service.client_address import ClientAddressMiddleware
 from api_service.docs import add_docs_routes
 from api_service.errors import install_error_handlers
 from api_service.middleware import RequestContextMiddleware
@@ -64,16 +65,22 @@ def create_app(settings: Settings, telemetry: Telemetry | None = None) -> FastAP
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
             expose_headers=["X-Request-ID"],
         )
-    # Added last, so outermost of the app's own middleware: a body too large is refused before
-    # anything reads it, authentication included.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
-    # Outermost: a caller past a limit costs one Redis round trip and nothing more.
+    # A body too large or too slow is refused before anything reads it, authentication included.
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes, timeout=settings.api_body_timeout
+    )
+    # A caller past a limit costs one Redis round trip and nothing more.
     app.add_middleware(RateLimitMiddleware)
+    # Outermost: every layer inside sees the client address the proxies give, counted by hop.
+    if settings.trusted_proxies:
+        app.add_middleware(
+            ClientAddressMiddleware, trusted=settings.trusted_proxies, hops=settings.proxy_hops
+        )
     health.add_health_routes(app)
     add_docs_routes(app)
     for router in (meta.router, market.router, tasks.router, credentials.router):
         app.include_router(router)
-    document_edge_errors(app, RateLimitPolicy(settings), settings.api_max_body_bytes)
+    document_edge_errors(app, RateLimitPolicy(settings), settings)
     if telemetry.plan.prometheus:
         _add_metrics_route(app, telemetry)
     app.state.telemetry = telemetry
