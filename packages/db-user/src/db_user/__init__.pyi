@@ -36,6 +36,7 @@ from .tokens import (
     find_active_token,
     list_api_tokens,
     revoke_api_token,
+    token_id_for,
 )
 from .users import (
     EmailTakenError,
@@ -84,4 +85,5 @@ __all__ = [
     "revoke_api_token",
     "rotate_credentials",
     "save_bybit_credential",
+    "token_id_for",
 ]
