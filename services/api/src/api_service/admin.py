@@ -19,14 +19,7 @@ from typing import TYPE_CHECKING
 from api_service.audit import Action, audit
 from api_service.required_settings import REQUIRED_SETTINGS
 from api_service.tokens import hash_token, new_token
-from core_config import (
-    ConfigError,
-    Settings,
-    configure_logging,
-    exit_on_config_error,
-    get_settings,
-    mask_password,
-)
+from core_config import ConfigError, Settings, exit_on_config_error, get_settings, mask_password
 from db_user.scopes import TokenScope
 
 if TYPE_CHECKING:
@@ -60,7 +53,12 @@ def duration(text: str) -> timedelta | None:
     return timedelta(**{_UNITS[match[2]]: int(match[1])})
 
 
-def _command(name: str, **fields: str | int | None) -> None:
+def _command(settings: Settings, name: str, **fields: str | int | None) -> None:
+    """The audit line of a command that changed something, on stderr. The logging stack loads here,
+    for that line: a command that changes nothing (``--help``, a listing) never loads it."""
+    from core_config import configure_logging  # noqa: PLC0415 - see the docstring
+
+    configure_logging(settings.log_level, json_lines=settings.json_logs)
     audit(Action.OPERATOR_COMMAND, command=name, **fields)
 
 
@@ -98,7 +96,7 @@ def users_create(settings: Settings, args: argparse.Namespace) -> None:
                 user = await create_user(session, args.email)
             except EmailTakenError:
                 raise AdminError(f"a user with email {args.email} exists already") from None
-        _command("users create", user_id=user.id)
+        _command(settings, "users create", user_id=user.id)
         print(f"user {user.id} {user.email}")
 
     asyncio.run(_with_user_db(settings, work))
@@ -112,7 +110,7 @@ def users_disable(settings: Settings, args: argparse.Namespace) -> None:
         async with database.session() as session:
             if not await disable_user(session, user.id):
                 raise AdminError(f"{args.email} is disabled already")
-        _command("users disable", user_id=user.id)
+        _command(settings, "users disable", user_id=user.id)
         print(f"user {user.id} {user.email} disabled; none of their tokens is accepted any more")
 
     asyncio.run(_with_user_db(settings, work))
@@ -140,6 +138,7 @@ def tokens_issue(settings: Settings, args: argparse.Namespace) -> None:
                 expires_at=expires_at,
             )
         _command(
+            settings,
             "tokens issue",
             user_id=user.id,
             token_id=issued.id,
@@ -183,7 +182,7 @@ def tokens_revoke(settings: Settings, args: argparse.Namespace) -> None:
         async with database.session() as session:
             if not await revoke_api_token(session, args.id, user_id=user.id):
                 raise AdminError(f"{args.email} has no active token {args.id}")
-        _command("tokens revoke", user_id=user.id, token_id=args.id)
+        _command(settings, "tokens revoke", user_id=user.id, token_id=args.id)
         print(f"token {args.id} revoked")
 
     asyncio.run(_with_user_db(settings, work))
@@ -201,7 +200,7 @@ def master_key_add(settings: Settings, args: argparse.Namespace) -> None:
 
     path = args.path or settings.render_master_key_path
     key_id = add_primary_key(path)
-    _command("master-key add", key_id=key_id)
+    _command(settings, "master-key add", key_id=key_id)
     print(f"added primary key {key_id} to {path}; run 'api-admin vault rotate' once it is deployed")
 
 
@@ -224,7 +223,7 @@ def master_key_remove(settings: Settings, args: argparse.Namespace) -> None:
     # No credential can start using the key meanwhile: new secrets go under the primary key only.
     asyncio.run(_with_user_db(settings, work))
     remove_key(path, args.id)
-    _command("master-key remove", key_id=args.id)
+    _command(settings, "master-key remove", key_id=args.id)
     print(f"removed key {args.id} from {path}; redeploy with the new file")
 
 
@@ -242,6 +241,7 @@ def vault_rotate(settings: Settings, args: argparse.Namespace) -> None:
         )
         # Every credential's secret was decrypted to be sealed again: the rotation is its record.
         _command(
+            settings,
             "vault rotate",
             key_id=vault.primary_key_id,
             rotated=report.rotated,
@@ -330,7 +330,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     with exit_on_config_error():
         settings = get_settings().require(*REQUIRED_SETTINGS)
-        configure_logging(settings.log_level, json_lines=settings.json_logs)  # the audit lines
         try:
             args.run(settings, args)
         except AdminError as exc:
