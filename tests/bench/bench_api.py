@@ -13,7 +13,9 @@ Pairs, each measured in the same run, alternating which side goes first, round a
   never reaches) against the same API with ``RATE_LIMITS_ENABLED=false``.
 - ``/health/live`` with the bounds on (``api-serve``: the h11 parser for its header limit,
   ``limit_concurrency``) against the same API under uvicorn's defaults (httptools, no header
-  limit, no cap; ``reference_apps unbounded-api``). The hello baseline above runs under
+  limit, no cap; ``reference_apps unbounded-api``). Every server trusts 127.0.0.1 as Render's
+  proxy with ``PROXY_HOPS=2`` and wrk sends the two hops' X-Forwarded-For, so the API reads the
+  client address as on Render. The hello baseline above runs under
   ``api-serve``'s options, bounds included, so the first row is the app's own cost and this one
   the bounds'.
 
@@ -98,6 +100,8 @@ LIVE = "api /health/live vs bare hello"
 INSTRUMENTS = "api instruments vs raw psycopg"
 LIMITER = "/v1/market/instruments rate limiter on vs off"
 BOUNDS = "api /health/live bounds on vs off"
+# What Render's proxy sends: the caller as Cloudflare saw it, then Cloudflare's edge.
+FORWARDED = "X-Forwarded-For: 198.51.100.7, 104.22.17.40"
 # The limiter counts every request (one Redis round trip) but never refuses wrk's flood.
 UNREACHED_LIMIT = "9000000/minute"
 
@@ -203,6 +207,9 @@ def server(
         RENDER_MASTER_KEY_PATH=str(master_key),
         RATE_LIMIT_PER_ADDRESS=UNREACHED_LIMIT,
         RATE_LIMIT_KEY_PREFIX=f"bench-{port}",
+        # As on Render: wrk stands in for Render's proxy, each request carrying its two hops.
+        TRUSTED_PROXIES="127.0.0.1",
+        PROXY_HOPS="2",
         **extra_env,
     )
     base_url = f"http://127.0.0.1:{port}"
@@ -232,7 +239,18 @@ def wrk(binary: str, script: Path, target: Server, path: str, seconds: int) -> L
     url = target.url + path
     cpu_before = cpu_seconds(target.pid)
     completed = subprocess.run(
-        [binary, "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+        [
+            binary,
+            "-t1",
+            f"-c{CONNECTIONS}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(script),
+            "-H",
+            FORWARDED,
+            url,
+        ],
         check=True,
         capture_output=True,
         text=True,
