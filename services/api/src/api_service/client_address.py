@@ -15,8 +15,8 @@ IPv6 callers are counted by their /64: one host is routinely given a whole /64, 
 address would hand it 2^64 buckets.
 """
 
-import contextlib
 from collections.abc import Sequence
+from functools import lru_cache
 from ipaddress import IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -38,10 +38,27 @@ def rate_limit_key(address: str) -> str:
     return address
 
 
-def _forwarded_entries(scope: Scope, name: bytes) -> list[str]:
-    # Several headers of one name read as one comma-separated list, in order (RFC 9110, 5.3).
-    values = [value.decode("latin-1") for key, value in scope["headers"] if key == name]
-    return [entry.strip() for entry in ",".join(values).split(",") if entry.strip()]
+@lru_cache(maxsize=4096)
+def _address(text: str) -> str | None:
+    """``text`` as an address in its canonical spelling, or None when it is none. Cached: parsing
+    costs microseconds, and a client sends request after request from one address."""
+    try:
+        return str(ip_address(text))
+    except ValueError:
+        return None
+
+
+def _forwarded(scope: Scope) -> tuple[list[str], str | None]:
+    """X-Forwarded-For's entries (several headers read as one list, in order: RFC 9110, 5.3) and
+    X-Forwarded-Proto's last entry, in one pass over the headers."""
+    forwarded_for: list[str] = []
+    proto: str | None = None
+    for name, value in scope["headers"]:
+        if name == b"x-forwarded-for":
+            forwarded_for.extend(entry.strip() for entry in value.decode("latin-1").split(","))
+        elif name == b"x-forwarded-proto":
+            proto = value.decode("latin-1").rsplit(",", 1)[-1].strip().lower()
+    return [entry for entry in forwarded_for if entry], proto
 
 
 class ClientAddressMiddleware:
@@ -51,8 +68,10 @@ class ClientAddressMiddleware:
         self.app = app
         self.hops = hops
         self.trusted: list[IPv4Network | IPv6Network] = [ip_network(item, strict=False) for item in trusted]
+        # A proxy connects from a few addresses, again and again: each is judged once.
+        self._is_trusted = lru_cache(maxsize=1024)(self._judge)
 
-    def _is_trusted(self, peer: str) -> bool:
+    def _judge(self, peer: str) -> bool:
         try:
             address = ip_address(peer)
         except ValueError:
@@ -64,15 +83,14 @@ class ClientAddressMiddleware:
         if scope["type"] != "http" or not client or not self._is_trusted(client[0]):
             await self.app(scope, receive, send)
             return
+        entries, proto = _forwarded(scope)
         scope = dict(scope)
-        entries = _forwarded_entries(scope, b"x-forwarded-for")
         if entries:
             # Fewer entries than hops: every one was written by a proxy, the leftmost the farthest.
-            candidate = entries[-self.hops] if len(entries) >= self.hops else entries[0]
+            address = _address(entries[-self.hops] if len(entries) >= self.hops else entries[0])
             # Not an address: a proxy would not write that, so the peer stays the client.
-            with contextlib.suppress(ValueError):
-                scope["client"] = (str(ip_address(candidate)), 0)
-        protocols = _forwarded_entries(scope, b"x-forwarded-proto")
-        if protocols and protocols[-1].lower() in _SCHEMES:
-            scope["scheme"] = protocols[-1].lower()
+            if address is not None:
+                scope["client"] = (address, 0)
+        if proto in _SCHEMES:
+            scope["scheme"] = proto
         await self.app(scope, receive, send)
