@@ -55,6 +55,19 @@ async def test_anyone_is_told_the_status_alone(client: httpx.AsyncClient, tokens
     assert (await client.get("/health/ready/detail", headers=tokens.user_auth)).status_code == 403
 
 
+async def test_readiness_is_counted_like_any_route_and_its_detail_as_an_operators(
+    client: httpx.AsyncClient,
+) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    ready, detail = paths["/health/ready"]["get"], paths["/health/ready/detail"]["get"]
+    assert (ready["security"], ready["x-rate-limit-group"]) == ([], "address")
+    assert "429" in ready["responses"]
+    assert detail["security"] == [{"HTTPBearer": ["operator"]}]
+    assert detail["x-rate-limit-group"] == "operator"
+    # Liveness stays uncounted: the load balancer's view of the instance never waits on Redis.
+    assert paths["/health/live"]["get"]["x-rate-limit-group"] == "unlimited"
+
+
 async def _ready_with(
     client_for: ClientFor, settings: Settings, tokens: Tokens
 ) -> tuple[int, dict[str, object]]:
