@@ -19,6 +19,15 @@ Pairs, each measured in the same run, alternating which side goes first, round a
   ``api-serve``'s options, bounds included, so the first row is the app's own cost and this one
   the bounds'.
 
+The bounds row is what the h11 parser costs: httptools, uvicorn's faster parser, applies no header
+size limit (an 8 MB header was read whole), and uvicorn offers no other documented way to set one,
+so ``api-serve`` runs h11 with ``h11_max_incomplete_event_size``. Side by side (median of 5 rounds,
+load average 2-6 on the two shared cores) ``/health/live`` with the bounds took 695 against 443 us
+of server CPU per request (0.64x; 1,106 against 1,734 req/s), a bare hello app 0.5x under h11 what
+it serves under httptools; against the hello baseline under the same options the API stays at
+0.95x req/s (0.87x CPU). Keeping httptools with a header limit would mean subclassing uvicorn's
+private protocol class: a way around the server, not built.
+
 Rows: requests per second, p50/p99 latency and the server process's CPU time per request (far
 steadier than req/s when other work shares the two cores), medians over the rounds. Every server
 listens on a free 127.0.0.1 port and is stopped at the end. wrk (Debian package) is installed
