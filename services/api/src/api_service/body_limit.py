@@ -80,10 +80,13 @@ class BodyLimitMiddleware:
             return
         received = 0
         started = False
+        complete = False
         deadline = asyncio.get_running_loop().time() + self.timeout
 
         async def counting_receive() -> Message:
-            nonlocal received
+            nonlocal received, complete
+            if complete:  # the body is all here: what is awaited now (a disconnect) has no deadline
+                return await receive()
             try:
                 async with asyncio.timeout_at(deadline):
                     message = await receive()
@@ -93,6 +96,7 @@ class BodyLimitMiddleware:
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
                     raise BodyTooLargeError(self.max_bytes)
+                complete = not message.get("more_body", False)
             return message
 
         async def tracking_send(message: Message) -> None:
