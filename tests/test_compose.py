@@ -40,8 +40,8 @@ RENDER_SERVICE = {
     "beat": "bybit-beat",
     "stream": "bybit-stream",
 }
-# No load balancer stands in front of the compose api, so it trusts no proxy.
-RENDER_ONLY = {"TRUSTED_PROXIES"}
+# No load balancer stands in front of the compose api, so it trusts no proxy and counts no hops.
+RENDER_ONLY = {"TRUSTED_PROXIES", "PROXY_HOPS"}
 # Render runs the pre-deploy migrations with the api's variables; compose gives the one-shot
 # migrate container the owners' URLs alone, and the api none of them.
 OWNER_URLS = {"DATABASE_MIGRATION_URL_USER", "DATABASE_MIGRATION_URL_GENERAL"}

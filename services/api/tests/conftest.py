@@ -1,5 +1,6 @@
 """Fixtures for the API's tests: the app on real databases and Redis, reached through ASGI."""
 
+import base64
 import os
 import subprocess
 import sys
@@ -18,12 +19,14 @@ from local_stack.ports import free_port
 from pydantic import SecretStr
 from sqlalchemy import create_engine, delete
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from test_support.canary import watch
 from test_support.environment import API_SETTINGS, settings_environment
 from test_support.tokens import Tokens, issue_tokens
 
 from api_service import create_app, serve_app
 from api_service.dependencies import general_database as general_database_dependency
 from api_service.dependencies import user_session as user_session_dependency
+from api_service.tokens import hash_token, new_token
 from bybit_client import Network, OrderRequest
 from bybit_client.testing import FakeBybit
 from core_config import Settings
@@ -32,7 +35,10 @@ from db_user import (
     CredentialContext,
     User,
     Vault,
+    add_api_token,
+    create_user,
     generate_key_file,
+    load_master_keys,
 )
 
 ClientFor = Callable[[Settings], AbstractAsyncContextManager[httpx.AsyncClient]]
@@ -47,6 +53,9 @@ def api_settings(
     the fake exchange on the configured network."""
     key_file = tmp_path_factory.mktemp("secrets") / "master.key"
     generate_key_file(key_file)
+    for key in load_master_keys(key_file, strict_permissions=False).keys.values():
+        watch(key.material.hex(), base64.b64encode(key.material).decode().rstrip("="))
+        watch(base64.urlsafe_b64encode(key.material).decode().rstrip("="))
     return test_settings.model_copy(
         update={
             "bybit_network": Network(fake_bybit_server.network),
@@ -141,6 +150,32 @@ async def rolled_back_client(
     app.dependency_overrides[user_session_dependency] = lambda: user_session
     async with client_for_app(app) as client:
         yield client
+
+
+@dataclass
+class SignedIn:
+    """A new user with a user token, on ``rolled_back_client`` (its writes rolled back after the test)."""
+
+    client: httpx.AsyncClient
+    token: str
+    token_id: int
+    user_id: int
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+async def sign_in(client: httpx.AsyncClient, session: AsyncSession) -> SignedIn:
+    user = await create_user(session, f"trader-{uuid.uuid4().hex[:8]}@example.com")
+    token = new_token()
+    stored = await add_api_token(session, user_id=user.id, name="tests", token_hash=hash_token(token))
+    return SignedIn(client, token, stored.id, user.id)
+
+
+@pytest.fixture
+async def signed_in(rolled_back_client: httpx.AsyncClient, user_session: AsyncSession) -> SignedIn:
+    return await sign_in(rolled_back_client, user_session)
 
 
 @dataclass

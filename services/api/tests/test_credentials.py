@@ -1,9 +1,7 @@
 """Bybit credentials: bearer tokens, the key checked with (fake) Bybit, stored encrypted, masked."""
 
-import uuid
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -11,38 +9,18 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from test_support.canary import CANARY_SECRET
 
-from api_service.tokens import hash_token, new_token
+from api_service.tokens import new_token
 from bybit_client.testing import FakeBybit
 from core_config import Settings
-from db_user import BybitCredential, CredentialContext, Vault, add_api_token, create_user, revoke_api_token
+from db_user import BybitCredential, CredentialContext, Vault, revoke_api_token
 
-SECRET = "fake-bybit-secret-0123456789"
+from .conftest import SignedIn, sign_in
+
+# The suite's canary: stored, signed with and decrypted here, never in a log line.
+SECRET = CANARY_SECRET
 API_KEY = "TESTKEY0123456789"
-
-
-@dataclass
-class SignedIn:
-    client: httpx.AsyncClient
-    token: str
-    token_id: int
-    user_id: int
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-
-async def sign_in(client: httpx.AsyncClient, session: AsyncSession) -> SignedIn:
-    user = await create_user(session, f"trader-{uuid.uuid4().hex[:8]}@example.com")
-    token = new_token()
-    stored = await add_api_token(session, user_id=user.id, name="tests", token_hash=hash_token(token))
-    return SignedIn(client, token, stored.id, user.id)
-
-
-@pytest.fixture
-async def signed_in(rolled_back_client: httpx.AsyncClient, user_session: AsyncSession) -> SignedIn:
-    return await sign_in(rolled_back_client, user_session)
 
 
 def put_body(api_key: str = API_KEY, secret: str = SECRET, **extra: str) -> dict[str, str]:

@@ -200,10 +200,52 @@ class Settings(BaseSettings):
         "ratelimit", pattern=r"^[A-Za-z0-9:._-]{1,64}$", description="the Redis keys of the rate limits"
     )
     trusted_proxies: CommaList = Field(
-        default_factory=list, description="addresses or networks whose X-Forwarded-For is believed"
+        default_factory=list,
+        description="addresses or networks of the proxy the api's connections come from, whose "
+        "X-Forwarded-For is read (none: no header is believed); on Render `10.0.0.0/8`",
+    )
+    proxy_hops: int = Field(
+        1,
+        ge=1,
+        le=8,
+        description="how many proxies in front of the api append to X-Forwarded-For (Render: 2, "
+        "Cloudflare's edge and Render's proxy); the client address is the one the farthest of them "
+        "saw, that many entries from the right, whatever the caller wrote before it",
     )
     api_max_body_bytes: int = Field(
         16_384, ge=1024, le=10_485_760, description="larger request bodies are refused with 413 unread"
+    )
+    api_max_header_bytes: int = Field(
+        16_384,
+        ge=1024,
+        le=1_048_576,
+        description="a request line and headers larger than this are refused with 400 and the "
+        "connection closed (uvicorn's h11 `h11_max_incomplete_event_size`)",
+    )
+    api_body_timeout: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="seconds a request's whole body may take to arrive; past it, 408 and the "
+        "connection closed",
+    )
+    api_max_connections: int = Field(
+        200,
+        ge=1,
+        le=10_000,
+        description="open connections (and requests running) per api worker; past it, 503 (uvicorn's "
+        "`limit_concurrency`)",
+    )
+    api_docs: bool | None = Field(
+        None,
+        description="serve `/docs` and `/openapi.json`; unset: on, except when ENVIRONMENT is production",
+    )
+    token_lifetime_days: int = Field(
+        90,
+        ge=1,
+        le=3650,
+        description="days an issued API token lives when `api-admin tokens issue` is given no "
+        "`--expires-in` (`--expires-in never` for a token that never expires)",
     )
 
     celery_queue: str = Field(
@@ -400,6 +442,11 @@ class Settings(BaseSettings):
     def json_logs(self) -> bool:
         """Structured JSON log lines in staging and production, readable text elsewhere."""
         return not self.is_local
+
+    @property
+    def docs_enabled(self) -> bool:
+        """Whether the api serves its OpenAPI document and ``/docs`` (``API_DOCS``)."""
+        return self.api_docs if self.api_docs is not None else self.environment != Environment.PRODUCTION
 
     @property
     def is_local(self) -> bool:

@@ -80,6 +80,7 @@ from .tokens import (
     find_active_token,
     list_api_tokens,
     revoke_api_token,
+    token_id_for,
 )
 from .users import (
     EmailTakenError,
@@ -161,5 +162,6 @@ __all__ = [
     "save_bybit_credential",
     "store_pending_order",
     "token_actor",
+    "token_id_for",
     "trading_refusal",
 ]

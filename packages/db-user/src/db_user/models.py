@@ -82,7 +82,8 @@ class BybitCredential(UserBase):
     network: Mapped[str]
     api_key: Mapped[str]
     secret_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
-    key_id: Mapped[str]
+    # Indexed: readiness reads the key ids in use on every round (``credential_key_ids``).
+    key_id: Mapped[str] = mapped_column(index=True)
     label: Mapped[str | None]
     permissions: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
     read_only: Mapped[bool]

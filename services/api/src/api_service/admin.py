@@ -2,7 +2,8 @@
 the trading kill switch.
 
 Every command prints its result on stdout (``tokens issue`` prints the token alone, once) and its
-errors as one line on stderr; a bad setting exits with status 2 like every entry point.
+errors as one line on stderr; a bad setting exits with status 2 like every entry point. Each
+command that changes something leaves an audit line (``operator.command``) on stderr.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from api_service.audit import Action, audit
 from api_service.required_settings import REQUIRED_SETTINGS
 from api_service.tokens import hash_token, new_token
 from core_config import ConfigError, Settings, exit_on_config_error, get_settings, mask_password
@@ -40,12 +42,28 @@ _DURATION = re.compile(r"(\d{1,5})([mhd])")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 
 
-def duration(text: str) -> timedelta:
-    """``90d``, ``12h`` or ``30m`` as a ``timedelta`` (the ``--expires-in`` argument)."""
+# ``--expires-in`` not given: the token lives TOKEN_LIFETIME_DAYS.
+_DEFAULT_LIFETIME = object()
+NEVER = "never"
+
+
+def duration(text: str) -> timedelta | None:
+    """``90d``, ``12h`` or ``30m`` as a ``timedelta``, ``never`` as None (the ``--expires-in`` argument)."""
+    if text.strip() == NEVER:
+        return None
     match = _DURATION.fullmatch(text.strip())
     if match is None or int(match[1]) == 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 90d, 12h or 30m")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 90d, 12h or 30m, nor never")
     return timedelta(**{_UNITS[match[2]]: int(match[1])})
+
+
+def _command(settings: Settings, name: str, **fields: str | int | None) -> None:
+    """The audit line of a command that changed something, on stderr. The logging stack loads here,
+    for that line: a command that changes nothing (``--help``, a listing) never loads it."""
+    from core_config import configure_logging  # noqa: PLC0415 - see the docstring
+
+    configure_logging(settings.log_level, json_lines=settings.json_logs)
+    audit(Action.OPERATOR_COMMAND, command=name, **fields)
 
 
 async def _with_user_db(settings: Settings, work: Callable[[Database], Awaitable[None]]) -> None:
@@ -82,6 +100,7 @@ def users_create(settings: Settings, args: argparse.Namespace) -> None:
                 user = await create_user(session, args.email)
             except EmailTakenError:
                 raise AdminError(f"a user with email {args.email} exists already") from None
+        _command(settings, "users create", user_id=user.id)
         print(f"user {user.id} {user.email}")
 
     asyncio.run(_with_user_db(settings, work))
@@ -95,6 +114,7 @@ def users_disable(settings: Settings, args: argparse.Namespace) -> None:
         async with database.session() as session:
             if not await disable_user(session, user.id):
                 raise AdminError(f"{args.email} is disabled already")
+        _command(settings, "users disable", user_id=user.id)
         print(f"user {user.id} {user.email} disabled; none of their tokens is accepted any more")
 
     asyncio.run(_with_user_db(settings, work))
@@ -106,9 +126,14 @@ def tokens_issue(settings: Settings, args: argparse.Namespace) -> None:
     async def work(database: Database) -> None:
         user = await _user(database, args.email)
         token = new_token()
-        expires_at = datetime.now(UTC) + args.expires_in if args.expires_in else None
+        lifetime = (
+            timedelta(days=settings.token_lifetime_days)
+            if args.expires_in is _DEFAULT_LIFETIME
+            else args.expires_in
+        )
+        expires_at = datetime.now(UTC) + lifetime if lifetime else None
         async with database.session() as session:
-            await add_api_token(
+            issued = await add_api_token(
                 session,
                 user_id=user.id,
                 name=args.name,
@@ -116,6 +141,14 @@ def tokens_issue(settings: Settings, args: argparse.Namespace) -> None:
                 scope=TokenScope(args.scope),
                 expires_at=expires_at,
             )
+        _command(
+            settings,
+            "tokens issue",
+            user_id=user.id,
+            token_id=issued.id,
+            scope=args.scope,
+            expires_at=expires_at.isoformat() if expires_at else NEVER,
+        )
         print(token)
 
     asyncio.run(_with_user_db(settings, work))
@@ -153,6 +186,7 @@ def tokens_revoke(settings: Settings, args: argparse.Namespace) -> None:
         async with database.session() as session:
             if not await revoke_api_token(session, args.id, user_id=user.id):
                 raise AdminError(f"{args.email} has no active token {args.id}")
+        _command(settings, "tokens revoke", user_id=user.id, token_id=args.id)
         print(f"token {args.id} revoked")
 
     asyncio.run(_with_user_db(settings, work))
@@ -170,6 +204,7 @@ def master_key_add(settings: Settings, args: argparse.Namespace) -> None:
 
     path = args.path or settings.render_master_key_path
     key_id = add_primary_key(path)
+    _command(settings, "master-key add", key_id=key_id)
     print(f"added primary key {key_id} to {path}; run 'api-admin vault rotate' once it is deployed")
 
 
@@ -192,6 +227,7 @@ def master_key_remove(settings: Settings, args: argparse.Namespace) -> None:
     # No credential can start using the key meanwhile: new secrets go under the primary key only.
     asyncio.run(_with_user_db(settings, work))
     remove_key(path, args.id)
+    _command(settings, "master-key remove", key_id=args.id)
     print(f"removed key {args.id} from {path}; redeploy with the new file")
 
 
@@ -206,6 +242,15 @@ def vault_rotate(settings: Settings, args: argparse.Namespace) -> None:
     async def work(database: Database) -> None:
         report = await rotate_credentials(
             database.async_sessions(), vault, batch_size=args.batch_size, on_batch=progress
+        )
+        # Every credential's secret was decrypted to be sealed again: the rotation is its record.
+        _command(
+            settings,
+            "vault rotate",
+            key_id=vault.primary_key_id,
+            rotated=report.rotated,
+            failed=report.failed,
+            total=report.total,
         )
         print(
             f"rotated {report.rotated}, failed {report.failed}; "
@@ -330,7 +375,12 @@ def _parser() -> argparse.ArgumentParser:
         default=TokenScope.USER.value,
         help="user: the user's own /v1/me routes (default); operator: enqueue syncs and read tasks",
     )
-    issue.add_argument("--expires-in", type=duration, help="e.g. 90d, 12h, 30m (default: never)")
+    issue.add_argument(
+        "--expires-in",
+        type=duration,
+        default=_DEFAULT_LIFETIME,
+        help="e.g. 90d, 12h, 30m, or never (default: TOKEN_LIFETIME_DAYS, 90 days)",
+    )
     issue.set_defaults(run=tokens_issue)
     listing = tokens.add_parser("list", help="list a user's tokens")
     listing.add_argument("--email", required=True)

@@ -4,11 +4,12 @@ listed masked with whether they are fit for orders, used for balances."""
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, computed_field, field_serializer
 
+from api_service.audit import Action, audit
 from api_service.bybit_access import api_error_for, bybit_client_for
-from api_service.dependencies import CurrentUser, ResourcesDep, SettingsDep, UserSession
+from api_service.dependencies import CurrentUser, ResourcesDep, SettingsDep, UserSession, client_of
 from api_service.errors import ApiError, error_responses
 from api_service.route_policy import RateLimitGroup, limited
 from api_service.schemas import MAX_ID, DecimalString, SecretText, Text, UtcDateTime
@@ -118,6 +119,7 @@ async def put_credential(
     session: UserSession,
     resources: ResourcesDep,
     settings: SettingsDep,
+    request: Request,
 ) -> Credential:
     network = body.network or settings.bybit_network
     try:
@@ -145,6 +147,13 @@ async def put_credential(
         ips=info.ips,
         validated_at=datetime.now(UTC),
     )
+    audit(
+        Action.CREDENTIAL_STORED,
+        user_id=user.id,
+        credential_id=stored.id,
+        network=network.value,
+        client=client_of(request),
+    )
     return Credential.of(stored)
 
 
@@ -166,9 +175,12 @@ async def list_credentials(user: CurrentUser, session: UserSession) -> Credentia
     responses=error_responses(401, 403, 404, 422, 503),
     openapi_extra=limited(RateLimitGroup.CREDENTIAL_WRITES),
 )
-async def delete_credential(credential_id: CredentialId, user: CurrentUser, session: UserSession) -> Response:
+async def delete_credential(
+    credential_id: CredentialId, user: CurrentUser, session: UserSession, request: Request
+) -> Response:
     if not await delete_bybit_credential(session, user.id, credential_id):
         raise ApiError(404, "credential_not_found", f"you have no stored credential {credential_id}")
+    audit(Action.CREDENTIAL_DELETED, user_id=user.id, credential_id=credential_id, client=client_of(request))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -198,6 +210,7 @@ async def wallet_balance(
     session: UserSession,
     resources: ResourcesDep,
     settings: SettingsDep,
+    request: Request,
     credential_id: Annotated[
         int | None, Query(ge=1, le=MAX_ID, description="default: the newest key of the network")
     ] = None,
@@ -205,6 +218,13 @@ async def wallet_balance(
 ) -> WalletBalance:
     credential = await _credential_for(session, user.id, credential_id, settings.bybit_network)
     network = Network(credential.network)
+    audit(
+        Action.SECRET_DECRYPTED,
+        user_id=user.id,
+        credential_id=credential.id,
+        purpose="wallet balance",
+        client=client_of(request),
+    )
     try:
         secret = resources.vault.decrypt(
             credential.secret_ciphertext, credential.key_id, CredentialContext.of(credential)
