@@ -11,14 +11,22 @@ import os
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
-from test_support.orders import Trader, new_traders, order_settings, per_second_peaks, place, sync_instruments
+from test_support.orders import (
+    Trader,
+    forget_traders,
+    new_traders,
+    order_settings,
+    per_second_peaks,
+    place,
+    sync_instruments,
+)
 
 from api_service import create_app, serve_app
 from bybit_client import BybitClient
@@ -39,8 +47,10 @@ CREATE = "/v5/order/create"
 @pytest.fixture(scope="module")
 def settings(
     test_settings: Settings, fake_bybit_server: FakeBybit, tmp_path_factory: pytest.TempPathFactory
-) -> Settings:
-    return order_settings(test_settings, fake_bybit_server, tmp_path_factory.mktemp("orders"))
+) -> Iterator[Settings]:
+    settings = order_settings(test_settings, fake_bybit_server, tmp_path_factory.mktemp("orders"))
+    yield settings
+    forget_traders(settings)
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from test_support.api_process import ApiProcess
-from test_support.orders import Trader, new_traders, order_settings, sync_instruments
+from test_support.orders import Trader, forget_traders, new_traders, order_settings, sync_instruments
 
 from bybit_client.testing import FakeBybit, Fault
 from core_config import Settings
@@ -29,9 +29,11 @@ ORDERS = 5
 
 
 @pytest.fixture
-def settings(test_settings: Settings, fake_bybit: FakeBybit, tmp_path: Path) -> Settings:
+def settings(test_settings: Settings, fake_bybit: FakeBybit, tmp_path: Path) -> Iterator[Settings]:
     # The sender waits on the held creates (3 s) longer than it takes to kill it.
-    return order_settings(test_settings, fake_bybit, tmp_path, order_send_timeout=3.0)
+    settings = order_settings(test_settings, fake_bybit, tmp_path, order_send_timeout=3.0)
+    yield settings
+    forget_traders(settings)
 
 
 @pytest.fixture

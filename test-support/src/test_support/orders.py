@@ -1,7 +1,9 @@
 """Helpers for tests and benchmarks of the order routes: settings for an api trading with the fake
 exchange, the fake's instruments synced into the general database (as the worker does), traders
 (a user, a token and a stored Bybit key of an account of their own at the fake), and placing with
-retries that honour ``Retry-After``.
+retries that honour ``Retry-After``. ``forget_traders`` deletes every trader a run made, with their
+credentials, so that no key stored under a test's master key outlives its module (rotation and
+readiness read every stored credential).
 """
 
 import asyncio
@@ -13,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import delete
 
 from api_service.tokens import hash_token, new_token
 from bybit_client import AsyncBybitClient, Category, Network
@@ -20,10 +23,11 @@ from bybit_client.testing import FakeBybit
 from core_config import Settings
 from db_core import Database
 from db_general import GENERAL_DB, upsert_instruments
-from db_user import USER_DB, TokenScope, add_api_token, create_user, generate_key_file
+from db_user import USER_DB, TokenScope, User, add_api_token, create_user, generate_key_file
 from worker_service.syncing import instrument_row
 
 ORDER_CATEGORIES = (Category.LINEAR, Category.SPOT)
+TRADER_EMAILS = "trader-%@example.com"
 
 
 def order_settings(base: Settings, fake: FakeBybit, folder: Path, **extra: Any) -> Settings:
@@ -107,7 +111,7 @@ async def new_traders(
     try:
         async with database.session() as session:
             for _ in range(count):
-                user = await create_user(session, f"trader-{uuid.uuid4().hex[:10]}@example.com")
+                user = await create_user(session, TRADER_EMAILS.replace("%", uuid.uuid4().hex[:10]))
                 token = new_token()
                 await add_api_token(
                     session,
@@ -171,3 +175,14 @@ def per_second_peaks(fake: FakeBybit, path: str) -> dict[str, int]:
 
 def decimal_text(value: Decimal) -> str:
     return format(value, "f")
+
+
+def forget_traders(settings: Settings) -> None:
+    """Delete every trader ``new_traders`` made in ``settings``' user database, and all that is
+    theirs (credentials, tokens, orders)."""
+    database = Database(USER_DB, settings, application_name="tests")
+    try:
+        with database.sync_session() as session:
+            session.execute(delete(User).where(User.email.like(TRADER_EMAILS)))
+    finally:
+        database.dispose_sync()
