@@ -29,7 +29,9 @@ from worker_service.streaming import KlineStreamer
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
 MINUTE = 60_000
-WAIT = 20.0
+# How long a state may take to arrive: alone these tests settle in a second or two; beside three
+# other test workers on two loaded cores a backfill retried every second took over 20 s.
+WAIT = 60.0
 FAST = StreamSettings(
     ping_interval=0.2,
     silence_timeout=0.8,
