@@ -18,7 +18,15 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from test_support.orders import Trader, new_traders, order_settings, per_second_peaks, place, sync_instruments
+from test_support.orders import (
+    Trader,
+    forget_traders,
+    new_traders,
+    order_settings,
+    per_second_peaks,
+    place,
+    sync_instruments,
+)
 
 from api_service import create_app, serve_app
 from bybit_client import BybitClient
@@ -50,10 +58,13 @@ async def api(settings: Settings, fake_bybit: FakeBybit) -> AsyncIterator[httpx.
     """The api on the fake (reset for the test, its instruments synced), lifespan and tracker running."""
     await sync_instruments(settings, fake_bybit)
     app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=serve_app(app))
-        async with httpx.AsyncClient(transport=transport, base_url="http://api", timeout=30) as client:
-            yield client
+    try:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=serve_app(app))
+            async with httpx.AsyncClient(transport=transport, base_url="http://api", timeout=30) as client:
+                yield client
+    finally:
+        await forget_traders(settings)
 
 
 def _key() -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from test_support.api_process import ApiProcess
-from test_support.orders import Trader, new_traders, order_settings, sync_instruments
+from test_support.orders import Trader, forget_traders, new_traders, order_settings, sync_instruments
 
 from bybit_client.testing import FakeBybit, Fault
 from core_config import Settings
@@ -40,6 +40,7 @@ def start_api(settings: Settings, tmp_path: Path) -> Iterator[list[ApiProcess]]:
     yield started
     for api in started:
         api.stop()
+    asyncio.run(forget_traders(settings))
 
 
 def _serve(settings: Settings, folder: Path, started: list[ApiProcess]) -> ApiProcess:

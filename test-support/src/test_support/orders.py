@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import delete
 
 from api_service.tokens import hash_token, new_token
 from bybit_client import AsyncBybitClient, Category, Network
@@ -20,10 +21,11 @@ from bybit_client.testing import FakeBybit
 from core_config import Settings
 from db_core import Database
 from db_general import GENERAL_DB, upsert_instruments
-from db_user import USER_DB, TokenScope, add_api_token, create_user, generate_key_file
+from db_user import USER_DB, TokenScope, User, add_api_token, create_user, generate_key_file
 from worker_service.syncing import instrument_row
 
 ORDER_CATEGORIES = (Category.LINEAR, Category.SPOT)
+TRADER_EMAIL = "trader-"
 
 
 def order_settings(base: Settings, fake: FakeBybit, folder: Path, **extra: Any) -> Settings:
@@ -107,7 +109,7 @@ async def new_traders(
     try:
         async with database.session() as session:
             for _ in range(count):
-                user = await create_user(session, f"trader-{uuid.uuid4().hex[:10]}@example.com")
+                user = await create_user(session, f"{TRADER_EMAIL}{uuid.uuid4().hex[:10]}@example.com")
                 token = new_token()
                 await add_api_token(
                     session,
@@ -149,6 +151,18 @@ async def place(
         if response.status_code != 429 or asyncio.get_running_loop().time() > deadline:
             return response
         await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
+
+
+async def forget_traders(settings: Settings) -> None:
+    """Delete every trader ``new_traders`` made (their keys, orders and trails go with them): their
+    keys are sealed under a master key of the test's own, which other tests sharing the database
+    (readiness, rotation) must not meet."""
+    database = Database(USER_DB, settings, application_name="tests")
+    try:
+        async with database.session() as session:
+            await session.execute(delete(User).where(User.email.like(f"{TRADER_EMAIL}%")))
+    finally:
+        await database.dispose()
 
 
 def per_second_peaks(fake: FakeBybit, path: str) -> dict[str, int]:
