@@ -140,9 +140,10 @@ bench: install ## Run the benchmarks side by side with their baselines (BENCH=na
 	$(RUN)/python tests/bench/run.py $(BENCH)
 
 ##@ Images and deployment
-# A running Docker engine is used as is; without one, the scripts build and run with podman.
-COMPOSE_FILE := infra/compose/compose.yaml
-COMPOSE = $(if $(shell docker info >/dev/null 2>&1 && echo docker),docker compose,podman compose) -f $(COMPOSE_FILE)
+# A running Docker engine is used as is; without one, the scripts build and run with podman (and
+# podman-compose, with stand-ins for the PostgreSQL and Redis images).
+# `make up SIMULATED=1` runs the stack against the fake exchange instead of Bybit.
+SIMULATED ?=
 # The containers run as the image's user, or as the caller, who then owns the master key file.
 APP_USER = $(shell [ "$$(id -u)" = 0 ] && echo 10001:10001 || echo "$$(id -u):$$(id -g)")
 
@@ -155,17 +156,18 @@ images: ## Build the api and worker images (docker build, or podman without a Do
 	infra/images/build.sh
 
 .PHONY: image-test
-image-test: ## Build both images, run them on local PostgreSQL and Redis, print sizes, clean up
+image-test: install ## Build the images, run them on local PostgreSQL and Redis, then the whole compose stack; clean up
 	infra/images/image-test.sh
 
 .PHONY: up
-up: images ## Start the whole stack with compose (api on http://127.0.0.1:8000)
+up: install ## Start the whole stack with compose (api on http://127.0.0.1:8000)
+	infra/images/build.sh api worker postgres redis
 	infra/images/master-key.sh .local/compose/master.key $(APP_USER)
-	APP_USER=$(APP_USER) $(COMPOSE) up --detach
+	APP_USER=$(APP_USER) SIMULATED=$(SIMULATED) infra/images/stack.sh up
 
 .PHONY: down
 down: ## Stop the compose stack and remove its containers (volumes are kept)
-	$(COMPOSE) down
+	SIMULATED=$(SIMULATED) infra/images/stack.sh down
 
 ##@ Databases
 # URLs come from DATABASE_URL_USER / DATABASE_URL_GENERAL (environment or .env); see packages/db-core.

@@ -7,6 +7,7 @@ repository (`make test`, `make test PKG=...`), and with it these modules:
 - ``test_support.servers``: ``closed_port``, ``silent_port``, ``private_redis``
 - ``bybit_client.testing.plugin``: ``fake_bybit``, ``fake_bybit_server`` (the fake exchange)
 - ``test_support.worker``: ``worker_settings``, ``worker``, ``celery_client``, ``clean_general_database``
+- ``test_support.canary``: fails a test in whose time a secret the suite uses was logged
 
 Fixtures of one package or service alone live in its ``tests/conftest.py``.
 """
@@ -16,4 +17,5 @@ pytest_plugins = (
     "test_support.servers",
     "bybit_client.testing.plugin",
     "test_support.worker",
+    "test_support.canary",
 )

@@ -32,6 +32,8 @@ from api_service import create_app, serve_app
 from bybit_client import BybitClient
 from bybit_client.testing import FakeBybit, Fault
 from core_config import Settings
+from db_core import Database
+from db_user import USER_DB, halt_trading, lift_halt
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -334,3 +336,31 @@ async def test_another_users_orders_are_not_found(
     assert (await api.get("/v1/me/executions", headers=stranger.auth)).json()["items"] == []
     assert (await api.get(theirs, headers=owner.auth)).status_code == 200
     assert fake_bybit.orders(owner.api_key)[0]["orderStatus"] == "New"
+
+
+async def test_a_halted_user_or_an_unfit_key_sends_nothing(
+    api: httpx.AsyncClient, settings: Settings, fake_bybit: FakeBybit
+) -> None:
+    halted, bystander = await new_traders(settings, api, fake_bybit, 2)
+    (read_only,) = await new_traders(settings, api, fake_bybit, 1, read_only=True)
+    database = Database(USER_DB, settings, application_name="tests")
+    try:
+        async with database.session() as session:
+            await halt_trading(session, user_id=halted.user_id, reason="test", by="tests")
+        refused = await place(api, halted, _key(), halted.order())
+        assert refused.status_code == 423, refused.text
+        assert refused.json()["error"]["code"] == "trading_halted"
+        assert (await place(api, bystander, _key(), bystander.order())).status_code == 201
+        unfit = await place(api, read_only, _key(), read_only.order())
+        assert unfit.status_code == 422, unfit.text
+        assert unfit.json()["error"]["code"] == "credential_unfit"
+        assert "read-only" in unfit.json()["error"]["message"]
+        assert fake_bybit.orders(halted.api_key) == []
+        assert fake_bybit.orders(read_only.api_key) == []
+        async with database.session() as session:
+            await lift_halt(session, user_id=halted.user_id, by="tests")
+        assert (await place(api, halted, _key(), halted.order())).status_code == 201
+    finally:
+        async with database.session() as session:
+            await lift_halt(session, user_id=halted.user_id, by="tests")
+        await database.dispose()

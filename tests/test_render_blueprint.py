@@ -1,8 +1,9 @@
 """render.yaml means what production needs, not only what Render's parser accepts.
 
 Every reference resolves, every Dockerfile and context exists, the health check is a real route
-of the api, the pre-deploy command migrates both databases, every service gets each setting it
-requires in production, no secret is written, and a change redeploys only the services it touches.
+of the api, the pre-deploy command migrates both databases as their owners while every service runs
+on a runtime role, every service gets each setting it requires in production, no secret is
+written, and a change redeploys only the services it touches.
 """
 
 import fnmatch
@@ -30,6 +31,10 @@ DATABASES = {d["name"]: d for d in BLUEPRINT["databases"]}
 GROUPS = {g["name"]: g for g in BLUEPRINT["envVarGroups"]}
 API = next(s for s in DOCKER.values() if s["type"] == "web")
 WORKER_REQUIRED = ("database_url_general", "redis_url")
+# The runtime roles' URLs (entered in the dashboard) and the owners' (from the instances).
+RUNTIME_URLS = {"DATABASE_URL_USER": "user", "DATABASE_URL_GENERAL": "general"}
+OWNER_URLS = {"DATABASE_MIGRATION_URL_USER": "user", "DATABASE_MIGRATION_URL_GENERAL": "general"}
+RENDER_NOTES = (ROOT / "infra/render/README.md").read_text()
 SECRET_FIELDS = {name for name, field in Settings.model_fields.items() if field.annotation is SecretStr}
 
 
@@ -44,8 +49,17 @@ def env_entries(service: dict[str, Any]) -> list[dict[str, Any]]:
     return entries
 
 
+def database_of(which: str) -> dict[str, Any]:
+    """The instance whose owner migrates the ``which`` ("user", "general") database."""
+    key = next(key for key, name in OWNER_URLS.items() if name == which)
+    entry = next(e for e in env_entries(API) if e["key"] == key)
+    database: dict[str, Any] = DATABASES[entry["fromDatabase"]["name"]]
+    return database
+
+
 def resolved_env(service: dict[str, Any]) -> dict[str, str]:
-    """The environment Render would hand the service, with stand-ins for generated values."""
+    """The environment Render would hand the service, with stand-ins for generated values and for
+    the runtime roles' URLs entered in the dashboard."""
     env = {}
     for entry in env_entries(service):
         if "value" in entry:
@@ -57,6 +71,9 @@ def resolved_env(service: dict[str, Any]) -> dict[str, str]:
             )
         elif "fromService" in entry:
             env[entry["key"]] = f"redis://red-{entry['fromService']['name']}:6379"
+        elif entry.get("sync") is False:
+            db = database_of(RUNTIME_URLS[entry["key"]])
+            env[entry["key"]] = f"postgresql://runtime:entered@dpg-{db['name']}-a:5432/{db['databaseName']}"
     return env
 
 
@@ -80,9 +97,44 @@ def test_every_reference_resolves() -> None:
 
 def test_both_databases_are_wired_to_their_settings() -> None:
     wired = {e["key"]: e["fromDatabase"]["name"] for e in API["envVars"] if "fromDatabase" in e}
-    assert set(wired) == {"DATABASE_URL_USER", "DATABASE_URL_GENERAL"}
+    assert set(wired) == set(OWNER_URLS)
     assert len(set(wired.values())) == 2, "two separate database instances"
     assert set(wired.values()) == set(DATABASES)
+    for key, which in OWNER_URLS.items():
+        assert DATABASES[wired[key]]["databaseName"] == f"bybit_{which}"
+
+
+@pytest.mark.parametrize("name", DOCKER)
+def test_services_use_runtime_roles_and_only_migrations_the_owners(name: str) -> None:
+    # The instances' connectionString logs in as the owner, who may change the schema: no running
+    # service uses it. Its runtime URL is entered by hand (a Blueprint cannot create a role).
+    service = DOCKER[name]
+    entries = {e["key"]: e for e in env_entries(service)}
+    for key in set(RUNTIME_URLS) & set(entries):
+        assert entries[key] == {"key": key, "sync": False}, key
+    owners = set(OWNER_URLS) & set(entries)
+    if "preDeployCommand" in service:
+        assert owners == set(OWNER_URLS)
+        assert shlex.split(service["preDeployCommand"])[0] == "db-migrate"
+    else:
+        assert not owners, name
+
+
+def test_the_render_notes_make_every_runtime_role() -> None:
+    # Each role the compose servers make is made on Render by the same script, with the same
+    # access; the notes say which URL each one goes into.
+    compose = yaml.safe_load((ROOT / "infra/compose/compose.yaml").read_text())["services"]
+    made = [
+        pair.split(":")
+        for server in ("postgres-user", "postgres-general")
+        for pair in compose[server]["environment"]["RUNTIME_ROLES"].split()
+    ]
+    assert len(made) == 3
+    assert "infra/postgres/runtime-role.sql" in RENDER_NOTES
+    for role, access in made:
+        assert f"-v role={role} -v access={access}" in RENDER_NOTES, role
+    for key in RUNTIME_URLS:
+        assert key in RENDER_NOTES
 
 
 def test_key_value_is_private_and_never_evicts() -> None:
@@ -180,7 +232,7 @@ def test_every_required_setting_is_provided(name: str, monkeypatch: pytest.Monke
 @pytest.mark.parametrize("name", [name for name, service in DOCKER.items() if service is not API])
 def test_only_the_api_gets_the_user_database_and_the_master_key(name: str) -> None:
     keys = {entry["key"] for entry in env_entries(DOCKER[name])}
-    assert not keys & {"DATABASE_URL_USER", "RENDER_MASTER_KEY_PATH"}, name
+    assert not keys & {"DATABASE_URL_USER", "DATABASE_MIGRATION_URL_USER", "RENDER_MASTER_KEY_PATH"}, name
     assert {"DATABASE_URL_USER", "RENDER_MASTER_KEY_PATH"} <= {entry["key"] for entry in env_entries(API)}
 
 

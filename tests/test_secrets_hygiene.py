@@ -124,8 +124,7 @@ async def test_whole_flow_leaks_no_secret(
     assert [r.status_code for r in responses[:-1]] == [422, 200, 200, 200, 422, 200]
     # Readiness is here for what it writes, not for its verdict: the run's user database may also
     # hold other tests' credentials, sealed under keys this canary file lacks (then a 503).
-    ready = responses[-1].json()
-    assert responses[-1].status_code == (200 if ready["checks"]["master_key"]["ok"] else 503)
+    assert responses[-1].status_code in (200, 503)
     seen += [r.text for r in responses] + [str(r.headers) for r in responses]
 
     # Rotate to a new primary key; the canary key still decrypts until rotation is done.

@@ -28,6 +28,11 @@ prepare_podman() {
   for tool in podman buildah debootstrap runc; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
   done
+  # The compose stack's networks: netavark, its DNS server (containers find each other by name)
+  # and the firewall it writes its rules with.
+  for package in netavark aardvark-dns iptables; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+  done
   if [ ${#missing[@]} -gt 0 ]; then
     echo "installing ${missing[*]}"
     apt_install "${missing[@]}"
@@ -41,24 +46,36 @@ driver = "overlay"
 graphroot = "$home/storage"
 runroot = "$home/run"
 EOF
-  cat >"$home/containers.conf" <<'EOF'
+  cat >"$home/containers.conf" <<EOF
 [containers]
 default_ulimits = ["nofile=4096:4096", "nproc=4096:4096"]
 
 [engine]
 runtime = "runc"
+
+[network]
+network_config_dir = "$home/networks"
 EOF
   export CONTAINERS_STORAGE_CONF=$home/storage.conf
   export CONTAINERS_CONF=$home/containers.conf
 }
 
+# The local stand-in for the official image $1 (postgres, redis) of the compose stack.
+standin_name() { # postgres|redis
+  echo "localhost/$1-standin:$IMAGE_TAG"
+}
+
+# A Docker engine builds on the Dockerfiles' default base and pulls the official PostgreSQL and
+# Redis images, each pinned by digest; podman builds on the local base and stand-ins built on it.
 if docker_engine_running; then
   ENGINE=docker
-  BASE_IMAGE=${BASE_IMAGE:-python:3.11-slim-bookworm}
+  BASE_IMAGE=${BASE_IMAGE:-}
 else
   ENGINE=podman
   prepare_podman
   BASE_IMAGE=${BASE_IMAGE:-$LOCAL_BASE_IMAGE}
+  export POSTGRES_IMAGE=${POSTGRES_IMAGE:-$(standin_name postgres)}
+  export REDIS_IMAGE=${REDIS_IMAGE:-$(standin_name redis)}
 fi
 
 # The engine with the options every call needs here.
@@ -76,12 +93,31 @@ image_name() { # service
 
 # Builds services/$1/Dockerfile with the repository root as context.
 build_service_image() { # service
-  build_image "$ROOT/services/$1/Dockerfile" "$(image_name "$1")"
+  build_image "$ROOT/services/$1/Dockerfile" "$(image_name "$1")" "$ROOT"
 }
 
-# Builds the Dockerfile $1 as image $2, with the repository root as context.
-build_image() { # dockerfile tag
-  local args=(build --file "$1" --tag "$2" --build-arg "BASE_IMAGE=$BASE_IMAGE" --network host)
+# The compose stack's stand-in for the official image $1 (postgres, redis), and its build.
+build_standin_image() { # postgres|redis
+  build_image "$ROOT/infra/images/standins/$1.Dockerfile" "$(standin_name "$1")" "$ROOT/infra/images/standins"
+}
+
+# compose with the engine's own tool: `docker compose`, or podman-compose from the dev tools
+# (`make install`), since podman 4.3 has no `podman compose`.
+compose() {
+  if [ "$ENGINE" = docker ]; then
+    docker compose "$@"
+  else
+    "$ROOT/.venv/bin/podman-compose" "$@"
+  fi
+}
+
+# Builds the Dockerfile $1 as image $2 with the context $3. BASE_IMAGE, when set, replaces the
+# Dockerfile's default base (here: the local one).
+build_image() { # dockerfile tag context
+  local args=(build --file "$1" --tag "$2" --network host)
+  if [ -n "${BASE_IMAGE:-}" ]; then
+    args+=(--build-arg "BASE_IMAGE=$BASE_IMAGE")
+  fi
   if [ -s "$CA_BUNDLE" ]; then
     args+=(--secret "id=pipca,src=$CA_BUNDLE")
   fi
@@ -94,7 +130,7 @@ build_image() { # dockerfile tag
   else
     export DOCKER_BUILDKIT=1
   fi
-  engine "${args[@]}" "$ROOT"
+  engine "${args[@]}" "$3"
 }
 
 image_bytes() { # image

@@ -5,7 +5,9 @@
 #   3. the api refuses to start without its master key file; with it, it answers 200 on
 #      /health/ready and its HEALTHCHECK passes;
 #   4. the worker container runs `worker.ping` sent on a queue of its own, and its HEALTHCHECK passes;
-#   5. SIGTERM stops both cleanly (tini forwards it; a SIGKILL would show as exit code 137).
+#   5. SIGTERM stops both cleanly (tini forwards it; a SIGKILL would show as exit code 137);
+#   6. the whole compose stack runs a sync, and the worker cannot reach the user database
+#      (compose-test.sh).
 # Every container, database and file it creates is removed on the way out, failure or not.
 set -euo pipefail
 # shellcheck source=infra/images/engine.sh
@@ -43,17 +45,19 @@ trap 'exit 130' INT TERM
 say() { printf '\n== %s\n' "$*"; }
 mb() { awk -v bytes="$1" 'BEGIN { printf "%.1f", bytes / 1e6 }'; }
 
-say "building with $ENGINE (base $BASE_IMAGE)"
-if ! "$ROOT/infra/images/build.sh" api worker >"$scratch/build.log" 2>&1; then
+say "building with $ENGINE (base ${BASE_IMAGE:-of the Dockerfiles})"
+if ! "$ROOT/infra/images/build.sh" api worker postgres redis >"$scratch/build.log" 2>&1; then
   tail -40 "$scratch/build.log"
   exit 1
 fi
 grep -E '^(built|building|base image|installing)' "$scratch/build.log"
 
 say "sizes"
-# BuildKit may build FROM a base it does not keep in the image store.
-engine image inspect "$BASE_IMAGE" >/dev/null 2>&1 || engine pull --quiet "$BASE_IMAGE" >/dev/null
-base=$(image_bytes "$BASE_IMAGE")
+# The base the images were built on: the local one, or the Dockerfile's default (by digest). BuildKit
+# may build FROM a base it does not keep in the image store.
+base_image=${BASE_IMAGE:-$(sed -n 's/^ARG BASE_IMAGE=//p' "$ROOT/services/api/Dockerfile")}
+engine image inspect "$base_image" >/dev/null 2>&1 || engine pull --quiet "$base_image" >/dev/null
+base=$(image_bytes "$base_image")
 api=$(image_bytes "$API")
 worker=$(image_bytes "$WORKER")
 venv=$(engine run --rm --no-healthcheck "$API" du -sb /opt/venv | cut -f1)
@@ -81,14 +85,16 @@ image_user=10001:10001
 
 settings=(
   -e ENVIRONMENT=production
-  -e "DATABASE_URL_USER=$POSTGRES/$USER_DB"
-  -e "DATABASE_URL_GENERAL=$POSTGRES/$GENERAL_DB"
   -e "REDIS_URL=$REDIS_URL"
   -e "CELERY_QUEUE=$RUN_ID"
   -e BYBIT_NETWORK=testnet
   -e RENDER_MASTER_KEY_PATH=/etc/secrets/master.key
 )
 key_mount=(-v "$scratch/keys/master.key:/etc/secrets/master.key:ro")
+# The services' URLs; migrations get the owners' instead (here the same superuser: production
+# refuses a service URL logging in as the owner when both are given, so never both at once).
+database=(-e "DATABASE_URL_USER=$POSTGRES/$USER_DB" -e "DATABASE_URL_GENERAL=$POSTGRES/$GENERAL_DB")
+owners=(-e "DATABASE_MIGRATION_URL_USER=$POSTGRES/$USER_DB" -e "DATABASE_MIGRATION_URL_GENERAL=$POSTGRES/$GENERAL_DB")
 # The api listens on a free port of the loopback only.
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 settings+=(-e "PORT=$port" -e API_HOST=127.0.0.1)
@@ -108,7 +114,7 @@ start() { # name image [command...]
   local name=$1 image=$2
   shift 2
   started=$(engine run -d --name "${RUN_ID}_$name" --hostname "$RUN_ID-$name" "${run_args[@]}" \
-    "${settings[@]}" "${key_mount[@]}" "$image" "$@" 2>>"$scratch/engine.log")
+    "${settings[@]}" "${database[@]}" "${key_mount[@]}" "$image" "$@" 2>>"$scratch/engine.log")
   containers+=("$started")
 }
 
@@ -137,7 +143,10 @@ stops_cleanly() { # id
 }
 
 say "db-migrate upgrade (the api image, as Render's preDeployCommand)"
+services_urls=("${database[@]}")
+database=("${owners[@]}")
 start migrate "$API" db-migrate upgrade
+database=("${services_urls[@]}")
 migrate=$started
 engine wait "$migrate" >/dev/null || true
 engine logs "$migrate" 2>&1 | tail -5
@@ -207,3 +216,5 @@ healthy "$worker_id" && echo "HEALTHCHECK passes"
 say "SIGTERM"
 stops_cleanly "$api_id"
 stops_cleanly "$worker_id"
+
+"$ROOT/infra/images/compose-test.sh"

@@ -7,7 +7,10 @@
   columns, decimal text, order and limit + 1 for the next cursor) through a raw psycopg pool in
   autocommit (one round trip, as the API's reader), answered with orjson in the API's JSON shape.
 
-Run as ``python reference_apps.py hello|instruments``: settings (port, host, database URL, pool
+A third, ``unbounded-api``, is the real API under those options without the ones that bound what a
+caller can hold (``serve.bounds``: uvicorn's defaults instead).
+
+Run as ``python reference_apps.py hello|instruments|unbounded-api``: settings (port, host, database URL, pool
 sizes) come from the environment through core-config, and the uvicorn options are the ones
 ``api-serve`` passes, read from ``api_service.serve`` itself so the baseline cannot drift from it
 (``hello`` changes only its logging, as said above).
@@ -94,6 +97,9 @@ def instruments_app() -> FastAPI:
 
 
 FACTORIES: dict[str, Callable[[], FastAPI]] = {"hello": hello_app, "instruments": instruments_app}
+# The real API with uvicorn's bounds left at uvicorn's defaults (httptools, no header limit, no
+# connection cap): what the bounds cost, side by side with ``api-serve``.
+UNBOUNDED_API = "unbounded-api"
 
 
 def api_serve_options() -> dict[str, Any]:
@@ -112,9 +118,14 @@ def uvicorn_access_log_options() -> dict[str, Any]:
 
 
 def main(name: str) -> None:
-    if name not in FACTORIES:
-        raise SystemExit(f"usage: reference_apps.py {'|'.join(FACTORIES)}")
+    if name not in (*FACTORIES, UNBOUNDED_API):
+        raise SystemExit(f"usage: reference_apps.py {'|'.join([*FACTORIES, UNBOUNDED_API])}")
     options = api_serve_options()
+    if name == UNBOUNDED_API:
+        for option in serve.bounds(get_settings()):
+            options.pop(option)
+        uvicorn.run("api_service.app:app_from_environment", **options)
+        return
     if name == "hello":
         options.update(uvicorn_access_log_options())
     uvicorn.run(f"reference_apps:{FACTORIES[name].__name__}", **options)

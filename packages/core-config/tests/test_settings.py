@@ -155,6 +155,34 @@ def test_the_two_databases_must_differ() -> None:
         build_settings(database_url_user=USER_URL, database_url_general=USER_URL)
 
 
+def test_the_owners_url_names_the_services_database_and_no_service_logs_in_as_the_owner() -> None:
+    owner = f"postgresql://owner:{PASSWORD}@db.internal:5432/general"
+    with pytest.raises(ConfigError) as caught:
+        build_settings(database_url_general=GENERAL_URL, database_migration_url_general=USER_URL)
+    assert caught.value.lines() == [
+        "DATABASE_MIGRATION_URL_GENERAL: must name the database of DATABASE_URL_GENERAL"
+    ]
+    production = {
+        "environment": "production",
+        "redis_url": "redis://cache:6379/0",
+        "bybit_network": "mainnet",
+    }
+    with pytest.raises(ConfigError) as caught:
+        build_settings(**production, database_url_general=owner, database_migration_url_general=owner)
+    assert caught.value.lines()[0].startswith("DATABASE_URL_GENERAL: logs in as the database's owner")
+    assert PASSWORD not in str(caught.value)
+
+    settings = build_settings(
+        **production, database_url_general=GENERAL_URL, database_migration_url_general=owner
+    )
+    assert settings.database_migration_url_general is not None
+    assert settings.database_migration_url_general.get_secret_value().startswith(
+        "postgresql+psycopg://owner:"
+    )
+    # One role for everything is a developer's machine's normal case.
+    assert build_settings(database_url_general=owner, database_migration_url_general=owner)
+
+
 def test_environment_wins_over_dotenv_and_dotenv_over_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     Path(".env").write_text("BYBIT_NETWORK=mainnet\nLOG_LEVEL=debug\nPORT=9001\n")
     monkeypatch.setenv("PORT", "9002")

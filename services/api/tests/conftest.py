@@ -1,5 +1,6 @@
 """Fixtures for the API's tests: the app on real databases and Redis, reached through ASGI."""
 
+import base64
 import os
 import subprocess
 import sys
@@ -8,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from decimal import ROUND_UP, Decimal
 
 import httpx
 import pytest
@@ -15,21 +17,28 @@ import pytest_asyncio
 from fastapi import FastAPI
 from local_stack.ports import free_port
 from pydantic import SecretStr
+from sqlalchemy import create_engine, delete
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from test_support.canary import watch
 from test_support.environment import API_SETTINGS, settings_environment
 from test_support.tokens import Tokens, issue_tokens
 
 from api_service import create_app, serve_app
 from api_service.dependencies import general_database as general_database_dependency
 from api_service.dependencies import user_session as user_session_dependency
-from bybit_client import Network
+from api_service.tokens import hash_token, new_token
+from bybit_client import Network, OrderRequest
 from bybit_client.testing import FakeBybit
 from core_config import Settings
 from db_user import (
     BybitCredential,
     CredentialContext,
+    User,
     Vault,
+    add_api_token,
+    create_user,
     generate_key_file,
+    load_master_keys,
 )
 
 ClientFor = Callable[[Settings], AbstractAsyncContextManager[httpx.AsyncClient]]
@@ -44,6 +53,9 @@ def api_settings(
     the fake exchange on the configured network."""
     key_file = tmp_path_factory.mktemp("secrets") / "master.key"
     generate_key_file(key_file)
+    for key in load_master_keys(key_file, strict_permissions=False).keys.values():
+        watch(key.material.hex(), base64.b64encode(key.material).decode().rstrip("="))
+        watch(base64.urlsafe_b64encode(key.material).decode().rstrip("="))
     return test_settings.model_copy(
         update={
             "bybit_network": Network(fake_bybit_server.network),
@@ -141,6 +153,32 @@ async def rolled_back_client(
 
 
 @dataclass
+class SignedIn:
+    """A new user with a user token, on ``rolled_back_client`` (its writes rolled back after the test)."""
+
+    client: httpx.AsyncClient
+    token: str
+    token_id: int
+    user_id: int
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+async def sign_in(client: httpx.AsyncClient, session: AsyncSession) -> SignedIn:
+    user = await create_user(session, f"trader-{uuid.uuid4().hex[:8]}@example.com")
+    token = new_token()
+    stored = await add_api_token(session, user_id=user.id, name="tests", token_hash=hash_token(token))
+    return SignedIn(client, token, stored.id, user.id)
+
+
+@pytest.fixture
+async def signed_in(rolled_back_client: httpx.AsyncClient, user_session: AsyncSession) -> SignedIn:
+    return await sign_in(rolled_back_client, user_session)
+
+
+@dataclass
 class ServedApi:
     """An ``api-serve`` process on a port of its own."""
 
@@ -189,3 +227,40 @@ def served_apis(count: int, environment: Callable[[int], Mapping[str, str]]) -> 
             if api.process.poll() is None:
                 api.process.kill()
             api.process.communicate()
+
+
+# What Bybit counts as open (an order the kill switch must cancel).
+OPEN = ("New", "PartiallyFilled", "Untriggered")
+
+
+def open_orders(fake: FakeBybit, api_key: str) -> int:
+    return sum(1 for order in fake.orders(api_key) if order["orderStatus"] in OPEN)
+
+
+def place_elsewhere(fake: FakeBybit, api_key: str, category: str, count: int) -> None:
+    """``count`` resting limit buys of BTCUSDT for the trader's account, below the market."""
+    row = next(r for r in fake.instruments[category] if r["symbol"] == "BTCUSDT")
+    lot, tick = row["lotSizeFilter"], Decimal(row["priceFilter"]["tickSize"])
+    step = Decimal(lot.get("qtyStep") or lot["basePrecision"])
+    price = fake.price("BTCUSDT", category=category) - 20 * tick
+    notional = Decimal(lot.get("minNotionalValue") or lot.get("minOrderAmt") or "0")
+    qty = max(Decimal(lot["minOrderQty"]), (notional * 2 / price / step).to_integral_value(ROUND_UP) * step)
+    for _ in range(count):
+        order = OrderRequest(symbol="BTCUSDT", side="Buy", order_type="Limit", qty=qty, price=price)
+        fake.place_order(api_key, category, order)
+
+
+@pytest.fixture
+def forget_users(api_settings: Settings) -> Iterator[list[int]]:
+    """The ids of users a test commits: deleted after it with all that is theirs (credentials,
+    tokens, halts), so that no credential under this run's master key outlives the test (rotation
+    and readiness tests read every stored credential)."""
+    ids: list[int] = []
+    yield ids
+    if ids:
+        engine = create_engine(api_settings.database_url_user.get_secret_value())
+        try:
+            with engine.begin() as connection:
+                connection.execute(delete(User).where(User.id.in_(ids)))
+        finally:
+            engine.dispose()

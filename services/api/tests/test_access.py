@@ -24,7 +24,13 @@ from db_user import add_api_token, create_user, disable_user
 
 REPOSITORY = Path(__file__).resolve().parents[3]
 # A valid value for each path parameter, so that only the token decides the answer.
-PATH_VALUES = {"credential_id": "1", "order_id": "1", "task_id": "00000000-0000-4000-8000-000000000000"}
+# The largest id: no token has it, so the allowed call revokes nothing (a 404).
+PATH_VALUES = {
+    "credential_id": "1",
+    "order_id": "1",
+    "task_id": "00000000-0000-4000-8000-000000000000",
+    "token_id": str(2**63 - 1),
+}
 BODIES = {
     ("POST", "/v1/market/sync"): {"kind": "instruments"},
     ("PUT", "/v1/me/bybit-credentials"): {"api_key": "TESTKEY0123", "api_secret": "secret-0123"},

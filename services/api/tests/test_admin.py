@@ -66,8 +66,25 @@ def test_users_and_tokens_lifecycle(api_settings: Settings, db: Session) -> None
     assert is_well_formed(token)
     stored = db.scalars(select(ApiToken).where(ApiToken.token_hash == hash_token(token))).one()
     assert stored.name == "laptop"
-    assert (stored.scope, stored.expires_at) == ("user", None)  # the defaults: user scope, no expiry
+    # The defaults: user scope, and an expiry TOKEN_LIFETIME_DAYS (90) days out.
+    assert stored.scope == "user"
+    assert stored.expires_at is not None
+    assert timedelta(days=89, hours=23) < stored.expires_at - stored.created_at <= timedelta(days=90)
     assert token not in str(db.scalars(select(ApiToken.token_hash)).all())  # only the hash is kept
+    # The issue is on record, the token named by its id, never by itself.
+    issue_line = next(line for line in issued.stderr.splitlines() if "operator.command" in line)
+    assert f"token_id={stored.id}" in issue_line
+    assert "command='tokens issue'" in issue_line
+    assert token not in issued.stderr
+    assert token.removeprefix("bbt_") not in issued.stderr
+    forever = admin(
+        api_settings, "tokens", "issue", "--email", email, "--name", "ci", "--expires-in", "never"
+    )
+    assert forever.returncode == 0, forever.stderr
+    stored_forever = db.scalars(
+        select(ApiToken).where(ApiToken.token_hash == hash_token(forever.stdout.strip()))
+    ).one()
+    assert stored_forever.expires_at is None
 
     operator = admin(
         api_settings, "tokens", "issue", "--email", email, "--name", "ops", "--scope", "operator",
@@ -86,7 +103,7 @@ def test_users_and_tokens_lifecycle(api_settings: Settings, db: Session) -> None
     assert "not a duration" in bad.stderr
 
     listed = admin(api_settings, "tokens", "list", "--email", email)
-    assert f"{stored.id}\tlaptop\tuser\tactive\t" in listed.stdout
+    assert f"{stored.id}\tlaptop\tuser\tactive until " in listed.stdout
     assert f"{stored_operator.id}\tops\toperator\tactive until " in listed.stdout
     assert token not in listed.stdout
     revoked = admin(api_settings, "tokens", "revoke", "--email", email, "--id", str(stored.id))

@@ -1,47 +1,26 @@
 """Bybit credentials: bearer tokens, the key checked with (fake) Bybit, stored encrypted, masked."""
 
-import uuid
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from test_support.canary import CANARY_SECRET
 
-from api_service.tokens import hash_token, new_token
+from api_service.tokens import new_token
 from bybit_client.testing import FakeBybit
 from core_config import Settings
-from db_user import BybitCredential, CredentialContext, Vault, add_api_token, create_user, revoke_api_token
+from db_user import BybitCredential, CredentialContext, Vault, revoke_api_token
 
-SECRET = "fake-bybit-secret-0123456789"
+from .conftest import SignedIn, sign_in
+
+# The suite's canary: stored, signed with and decrypted here, never in a log line.
+SECRET = CANARY_SECRET
 API_KEY = "TESTKEY0123456789"
-
-
-@dataclass
-class SignedIn:
-    client: httpx.AsyncClient
-    token: str
-    token_id: int
-    user_id: int
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-
-async def sign_in(client: httpx.AsyncClient, session: AsyncSession) -> SignedIn:
-    user = await create_user(session, f"trader-{uuid.uuid4().hex[:8]}@example.com")
-    token = new_token()
-    stored = await add_api_token(session, user_id=user.id, name="tests", token_hash=hash_token(token))
-    return SignedIn(client, token, stored.id, user.id)
-
-
-@pytest.fixture
-async def signed_in(rolled_back_client: httpx.AsyncClient, user_session: AsyncSession) -> SignedIn:
-    return await sign_in(rolled_back_client, user_session)
 
 
 def put_body(api_key: str = API_KEY, secret: str = SECRET, **extra: str) -> dict[str, str]:
@@ -67,14 +46,27 @@ async def test_missing_unknown_and_revoked_tokens_are_401(
 async def test_valid_key_is_checked_and_stored_encrypted(
     signed_in: SignedIn, fake_bybit: FakeBybit, user_session: AsyncSession, api_settings: Settings
 ) -> None:
-    fake_bybit.add_key(API_KEY, SECRET, read_only=True, permissions={"Wallet": ["AccountTransfer"]})
+    fake_bybit.add_key(
+        API_KEY,
+        SECRET,
+        read_only=True,
+        permissions={"Spot": ["SpotTrade"], "Wallet": []},
+        ips=["203.0.113.7", "198.51.100.0/24"],
+        expired_at="2031-05-15T03:13:24Z",
+    )
     response = await signed_in.client.put("/v1/me/bybit-credentials", json=put_body(), headers=signed_in.auth)
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["api_key"] == "TEST…6789"
     assert body["network"] == api_settings.bybit_network.value
     assert body["read_only"] is True
-    assert body["permissions"] == {"Wallet": ["AccountTransfer"]}
+    assert body["permissions"] == {"Spot": ["SpotTrade"], "Wallet": []}
+    # Stored (it reads balances), but flagged: a read-only key places no order.
+    assert (body["fit_for_trading"], body["unfit_reason"]) == (False, body["unfit_reason"])
+    assert "read-only" in body["unfit_reason"]
+    # Its owner sees where Bybit accepts it from and until when.
+    assert body["ips"] == ["203.0.113.7", "198.51.100.0/24"]
+    assert body["expires_at"] == "2031-05-15T03:13:24Z"
     assert SECRET not in response.text
     assert fake_bybit.count("/v5/user/query-api") == 1
 
@@ -183,3 +175,72 @@ async def test_a_dead_user_database_is_a_503(
     assert response.status_code == 503, response.text
     assert response.json()["error"]["code"] == "database_unavailable"
     assert "secret-password" not in response.text
+
+
+@pytest.mark.parametrize("permission", ["Withdraw", "AccountTransfer", "SubMemberTransfer"])
+async def test_a_key_that_moves_funds_is_refused_naming_the_permission(
+    signed_in: SignedIn, fake_bybit: FakeBybit, user_session: AsyncSession, permission: str
+) -> None:
+    trading = {"ContractTrade": ["Order", "Position"], "Spot": ["SpotTrade"]}
+    fake_bybit.add_key(API_KEY, SECRET, permissions={**trading, "Wallet": [permission]})
+    response = await signed_in.client.put("/v1/me/bybit-credentials", json=put_body(), headers=signed_in.auth)
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "key_moves_funds"
+    assert f"Wallet.{permission}" in error["message"]
+    assert SECRET not in response.text
+    # Nothing stored.
+    query = select(BybitCredential).where(BybitCredential.user_id == signed_in.user_id)
+    assert (await user_session.scalars(query)).all() == []
+    listed = await signed_in.client.get("/v1/me/bybit-credentials", headers=signed_in.auth)
+    assert listed.json()["items"] == []
+
+
+async def test_a_trading_key_is_fit_and_shows_its_binding(signed_in: SignedIn, fake_bybit: FakeBybit) -> None:
+    fake_bybit.add_key(API_KEY, SECRET)  # the fake's default: trade permissions, no Wallet, any IP
+    response = await signed_in.client.put("/v1/me/bybit-credentials", json=put_body(), headers=signed_in.auth)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["fit_for_trading"], body["unfit_reason"]) == (True, None)
+    assert (body["ips"], body["expires_at"]) == (["*"], None)
+
+
+async def test_stored_keys_that_are_unfit_are_flagged_in_the_list(
+    signed_in: SignedIn, user_session: AsyncSession, api_settings: Settings
+) -> None:
+    vault = Vault.from_settings(api_settings)
+    past = datetime.now(UTC) - timedelta(days=1)
+    rows = {
+        # Stored before keys that move funds were refused: kept, but never used for orders.
+        "WITHDRAWKEY01": ({"ContractTrade": ["Order"], "Wallet": ["Withdraw"]}, None, ["10.1.2.3"]),
+        "EXPIREDKEY001": ({"ContractTrade": ["Order"]}, past, ["*"]),
+        "TRADERKEY0001": ({"ContractTrade": ["Order"], "Wallet": []}, None, ["*"]),
+    }
+    for api_key, (permissions, expires_at, ips) in rows.items():
+        context = CredentialContext(signed_in.user_id, api_settings.bybit_network.value, api_key)
+        sealed = vault.encrypt(SecretStr(SECRET), context)
+        user_session.add(
+            BybitCredential(
+                user_id=signed_in.user_id,
+                network=context.network,
+                api_key=api_key,
+                secret_ciphertext=sealed.ciphertext,
+                key_id=sealed.key_id,
+                read_only=False,
+                permissions=permissions,
+                expires_at=expires_at,
+                ips=ips,
+            )
+        )
+    await user_session.flush()
+    listed = await signed_in.client.get("/v1/me/bybit-credentials", headers=signed_in.auth)
+    assert listed.status_code == 200, listed.text
+    shown = {item["api_key"]: item for item in listed.json()["items"]}
+    withdraw, expired, trader = shown["WITH…EY01"], shown["EXPI…Y001"], shown["TRAD…0001"]
+    assert withdraw["fit_for_trading"] is False
+    assert "Wallet.Withdraw" in withdraw["unfit_reason"]
+    assert withdraw["ips"] == ["10.1.2.3"]
+    assert expired["fit_for_trading"] is False
+    assert "expired" in expired["unfit_reason"]
+    assert expired["expires_at"] is not None
+    assert (trader["fit_for_trading"], trader["unfit_reason"]) == (True, None)

@@ -1,6 +1,7 @@
 """Input checked where it enters: out-of-range ids, NUL and lone surrogates, crafted cursors and
 bodies past the limit are 4xx answers in the error shape, never a 500 and never a Bybit call."""
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 
@@ -102,8 +103,35 @@ async def test_a_body_without_length_headers_is_counted_unless_http_1_rules_it_o
                 statuses.append(message["status"])
 
         scope: Scope = {"type": "http", "http_version": http_version, "method": "POST", "headers": []}
-        await BodyLimitMiddleware(reader, max_bytes=1000)(scope, receive, send)
+        await BodyLimitMiddleware(reader, max_bytes=1000, timeout=10)(scope, receive, send)
         return statuses[0]
 
     assert await serve("2") == 413
     assert await serve("1.1") == 200  # an HTTP/1.1 server never hands such a body on
+
+
+async def test_the_body_deadline_ends_with_the_body() -> None:
+    # Once the whole body is in, waiting for the disconnect (a streaming answer does) is no stall.
+    messages = [{"type": "http.request", "body": b"{}", "more_body": False}]
+    disconnected = asyncio.Event()
+
+    async def receive() -> Message:
+        if messages:
+            return messages.pop()
+        await disconnected.wait()
+        return {"type": "http.disconnect"}
+
+    seen: list[str] = []
+
+    async def reader(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append((await receive())["type"])
+        asyncio.get_running_loop().call_later(0.3, disconnected.set)
+        seen.append((await receive())["type"])  # past the 0.1 s deadline: no 408
+
+    async def send(message: Message) -> None:
+        seen.append(message["type"])
+
+    headers = [(b"content-length", b"2")]
+    scope: Scope = {"type": "http", "http_version": "1.1", "method": "POST", "headers": headers}
+    await BodyLimitMiddleware(reader, max_bytes=1000, timeout=0.1)(scope, receive, send)
+    assert seen == ["http.request", "http.disconnect"]

@@ -7,6 +7,7 @@ error, every status answered is one the document lists for that operation, and e
 the documented schema and content type.
 """
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,6 +24,8 @@ from test_support.tokens import Tokens
 
 from api_service.route_policy import required_scopes
 from core_config import Settings
+from db_core import Database
+from db_user import USER_DB, halts_in_force, lift_halt
 
 from .conftest import ServedApi, api_environment, served_apis
 
@@ -92,3 +95,22 @@ def test_every_operation_answers_as_documented(served: ServedApi, tokens: Tokens
         checked.append(f"{operation.method.upper()} {operation.path}")
     assert "POST /v1/market/sync" in checked
     assert "PUT /v1/me/bybit-credentials" in checked
+    assert "POST /v1/trading/halts" in checked
+
+
+@pytest.fixture(autouse=True)
+def no_halt_left(api_settings: Settings) -> Iterator[None]:
+    """The run halts trading (for everyone, too): every halt in force is lifted after it, so that
+    the tests that follow on this database trade."""
+    yield
+    asyncio.run(_lift_every_halt(api_settings))
+
+
+async def _lift_every_halt(settings: Settings) -> None:
+    database = Database(USER_DB, settings, application_name="tests")
+    try:
+        async with database.session() as session:
+            for halt in await halts_in_force(session):
+                await lift_halt(session, user_id=halt.user_id, by="tests")
+    finally:
+        await database.dispose()

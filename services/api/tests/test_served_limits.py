@@ -26,12 +26,15 @@ ACCOUNT_LIMIT = 10
 FIFTY_MB = 50 * 1024 * 1024
 BLUEPRINT = Path(__file__).resolve().parents[3] / "render.yaml"
 CLOUDFLARE_EDGE = "104.22.17.40"  # an address of Cloudflare's, as Render's proxy reports it
+# Where Cloudflare's Workers fetch from another zone (Cloudflare's published ranges hold it): a caller
+# relaying through a Worker reaches the edge from here.
+WORKER_EGRESS = "2a06:98c0:3600::103"
 
 
-def render_trusted_proxies() -> str:
-    """The api's ``TRUSTED_PROXIES`` in the Render Blueprint."""
+def render_setting(key: str) -> str:
+    """A variable the Render Blueprint gives the api."""
     api = next(s for s in yaml.safe_load(BLUEPRINT.read_text())["services"] if s["name"] == "bybit-api")
-    return str(next(v["value"] for v in api["envVars"] if v.get("key") == "TRUSTED_PROXIES"))
+    return str(next(v["value"] for v in api["envVars"] if v.get("key") == key))
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +44,8 @@ def prefix() -> str:
 
 @pytest.fixture(scope="module")
 def apis(api_settings: Settings, prefix: str) -> Iterator[list[ServedApi]]:
-    """Two API processes sharing Redis, trusting what Render's api trusts, with 127.0.0.1 standing
-    in for Render's proxy: X-Forwarded-For from any other peer is not believed."""
+    """Two API processes sharing Redis, counting X-Forwarded-For's hops as Render's api does, with
+    127.0.0.1 standing in for Render's proxy: X-Forwarded-For from any other peer is not believed."""
 
     def environment(port: int) -> dict[str, str]:
         return api_environment(
@@ -51,7 +54,8 @@ def apis(api_settings: Settings, prefix: str) -> Iterator[list[ServedApi]]:
             RATE_LIMIT_KEY_PREFIX=prefix,
             RATE_LIMIT_PER_ADDRESS=f"{ADDRESS_LIMIT}/minute",
             RATE_LIMIT_ACCOUNT=f"{ACCOUNT_LIMIT}/minute",
-            TRUSTED_PROXIES=f"127.0.0.1, {render_trusted_proxies()}",
+            TRUSTED_PROXIES="127.0.0.1",
+            PROXY_HOPS=render_setting("PROXY_HOPS"),
             # The limiter lets requests through when Redis does not answer in time; on a loaded
             # machine that must not blur the counts.
             HEALTH_CHECK_TIMEOUT="10",
@@ -136,6 +140,29 @@ def test_behind_renders_proxies_each_caller_is_counted_by_its_own_address(apis: 
         for i in range(ADDRESS_LIMIT + 5)
     ]
     assert statuses(flood(apis, "/v1/meta", len(forged), forged)) == {200: ADDRESS_LIMIT, 429: 5}
+
+
+def test_a_relay_inside_cloudflare_cannot_choose_its_address(apis: list[ServedApi]) -> None:
+    # A caller relaying through a Cloudflare Worker writes its own X-Forwarded-For; Cloudflare appends
+    # the Worker's address, Render's proxy the edge's. Trusting Cloudflare's ranges would skip the
+    # Worker's address (it is Cloudflare's) and count whatever the caller wrote; by hop position the
+    # relay itself is counted, however many addresses it makes up.
+    forged = [
+        {"X-Forwarded-For": f"192.0.2.{i}, {WORKER_EGRESS}, {CLOUDFLARE_EDGE}"}
+        for i in range(ADDRESS_LIMIT + 5)
+    ]
+    assert statuses(flood(apis, "/v1/meta", len(forged), forged)) == {200: ADDRESS_LIMIT, 429: 5}
+
+
+def test_ipv6_callers_in_one_64_share_their_limit(apis: list[ServedApi]) -> None:
+    # One host is routinely given a whole /64: each of its addresses is the same caller.
+    headers = [
+        {"X-Forwarded-For": f"2001:db8:17:42::{i + 1:x}, {CLOUDFLARE_EDGE}"} for i in range(ADDRESS_LIMIT + 5)
+    ]
+    assert statuses(flood(apis, "/v1/meta", len(headers), headers)) == {200: ADDRESS_LIMIT, 429: 5}
+    # The next /64 is another caller.
+    other = {"X-Forwarded-For": f"2001:db8:17:43::1, {CLOUDFLARE_EDGE}"}
+    assert httpx.get(f"{apis[0].base_url}/v1/meta", headers=other).status_code == 200
 
 
 def test_the_limiters_keys_stay_bounded(apis: list[ServedApi], redis: Redis, prefix: str) -> None:

@@ -7,6 +7,7 @@ from api_service.tokens import hash_token, new_token
 from core_config import Settings
 from db_core import Database
 from db_user import USER_DB, TokenScope, add_api_token, create_user
+from test_support.canary import watch
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ async def issue_tokens(settings: Settings) -> Tokens:
     """Create a user with one token of each scope, committed (for servers and committing clients)."""
     database = Database(USER_DB, settings, application_name="tests")
     user_token, operator_token = new_token(), new_token()
+    watch(user_token, operator_token)  # never in a log line (test_support.canary)
     try:
         async with database.session() as session:
             user = await create_user(session, f"tests-{uuid.uuid4().hex[:8]}@example.com")

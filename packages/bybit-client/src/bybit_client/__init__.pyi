@@ -72,6 +72,12 @@ from .outcomes import (
     OrderOutcome,
     Outcome,
 )
+from .permissions import (
+    FUNDS_GROUPS,
+    ORDER_PERMISSIONS,
+    funds_permissions,
+    may_trade,
+)
 from .retry import (
     RetryPolicy,
 )
@@ -94,7 +100,9 @@ from .times import (
 )
 
 __all__ = [
+    "FUNDS_GROUPS",
     "KLINE_CATEGORIES",
+    "ORDER_PERMISSIONS",
     "ApiKeyInfo",
     "AsyncBybitClient",
     "AsyncCallBudget",
@@ -154,6 +162,8 @@ __all__ = [
     "build_query",
     "check_order_link_id",
     "datetime_to_ms",
+    "funds_permissions",
+    "may_trade",
     "ms_to_datetime",
     "new_order_link_id",
     "sign",

@@ -18,6 +18,7 @@ from bybit_client.enums import (
     Side,
     TimeInForce,
 )
+from bybit_client.permissions import may_trade
 from bybit_client.times import EPOCH, ms_texts_to_datetimes, ms_to_datetime
 
 _new_tuple = tuple.__new__
@@ -299,9 +300,9 @@ class ApiKeyInfo(_Model):
 
     @property
     def can_trade(self) -> bool:
-        """Whether the key may place orders: not read-only and some trading permission granted."""
-        trading = ("ContractTrade", "Spot", "Options", "Derivatives")
-        return not self.read_only and any(self.permissions.get(group) for group in trading)
+        """Whether the key may place orders: not read-only and some order permission granted
+        (``permissions.ORDER_PERMISSIONS``)."""
+        return not self.read_only and may_trade(self.permissions)
 
 
 class OrderAck(_Model):

@@ -20,7 +20,13 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bybit_client.enums import PUBLIC_STREAM_HOSTS, Category, Interval, KlineCategory, Network
 from core_config.errors import ConfigError
-from core_config.urls import check_base_url, check_redis_url, normalise_postgres_url, on_local_port
+from core_config.urls import (
+    check_base_url,
+    check_redis_url,
+    database_name,
+    normalise_postgres_url,
+    on_local_port,
+)
 
 
 class Environment(StrEnum):
@@ -97,6 +103,17 @@ class Settings(BaseSettings):
     database_url_general: SecretStr = Field(
         SecretStr(LOCAL_DATABASE_URL_GENERAL),
         description="the general database; must name another database than `DATABASE_URL_USER`",
+    )
+    # Migrations change the schema, which the runtime roles may not: outside a developer's machine
+    # `db-migrate` connects as each database's owner through these, and no running service reads them.
+    database_migration_url_user: SecretStr | None = Field(
+        None,
+        description="the user database as its owner, for `db-migrate` (required by it in staging and "
+        "production); unset locally: `DATABASE_URL_USER`",
+    )
+    database_migration_url_general: SecretStr | None = Field(
+        None,
+        description="the general database as its owner, for `db-migrate`, as `DATABASE_MIGRATION_URL_USER`",
     )
     db_pool_size: int = Field(5, ge=1, le=100, description="connections each process keeps per database")
     db_max_overflow: int = Field(
@@ -183,10 +200,52 @@ class Settings(BaseSettings):
         "ratelimit", pattern=r"^[A-Za-z0-9:._-]{1,64}$", description="the Redis keys of the rate limits"
     )
     trusted_proxies: CommaList = Field(
-        default_factory=list, description="addresses or networks whose X-Forwarded-For is believed"
+        default_factory=list,
+        description="addresses or networks of the proxy the api's connections come from, whose "
+        "X-Forwarded-For is read (none: no header is believed); on Render `10.0.0.0/8`",
+    )
+    proxy_hops: int = Field(
+        1,
+        ge=1,
+        le=8,
+        description="how many proxies in front of the api append to X-Forwarded-For (Render: 2, "
+        "Cloudflare's edge and Render's proxy); the client address is the one the farthest of them "
+        "saw, that many entries from the right, whatever the caller wrote before it",
     )
     api_max_body_bytes: int = Field(
         16_384, ge=1024, le=10_485_760, description="larger request bodies are refused with 413 unread"
+    )
+    api_max_header_bytes: int = Field(
+        16_384,
+        ge=1024,
+        le=1_048_576,
+        description="a request line and headers larger than this are refused with 400 and the "
+        "connection closed (uvicorn's h11 `h11_max_incomplete_event_size`)",
+    )
+    api_body_timeout: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="seconds a request's whole body may take to arrive; past it, 408 and the "
+        "connection closed",
+    )
+    api_max_connections: int = Field(
+        200,
+        ge=1,
+        le=10_000,
+        description="open connections (and requests running) per api worker; past it, 503 (uvicorn's "
+        "`limit_concurrency`)",
+    )
+    api_docs: bool | None = Field(
+        None,
+        description="serve `/docs` and `/openapi.json`; unset: on, except when ENVIRONMENT is production",
+    )
+    token_lifetime_days: int = Field(
+        90,
+        ge=1,
+        le=3650,
+        description="days an issued API token lives when `api-admin tokens issue` is given no "
+        "`--expires-in` (`--expires-in never` for a token that never expires)",
     )
 
     celery_queue: str = Field(
@@ -285,6 +344,13 @@ class Settings(BaseSettings):
         port = info.data.get("local_postgres_port", DEFAULT_POSTGRES_PORT)
         return SecretStr(on_local_port(url, port) if url in _LOCAL_POSTGRES_URLS else url)
 
+    @field_validator("database_migration_url_user", "database_migration_url_general", mode="after")
+    @classmethod
+    def _normalise_migration_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        return SecretStr(normalise_postgres_url(value.get_secret_value()))
+
     @field_validator("sentry_dsn", mode="after")
     @classmethod
     def _check_sentry_dsn(cls, value: SecretStr | None) -> SecretStr | None:
@@ -316,6 +382,8 @@ class Settings(BaseSettings):
                 )
         if self.database_url_user.get_secret_value() == self.database_url_general.get_secret_value():
             problems.append("DATABASE_URL_GENERAL: must name another database than DATABASE_URL_USER")
+        for name in ("user", "general"):
+            problems.extend(self._migration_url_problems(name))
         api_url = self._base_url("BYBIT_API_URL", self.bybit_api_url, "http", problems)
         self.bybit_api_url = api_url or self.bybit_network.rest_url
         stream_url = self._base_url("BYBIT_STREAM_URL", self.bybit_stream_url, "ws", problems)
@@ -327,6 +395,27 @@ class Settings(BaseSettings):
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+    def _migration_url_problems(self, name: str) -> list[str]:
+        """The owner's URL must name the database the services use (a copied URL of the other one
+        would migrate the wrong database); outside a developer's machine the services' URL must
+        not log in as that owner, who may change the schema."""
+        migration = getattr(self, f"database_migration_url_{name}")
+        runtime_field = f"database_url_{name}"
+        if migration is None or runtime_field not in self.model_fields_set:
+            return []
+        owner = urlsplit(migration.get_secret_value())
+        runtime = urlsplit(getattr(self, runtime_field).get_secret_value())
+        if database_name(owner.geturl()) != database_name(runtime.geturl()):
+            return [
+                f"DATABASE_MIGRATION_URL_{name.upper()}: must name the database of {runtime_field.upper()}"
+            ]
+        if not self.is_local and runtime.username == owner.username:
+            return [
+                f"{runtime_field.upper()}: logs in as the database's owner (as DATABASE_MIGRATION_URL_"
+                f"{name.upper()}); the services use a runtime role that cannot change the schema"
+            ]
+        return []
 
     def _base_url(self, variable: str, url: str, scheme: Literal["http", "ws"], problems: list[str]) -> str:
         """``url`` checked and normalised (unset stays unset); a wrong one is added to ``problems``."""
@@ -353,6 +442,11 @@ class Settings(BaseSettings):
     def json_logs(self) -> bool:
         """Structured JSON log lines in staging and production, readable text elsewhere."""
         return not self.is_local
+
+    @property
+    def docs_enabled(self) -> bool:
+        """Whether the api serves its OpenAPI document and ``/docs`` (``API_DOCS``)."""
+        return self.api_docs if self.api_docs is not None else self.environment != Environment.PRODUCTION
 
     @property
     def is_local(self) -> bool:

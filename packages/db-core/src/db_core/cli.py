@@ -6,8 +6,11 @@
     db-migrate revision NAME -m MSG      autogenerate a revision from the models
     db-migrate current [NAME ...]        reachable? at head?
 
-URLs come from core-config (``DATABASE_URL_USER``, ``DATABASE_URL_GENERAL``); a bad setting
-prints one line per problem and exits 2; a database error prints one line and exits 1.
+URLs come from core-config: ``current`` reads with the services' URLs (``DATABASE_URL_USER``,
+``DATABASE_URL_GENERAL``); the commands that change a schema connect as each database's owner
+(``DATABASE_MIGRATION_URL_USER``, ``DATABASE_MIGRATION_URL_GENERAL``: required in staging and
+production, where the services' roles may not change the schema; locally the services' URLs). A
+bad setting prints one line per problem and exits 2; a database error prints one line and exits 1.
 """
 
 import argparse
@@ -23,6 +26,10 @@ if TYPE_CHECKING:
 
 # Below, db_core (SQLAlchemy, psycopg) loads once the arguments are parsed, and Alembic only for the
 # commands that run it: `--help` and a usage error answer without them.
+
+
+_READ_URLS = ("database_url_user", "database_url_general")
+_OWNER_URLS = ("database_migration_url_user", "database_migration_url_general")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -88,8 +95,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     steps = logging.getLogger("alembic.runtime.migration")
     steps.setLevel(logging.INFO)
     steps.addFilter(lambda record: record.getMessage().startswith("Running "))
+    reads_only = args.command == "current"
     with exit_on_config_error():
-        settings = get_settings().require("database_url_user", "database_url_general")
+        settings = get_settings().require(*(_READ_URLS if reads_only else _OWNER_URLS))
     from db_core.errors import DatabaseError  # noqa: PLC0415 - see the imports
 
     try:

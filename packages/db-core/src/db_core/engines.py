@@ -151,13 +151,17 @@ def means_unavailable(exc: BaseException) -> bool:
     return cause.sqlstate is None or cause.sqlstate.startswith(_UNAVAILABLE_SQLSTATE_CLASSES)
 
 
-def unavailable(spec: DatabaseSpec, url: str, exc: BaseException) -> DatabaseUnavailableError:
-    """A ``DatabaseUnavailableError`` naming the database and its server, never the password."""
+def unavailable(
+    spec: DatabaseSpec, url: str, exc: BaseException, variable: str | None = None
+) -> DatabaseUnavailableError:
+    """A ``DatabaseUnavailableError`` naming the database, the variable its URL came from (default:
+    the services' URL) and its server, never the password."""
     reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     detail = reason[0] if reason else type(exc).__name__
     # Host and port only: the path and query may carry a password libpq-style (?password=...).
     where = mask_password(url).split("://", 1)[-1].split("@")[-1].split("/", 1)[0].split("?", 1)[0]
+    variable = variable or spec.url_variable
     return DatabaseUnavailableError(
-        f"the {spec.name} database ({spec.url_variable}: {where}, database {database_name(url)!r}) "
+        f"the {spec.name} database ({variable}: {where}, database {database_name(url)!r}) "
         f"does not answer: {detail}"
     )

@@ -113,7 +113,7 @@ def _with_connection(
     spec: DatabaseSpec, settings: Settings, url: str | None, action: Callable[[Config], None]
 ) -> None:
     """Run ``action`` with a Config bound to one connection inside one committed transaction."""
-    target = url or spec.url(settings)
+    target = url or spec.migration_url(settings)
     # No statement timeout here: a migration may legitimately run long.
     engine = create_engine(
         target,
@@ -127,7 +127,7 @@ def _with_connection(
         try:
             connection = engine.connect()
         except OperationalError as exc:
-            raise unavailable(spec, target, exc) from None
+            raise unavailable(spec, target, exc, None if url else spec.migration_variable(settings)) from None
         with connection, connection.begin():
             action(alembic_config(spec, connection))
     finally:

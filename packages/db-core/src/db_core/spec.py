@@ -60,6 +60,22 @@ class DatabaseSpec:
         """Where Alembic finds its scripts."""
         return f"{self.package}:migrations"
 
+    @property
+    def migration_url_variable(self) -> str:
+        """The environment variable of its owner's URL, which migrations use."""
+        return f"DATABASE_MIGRATION_URL_{self.name.upper()}"
+
+    def migration_url(self, settings: Settings) -> str:
+        """The URL migrations connect with: the owner's, or the services' URL where no owner's is
+        set (a developer's machine, where one role does everything)."""
+        value = getattr(settings, self.migration_url_variable.lower(), None)
+        return value.get_secret_value() if value is not None else self.url(settings)
+
+    def migration_variable(self, settings: Settings) -> str:
+        """The variable ``migration_url`` came from, as errors name it."""
+        owner = getattr(settings, self.migration_url_variable.lower(), None)
+        return self.migration_url_variable if owner is not None else self.url_variable
+
     def url(self, settings: Settings) -> str:
         """The database's SQLAlchemy URL (psycopg 3 driver) from ``settings``."""
         value = getattr(settings, self.url_setting)

@@ -1,11 +1,29 @@
 """The public names of this package, read by type checkers and by lazy_loader (loaded on first use)."""
 
+from .audit import (
+    SYSTEM_ACTOR,
+    Actor,
+    list_audit,
+    record_audit,
+    token_actor,
+)
 from .credentials import (
     credential_key_ids,
     delete_bybit_credential,
     get_bybit_credential,
     list_bybit_credentials,
     save_bybit_credential,
+)
+from .halts import (
+    active_halt,
+    halt_trading,
+    halted_credentials,
+    halts_in_force,
+    lift_halt,
+)
+from .key_fitness import (
+    funds_refusal,
+    trading_refusal,
 )
 from .master_keys import (
     MasterKey,
@@ -17,8 +35,10 @@ from .master_keys import (
 )
 from .models import (
     ApiToken,
+    AuditEvent,
     BybitCredential,
     Execution,
+    Halt,
     Order,
     OrderEvent,
     User,
@@ -28,7 +48,6 @@ from .order_states import (
     OrderState,
 )
 from .orders import (
-    Actor,
     Fill,
     NewOrder,
     OrderUpdate,
@@ -61,6 +80,7 @@ from .tokens import (
     find_active_token,
     list_api_tokens,
     revoke_api_token,
+    token_id_for,
 )
 from .users import (
     EmailTakenError,
@@ -77,14 +97,17 @@ from .vault import (
 )
 
 __all__ = [
+    "SYSTEM_ACTOR",
     "USER_DB",
     "Actor",
     "ApiToken",
+    "AuditEvent",
     "BybitCredential",
     "CredentialContext",
     "EmailTakenError",
     "Execution",
     "Fill",
+    "Halt",
     "MasterKey",
     "MasterKeyRing",
     "NewOrder",
@@ -99,6 +122,7 @@ __all__ = [
     "UserBase",
     "Vault",
     "VaultError",
+    "active_halt",
     "add_api_token",
     "add_primary_key",
     "claim_unresolved_orders",
@@ -108,12 +132,18 @@ __all__ = [
     "disable_user",
     "find_active_token",
     "forget_unsent_order",
+    "funds_refusal",
     "generate_key_file",
     "get_bybit_credential",
     "get_order",
     "get_user",
     "get_user_by_email",
+    "halt_trading",
+    "halted_credentials",
+    "halts_in_force",
+    "lift_halt",
     "list_api_tokens",
+    "list_audit",
     "list_bybit_credentials",
     "list_executions",
     "list_orders",
@@ -123,6 +153,7 @@ __all__ = [
     "order_events",
     "order_link_id_for",
     "postpone_order",
+    "record_audit",
     "record_executions",
     "record_send",
     "remove_key",
@@ -130,4 +161,7 @@ __all__ = [
     "rotate_credentials",
     "save_bybit_credential",
     "store_pending_order",
+    "token_actor",
+    "token_id_for",
+    "trading_refusal",
 ]

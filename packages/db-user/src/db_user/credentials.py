@@ -22,6 +22,7 @@ async def save_bybit_credential(
     permissions: dict[str, Any] | None = None,
     read_only: bool,
     expires_at: datetime | None = None,
+    ips: list[str] | None = None,
     validated_at: datetime | None = None,
 ) -> BybitCredential:
     """Add a credential, or replace the one with the same (user, network, api_key); return it."""
@@ -32,6 +33,7 @@ async def save_bybit_credential(
         "permissions": permissions or {},
         "read_only": read_only,
         "expires_at": expires_at,
+        "ips": ips or [],
         "validated_at": validated_at or datetime.now(UTC),
     }
     statement = (

@@ -51,5 +51,3 @@ RANKS: dict[OrderState, int] = {
 }
 UNRESOLVED = frozenset({OrderState.PENDING, OrderState.PENDING_UNKNOWN})
 OPEN = frozenset({OrderState.ACCEPTED, OrderState.NEW, OrderState.PARTIALLY_FILLED})
-# The actor of a change no token asked for: the tracker, a lookup, a stream.
-SYSTEM_ACTOR = "system"

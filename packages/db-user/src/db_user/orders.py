@@ -26,8 +26,9 @@ from sqlalchemy import ColumnElement, case, delete, func, literal, or_, select, 
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db_user.audit import SYSTEM, Actor
 from db_user.models import Execution, Order, OrderEvent
-from db_user.order_states import RANKS, SYSTEM_ACTOR, UNRESOLVED, OrderState
+from db_user.order_states import RANKS, UNRESOLVED, OrderState
 
 # Bybit's orderLinkId takes at most 36 characters; 32 hex characters of a hash leave room to spare.
 _LINK_ID_LENGTH = 32
@@ -68,18 +69,6 @@ class OrderUpdate:
     reject_reason: str | None = None
     bybit_updated_at: datetime | None = None
     detail: str | None = None
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who made a change: ``token:<id>`` of the caller, or ``system``; and from which address."""
-
-    name: str = SYSTEM_ACTOR
-    address: str | None = None
-
-    @classmethod
-    def token(cls, token_id: int, address: str | None) -> "Actor":
-        return cls(f"token:{token_id}", address)
 
 
 def _rank(column: Any) -> ColumnElement[int]:
@@ -173,7 +162,7 @@ async def list_orders(
 
 
 async def move_order(
-    session: AsyncSession, order_id: int, change: OrderUpdate, actor: Actor = Actor()
+    session: AsyncSession, order_id: int, change: OrderUpdate, actor: Actor = SYSTEM
 ) -> Order | None:
     """Apply what is now known of an order, forward only; the order as it now stands, None when the
     update moved nothing (an older or equal state, no more fills, no order id to learn) or there is

@@ -58,6 +58,13 @@ async def find_active_token(
     return token
 
 
+async def token_id_for(session: AsyncSession, token_hash: str) -> int | None:
+    """The id of the token with this hash, active or not (what an audit line names a refused token
+    by); None when no token has it."""
+    found: int | None = await session.scalar(select(ApiToken.id).where(ApiToken.token_hash == token_hash))
+    return found
+
+
 async def revoke_api_token(
     session: AsyncSession, token_id: int, *, user_id: int | None = None, at: datetime | None = None
 ) -> bool:

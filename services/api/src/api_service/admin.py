@@ -1,28 +1,34 @@
-"""``api-admin``: the operator's command line for users, tokens, the master key file and rotation.
+"""``api-admin``: the operator's command line for users, tokens, the master key file, rotation and
+the trading kill switch.
 
 Every command prints its result on stdout (``tokens issue`` prints the token alone, once) and its
-errors as one line on stderr; a bad setting exits with status 2 like every entry point.
+errors as one line on stderr; a bad setting exits with status 2 like every entry point. Each
+command that changes something leaves an audit line (``operator.command``) on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import re
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from api_service.audit import Action, audit
 from api_service.required_settings import REQUIRED_SETTINGS
 from api_service.tokens import hash_token, new_token
 from core_config import ConfigError, Settings, exit_on_config_error, get_settings, mask_password
 from db_user.scopes import TokenScope
 
 if TYPE_CHECKING:
+    from api_service.halt_sweep import CredentialSwept
     from db_core import Database
-    from db_user import User
+    from db_user import Actor, Halt, User
 
 # Each command imports the database and crypto code it uses in its own body: `--help`, a usage
 # error and the key-file commands answer without loading SQLAlchemy and the drivers.
@@ -36,12 +42,28 @@ _DURATION = re.compile(r"(\d{1,5})([mhd])")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 
 
-def duration(text: str) -> timedelta:
-    """``90d``, ``12h`` or ``30m`` as a ``timedelta`` (the ``--expires-in`` argument)."""
+# ``--expires-in`` not given: the token lives TOKEN_LIFETIME_DAYS.
+_DEFAULT_LIFETIME = object()
+NEVER = "never"
+
+
+def duration(text: str) -> timedelta | None:
+    """``90d``, ``12h`` or ``30m`` as a ``timedelta``, ``never`` as None (the ``--expires-in`` argument)."""
+    if text.strip() == NEVER:
+        return None
     match = _DURATION.fullmatch(text.strip())
     if match is None or int(match[1]) == 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 90d, 12h or 30m")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 90d, 12h or 30m, nor never")
     return timedelta(**{_UNITS[match[2]]: int(match[1])})
+
+
+def _command(settings: Settings, name: str, **fields: str | int | None) -> None:
+    """The audit line of a command that changed something, on stderr. The logging stack loads here,
+    for that line: a command that changes nothing (``--help``, a listing) never loads it."""
+    from core_config import configure_logging  # noqa: PLC0415 - see the docstring
+
+    configure_logging(settings.log_level, json_lines=settings.json_logs)
+    audit(Action.OPERATOR_COMMAND, command=name, **fields)
 
 
 async def _with_user_db(settings: Settings, work: Callable[[Database], Awaitable[None]]) -> None:
@@ -78,6 +100,7 @@ def users_create(settings: Settings, args: argparse.Namespace) -> None:
                 user = await create_user(session, args.email)
             except EmailTakenError:
                 raise AdminError(f"a user with email {args.email} exists already") from None
+        _command(settings, "users create", user_id=user.id)
         print(f"user {user.id} {user.email}")
 
     asyncio.run(_with_user_db(settings, work))
@@ -91,6 +114,7 @@ def users_disable(settings: Settings, args: argparse.Namespace) -> None:
         async with database.session() as session:
             if not await disable_user(session, user.id):
                 raise AdminError(f"{args.email} is disabled already")
+        _command(settings, "users disable", user_id=user.id)
         print(f"user {user.id} {user.email} disabled; none of their tokens is accepted any more")
 
     asyncio.run(_with_user_db(settings, work))
@@ -102,9 +126,14 @@ def tokens_issue(settings: Settings, args: argparse.Namespace) -> None:
     async def work(database: Database) -> None:
         user = await _user(database, args.email)
         token = new_token()
-        expires_at = datetime.now(UTC) + args.expires_in if args.expires_in else None
+        lifetime = (
+            timedelta(days=settings.token_lifetime_days)
+            if args.expires_in is _DEFAULT_LIFETIME
+            else args.expires_in
+        )
+        expires_at = datetime.now(UTC) + lifetime if lifetime else None
         async with database.session() as session:
-            await add_api_token(
+            issued = await add_api_token(
                 session,
                 user_id=user.id,
                 name=args.name,
@@ -112,6 +141,14 @@ def tokens_issue(settings: Settings, args: argparse.Namespace) -> None:
                 scope=TokenScope(args.scope),
                 expires_at=expires_at,
             )
+        _command(
+            settings,
+            "tokens issue",
+            user_id=user.id,
+            token_id=issued.id,
+            scope=args.scope,
+            expires_at=expires_at.isoformat() if expires_at else NEVER,
+        )
         print(token)
 
     asyncio.run(_with_user_db(settings, work))
@@ -149,6 +186,7 @@ def tokens_revoke(settings: Settings, args: argparse.Namespace) -> None:
         async with database.session() as session:
             if not await revoke_api_token(session, args.id, user_id=user.id):
                 raise AdminError(f"{args.email} has no active token {args.id}")
+        _command(settings, "tokens revoke", user_id=user.id, token_id=args.id)
         print(f"token {args.id} revoked")
 
     asyncio.run(_with_user_db(settings, work))
@@ -166,6 +204,7 @@ def master_key_add(settings: Settings, args: argparse.Namespace) -> None:
 
     path = args.path or settings.render_master_key_path
     key_id = add_primary_key(path)
+    _command(settings, "master-key add", key_id=key_id)
     print(f"added primary key {key_id} to {path}; run 'api-admin vault rotate' once it is deployed")
 
 
@@ -188,6 +227,7 @@ def master_key_remove(settings: Settings, args: argparse.Namespace) -> None:
     # No credential can start using the key meanwhile: new secrets go under the primary key only.
     asyncio.run(_with_user_db(settings, work))
     remove_key(path, args.id)
+    _command(settings, "master-key remove", key_id=args.id)
     print(f"removed key {args.id} from {path}; redeploy with the new file")
 
 
@@ -203,6 +243,15 @@ def vault_rotate(settings: Settings, args: argparse.Namespace) -> None:
         report = await rotate_credentials(
             database.async_sessions(), vault, batch_size=args.batch_size, on_batch=progress
         )
+        # Every credential's secret was decrypted to be sealed again: the rotation is its record.
+        _command(
+            settings,
+            "vault rotate",
+            key_id=vault.primary_key_id,
+            rotated=report.rotated,
+            failed=report.failed,
+            total=report.total,
+        )
         print(
             f"rotated {report.rotated}, failed {report.failed}; "
             f"{report.under_primary} of {report.total} credentials are under key {vault.primary_key_id}"
@@ -212,6 +261,92 @@ def vault_rotate(settings: Settings, args: argparse.Namespace) -> None:
         if report.under_primary != report.total:
             left = report.total - report.under_primary
             raise AdminError(f"{left} credentials are still under an older key; run the rotation again")
+
+    asyncio.run(_with_user_db(settings, work))
+
+
+def _admin_actor() -> Actor:
+    from db_user import Actor  # noqa: PLC0415 - see the imports
+
+    # The audit trail's "who" and "from where" for the command line: the OS user and this host.
+    return Actor(f"api-admin:{getpass.getuser()}", None, f"host:{socket.gethostname()}")
+
+
+async def _target_user_id(database: Database, args: argparse.Namespace) -> int | None:
+    return None if args.all else (await _user(database, args.user)).id
+
+
+def _describe(halt: Halt) -> str:
+    whom = "everyone" if halt.user_id is None else f"user {halt.user_id}"
+    since = f"{halt.created_at:%Y-%m-%d %H:%M:%S}"
+    return f"halt {halt.id} of {whom} since {since} by {halt.created_by}: {halt.reason}"
+
+
+def _print_swept(swept: list[CredentialSwept], when: str) -> int:
+    """Print a sweep's outcome per credential; the number whose outcome is unknown."""
+    for one in swept:
+        detail = f"\t{one.detail}" if one.detail else ""
+        which = f"credential {one.credential_id}\tuser {one.user_id}"
+        print(f"{when}\t{which}\t{one.outcome}\t{one.cancelled} cancelled{detail}")
+    return sum(1 for one in swept if one.outcome == "unknown")
+
+
+def trading_halt(settings: Settings, args: argparse.Namespace) -> None:
+    from redis.asyncio import Redis  # noqa: PLC0415 - see the imports
+
+    from api_service.bybit_access import bybit_budget  # noqa: PLC0415
+    from api_service.halt_sweep import Sweeper, in_flight_deadline  # noqa: PLC0415
+    from api_service.kill_switch import halt, sweep, sweep_after_deadline  # noqa: PLC0415
+    from db_user import Vault  # noqa: PLC0415
+
+    vault = Vault.from_settings(settings)
+
+    async def work(database: Database) -> None:
+        user_id = await _target_user_id(database, args)
+        redis = Redis.from_url(settings.redis_url.get_secret_value())
+        try:
+            sweeper = Sweeper(settings, vault, bybit_budget(settings, redis))
+            halted, created = await halt(database, _admin_actor(), user_id=user_id, reason=args.reason)
+            print(("halted: " if created else "already in force: ") + _describe(halted), flush=True)
+            unknown = _print_swept(await sweep(database, sweeper, [halted], "at halt"), "sweep")
+            print(
+                f"sweeping again in {in_flight_deadline(settings):g} s (orders sent before the halt)",
+                flush=True,
+            )
+            unknown = _print_swept(await sweep_after_deadline(database, sweeper), "again")
+        finally:
+            await redis.aclose()
+        if unknown:
+            raise AdminError(
+                f"{unknown} credentials may still have open orders (outcome unknown); run it again"
+            )
+
+    asyncio.run(_with_user_db(settings, work))
+
+
+def trading_lift(settings: Settings, args: argparse.Namespace) -> None:
+    from api_service.kill_switch import lift  # noqa: PLC0415 - see the imports
+
+    async def work(database: Database) -> None:
+        user_id = await _target_user_id(database, args)
+        lifted = await lift(database, _admin_actor(), user_id=user_id, reason=args.reason)
+        if lifted is None:
+            raise AdminError(f"no halt is in force for {'everyone' if args.all else args.user}")
+        print(f"lifted: {_describe(lifted)}")
+
+    asyncio.run(_with_user_db(settings, work))
+
+
+def trading_status(settings: Settings, args: argparse.Namespace) -> None:
+    from db_user import halts_in_force  # noqa: PLC0415 - see the imports
+
+    async def work(database: Database) -> None:
+        async with database.session() as session:
+            halts = await halts_in_force(session)
+        for each in halts:
+            print(_describe(each))
+        if not halts:
+            print("no halt in force: trading is allowed")
 
     asyncio.run(_with_user_db(settings, work))
 
@@ -240,7 +375,12 @@ def _parser() -> argparse.ArgumentParser:
         default=TokenScope.USER.value,
         help="user: the user's own /v1/me routes (default); operator: enqueue syncs and read tasks",
     )
-    issue.add_argument("--expires-in", type=duration, help="e.g. 90d, 12h, 30m (default: never)")
+    issue.add_argument(
+        "--expires-in",
+        type=duration,
+        default=_DEFAULT_LIFETIME,
+        help="e.g. 90d, 12h, 30m, or never (default: TOKEN_LIFETIME_DAYS, 90 days)",
+    )
     issue.set_defaults(run=tokens_issue)
     listing = tokens.add_parser("list", help="list a user's tokens")
     listing.add_argument("--email", required=True)
@@ -273,6 +413,21 @@ def _parser() -> argparse.ArgumentParser:
     rotate = vault.add_parser("rotate", help="re-encrypt every credential under the primary key")
     rotate.add_argument("--batch-size", type=int, default=200)
     rotate.set_defaults(run=vault_rotate)
+
+    trading = areas.add_parser("trading", help="the kill switch: halt and lift trading").add_subparsers(
+        required=True, metavar="COMMAND"
+    )
+    for name, run, text in (
+        ("halt", trading_halt, "halt trading, cancel the open orders of those it stops (twice), report it"),
+        ("lift", trading_lift, "lift a halt (a user's own, or the one of everyone)"),
+    ):
+        command = trading.add_parser(name, help=text)
+        whom = command.add_mutually_exclusive_group(required=True)
+        whom.add_argument("--user", metavar="EMAIL", help="the user's email")
+        whom.add_argument("--all", action="store_true", help="everyone")
+        command.add_argument("--reason", required=name == "halt", help="why (kept in the audit trail)")
+        command.set_defaults(run=run)
+    trading.add_parser("status", help="the halts in force").set_defaults(run=trading_status)
     return parser
 
 

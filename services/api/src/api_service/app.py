@@ -12,17 +12,21 @@ from fastapi.telemetry import TelemetryConfig
 from starlette.types import ASGIApp
 
 from api_service.body_limit import BodyLimitMiddleware
+from api_service.client_address import ClientAddressMiddleware
 from api_service.docs import add_docs_routes
 from api_service.errors import install_error_handlers
+from api_service.halt_sweep import Sweeper
+from api_service.kill_switch import BackgroundSweeps, sweep_at_start
 from api_service.middleware import RequestContextMiddleware
 from api_service.observability import start_observability
 from api_service.openapi_errors import document_edge_errors
 from api_service.order_tracker import running_tracker
+from api_service.private_responses import PrivateResponseMiddleware
 from api_service.rate_limits import RateLimitMiddleware, RateLimitPolicy, RouteGroups
 from api_service.required_settings import REQUIRED_SETTINGS
 from api_service.resources import open_resources
 from api_service.route_policy import RateLimitGroup, public
-from api_service.routers import credentials, health, market, meta, orders, tasks
+from api_service.routers import credentials, health, market, meta, orders, tasks, tokens, trading
 from core_config import Settings, configure_logging, exit_on_config_error, get_settings
 from core_telemetry import Telemetry
 
@@ -43,9 +47,17 @@ def create_app(settings: Settings, telemetry: Telemetry | None = None) -> FastAP
             app.state.resources = resources
             databases = (resources.user_db, resources.general_db)
             telemetry.observe_pools(lambda: [stats for db in databases for stats in db.pool_stats()])
-            # Orders whose outcome is not known, this run's and those a previous run left behind.
-            async with running_tracker(resources):
-                yield
+            app.state.halt_sweeper = Sweeper(settings, resources.vault, resources.bybit_budget)
+            app.state.halt_sweeps = sweeps = BackgroundSweeps()
+            # Halts outlive the process: their users' orders are swept again at every start (in the
+            # background: the api serves meanwhile, and refuses their orders from the first request).
+            sweeps.start(sweep_at_start(resources.user_db, app.state.halt_sweeper))
+            try:
+                # Orders whose outcome is not known, this run's and those a previous run left behind.
+                async with running_tracker(resources):
+                    yield
+            finally:
+                await sweeps.close()
 
     app = FastAPI(
         telemetry=cast(TelemetryConfig, telemetry.fastapi_config())
@@ -55,7 +67,8 @@ def create_app(settings: Settings, telemetry: Telemetry | None = None) -> FastAP
         version=version("api-service"),
         lifespan=lifespan,
         docs_url=None,  # served from the api's own files: add_docs_routes
-        openapi_url="/openapi.json",
+        # API_DOCS: off (by default in production), neither the document nor the page is served.
+        openapi_url="/openapi.json" if settings.docs_enabled else None,
         redoc_url=None,
     )
     install_error_handlers(app)
@@ -67,16 +80,26 @@ def create_app(settings: Settings, telemetry: Telemetry | None = None) -> FastAP
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
             expose_headers=["X-Request-ID"],
         )
-    # Added last, so outermost of the app's own middleware: a body too large is refused before
-    # anything reads it, authentication included.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
-    # Outermost: a caller past a limit costs one Redis round trip and nothing more.
+    # A body too large or too slow is refused before anything reads it, authentication included.
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes, timeout=settings.api_body_timeout
+    )
+    # Inside the limits: what a refused caller gets needs no such headers.
+    app.add_middleware(PrivateResponseMiddleware, prefix=credentials.router.prefix)
+    # A caller past a limit costs one Redis round trip and nothing more.
     app.add_middleware(RateLimitMiddleware)
+    # Outermost: every layer inside sees the client address the proxies give, counted by hop.
+    if settings.trusted_proxies:
+        app.add_middleware(
+            ClientAddressMiddleware, trusted=settings.trusted_proxies, hops=settings.proxy_hops
+        )
     health.add_health_routes(app)
-    add_docs_routes(app)
-    for router in (meta.router, market.router, tasks.router, credentials.router, orders.router):
+    if settings.docs_enabled:
+        add_docs_routes(app)
+    routers = (meta, market, tasks, credentials, tokens, orders, trading)
+    for router in (module.router for module in routers):
         app.include_router(router)
-    document_edge_errors(app, RateLimitPolicy(settings), settings.api_max_body_bytes)
+    document_edge_errors(app, RateLimitPolicy(settings), settings)
     if telemetry.plan.prometheus:
         _add_metrics_route(app, telemetry)
     app.state.telemetry = telemetry

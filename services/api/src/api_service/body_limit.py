@@ -1,9 +1,16 @@
-"""The request body limit, enforced as the body arrives: before it is parsed, before authentication.
+"""The request body's bounds, size and time, enforced as the body arrives: before it is parsed,
+before authentication.
 
 A declared ``Content-Length`` over the limit is refused at once, without reading a byte of the body;
 a body without one (chunked) is counted as it is read and refused the moment it passes the limit,
 so a large body never sits in memory. Either way the answer is a 413 in the error shape.
+
+The whole body must arrive within ``API_BODY_TIMEOUT`` seconds of the request's headers: a sender
+that stops (or trickles a byte now and then) is answered 408 and the connection closed, so it
+holds a connection and a task for that long at most. Uvicorn has no such timeout of its own.
 """
+
+import asyncio
 
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -11,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api_service.errors import error_response
 
 _CODE = "request_entity_too_large"
+_CODES = {413: _CODE, 408: "request_timeout"}
 # The rest of the body is never read, so the connection cannot carry another request.
 _CLOSE = {"Connection": "close"}
 _HTTP_1 = ("1.0", "1.1")
@@ -22,6 +30,13 @@ class BodyTooLargeError(HTTPException):
 
     def __init__(self, max_bytes: int) -> None:
         super().__init__(413, f"the request body is larger than {max_bytes} bytes", headers=_CLOSE)
+
+
+class BodyTimeoutError(HTTPException):
+    """The body did not arrive in time; an ``HTTPException`` for the same reason."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(408, f"the request body did not arrive within {seconds:g} s", headers=_CLOSE)
 
 
 def _body_headers(scope: Scope) -> tuple[int | None, bool]:
@@ -42,9 +57,10 @@ def _body_headers(scope: Scope) -> tuple[int | None, bool]:
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout: float) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout = timeout
 
     def _too_large(self) -> ASGIApp:
         message = f"the request body is larger than {self.max_bytes} bytes"
@@ -64,14 +80,23 @@ class BodyLimitMiddleware:
             return
         received = 0
         started = False
+        complete = False
+        deadline = asyncio.get_running_loop().time() + self.timeout
 
         async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, complete
+            if complete:  # the body is all here: what is awaited now (a disconnect) has no deadline
+                return await receive()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise BodyTimeoutError(self.timeout) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
                     raise BodyTooLargeError(self.max_bytes)
+                complete = not message.get("more_body", False)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -82,7 +107,8 @@ class BodyLimitMiddleware:
 
         try:
             await self.app(scope, counting_receive, tracking_send)
-        except BodyTooLargeError:
+        except (BodyTooLargeError, BodyTimeoutError) as exc:
             if started:
                 raise
-            await self._too_large()(scope, receive, send)
+            status = exc.status_code
+            await error_response(status, _CODES[status], exc.detail, headers=_CLOSE)(scope, receive, send)

@@ -1,9 +1,10 @@
 """The errors every route may answer before its own code runs, added to the OpenAPI document.
 
-The rate limiter (429, with the limits of the group the route declares in words), the body limit
-(413) and the body decoding (400, a body that is not UTF-8) answer ahead of any route, so their
-statuses are documented here, once, for each operation they apply to; a route documents only its
-own errors. A route's 403 is described with the token scope its ``security`` requirement names.
+The rate limiter (429, with the limits of the group the route declares in words), the body limits
+(413, and 408 for a body that does not arrive in time) and the body decoding (400, a body that is
+not UTF-8) answer ahead of any route, so their statuses are documented here, once, for each
+operation they apply to; a route documents only its own errors. A route's 403 is described with
+the token scope its ``security`` requirement names.
 """
 
 from typing import Any
@@ -13,6 +14,7 @@ from fastapi.openapi.utils import get_openapi
 
 from api_service.rate_limits import RateLimitPolicy
 from api_service.route_policy import RATE_LIMIT_GROUP, RateLimitGroup, required_scopes
+from core_config import Settings
 
 # The routes' own error answers put ErrorResponse in the document's components.
 _ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
@@ -29,8 +31,8 @@ def _error(description: str, headers: dict[str, Any] | None = None) -> dict[str,
     return response
 
 
-def document_edge_errors(app: FastAPI, policy: RateLimitPolicy, max_body_bytes: int) -> None:
-    """Make ``app.openapi()`` list the 400, 413 and 429 answers of each operation they apply to, and
+def document_edge_errors(app: FastAPI, policy: RateLimitPolicy, settings: Settings) -> None:
+    """Make ``app.openapi()`` list the 400, 408, 413 and 429 answers of each operation they apply to, and
     name the scope in its 403."""
 
     def openapi() -> dict[str, Any]:
@@ -51,7 +53,11 @@ def document_edge_errors(app: FastAPI, policy: RateLimitPolicy, max_body_bytes: 
                     # FastAPI's answer to a body it cannot decode (not UTF-8) before validating it.
                     responses.setdefault("400", _error("The request body could not be decoded"))
                     responses.setdefault(
-                        "413", _error(f"The request body is larger than {max_body_bytes} bytes")
+                        "413", _error(f"The request body is larger than {settings.api_max_body_bytes} bytes")
+                    )
+                    responses.setdefault(
+                        "408",
+                        _error(f"The request body did not arrive within {settings.api_body_timeout:g} s"),
                     )
         app.openapi_schema = schema
         return schema

@@ -6,8 +6,8 @@ last window. Every request except the health checks counts against its client ad
 carrying a well-formed token count against that token too, with the limit of its route's group.
 Each route declares its group (``route_policy``); ``RouteGroups`` finds a request's group from the
 route it matches, with a table derived once at startup from the app's routes.
-The client address is the connection's peer, or what a trusted proxy says (``TRUSTED_PROXIES``,
-applied by uvicorn); never a header any caller can set.
+The client address is the connection's peer, or the one a trusted proxy gives by hop position
+(``client_address``); never a header any caller can set. IPv6 callers count by their /64.
 
 Past a limit the answer is a 429 in the error shape with ``Retry-After`` and the IETF ``RateLimit``
 and ``RateLimit-Policy`` headers. Checked before the body is read and before authentication, so a
@@ -31,6 +31,7 @@ from redis.exceptions import RedisError
 from starlette.routing import BaseRoute, compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api_service.client_address import rate_limit_key
 from api_service.errors import error_response
 from api_service.route_policy import RateLimitGroup, declared_group
 from api_service.tokens import hash_token, is_well_formed
@@ -122,7 +123,7 @@ class RateLimiter:
 
     async def check(self, group: RateLimitGroup, address: str, token: str | None) -> Verdict:
         """Count one request of ``address`` (and ``token``) and say whether it may go on."""
-        hits: list[tuple[str, RateLimitItem, str]] = [("address", self.per_address, f"address:{address}")]
+        hits = [("address", self.per_address, f"address:{rate_limit_key(address)}")]
         per_token = self.policy.per_token.get(group)
         if per_token is not None and token is not None and is_well_formed(token):
             # The token's hash names the counter: the token itself never reaches Redis.

@@ -55,8 +55,18 @@ class CheckOut(BaseModel):
     error: str | None = None
 
 
-class Ready(BaseModel):
-    status: Literal["ready", "degraded", "unavailable"]
+Status = Literal["ready", "degraded", "unavailable"]
+
+
+class ReadyStatus(BaseModel):
+    """Readiness as anyone may see it: the status alone."""
+
+    status: Status
+
+
+class Ready(ReadyStatus):
+    """Readiness as an operator sees it: every check's outcome too."""
+
     checks: dict[str, CheckOut]
 
 

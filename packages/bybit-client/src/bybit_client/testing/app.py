@@ -314,7 +314,7 @@ class FakeBybitApp:
             "readOnly": 1 if key.read_only else 0,
             "secret": "",
             "permissions": key.permissions,
-            "ips": ["*"],
+            "ips": key.ips,
             "type": 1,
             "deadlineDay": 83 if key.expired_at else -1,
             "expiredAt": key.expired_at,

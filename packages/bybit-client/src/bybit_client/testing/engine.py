@@ -487,7 +487,8 @@ class TradingEngine:
     ) -> list[FakeOrder]:
         with self._lock:
             account = self.accounts[user_id]
-            if category is not Category.SPOT and not (symbol or base_coin or settle_coin):
+            # Spot and option cancel everything without a filter; linear and inverse need one.
+            if category in (Category.LINEAR, Category.INVERSE) and not (symbol or base_coin or settle_coin):
                 raise FakeError(10001, "params error: symbol, baseCoin or settleCoin is required")
             chosen = [
                 order

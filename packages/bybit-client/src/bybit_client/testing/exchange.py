@@ -24,10 +24,11 @@ from bybit_client.testing.limits import UidLimits
 from bybit_client.testing.shapes import execution_view, order_view, position_view
 
 DEFAULT_BALANCES = {"USDT": "10000", "BTC": "0.5"}
+# A key made for trading and nothing more: no Wallet permission (withdrawals, transfers).
 TRADE_PERMISSIONS: dict[str, list[str]] = {
     "ContractTrade": ["Order", "Position"],
     "Spot": ["SpotTrade"],
-    "Wallet": ["AccountTransfer", "SubMemberTransfer"],
+    "Wallet": [],
     "Options": ["OptionsTrade"],
     "Derivatives": ["DerivativesTrade"],
     "CopyTrading": [],
@@ -48,6 +49,7 @@ class FakeKey:
     balances: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_BALANCES))
     expired_at: str = ""
     user_id: int = 100_001  # the account (UID): keys of one account share its orders and limits
+    ips: list[str] = field(default_factory=lambda: ["*"])  # as query-api lists them; "*": any address
 
 
 @dataclass(frozen=True)
@@ -135,9 +137,11 @@ class FakeExchange:
         balances: dict[str, str] | None = None,
         expired_at: str = "",
         user_id: int | None = None,
+        ips: list[str] | None = None,
     ) -> FakeKey:
         """Register a key Bybit would accept (on ``network``, default the server's own), of a new
-        account holding ``balances``, or of the existing account ``user_id``."""
+        account holding ``balances``, or of the existing account ``user_id``; ``ips`` is the binding
+        query-api reports (default ``["*"]``, no binding)."""
         with self._lock:
             account_id = user_id if user_id is not None else 100_001 + len(self.keys)
             key = FakeKey(
@@ -149,6 +153,7 @@ class FakeExchange:
                 balances=dict(DEFAULT_BALANCES) if balances is None else balances,
                 expired_at=expired_at,
                 user_id=account_id,
+                ips=["*"] if ips is None else list(ips),
             )
             self.keys[api_key] = key
         self.engine.open_account(key.user_id, key.balances)

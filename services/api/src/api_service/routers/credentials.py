@@ -1,13 +1,15 @@
-"""A user's Bybit API keys: checked with Bybit, stored encrypted, listed masked, used for balances."""
+"""A user's Bybit API keys: checked with Bybit, stored encrypted (never one that can move funds),
+listed masked with whether they are fit for orders, used for balances."""
 
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response, status
-from pydantic import BaseModel, ConfigDict, Field, field_serializer
+from fastapi import APIRouter, Path, Query, Request, Response, status
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_serializer
 
+from api_service.audit import Action, audit
 from api_service.bybit_access import api_error_for, bybit_client_for
-from api_service.dependencies import CurrentUser, ResourcesDep, SettingsDep, UserSession
+from api_service.dependencies import CurrentUser, ResourcesDep, SettingsDep, UserSession, client_of
 from api_service.errors import ApiError, error_responses
 from api_service.route_policy import RateLimitGroup, limited
 from api_service.schemas import MAX_ID, DecimalString, SecretText, Text, UtcDateTime
@@ -17,9 +19,11 @@ from db_user import (
     CredentialContext,
     VaultError,
     delete_bybit_credential,
+    funds_refusal,
     get_bybit_credential,
     list_bybit_credentials,
     save_bybit_credential,
+    trading_refusal,
 )
 
 router = APIRouter(prefix="/v1/me", tags=["account"])
@@ -43,13 +47,32 @@ class Credential(BaseModel):
     label: str | None
     permissions: dict[str, Any]
     read_only: bool
-    expires_at: UtcDateTime | None
+    expires_at: UtcDateTime | None = Field(description="when Bybit stops accepting the key (null: never)")
+    ips: list[str] = Field(
+        description='the addresses Bybit accepts the key from; ["*"]: any (empty: not known, stored '
+        "before the service recorded it)"
+    )
     created_at: UtcDateTime
     validated_at: UtcDateTime | None
+    unfit_reason: str | None = Field(description="why the key may not be used for orders (null: it may)")
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def fit_for_trading(self) -> bool:
+        """Whether orders may be placed with the key (else ``unfit_reason`` says why)."""
+        return self.unfit_reason is None
 
     @field_serializer("api_key")
     def _mask(self, api_key: str) -> str:
         return f"{api_key[:4]}…{api_key[-4:]}" if len(api_key) > 10 else f"{api_key[:2]}…"
+
+    @classmethod
+    def of(cls, row: BybitCredential) -> "Credential":
+        return cls.model_validate({**_columns(row), "unfit_reason": trading_refusal(row)})
+
+
+def _columns(row: BybitCredential) -> dict[str, Any]:
+    return {name: getattr(row, name) for name in Credential.model_fields if name != "unfit_reason"}
 
 
 class CredentialList(BaseModel):
@@ -81,6 +104,12 @@ CredentialId = Annotated[int, Path(ge=1, le=MAX_ID)]
 @router.put(
     "/bybit-credentials",
     summary="Check a Bybit API key with Bybit, then store it encrypted",
+    description=(
+        "A key that can move funds (Bybit's Wallet permissions: AccountTransfer, SubMemberTransfer, "
+        "SubMemberTransferList, Withdraw; P2P, Bybit Pay, fiat convert, card) is refused with 422 "
+        "`key_moves_funds` naming the permission, and nothing is stored. A read-only or expired key is "
+        "stored (balances) and shown with `fit_for_trading: false` and why."
+    ),
     responses=error_responses(401, 403, 422, 502, 503),
     openapi_extra=limited(RateLimitGroup.CREDENTIAL_WRITES),  # each a signed call to Bybit
 )
@@ -90,6 +119,7 @@ async def put_credential(
     session: UserSession,
     resources: ResourcesDep,
     settings: SettingsDep,
+    request: Request,
 ) -> Credential:
     network = body.network or settings.bybit_network
     try:
@@ -99,6 +129,9 @@ async def put_credential(
             info = await bybit.api_key_info()
     except BybitError as exc:
         raise api_error_for(exc, network) from None
+    refusal = funds_refusal(info.permissions)
+    if refusal is not None:
+        raise ApiError(422, "key_moves_funds", refusal)
     sealed = resources.vault.encrypt(body.api_secret, CredentialContext(user.id, network.value, body.api_key))
     stored = await save_bybit_credential(
         session,
@@ -111,20 +144,28 @@ async def put_credential(
         permissions=info.permissions,
         read_only=info.read_only,
         expires_at=info.expires_at,
+        ips=info.ips,
         validated_at=datetime.now(UTC),
     )
-    return Credential.model_validate(stored)
+    audit(
+        Action.CREDENTIAL_STORED,
+        user_id=user.id,
+        credential_id=stored.id,
+        network=network.value,
+        client=client_of(request),
+    )
+    return Credential.of(stored)
 
 
 @router.get(
     "/bybit-credentials",
-    summary="The stored keys, masked",
+    summary="The stored keys, masked, each with whether it is fit for orders, its IP binding and expiry",
     responses=error_responses(401, 403, 503),
     openapi_extra=limited(RateLimitGroup.ACCOUNT),
 )
 async def list_credentials(user: CurrentUser, session: UserSession) -> CredentialList:
     rows = await list_bybit_credentials(session, user.id)
-    return CredentialList(items=[Credential.model_validate(row) for row in rows])
+    return CredentialList(items=[Credential.of(row) for row in rows])
 
 
 @router.delete(
@@ -134,9 +175,12 @@ async def list_credentials(user: CurrentUser, session: UserSession) -> Credentia
     responses=error_responses(401, 403, 404, 422, 503),
     openapi_extra=limited(RateLimitGroup.CREDENTIAL_WRITES),
 )
-async def delete_credential(credential_id: CredentialId, user: CurrentUser, session: UserSession) -> Response:
+async def delete_credential(
+    credential_id: CredentialId, user: CurrentUser, session: UserSession, request: Request
+) -> Response:
     if not await delete_bybit_credential(session, user.id, credential_id):
         raise ApiError(404, "credential_not_found", f"you have no stored credential {credential_id}")
+    audit(Action.CREDENTIAL_DELETED, user_id=user.id, credential_id=credential_id, client=client_of(request))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -166,6 +210,7 @@ async def wallet_balance(
     session: UserSession,
     resources: ResourcesDep,
     settings: SettingsDep,
+    request: Request,
     credential_id: Annotated[
         int | None, Query(ge=1, le=MAX_ID, description="default: the newest key of the network")
     ] = None,
@@ -173,6 +218,13 @@ async def wallet_balance(
 ) -> WalletBalance:
     credential = await _credential_for(session, user.id, credential_id, settings.bybit_network)
     network = Network(credential.network)
+    audit(
+        Action.SECRET_DECRYPTED,
+        user_id=user.id,
+        credential_id=credential.id,
+        purpose="wallet balance",
+        client=client_of(request),
+    )
     try:
         secret = resources.vault.decrypt(
             credential.secret_ciphertext, credential.key_id, CredentialContext.of(credential)

@@ -21,12 +21,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from api_service.dependencies import CurrentUser, GeneralDatabase, ResourcesDep, UserSession
+from api_service.dependencies import CurrentUser, GeneralDatabase, ResourcesDep, UserSession, UserToken
 from api_service.errors import ApiError, error_responses
 from api_service.order_sending import fills_of, found_update, outcome_update, send_create, trading_client
 from api_service.order_tracker import lease_for
 from api_service.route_policy import RateLimitGroup, limited
 from api_service.schemas import MAX_ID, DecimalString, Symbol, UtcDateTime
+from api_service.trading_halt import HALTED_STATUS, TradingAllowed
 from bybit_client import (
     BybitBudgetError,
     BybitError,
@@ -57,6 +58,7 @@ from db_user import (
     order_events,
     record_executions,
     store_pending_order,
+    trading_refusal,
 )
 from db_user.order_states import OPEN, UNRESOLVED
 
@@ -196,22 +198,25 @@ class CancelAllOut(BaseModel):
     cancelled: list[OrderOut] = Field(description="your orders Bybit says it cancelled")
 
 
-def _actor(request: Request) -> Actor:
+def _actor(request: Request, token: UserToken) -> Actor:
     address = request.client.host if request.client else None
-    return Actor.token(request.state.token_id, address)
+    return Actor.token(token.id, address)
 
 
 ActorDep = Annotated[Actor, Depends(_actor)]
 
 
-async def trading_credential(session: UserSession, user_id: int, credential_id: int) -> BybitCredential:
-    """The caller's credential an order is placed, or cancelled, with: the one place a key is judged
-    fit to trade (404 when it is not the caller's; 422 when it cannot place orders)."""
+async def trading_credential(
+    session: UserSession, user_id: int, credential_id: int, category: Category
+) -> BybitCredential:
+    """The caller's credential an order of ``category`` is placed, or cancelled, with: the one place
+    a key is judged fit to trade (404 when it is not the caller's; 422 when it may not trade)."""
     credential = await get_bybit_credential(session, user_id, credential_id)
     if credential is None:
         raise ApiError(404, "credential_not_found", f"you have no stored credential {credential_id}")
-    if credential.read_only:
-        raise ApiError(422, "credential_read_only", "this Bybit key is read-only: it cannot trade")
+    refusal = trading_refusal(credential, category=category)
+    if refusal is not None:
+        raise ApiError(422, "credential_unfit", refusal)
     return credential
 
 
@@ -268,11 +273,12 @@ def _same_or_conflict(existing: Order, fingerprint: str) -> OrderOut:
     "200: a repeat of an earlier key, answering that order as it stands.",
     responses={
         200: {"model": OrderOut, "description": "A repeat of a key: that order as it stands"},
-        **error_responses(401, 403, 404, 409, 422, 429, 503),
+        **error_responses(401, 403, 404, 409, 422, HALTED_STATUS, 429, 503),
     },
     openapi_extra=limited(RateLimitGroup.ACCOUNT),
 )
 async def place_order(
+    _halt: TradingAllowed,
     body: OrderIn,
     idempotency_key: IdempotencyKey,
     user: CurrentUser,
@@ -287,7 +293,7 @@ async def place_order(
     if existing is not None:
         response.status_code = status.HTTP_200_OK
         return _same_or_conflict(existing, fingerprint)
-    credential = await trading_credential(session, user.id, body.credential_id)
+    credential = await trading_credential(session, user.id, body.credential_id, body.category)
     try:
         request = OrderRequest(
             symbol=body.symbol,
@@ -424,7 +430,7 @@ async def cancel_order(
         raise ApiError(409, "order_closed", f"this order is {state.value}: nothing to cancel")
     if order.credential_id is None:
         raise ApiError(409, "credential_gone", "the key this order was placed with is no longer stored")
-    credential = await trading_credential(session, user.id, order.credential_id)
+    credential = await trading_credential(session, user.id, order.credential_id, Category(order.category))
     secret = _secret(resources, credential)
     await session.commit()  # no connection held while Bybit answers
     try:
@@ -469,7 +475,7 @@ async def cancel_order(
 async def cancel_all(
     body: CancelAllIn, user: CurrentUser, session: UserSession, resources: ResourcesDep, actor: ActorDep
 ) -> CancelAllOut:
-    credential = await trading_credential(session, user.id, body.credential_id)
+    credential = await trading_credential(session, user.id, body.credential_id, body.category)
     secret = _secret(resources, credential)
     await session.commit()
     try:

@@ -3,16 +3,24 @@
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, Query, Request, status
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
-from api_service.dependencies import GeneralDatabase, Operator, ResourcesDep, SettingsDep
+from api_service.dependencies import (
+    GeneralDatabase,
+    Operator,
+    OperatorToken,
+    ResourcesDep,
+    SettingsDep,
+    UserSession,
+)
 from api_service.errors import ApiError, error_responses
 from api_service.route_policy import RateLimitGroup, limited
 from api_service.schemas import Symbol, SyncRunState, TaskAccepted, TaskStatus, UtcDateTime
 from api_service.task_queue import TaskQueueUnavailableError, TooManyPendingError
 from bybit_client import Category, Interval, KlineCategory, datetime_to_ms
 from db_general import Series, get_sync_run_state, series_holes
+from db_user import record_audit, token_actor
 from worker_contract import SYNC_INSTRUMENTS, SYNC_KLINES, SyncInstrumentsArgs, SyncKlinesArgs
 
 router = APIRouter(tags=["tasks"])
@@ -66,7 +74,12 @@ _UNAVAILABLE = ApiError(503, "task_queue_unavailable", "the task queue (Redis) i
     openapi_extra=limited(RateLimitGroup.OPERATOR),
 )
 async def enqueue_sync(
-    request: SyncRequest, resources: ResourcesDep, settings: SettingsDep, _: Operator
+    request: SyncRequest,
+    resources: ResourcesDep,
+    settings: SettingsDep,
+    token: OperatorToken,
+    session: UserSession,
+    http: Request,
 ) -> TaskAccepted:
     name: str
     kwargs: SyncInstrumentsArgs | SyncKlinesArgs
@@ -93,6 +106,16 @@ async def enqueue_sync(
             f"{settings.sync_max_pending} requested syncs are pending already; try again when one is done"
         )
         raise ApiError(429, "too_many_pending_syncs", message, headers={"Retry-After": "30"}) from None
+    # Recorded once it is queued (the session commits as the route returns): who asked, from where.
+    await record_audit(
+        session,
+        actor=token_actor(token.id),
+        token_id=token.id,
+        address=http.client.host if http.client else None,
+        action="market.sync",
+        subject=f"task:{sent.task_id}",
+        details={**request.model_dump(mode="json"), "existing": sent.existing},
+    )
     return TaskAccepted(task_id=sent.task_id, existing=sent.existing)
 
 
