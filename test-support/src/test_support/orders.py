@@ -1,9 +1,7 @@
 """Helpers for tests and benchmarks of the order routes: settings for an api trading with the fake
 exchange, the fake's instruments synced into the general database (as the worker does), traders
 (a user, a token and a stored Bybit key of an account of their own at the fake), and placing with
-retries that honour ``Retry-After``. ``forget_traders`` deletes every trader a run made, with their
-credentials, so that no key stored under a test's master key outlives its module (rotation and
-readiness read every stored credential).
+retries that honour ``Retry-After``.
 """
 
 import asyncio
@@ -27,7 +25,7 @@ from db_user import USER_DB, TokenScope, User, add_api_token, create_user, gener
 from worker_service.syncing import instrument_row
 
 ORDER_CATEGORIES = (Category.LINEAR, Category.SPOT)
-TRADER_EMAILS = "trader-%@example.com"
+TRADER_EMAIL = "trader-"
 
 
 def order_settings(base: Settings, fake: FakeBybit, folder: Path, **extra: Any) -> Settings:
@@ -111,7 +109,7 @@ async def new_traders(
     try:
         async with database.session() as session:
             for _ in range(count):
-                user = await create_user(session, TRADER_EMAILS.replace("%", uuid.uuid4().hex[:10]))
+                user = await create_user(session, f"{TRADER_EMAIL}{uuid.uuid4().hex[:10]}@example.com")
                 token = new_token()
                 await add_api_token(
                     session,
@@ -155,6 +153,18 @@ async def place(
         await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
 
 
+async def forget_traders(settings: Settings) -> None:
+    """Delete every trader ``new_traders`` made (their keys, orders and trails go with them): their
+    keys are sealed under a master key of the test's own, which other tests sharing the database
+    (readiness, rotation) must not meet."""
+    database = Database(USER_DB, settings, application_name="tests")
+    try:
+        async with database.session() as session:
+            await session.execute(delete(User).where(User.email.like(f"{TRADER_EMAIL}%")))
+    finally:
+        await database.dispose()
+
+
 def per_second_peaks(fake: FakeBybit, path: str) -> dict[str, int]:
     """For each key, the most requests to ``path`` the fake received in any rolling second."""
     times: dict[str, list[int]] = {}
@@ -175,14 +185,3 @@ def per_second_peaks(fake: FakeBybit, path: str) -> dict[str, int]:
 
 def decimal_text(value: Decimal) -> str:
     return format(value, "f")
-
-
-def forget_traders(settings: Settings) -> None:
-    """Delete every trader ``new_traders`` made in ``settings``' user database, and all that is
-    theirs (credentials, tokens, orders)."""
-    database = Database(USER_DB, settings, application_name="tests")
-    try:
-        with database.sync_session() as session:
-            session.execute(delete(User).where(User.email.like(TRADER_EMAILS)))
-    finally:
-        database.dispose_sync()
