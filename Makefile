@@ -123,7 +123,7 @@ dist: install ## Build wheel and sdist of each package and service into dist/ (P
 
 ##@ Run
 .PHONY: run
-run: install ## The whole stack in the foreground: servers (embedded when none), migrations, api, worker, beat
+run: install ## The whole stack in the foreground: servers (embedded when none), migrations, api, worker, beat, stream, accounts
 	$(RUN)/python infra/local/stack.py run
 
 .PHONY: run-api

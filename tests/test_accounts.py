@@ -30,6 +30,7 @@ import pytest_asyncio
 from sqlalchemy import select
 from test_support.orders import Trader, new_traders, order_settings, place, sync_instruments
 from test_support.scratch import scratch_database, test_server_url
+from test_support.tokens import issue_tokens
 from test_support.worker_process import AccountsProcess
 
 from api_service import create_app, serve_app
@@ -259,6 +260,29 @@ async def test_accounts_stay_equal_through_drops_duplicates_and_reorders(
         assert listed.status_code == 200
         origins = {item["origin"] for item in listed.json()["items"]}
         assert origins == {"api", "external"}
+        # The user's positions and balances, from the stored state, equal the fake's.
+        trader = traders[0]
+        base = f"/v1/me/bybit-credentials/{trader.credential_id}"
+        shown = (await api.get(f"{base}/positions", headers=trader.auth)).json()
+        assert shown["following"]["status"] == "live"
+        sizes = {item["symbol"]: Decimal(item["size"]) for item in shown["items"]}
+        assert sizes.get(SYMBOL, Decimal(0)) == Decimal(fake_bybit.position(trader.api_key, SYMBOL)["size"])
+        shown = (await api.get(f"{base}/balances", headers=trader.auth)).json()
+        wallet = WalletBalance.model_validate(fake_bybit.wallet(trader.api_key))
+        assert {item["coin"]: Decimal(item["wallet_balance"]) for item in shown["items"]} == {
+            coin.coin: coin.wallet_balance for coin in wallet.coins
+        }
+        other = await api.get(
+            f"/v1/me/bybit-credentials/{traders[1].credential_id}/balances", headers=trader.auth
+        )
+        assert other.status_code == 404
+        # The operators' view: every account, each process's share.
+        tokens = await issue_tokens(settings)
+        view = (await api.get("/v1/accounts", headers=tokens.operator_auth)).json()
+        assert len(view["processes"]) == 2
+        assert sum(process["held"] for process in view["processes"]) == TRADERS
+        assert view["counts"] == {"live": TRADERS}
+        assert (await api.get("/v1/accounts", headers=trader.auth)).status_code == 403
     finally:
         _stop(processes)
 

@@ -161,13 +161,36 @@ async def account_lease(session: AsyncSession, credential_id: int) -> AccountLea
 
 
 async def account_leases(
-    session: AsyncSession, credential_ids: Sequence[int] | None = None
+    session: AsyncSession,
+    credential_ids: Sequence[int] | None = None,
+    *,
+    after: int | None = None,
+    limit: int | None = None,
 ) -> list[AccountLease]:
-    """Every key's account lease and status (of ``credential_ids`` when given), by key."""
+    """The keys' account leases and statuses by key (of ``credential_ids`` when given; ``after`` a
+    key id, ``limit`` at most: a page)."""
     query = select(AccountLease).order_by(AccountLease.credential_id)
     if credential_ids is not None:
         query = query.where(AccountLease.credential_id.in_(list(credential_ids)))
+    if after is not None:
+        query = query.where(AccountLease.credential_id > after)
+    if limit is not None:
+        query = query.limit(limit)
     return list((await session.scalars(query)).all())
+
+
+async def lease_shares(session: AsyncSession) -> dict[str, tuple[int, int]]:
+    """Each holder's live leases: (keys held, of them live)."""
+    query = (
+        select(
+            AccountLease.holder,
+            func.count(),
+            func.count().filter(AccountLease.status == AccountStatus.LIVE.value),
+        )
+        .where(AccountLease.holder.is_not(None), AccountLease.lease_until > func.now())
+        .group_by(AccountLease.holder)
+    )
+    return {holder: (held, live) for holder, held, live in (await session.execute(query)).all()}
 
 
 def lease_alive(lease: AccountLease, now: datetime) -> bool:

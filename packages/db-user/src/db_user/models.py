@@ -162,7 +162,9 @@ class Order(UserBase):
         # Bybit keeps an orderLinkId unique per account and category (ours are unique anyway: derived
         # from the user and the idempotency key); an order placed elsewhere may carry any, or none.
         UniqueConstraint("credential_id", "category", "order_link_id"),
-        Index("uq_orders_bybit_order_id", "bybit_order_id", unique=True),
+        # Bybit's order id is unique in an account: an order learnt twice (a double hold) is one row.
+        UniqueConstraint("credential_id", "bybit_order_id"),
+        Index("ix_orders_bybit_order_id", "bybit_order_id"),
         one_of("state", OrderState),
         one_of("origin", OrderOrigin),
         one_of("category", Category),

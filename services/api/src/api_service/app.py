@@ -24,7 +24,7 @@ from api_service.rate_limits import RateLimitMiddleware, RateLimitPolicy, RouteG
 from api_service.required_settings import REQUIRED_SETTINGS
 from api_service.resources import open_resources
 from api_service.route_policy import RateLimitGroup, public
-from api_service.routers import credentials, health, market, meta, orders, tasks, trading
+from api_service.routers import accounts, credentials, health, market, meta, orders, tasks, trading
 from core_config import Settings, configure_logging, exit_on_config_error, get_settings
 from core_telemetry import Telemetry
 
@@ -84,7 +84,7 @@ def create_app(settings: Settings, telemetry: Telemetry | None = None) -> FastAP
     app.add_middleware(RateLimitMiddleware)
     health.add_health_routes(app)
     add_docs_routes(app)
-    routers = (meta, market, tasks, credentials, orders, trading)
+    routers = (meta, market, tasks, credentials, orders, accounts, trading)
     for router in (module.router for module in routers):
         app.include_router(router)
     document_edge_errors(app, RateLimitPolicy(settings), settings.api_max_body_bytes)
