@@ -12,7 +12,8 @@
   ``ACCOUNTS_LEASE_SECONDS`` 10 s); one is SIGKILLed; the time until every key it held is live under
   another process (reconciled included). Beside it: the lease. Goal: <= 30 s.
 
-``ACCOUNTS_BENCH_KEYS`` sets ``KEYS`` (default 1,000, the issue's size). The fake runs in this
+``ACCOUNTS_BENCH_KEYS`` sets ``KEYS`` (default 1,000, the issue's size), ``ACCOUNTS_BENCH_FILL_RATE``
+the fills a second (default 50). The fake runs in this
 process (a thread); Bybit's per-address call budget (600 per 5 s) bounds how fast the reconciliations
 of many keys can start, so holding 1,000 keys takes about a minute before anything is measured.
 """
@@ -56,7 +57,7 @@ from db_user import (
 
 NAME = "accounts"
 KEYS = int(os.environ.get("ACCOUNTS_BENCH_KEYS", "1000"))
-FILL_RATE = 50
+FILL_RATE = int(os.environ.get("ACCOUNTS_BENCH_FILL_RATE", "50"))
 FILL_SECONDS = 10
 FAILOVER_KEYS = 90
 SYMBOL = "BTCUSDT"

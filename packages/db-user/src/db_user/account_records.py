@@ -134,8 +134,9 @@ async def apply_order(
         else:
             created = True
     moved = await move_order(session, order.id, bybit_order_update(found, detail), actor)
-    if moved is not None or created:
-        # Fills that outran their order (or its id) are linked now.
+    if created:
+        # Fills that outran an order placed elsewhere are linked now (an order of ours is known by
+        # its orderLinkId before any of its fills: they are linked as they are stored).
         await session.execute(
             update(Execution)
             .where(Execution.bybit_order_id == found.order_id, Execution.order_id.is_(None))

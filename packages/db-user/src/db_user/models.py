@@ -261,6 +261,12 @@ class Execution(UserBase):
 
 
 Index("ix_executions_credential_id_exec_time", Execution.credential_id, Execution.exec_time)
+# The fills not yet linked to their order, by Bybit's order id (linked when the order is stored).
+Index(
+    "ix_executions_unlinked",
+    Execution.bybit_order_id,
+    postgresql_where=Execution.order_id.is_(None),
+)
 
 
 class AccountPosition(UserBase):

@@ -197,6 +197,10 @@ class AccountFeed:
                     )
                 await asyncio.sleep(delay)
                 delay = min(RETRY_MAX, delay * 2)
+        # The REST connections are let go until the next reconciliation: a thousand idle pools
+        # would cost more memory than reopening one now and then.
+        with contextlib.suppress(Exception):
+            await self.rest.aclose()
         self.state.reconciles += 1
         record_reconcile(reason, "succeeded", corrections)
         if any(corrections.values()):

@@ -25,6 +25,7 @@ import socket
 import uuid
 from datetime import timedelta
 
+import aiohttp
 from pydantic import SecretStr
 from redis.asyncio import Redis
 from sqlalchemy import select
@@ -81,6 +82,9 @@ class AccountsProcess:
         self.redis = Redis.from_url(
             settings.redis_url.get_secret_value(), socket_timeout=5, socket_connect_timeout=5
         )
+        # One HTTP session carries every private stream of the process (a session per stream would
+        # cost a connector and its buffers each).
+        self.http: aiohttp.ClientSession | None = None
         self.feeds: dict[int, AccountFeed] = {}
         self.tasks: dict[int, asyncio.Task[None]] = {}
         self.unfit: set[int] = set()
@@ -219,6 +223,8 @@ class AccountsProcess:
             budget=AsyncRedisBudget(self.redis, prefix=settings.bybit_budget_prefix, policy=policy),
             max_connections=4,
         )
+        if self.http is None:
+            self.http = aiohttp.ClientSession()
         stream = BybitStream(
             stream_url,
             PRIVATE_TOPICS,
@@ -226,6 +232,7 @@ class AccountsProcess:
             api_secret=secret.get_secret_value(),
             settings=stream_settings(settings.stream_ping_interval, settings.stream_silence_timeout),
             ca_file=settings.bybit_ca_file,
+            session=self.http,
         )
         return AccountFeed(
             AccountKey(credential.user_id, credential.id),
@@ -267,6 +274,8 @@ class AccountsProcess:
                 feed.state.reported_events = feed.state.events
 
     async def close(self) -> None:
+        if self.http is not None:
+            await self.http.close()
         await self.redis.aclose()
         await self.database.dispose()
 

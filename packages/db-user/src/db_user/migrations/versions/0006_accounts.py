@@ -106,6 +106,13 @@ def upgrade() -> None:
     op.create_index(op.f("ix_account_positions_user_id"), "account_positions", ["user_id"], unique=False)
     op.add_column("executions", sa.Column("credential_id", sa.BigInteger(), nullable=True))
     op.create_index(
+        "ix_executions_unlinked",
+        "executions",
+        ["bybit_order_id"],
+        unique=False,
+        postgresql_where=sa.text("order_id IS NULL"),
+    )
+    op.create_index(
         "ix_executions_credential_id_exec_time", "executions", ["credential_id", "exec_time"], unique=False
     )
     op.create_foreign_key(
@@ -151,6 +158,7 @@ def downgrade() -> None:
         op.f("fk_executions_credential_id_bybit_credentials"), "executions", type_="foreignkey"
     )
     op.drop_index("ix_executions_credential_id_exec_time", table_name="executions")
+    op.drop_index("ix_executions_unlinked", table_name="executions")
     op.drop_column("executions", "credential_id")
     op.drop_index(op.f("ix_account_positions_user_id"), table_name="account_positions")
     op.drop_table("account_positions")
