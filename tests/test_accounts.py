@@ -57,15 +57,21 @@ OPEN_STATES = {"accepted", "new", "partially_filled"}
 
 @pytest.fixture
 def settings(test_settings: Settings, fake_bybit: FakeBybit, tmp_path: Path) -> Iterator[Settings]:
-    """The test's own user database (the account processes follow every key stored there), the api
+    """The test's own databases (the account processes follow every key stored in its user database;
+    the fake's instruments go to its general one), the api
     and the account processes trading with the fake, short leases and stream timings."""
-    with scratch_database("accounts", test_server_url()) as url:
+    with (
+        scratch_database("accounts", test_server_url()) as url,
+        scratch_database("accounts_general", test_server_url()) as general_url,
+    ):
         upgrade(database_spec("user"), build_settings(environment="test"), url=url)
+        upgrade(database_spec("general"), build_settings(environment="test"), url=general_url)
         yield order_settings(
             test_settings,
             fake_bybit,
             tmp_path,
             database_url_user=url,
+            database_url_general=general_url,
             bybit_stream_url=fake_bybit.ws_url,
             stream_ping_interval=1.0,
             stream_silence_timeout=3.0,

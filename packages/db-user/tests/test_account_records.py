@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest_asyncio
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bybit_client import Order as BybitOrder
@@ -25,6 +25,7 @@ from db_user import (
     Execution,
     Fill,
     Order,
+    User,
     add_missing_leases,
     apply_balances,
     apply_executions,
@@ -81,6 +82,21 @@ async def test_an_external_order_learnt_by_racing_writers_is_one_row_moved_only_
     async with committed() as session:
         key = await _key(session)
         await session.commit()
+    try:
+        await _race(committed, key)
+    finally:
+        await _forget(committed, [key])
+
+
+async def _forget(committed: async_sessionmaker[AsyncSession], keys: list[AccountKey]) -> None:
+    """The committed users (their keys, orders and leases with them): the shared database stays as
+    the other tests expect it."""
+    async with committed() as session:
+        await session.execute(delete(User).where(User.id.in_([key.user_id for key in keys])))
+        await session.commit()
+
+
+async def _race(committed: async_sessionmaker[AsyncSession], key: AccountKey) -> None:
     order_id = uuid.uuid4().hex
     states = [
         _bybit_order(order_id, "New", "0", 1_700_000_000_000),
@@ -164,6 +180,13 @@ async def test_a_lease_is_claimed_by_one_process_at_a_time(
         keys = [await _key(session) for _ in range(6)]
         await add_missing_leases(session)
         await session.commit()
+    try:
+        await _claims(committed, keys)
+    finally:
+        await _forget(committed, keys)
+
+
+async def _claims(committed: async_sessionmaker[AsyncSession], keys: list[AccountKey]) -> None:
     lease = timedelta(seconds=30)
 
     async def claim(holder: str) -> list[int]:
