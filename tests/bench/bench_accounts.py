@@ -14,8 +14,9 @@
 
 ``ACCOUNTS_BENCH_KEYS`` sets ``KEYS`` (default 1,000, the issue's size), ``ACCOUNTS_BENCH_FILL_RATE``
 the fills a second (default 50). The fake runs in this
-process (a thread); Bybit's per-address call budget (600 per 5 s) bounds how fast the reconciliations
-of many keys can start, so holding 1,000 keys takes about a minute before anything is measured.
+process (a thread); Bybit's per-address budgets bound how fast many keys become live (500 new
+connections per 5 minutes, 600 calls per 5 s for the reconciliations), so 1,000 keys take more than
+5 minutes before anything is measured.
 """
 
 import asyncio
