@@ -71,8 +71,8 @@ test: install ## Run the whole test suite (PKG=name tests one package or service
 	$(RUN)/python infra/local/stack.py test-servers -- $(RUN)/pytest -n $(TEST_WORKERS) --dist loadfile $(TEST_PATHS) $(if $(PKG),,--junitxml=.bench/test-suite.xml)
 
 .PHONY: soak
-soak: install ## The order scenarios at the issue's full sizes (1,000 faulted orders, 10,000 random ones, 50 users)
-	ORDERS_SOAK=1 $(RUN)/python infra/local/stack.py test-servers -- $(RUN)/pytest -n 0 --timeout 0 tests/test_orders_api.py tests/test_orders_kill.py
+soak: install ## The order and account scenarios at full sizes (1,000 faulted orders, 10,000 random ones, 50 users; 500 orders, 50 stream drops)
+	ORDERS_SOAK=1 ACCOUNTS_SOAK=1 $(RUN)/python infra/local/stack.py test-servers -- $(RUN)/pytest -n 0 --timeout 0 tests/test_orders_api.py tests/test_orders_kill.py tests/test_accounts.py
 
 .PHONY: lint
 lint: install ## ruff check, ruff format --check, mypy --strict, the import contracts, poetry check --lock
@@ -123,7 +123,7 @@ dist: install ## Build wheel and sdist of each package and service into dist/ (P
 
 ##@ Run
 .PHONY: run
-run: install ## The whole stack in the foreground: servers (embedded when none), migrations, api, worker, beat
+run: install ## The whole stack in the foreground: servers (embedded when none), migrations, api, worker, beat, stream, accounts
 	$(RUN)/python infra/local/stack.py run
 
 .PHONY: run-api

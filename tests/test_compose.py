@@ -20,9 +20,9 @@ COMPOSE: dict[str, Any] = yaml.safe_load(COMPOSE_FILE.read_text())
 SERVICES: dict[str, Any] = COMPOSE["services"]
 # Who may reach each server: the processes that use it, no other.
 REACHES = {
-    "postgres-user": {"migrate", "api"},
+    "postgres-user": {"migrate", "api", "accounts"},
     "postgres-general": {"migrate", "api", "worker", "beat", "stream"},
-    "redis": {"api", "worker", "beat", "stream"},
+    "redis": {"api", "worker", "beat", "stream", "accounts"},
 }
 # ${NAME:-default} in a value: the variable and its local default.
 VARIABLE = re.compile(r"\$\{([A-Z0-9_]+):-([^}]*)\}")
@@ -39,6 +39,7 @@ RENDER_SERVICE = {
     "worker": "bybit-worker",
     "beat": "bybit-beat",
     "stream": "bybit-stream",
+    "accounts": "bybit-accounts",
 }
 # No load balancer stands in front of the compose api, so it trusts no proxy and counts no hops.
 RENDER_ONLY = {"TRUSTED_PROXIES", "PROXY_HOPS"}
@@ -165,6 +166,7 @@ def test_every_server_wants_a_password_from_the_environment() -> None:
         ("worker", "DATABASE_URL_GENERAL", "write"),
         ("beat", "DATABASE_URL_GENERAL", "write"),
         ("stream", "DATABASE_URL_GENERAL", "write"),
+        ("accounts", "DATABASE_URL_USER", "write"),
     ],
 )
 def test_services_log_in_as_runtime_roles(name: str, key: str, access: str) -> None:
@@ -227,7 +229,7 @@ def test_the_simulated_stack_adds_the_exchange_and_keeps_the_networks() -> None:
     simulated = yaml.safe_load(SIMULATED_FILE.read_text())
     services = simulated["services"]
     assert simulated["networks"]["exchange"]["internal"] is True
-    for name in ("api", "worker", "beat", "stream"):
+    for name in ("api", "worker", "beat", "stream", "accounts"):
         # The override's list replaces compose.yaml's: it must keep every network the service had.
         assert set(services[name]["networks"]) == networks(name) | {"exchange"}, name
         assert services[name]["environment"]["BYBIT_NETWORK"] == "simulated"

@@ -76,11 +76,12 @@ def test_a_bybit_client_change_selects_its_dependents_and_the_tests_using_it(his
 
     projects = selection["projects"]
     assert set(projects) >= {"bybit-client", "api-service", "worker-service"}
-    assert not set(projects) & {"db-user", "core-config", "db-core", "db-general"}
+    assert not set(projects) & {"core-config", "db-core", "db-general"}
     assert projects["bybit-client"] == "changed: packages/bybit-client/src/bybit_client/core.py"
     assert projects["worker-service"] == "imports bybit_client, which changed"
-    # db-user and core-config depend on bybit-client for its terms alone (bybit_client.enums).
-    assert "depends on bybit-client" in selection["ignored"]["db-user"]
+    # db-user writes Bybit's own records of an account (bybit_client.models): it is affected;
+    # core-config depends on bybit-client for its terms alone (bybit_client.enums).
+    assert projects["db-user"] == "imports bybit_client, which changed"
     assert "depends on bybit-client" in selection["ignored"]["core-config"]
     tests = selection["tests"]
     assert "tests/test_sync_api.py" in tests  # imports api_service and bybit_client
@@ -89,7 +90,7 @@ def test_a_bybit_client_change_selects_its_dependents_and_the_tests_using_it(his
     assert selection["everything"] == []
     paths = selection["paths"]
     assert "packages/bybit-client/tests" in paths
-    assert "packages/db-user/tests" not in paths
+    assert "packages/db-user/tests" in paths
 
 
 def test_the_default_base_is_the_merge_base_with_main(history: Path) -> None:

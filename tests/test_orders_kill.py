@@ -55,7 +55,7 @@ async def _stored(settings: Settings, user_id: int) -> list[tuple[str, str]]:
     database = Database(USER_DB, settings, application_name="tests")
     try:
         async with database.session() as session:
-            return [(o.order_link_id, o.state) for o in await list_orders(session, user_id, limit=100)]
+            return [(o.order_link_id or "", o.state) for o in await list_orders(session, user_id, limit=100)]
     finally:
         await database.dispose()
 

@@ -31,6 +31,9 @@ DATABASES = {d["name"]: d for d in BLUEPRINT["databases"]}
 GROUPS = {g["name"]: g for g in BLUEPRINT["envVarGroups"]}
 API = next(s for s in DOCKER.values() if s["type"] == "web")
 WORKER_REQUIRED = ("database_url_general", "redis_url")
+# The account processes (worker-service accounts): the user database and the master key instead.
+ACCOUNTS_REQUIRED = ("database_url_user", "redis_url", "render_master_key_path")
+ACCOUNTS_COMMAND = "worker-service accounts"
 # The runtime roles' URLs (entered in the dashboard) and the owners' (from the instances).
 RUNTIME_URLS = {"DATABASE_URL_USER": "user", "DATABASE_URL_GENERAL": "general"}
 OWNER_URLS = {"DATABASE_MIGRATION_URL_USER": "user", "DATABASE_MIGRATION_URL_GENERAL": "general"}
@@ -129,7 +132,7 @@ def test_the_render_notes_make_every_runtime_role() -> None:
         for server in ("postgres-user", "postgres-general")
         for pair in compose[server]["environment"]["RUNTIME_ROLES"].split()
     ]
-    assert len(made) == 3
+    assert len(made) == 4
     assert "infra/postgres/runtime-role.sql" in RENDER_NOTES
     for role, access in made:
         assert f"-v role={role} -v access={access}" in RENDER_NOTES, role
@@ -164,7 +167,12 @@ def test_dockerfile_and_context_exist(name: str) -> None:
 def test_beat_and_stream_run_alone_and_workers_run_their_commands() -> None:
     workers = [s for s in DOCKER.values() if s["type"] == "worker"]
     commands = {s["dockerCommand"]: s for s in workers}
-    assert set(commands) == {"worker-service worker", "worker-service beat", "worker-service stream"}
+    assert set(commands) == {
+        "worker-service worker",
+        "worker-service beat",
+        "worker-service stream",
+        "worker-service accounts",
+    }
     for single in ("worker-service beat", "worker-service stream"):
         assert commands[single]["numInstances"] == 1
         assert "scaling" not in commands[single]
@@ -225,15 +233,24 @@ def test_every_required_setting_is_provided(name: str, monkeypatch: pytest.Monke
     if DOCKER[name] is API:
         settings.require(*API_REQUIRED)  # raises naming what the api lacks
         assert settings.render_master_key_path.parent == Path("/etc/secrets")
+    elif DOCKER[name].get("dockerCommand") == ACCOUNTS_COMMAND:
+        settings.require(*ACCOUNTS_REQUIRED)
+        assert settings.render_master_key_path.parent == Path("/etc/secrets")
     else:
         settings.require(*WORKER_REQUIRED)
 
 
-@pytest.mark.parametrize("name", [name for name, service in DOCKER.items() if service is not API])
-def test_only_the_api_gets_the_user_database_and_the_master_key(name: str) -> None:
+@pytest.mark.parametrize("name", list(DOCKER))
+def test_only_the_api_and_the_accounts_get_the_user_database_and_the_master_key(name: str) -> None:
     keys = {entry["key"] for entry in env_entries(DOCKER[name])}
-    assert not keys & {"DATABASE_URL_USER", "DATABASE_MIGRATION_URL_USER", "RENDER_MASTER_KEY_PATH"}, name
-    assert {"DATABASE_URL_USER", "RENDER_MASTER_KEY_PATH"} <= {entry["key"] for entry in env_entries(API)}
+    if DOCKER[name] is API:
+        assert {"DATABASE_URL_USER", "RENDER_MASTER_KEY_PATH"} <= keys
+    elif DOCKER[name].get("dockerCommand") == ACCOUNTS_COMMAND:
+        # The user database and the master key, never the general database or an owner's URL.
+        assert {"DATABASE_URL_USER", "RENDER_MASTER_KEY_PATH"} <= keys
+        assert not keys & {"DATABASE_URL_GENERAL", "DATABASE_MIGRATION_URL_USER"}
+    else:
+        assert not keys & {"DATABASE_URL_USER", "DATABASE_MIGRATION_URL_USER", "RENDER_MASTER_KEY_PATH"}, name
 
 
 def test_no_secret_value_is_written() -> None:
@@ -282,7 +299,8 @@ def test_a_worker_change_leaves_the_api_alone_and_the_reverse() -> None:
     workers = {name for name, s in DOCKER.items() if s["type"] == "worker"}
     assert deployed_by("services/worker/src/worker_service/tasks.py") == workers
     assert deployed_by("services/api/src/api_service/app.py") == api_only
-    assert deployed_by("packages/db-user/src/db_user/models.py") == api_only
+    # The worker image installs db-user for its account processes.
+    assert deployed_by("packages/db-user/src/db_user/models.py") == api_only | workers
     assert deployed_by("packages/core-config/src/core_config/settings.py") == api_only | workers
     assert deployed_by("services/api/tests/test_health.py") == set()
 

@@ -1,5 +1,5 @@
 """`make run`: the servers, both databases migrated, a local master key, the simulated exchange, then
-api, worker, beat and stream.
+api, worker, beat, stream and the account process.
 
 Everything runs in the foreground with the services' logs interleaved and prefixed; SIGINT or
 SIGTERM stops the services first, then the exchange and the embedded servers.
@@ -42,6 +42,7 @@ def services(folder: Path) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
         ("worker", "worker-service", ("worker",)),
         ("beat", "worker-service", ("beat", "--schedule", str(folder / "beat-schedule"))),
         ("stream", "worker-service", ("stream",)),
+        ("accounts", "worker-service", ("accounts",)),
     )
 
 

@@ -4,6 +4,7 @@
 import asyncio
 import random
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -125,7 +126,11 @@ async def test_states_only_move_forward_whatever_order_updates_arrive_in(user_se
     rng = random.Random(5)
     for round_ in range(20):
         order = await _store(user_session, user_id, credential_id, key=f"shuffle-{round_}")
-        updates = history[:]
+        # Bybit's order ids are unique per account: each order its own.
+        updates = [
+            replace(change, bybit_order_id=f"b-{round_}") if change.bybit_order_id else change
+            for change in history
+        ]
         rng.shuffle(updates)
         seen_filled = Decimal(0)
         seen_rank = 0
@@ -139,7 +144,11 @@ async def test_states_only_move_forward_whatever_order_updates_arrive_in(user_se
             seen_filled, seen_rank = now.filled_qty, state.rank
         final = await get_order(user_session, user_id, order.id)
         assert final is not None
-        assert (final.state, final.filled_qty, final.bybit_order_id) == ("filled", Decimal("0.01"), "b-1")
+        assert (final.state, final.filled_qty, final.bybit_order_id) == (
+            "filled",
+            Decimal("0.01"),
+            f"b-{round_}",
+        )
     # A final state stays final: a late "new", or a cancel, changes nothing and writes no trail.
     trail_before = len(await order_events(user_session, user_id, order.id))
     assert await move_order(user_session, order.id, OrderUpdate(OrderState.CANCELLED)) is None
@@ -193,7 +202,13 @@ async def test_concurrent_writers_never_move_an_order_back(
             await session.commit()
 
     try:
-        await asyncio.gather(*(write(o.id, change) for o in orders for change in updates))
+        await asyncio.gather(
+            *(
+                write(o.id, replace(change, bybit_order_id=f"x-{o.id}") if change.bybit_order_id else change)
+                for o in orders
+                for change in updates
+            )
+        )
         async with committed() as session:
             for order in orders:
                 now = await get_order(session, user_id, order.id)

@@ -59,6 +59,17 @@ WORKER_SETTINGS = (
     "stream_silence_timeout",
     "stream_status_interval",
 )
+# ``worker-service accounts``: the user database and the master key, the streams' timings.
+ACCOUNTS_SETTINGS = (
+    *(name for name in _SHARED if name != "database_url_general"),
+    "render_master_key_path",
+    "bybit_stream_url",
+    "bybit_recv_window",
+    "stream_ping_interval",
+    "stream_silence_timeout",
+    "accounts_lease_seconds",
+    "accounts_check_interval",
+)
 
 # A staging or production process must name a network of Bybit's (the local default, the simulated
 # exchange, is refused there); processes that never call Bybit get testnet.

@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from core_config import Settings
-from test_support.environment import WORKER_SETTINGS, settings_environment
+from test_support.environment import ACCOUNTS_SETTINGS, WORKER_SETTINGS, settings_environment
 from worker_service.heartbeat import read_beat
 
 
@@ -36,9 +36,11 @@ class _ServiceProcess:
 
     command = ""
 
+    settings_names: tuple[str, ...] = WORKER_SETTINGS
+
     def __init__(self, settings: Settings, extra_env: dict[str, str] | None = None) -> None:
         self.settings = settings
-        self._env = settings_environment(settings, WORKER_SETTINGS, **(extra_env or {}))
+        self._env = settings_environment(settings, self.settings_names, **(extra_env or {}))
         self._log = tempfile.NamedTemporaryFile(prefix=f"{self.command}-", suffix=".log", delete=False)  # noqa: SIM115
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -156,3 +158,19 @@ class BeatProcess(_ServiceProcess):
     def start(self) -> Self:
         self._spawn("--schedule", f"{self._log.name}.schedule")
         return self
+
+
+class AccountsProcess(_ServiceProcess):
+    """``worker-service accounts``: given the user database and the master key (the accounts'
+    settings), never the general database."""
+
+    command = "accounts"
+    settings_names = ACCOUNTS_SETTINGS
+
+    def start(self) -> Self:
+        self._spawn()
+        return self
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None

@@ -175,6 +175,20 @@ class Settings(BaseSettings):
     stream_status_interval: float = Field(
         5.0, gt=0, le=300, description="seconds between stream status writes"
     )
+    accounts_lease_seconds: float = Field(
+        10.0,
+        ge=1,
+        le=30,
+        description="seconds an account process holds a key's stream without renewing; a dead process's "
+        "keys are taken up this long after its last renewal",
+    )
+    accounts_check_interval: float = Field(
+        60.0,
+        ge=1,
+        le=3600,
+        description="seconds between the account process's full checks of each live account against "
+        "Bybit (what a silent stream missed)",
+    )
 
     render_master_key_path: Path = Field(
         Path(".local/master.key"),

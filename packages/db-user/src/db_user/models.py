@@ -20,7 +20,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from bybit_client.enums import Category, Network, OrderType, Side, TimeInForce
 from db_core import BigIdentity, new_registry, one_of
-from db_user.order_states import OrderState
+from db_user.account_states import AccountStatus
+from db_user.order_states import OrderOrigin, OrderState
 from db_user.scopes import TokenScope
 
 
@@ -159,7 +160,14 @@ class Order(UserBase):
     __tablename__ = "orders"
     __table_args__ = (
         UniqueConstraint("user_id", "idempotency_key"),
+        # Bybit keeps an orderLinkId unique per account and category (ours are unique anyway: derived
+        # from the user and the idempotency key); an order placed elsewhere may carry any, or none.
+        UniqueConstraint("credential_id", "category", "order_link_id"),
+        # Bybit's order id is unique in an account: an order learnt twice (a double hold) is one row.
+        UniqueConstraint("credential_id", "bybit_order_id"),
+        Index("ix_orders_bybit_order_id", "bybit_order_id"),
         one_of("state", OrderState),
+        one_of("origin", OrderOrigin),
         one_of("category", Category),
         one_of("side", Side),
         one_of("order_type", OrderType),
@@ -179,9 +187,13 @@ class Order(UserBase):
     credential_id: Mapped[int | None] = mapped_column(
         ForeignKey("bybit_credentials.id", ondelete="SET NULL"), index=True
     )
-    idempotency_key: Mapped[str]
-    request_hash: Mapped[str]
-    order_link_id: Mapped[str] = mapped_column(unique=True)
+    # Where the order was placed: through the api (under an idempotency key), or elsewhere with the
+    # same key (Bybit's app, another tool: ``external``, learnt from the account's stream or its
+    # reconciliation, with no idempotency key and no request of ours).
+    origin: Mapped[str] = mapped_column(server_default=OrderOrigin.API.value)
+    idempotency_key: Mapped[str | None]
+    request_hash: Mapped[str | None]
+    order_link_id: Mapped[str | None]
     category: Mapped[str]
     symbol: Mapped[str]
     side: Mapped[str]
@@ -232,6 +244,9 @@ class Execution(UserBase):
     id: Mapped[BigIdentity]
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    # The key whose account made the fill (null for fills recorded before accounts were followed, or
+    # once the key is forgotten): the account process resumes its executions from the newest one.
+    credential_id: Mapped[int | None] = mapped_column(ForeignKey("bybit_credentials.id", ondelete="SET NULL"))
     exec_id: Mapped[str] = mapped_column(unique=True)
     bybit_order_id: Mapped[str]
     category: Mapped[str]
@@ -244,3 +259,94 @@ class Execution(UserBase):
     is_maker: Mapped[bool | None]
     exec_time: Mapped[datetime]
     recorded_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+Index("ix_executions_credential_id_exec_time", Execution.credential_id, Execution.exec_time)
+# The fills not yet linked to their order, by Bybit's order id (linked when the order is stored).
+Index(
+    "ix_executions_unlinked",
+    Execution.bybit_order_id,
+    postgresql_where=Execution.order_id.is_(None),
+)
+
+
+class AccountPosition(UserBase):
+    """A position of a key's account as Bybit last showed it (stream or reconciliation), kept only
+    forward: a state of a lower (``seq``, ``bybit_updated_at``) never replaces a newer one."""
+
+    __tablename__ = "account_positions"
+
+    credential_id: Mapped[int] = mapped_column(
+        ForeignKey("bybit_credentials.id", ondelete="CASCADE"), primary_key=True
+    )
+    category: Mapped[str] = mapped_column(primary_key=True)
+    symbol: Mapped[str] = mapped_column(primary_key=True)
+    position_idx: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    side: Mapped[str | None]
+    size: Mapped[Decimal]
+    avg_price: Mapped[Decimal | None]
+    mark_price: Mapped[Decimal | None]
+    leverage: Mapped[Decimal | None]
+    unrealised_pnl: Mapped[Decimal | None]
+    cum_realised_pnl: Mapped[Decimal | None]
+    seq: Mapped[int] = mapped_column(BigInteger)
+    bybit_updated_at: Mapped[datetime]
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class AccountBalance(UserBase):
+    """One coin of a key's unified wallet as Bybit last showed it; ``bybit_at`` orders the states (a
+    push's ``creationTime``, or the moment a reconciliation asked), kept only forward."""
+
+    __tablename__ = "account_balances"
+
+    credential_id: Mapped[int] = mapped_column(
+        ForeignKey("bybit_credentials.id", ondelete="CASCADE"), primary_key=True
+    )
+    coin: Mapped[str] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    equity: Mapped[Decimal | None]
+    wallet_balance: Mapped[Decimal | None]
+    locked: Mapped[Decimal | None]
+    unrealised_pnl: Mapped[Decimal | None]
+    available_to_withdraw: Mapped[Decimal | None]
+    bybit_at: Mapped[datetime]
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class AccountHolder(UserBase):
+    """An account process alive until ``alive_until`` (renewed with its leases): the processes among
+    which the keys are shared, those holding none yet included."""
+
+    __tablename__ = "account_holders"
+
+    holder: Mapped[str] = mapped_column(primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    alive_until: Mapped[datetime]
+
+
+class AccountLease(UserBase):
+    """Which account process holds a key's private stream, until when, and how the account stands.
+
+    A process holds a key while ``lease_until`` is ahead and renews it well before; a lease run out
+    is free for any process (taken with ``FOR UPDATE SKIP LOCKED``). The row goes with its key.
+    """
+
+    __tablename__ = "account_leases"
+    __table_args__ = (one_of("status", AccountStatus),)
+
+    credential_id: Mapped[int] = mapped_column(
+        ForeignKey("bybit_credentials.id", ondelete="CASCADE"), primary_key=True
+    )
+    holder: Mapped[str | None]
+    lease_until: Mapped[datetime] = mapped_column(server_default=func.now())
+    status: Mapped[str] = mapped_column(server_default=AccountStatus.WAITING.value)
+    connected: Mapped[bool] = mapped_column(server_default=text("false"))
+    last_event_at: Mapped[datetime | None]
+    last_reconcile_at: Mapped[datetime | None]
+    # What the last reconciliation corrected: {"orders": n, "executions": n, "positions": n, ...}.
+    last_corrections: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+    problem: Mapped[str | None]
+    reconciles: Mapped[int] = mapped_column(server_default=text("0"))
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())

@@ -51,3 +51,10 @@ RANKS: dict[OrderState, int] = {
 }
 UNRESOLVED = frozenset({OrderState.PENDING, OrderState.PENDING_UNKNOWN})
 OPEN = frozenset({OrderState.ACCEPTED, OrderState.NEW, OrderState.PARTIALLY_FILLED})
+
+
+class OrderOrigin(StrEnum):
+    """Where an order was placed: through the api, or elsewhere with the same key (``external``)."""
+
+    API = "api"
+    EXTERNAL = "external"

@@ -26,7 +26,7 @@ from api_service.rate_limits import RateLimitMiddleware, RateLimitPolicy, RouteG
 from api_service.required_settings import REQUIRED_SETTINGS
 from api_service.resources import open_resources
 from api_service.route_policy import RateLimitGroup, public
-from api_service.routers import credentials, health, market, meta, orders, tasks, tokens, trading
+from api_service.routers import accounts, credentials, health, market, meta, orders, tasks, tokens, trading
 from core_config import Settings, configure_logging, exit_on_config_error, get_settings
 from core_telemetry import Telemetry
 
@@ -96,7 +96,7 @@ def create_app(settings: Settings, telemetry: Telemetry | None = None) -> FastAP
     health.add_health_routes(app)
     if settings.docs_enabled:
         add_docs_routes(app)
-    routers = (meta, market, tasks, credentials, tokens, orders, trading)
+    routers = (meta, market, tasks, credentials, tokens, orders, accounts, trading)
     for router in (module.router for module in routers):
         app.include_router(router)
     document_edge_errors(app, RateLimitPolicy(settings), settings)

@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING, Any
 from pydantic import SecretStr
 
 from api_service.bybit_access import bybit_client_for
-from bybit_client.enums import Network, OrderStatus
+from bybit_client.enums import Network
 from bybit_client.redis_budget import AsyncRedisBudget
 from bybit_client.retry import RetryPolicy
 from core_config import Settings
-from db_user import BybitCredential, Fill, Order, OrderState, OrderUpdate
+from db_user import BybitCredential, Fill, Order, OrderState, OrderUpdate, bybit_order_update, fill_of
 
 if TYPE_CHECKING:  # the client (and aiohttp with it) loads with the first order sent
     from bybit_client import AsyncBybitClient, OrderAck, OrderOutcome
@@ -39,18 +39,6 @@ if TYPE_CHECKING:  # the client (and aiohttp with it) loads with the first order
 HISTORY_KEEPS_ALL = timedelta(hours=24)
 # Room for Bybit's clock running behind ours when judging that a request can no longer land.
 CLOCK_MARGIN = timedelta(seconds=5)
-
-_STATES: dict[OrderStatus, OrderState] = {
-    OrderStatus.NEW: OrderState.NEW,
-    OrderStatus.PARTIALLY_FILLED: OrderState.PARTIALLY_FILLED,
-    OrderStatus.UNTRIGGERED: OrderState.ACCEPTED,
-    OrderStatus.TRIGGERED: OrderState.NEW,
-    OrderStatus.FILLED: OrderState.FILLED,
-    OrderStatus.CANCELLED: OrderState.CANCELLED,
-    OrderStatus.PARTIALLY_FILLED_CANCELED: OrderState.CANCELLED,
-    OrderStatus.DEACTIVATED: OrderState.CANCELLED,
-    OrderStatus.REJECTED: OrderState.REJECTED,
-}
 
 
 async def send_create(bybit: "AsyncBybitClient", order: Order) -> "OrderOutcome[OrderAck]":
@@ -108,17 +96,8 @@ def outcome_update(outcome: "OrderOutcome[Any]") -> OrderUpdate:
 
 
 def found_update(found: "BybitOrder") -> OrderUpdate:
-    """What Bybit's own record of an order says of it."""
-    return OrderUpdate(
-        _STATES.get(found.order_status, OrderState.ACCEPTED),
-        bybit_order_id=found.order_id,
-        bybit_status=found.order_status.value,
-        filled_qty=found.cum_exec_qty,
-        avg_price=found.avg_price or None,
-        reject_reason=found.reject_reason if found.order_status is OrderStatus.REJECTED else None,
-        bybit_updated_at=found.updated_time,
-        detail=f"Bybit shows it {found.order_status.value}",
-    )
+    """What Bybit's own record of an order says of it (the one mapping, ``db_user.bybit_order_update``)."""
+    return bybit_order_update(found)
 
 
 async def fills_of(bybit: "AsyncBybitClient", order: Order, found: "BybitOrder") -> list[Fill]:
@@ -128,19 +107,7 @@ async def fills_of(bybit: "AsyncBybitClient", order: Order, found: "BybitOrder")
         return []
     start = found.created_time - timedelta(seconds=1)
     return [
-        Fill(
-            exec_id=execution.exec_id,
-            bybit_order_id=execution.order_id,
-            category=order.category,
-            symbol=execution.symbol,
-            side=execution.side.value,
-            exec_price=execution.exec_price,
-            exec_qty=execution.exec_qty,
-            exec_fee=execution.exec_fee,
-            fee_currency=execution.fee_currency,
-            is_maker=execution.is_maker,
-            exec_time=execution.exec_time,
-        )
+        fill_of(execution, order.category)
         async for execution in bybit.iter_executions(
             order.category, start, datetime.now(UTC), order_id=found.order_id
         )

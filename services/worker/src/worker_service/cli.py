@@ -3,6 +3,7 @@
     worker-service worker [celery worker options, e.g. --pool solo --concurrency 1]
     worker-service beat   [celery beat options, e.g. --schedule /tmp/beat-schedule]
     worker-service stream  keep the configured klines live from Bybit's WebSocket (one instance)
+    worker-service accounts  follow the stored keys' accounts live (any number of instances)
     worker-service health [--node celery@HOST]   exit 0 when the worker's heartbeat is fresh
 
 A bad setting, or time settings that cannot work together (``timing``), stop each of them with
@@ -37,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
         # Every option is celery's own (its --help included).
         commands.add_parser(name, help=text, add_help=False)
     commands.add_parser("stream", help="keep the configured klines live from Bybit's stream (one instance)")
+    commands.add_parser(
+        "accounts", help="follow the stored keys' accounts live from their private streams (any number)"
+    )
     health = commands.add_parser("health", help="exit 0 when the worker's heartbeat in Redis is fresh")
     health.add_argument("--node", default=None, help="the worker's node name (default: celery@<hostname>)")
     return parser
@@ -106,13 +110,35 @@ def _stream() -> int:
     return 0
 
 
+def _accounts() -> int:
+    from core_config import configure_logging  # noqa: PLC0415 - see the imports
+
+    with exit_on_config_error():
+        # The only command given the user database and the master key (and never the general one).
+        settings = get_settings().require("database_url_user", "redis_url", "render_master_key_path")
+        from db_user import Vault  # noqa: PLC0415 - only this command needs it
+
+        Vault.from_settings(settings)  # a missing or unreadable master key stops it here, named
+    configure_logging(settings.log_level, json_lines=settings.json_logs)
+    with exit_on_config_error():
+        from worker_service.observability import start_observability  # noqa: PLC0415
+
+        start_observability(settings, "accounts")
+    from worker_service.accounts_process import run_accounts  # noqa: PLC0415 - only this command needs it
+
+    asyncio.run(run_accounts(settings))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
-    if args.command in ("health", "stream") and extra:
+    if args.command in ("health", "stream", "accounts") and extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command == "health":
         raise SystemExit(_health(args.node))
     if args.command == "stream":
         raise SystemExit(_stream())
+    if args.command == "accounts":
+        raise SystemExit(_accounts())
     raise SystemExit(_run_celery(args.command, extra))

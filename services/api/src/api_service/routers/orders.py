@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from api_service.account_readiness import wait_account_ready
 from api_service.dependencies import CurrentUser, GeneralDatabase, ResourcesDep, UserSession, UserToken
 from api_service.errors import ApiError, error_responses
 from api_service.order_sending import fills_of, found_update, outcome_update, send_create, trading_client
@@ -45,6 +46,7 @@ from db_user import (
     CredentialContext,
     NewOrder,
     Order,
+    OrderOrigin,
     OrderState,
     OrderUpdate,
     VaultError,
@@ -118,7 +120,11 @@ class OrderOut(BaseModel):
 
     id: int
     credential_id: int | None
-    order_link_id: str
+    origin: OrderOrigin = Field(
+        description="api: placed through this service; external: placed elsewhere with the same key "
+        "(Bybit's app, another tool), learnt from the account's stream"
+    )
+    order_link_id: str | None
     category: str
     symbol: str
     side: str
@@ -294,6 +300,7 @@ async def place_order(
         response.status_code = status.HTTP_200_OK
         return _same_or_conflict(existing, fingerprint)
     credential = await trading_credential(session, user.id, body.credential_id, body.category)
+    await wait_account_ready(session, credential.id)
     try:
         request = OrderRequest(
             symbol=body.symbol,
