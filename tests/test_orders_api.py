@@ -11,13 +11,14 @@ import os
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
+from test_support.databases import migrated_database
 from test_support.orders import (
     Trader,
     forget_traders,
@@ -51,8 +52,12 @@ CREATE = "/v5/order/create"
 @pytest.fixture(scope="module")
 def settings(
     test_settings: Settings, fake_bybit_server: FakeBybit, tmp_path_factory: pytest.TempPathFactory
-) -> Settings:
-    return order_settings(test_settings, fake_bybit_server, tmp_path_factory.mktemp("orders"))
+) -> Iterator[Settings]:
+    # The fake's instruments are committed: into a general database of this module's own, so that
+    # the tests counting the shared one's instruments find only theirs.
+    with migrated_database("general") as general_url:
+        folder = tmp_path_factory.mktemp("orders")
+        yield order_settings(test_settings, fake_bybit_server, folder, database_url_general=general_url)
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from test_support.api_process import ApiProcess
+from test_support.databases import migrated_database
 from test_support.orders import Trader, forget_traders, new_traders, order_settings, sync_instruments
 
 from bybit_client.testing import FakeBybit, Fault
@@ -29,9 +30,14 @@ ORDERS = 5
 
 
 @pytest.fixture
-def settings(test_settings: Settings, fake_bybit: FakeBybit, tmp_path: Path) -> Settings:
-    # The sender waits on the held creates (3 s) longer than it takes to kill it.
-    return order_settings(test_settings, fake_bybit, tmp_path, order_send_timeout=3.0)
+def settings(test_settings: Settings, fake_bybit: FakeBybit, tmp_path: Path) -> Iterator[Settings]:
+    # The fake's instruments go to a general database of the test's own (the shared one's are
+    # counted by other tests). The sender waits on the held creates (3 s) longer than it takes to
+    # kill it.
+    with migrated_database("general") as general_url:
+        yield order_settings(
+            test_settings, fake_bybit, tmp_path, order_send_timeout=3.0, database_url_general=general_url
+        )
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -25,7 +26,11 @@ from db_core.registry import database_spec
 from test_support.scratch import scratch_database, test_server_url
 
 
-def _migrated_database(name: str) -> Iterator[str]:
+@contextmanager
+def migrated_database(name: str) -> Iterator[str]:
+    """A fresh database of ``name`` ("user", "general") migrated to head, dropped after the block:
+    for a test that commits rows others would count (the session's databases are shared by the
+    test files a worker runs)."""
     spec = database_spec(name)
     with scratch_database(name, test_server_url()) as url:
         upgrade(spec, build_settings(environment="test"), url=url)
@@ -39,13 +44,15 @@ def _settings_for(name: str, url: str) -> Settings:
 @pytest.fixture(scope="session")
 def user_database_url() -> Iterator[str]:
     """A fresh user database migrated to head, for the whole run."""
-    yield from _migrated_database("user")
+    with migrated_database("user") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 def general_database_url() -> Iterator[str]:
     """A fresh general database migrated to head, for the whole run."""
-    yield from _migrated_database("general")
+    with migrated_database("general") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
