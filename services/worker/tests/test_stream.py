@@ -179,7 +179,13 @@ async def test_holes_left_while_rest_failed_are_filled_after_a_live_candle_was_c
     fake_bybit.clock_offset_ms += 3 * MINUTE
     await eventually(lambda: streamer.stream.reconnects >= 1, "the reconnect")
     missed = _closed_before(fake_bybit)
-    # Back on the stream, REST still failing: the next minute's close is pushed and committed.
+    # Back on the stream (every topic pushed again: a close pushed before the subscription is back
+    # would go to nobody), REST still failing: the next minute's close is pushed and committed.
+    seen = {topic: health.messages for topic, health in streamer.stream.status().topics.items()}
+    await eventually(
+        lambda: all(h.messages > seen[t] for t, h in streamer.stream.status().topics.items()),
+        "a push on every topic after the reconnect",
+    )
     fake_bybit.clock_offset_ms += MINUTE
     live = _closed_before(fake_bybit)
     await eventually(lambda: all(live in stored(engine, s) for s in SYMBOLS), "the live close committed")
